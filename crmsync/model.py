@@ -1,0 +1,294 @@
+"""CRM-neutral records: what the engine reads and decides.
+
+Connectors translate HubSpot and Salesforce shapes to and from these types; nothing outside
+`connectors/` ever sees a CRM-specific shape. Field values coming from a CRM are kept loosely
+typed on purpose: the engine must judge garbage (employees "abc", a 10 MB title) rather than
+have it rejected before it is even read.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Stage(enum.StrEnum):
+    """Lifecycle stages. The main chain is ordered; recycled and disqualified are side exits."""
+
+    LEAD = "lead"
+    MQL = "mql"
+    SAL = "sal"
+    SQL = "sql"
+    OPPORTUNITY = "opportunity"
+    CUSTOMER = "customer"
+    RECYCLED = "recycled"
+    DISQUALIFIED = "disqualified"
+
+    @property
+    def rank(self) -> int:
+        """Position on the forward-only chain; side exits rank with `lead`."""
+        return _RANK[self]
+
+    @property
+    def is_side_exit(self) -> bool:
+        return self in (Stage.RECYCLED, Stage.DISQUALIFIED)
+
+    @property
+    def is_sales_owned(self) -> bool:
+        """Opportunity and customer records are never touched by marketing rules."""
+        return self in (Stage.OPPORTUNITY, Stage.CUSTOMER)
+
+
+_RANK = {
+    Stage.LEAD: 0,
+    Stage.RECYCLED: 0,
+    Stage.DISQUALIFIED: 0,
+    Stage.MQL: 1,
+    Stage.SAL: 2,
+    Stage.SQL: 3,
+    Stage.OPPORTUNITY: 4,
+    Stage.CUSTOMER: 5,
+}
+
+
+class LeadStatus(enum.StrEnum):
+    """CRM-neutral lead status; the definitions map each to the CRM's own picklist values."""
+
+    NEW = "new"
+    OPEN = "open"
+    ATTEMPTED = "attempted"
+    CONNECTED = "connected"
+    IN_PROGRESS = "in_progress"
+    QUALIFIED = "qualified"
+    UNQUALIFIED = "unqualified"
+    NURTURE = "nurture"
+    CONVERTED = "converted"
+
+
+BANT_ITEMS = ("need", "authority", "timeline", "budget")
+
+
+@dataclass(slots=True)
+class Contact:
+    """A HubSpot contact or Salesforce lead, as the engine sees it.
+
+    `stage` is what the CRM shows now (a rep may have set it); `governed_stage` is the stage
+    crmsync itself last wrote (its own property), which is what an undocumented SQL reverts to.
+    `previous_lead_status` is the status before the latest change (from the stored snapshot), so
+    a reverted SQL can put the lead status back too.
+    """
+
+    id: str
+    crm: str = ""
+    email: Any = None
+    first_name: Any = None
+    last_name: Any = None
+    company: Any = None
+    title: Any = None
+    industry: Any = None
+    employees: Any = None
+    country: Any = None
+    source: Any = None
+    owner_id: Any = None
+    stage: Any = None
+    governed_stage: Any = None
+    lead_status: Any = None
+    previous_lead_status: Any = None
+    dq_reason: Any = None
+    bant: dict[str, Any] = field(default_factory=dict)
+    mql_at: Any = None
+    sal_at: Any = None
+    sql_at: Any = None
+    recycled_at: Any = None
+    created_at: Any = None
+    updated_at: Any = None
+
+
+class ActivityKind(enum.StrEnum):
+    PAGE_VIEW = "page_view"
+    FORM_SUBMISSION = "form_submission"
+    EMAIL_OPEN = "email_open"
+    EMAIL_CLICK = "email_click"
+    EMAIL = "email"
+    CALL = "call"
+    MEETING = "meeting"
+    NOTE = "note"
+    TASK = "task"
+    WEBINAR = "webinar"
+    CAMPAIGN_RESPONSE = "campaign_response"
+
+
+@dataclass(slots=True)
+class Activity:
+    """Something the lead or its owner did, mapped from engagements, page views, forms, tasks, events.
+
+    `detail` carries what distinguishes activities of one kind: the page URL, the form's name,
+    the call's purpose (e.g. "discovery"). `by_owner` marks sales touches (calls, emails sent by the
+    owner), which count for SLAs, not for the lead's engagement score.
+    """
+
+    id: str
+    kind: Any
+    occurred_at: Any
+    detail: Any = ""
+    by_owner: bool = False
+
+
+# --- what the engine decides -------------------------------------------------------------------
+
+
+class ActionKind(enum.StrEnum):
+    """What the sync must do with a decision. `hold` means: nothing changes stage."""
+
+    PROMOTE = "promote"
+    HOLD = "hold"
+    CONFIRM_SQL = "confirm_sql"
+    REVERT_SQL = "revert_sql"
+    DISQUALIFY = "disqualify"
+    RECYCLE = "recycle"
+    FLAG_INVALID_REASON = "flag_invalid_reason"
+    OPEN_TASK = "open_task"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: ActionKind
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionResult:
+    """One fit criterion: `passed` is False both when the value misses and when it is unusable."""
+
+    name: str
+    passed: bool
+    value: str
+    why: str
+    insufficient: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FitResult:
+    passed: bool
+    passed_count: int
+    required: int
+    criteria: tuple[CriterionResult, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """Points one input added to the engagement score, after decay for activities."""
+
+    rule: str
+    source: str
+    base_points: float
+    points: float
+    age_days: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HighIntentHit:
+    action: str
+    count: int
+    activity_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementResult:
+    score: float
+    threshold: float
+    met: bool
+    contributions: tuple[Contribution, ...]
+    high_intent: tuple[HighIntentHit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DisqualifierHit:
+    name: str
+    value: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class BantItem:
+    item: str
+    documented: bool
+    value: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class SqlGate:
+    """The SQL gate: `requested` when the CRM shows SQL; `passed` only with all four items documented."""
+
+    requested: bool
+    passed: bool
+    items: tuple[BantItem, ...]
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(i.item for i in self.items if not i.documented)
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonCheck:
+    """A rep's disqualification reason judged against the governed codes."""
+
+    value: str
+    valid: bool
+    code: str | None
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Everything the engine concluded about one record, and why.
+
+    `writes` holds the CRM-neutral values crmsync owns (stage, lead status, its own
+    properties); connectors map the names to CRM properties, the sync diffs them against the
+    record. Two decisions from the same inputs serialise to the same bytes (`to_json`).
+    """
+
+    record_id: str
+    crm: str
+    decided_at: str
+    current_stage: Stage
+    target_stage: Stage
+    lead_status: LeadStatus | None
+    mql: bool
+    fit: FitResult
+    engagement: EngagementResult
+    disqualifiers: tuple[DisqualifierHit, ...]
+    sql_gate: SqlGate
+    reason: ReasonCheck | None
+    actions: tuple[Action, ...]
+    data_issues: tuple[str, ...]
+    writes: dict[str, str]
+    definitions_version: str
+    definitions_hash: str
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(self)  # type: ignore[no-any-return]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, enums and tuples to JSON-ready values, without `dataclasses.asdict`'s deep copies."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if hasattr(value, "__dataclass_fields__"):
+        out = {name: _plain(getattr(value, name)) for name in value.__dataclass_fields__}
+        if isinstance(value, SqlGate):
+            out["missing"] = list(value.missing)
+        return out
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,93 @@
+"""Definitions turned into ready-to-match structures, once per definitions content.
+
+The engine runs tens of thousands of times a second: regexes are compiled and lists turned into
+sets here, not on every record.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from crmsync.definitions import LoadedDefinitions
+from crmsync.definitions.schema import ActivityRule, HighIntentAction, PropertyRule, ReasonCode
+from crmsync.model import ActivityKind
+
+
+def norm(value: str) -> str:
+    """Case- and whitespace-insensitive form used for every list lookup."""
+    return " ".join(value.casefold().split())
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    loaded: LoadedDefinitions
+    industries: frozenset[str]
+    countries: frozenset[str]
+    title_pattern: re.Pattern[str]
+    activity_rules: dict[ActivityKind, tuple[tuple[re.Pattern[str] | None, ActivityRule], ...]]
+    property_rules: tuple[tuple[PropertyRule, frozenset[str], re.Pattern[str] | None], ...]
+    high_intent: dict[ActivityKind, tuple[tuple[re.Pattern[str], HighIntentAction], ...]]
+    personal_domains: frozenset[str]
+    competitor_domains: frozenset[str]
+    student_title: re.Pattern[str] | None
+    student_suffixes: tuple[str, ...]
+    placeholders: frozenset[str]
+    reason_lookup: dict[str, ReasonCode]
+    not_accepted: frozenset[str]
+    discovery: re.Pattern[str]
+
+
+_CACHE: dict[str, Compiled] = {}
+
+
+def compiled(loaded: LoadedDefinitions) -> Compiled:
+    """Same content, same compiled form: the cache is keyed by the content hash."""
+    found = _CACHE.get(loaded.content_hash)
+    if found is None:
+        found = _CACHE[loaded.content_hash] = _compile(loaded)
+    return found
+
+
+def _words(words: list[str]) -> str:
+    return "|".join(r"\b" + re.escape(w.casefold()) + r"\b" for w in words)
+
+
+def _compile(loaded: LoadedDefinitions) -> Compiled:
+    d = loaded.definitions
+    flags = re.IGNORECASE
+    title_parts = [p for p in (_words(d.fit.titles.keywords), *d.fit.titles.patterns) if p]
+    activity: dict[ActivityKind, list[tuple[re.Pattern[str] | None, ActivityRule]]] = {}
+    for rule in d.engagement.activity_points:
+        pattern = re.compile(rule.detail_pattern, flags) if rule.detail_pattern else None
+        activity.setdefault(rule.kind, []).append((pattern, rule))
+    intent: dict[ActivityKind, list[tuple[re.Pattern[str], HighIntentAction]]] = {}
+    for action in d.engagement.high_intent:
+        intent.setdefault(action.kind, []).append((re.compile(action.detail_pattern, flags), action))
+    reasons: dict[str, ReasonCode] = {}
+    for code in d.reason_codes.codes:
+        reasons[norm(code.code)] = code
+        reasons[norm(code.code.replace("_", " "))] = code
+        reasons[norm(code.label)] = code
+    student = d.disqualifiers.student_title_keywords
+    return Compiled(
+        loaded=loaded,
+        industries=frozenset(norm(i) for i in d.fit.industries),
+        countries=frozenset(norm(c) for c in d.fit.countries),
+        title_pattern=re.compile("|".join(title_parts), flags),
+        activity_rules={k: tuple(v) for k, v in activity.items()},
+        property_rules=tuple(
+            (r, frozenset(norm(v) for v in r.values), re.compile(r.pattern, flags) if r.pattern else None)
+            for r in d.engagement.property_points
+        ),
+        high_intent={k: tuple(v) for k, v in intent.items()},
+        personal_domains=frozenset(x.casefold() for x in d.disqualifiers.personal_email_domains),
+        competitor_domains=frozenset(x.casefold() for x in d.disqualifiers.competitor_domains),
+        student_title=re.compile(_words(student), flags) if student else None,
+        student_suffixes=tuple(s.casefold() for s in d.disqualifiers.student_email_suffixes),
+        placeholders=frozenset(norm(p) for p in d.sql_requirements.placeholders),
+        reason_lookup=reasons,
+        not_accepted=frozenset(norm(v) for v in d.reason_codes.not_accepted),
+        discovery=re.compile(d.sla.discovery_pattern, flags),
+    )
+

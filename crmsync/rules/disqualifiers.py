@@ -1,0 +1,27 @@
+"""Disqualifiers beat everything: no score or high-intent action makes these records MQL."""
+
+from __future__ import annotations
+
+from crmsync.model import Contact, DisqualifierHit
+from crmsync.rules.compiled import Compiled, norm
+from crmsync.rules.values import email_domain, preview, text
+
+
+def find_disqualifiers(contact: Contact, c: Compiled) -> tuple[DisqualifierHit, ...]:
+    hits: list[DisqualifierHit] = []
+    domain = email_domain(contact.email)
+    if domain is not None:
+        company = text(contact.company)
+        no_company = company is None or norm(company[:200]) in c.placeholders
+        if domain in c.personal_domains and no_company:
+            hits.append(DisqualifierHit("personal_email", domain, "personal email domain and no company data"))
+        if any(domain == d or domain.endswith("." + d) for d in c.competitor_domains):
+            hits.append(DisqualifierHit("competitor", domain, "email domain belongs to a competitor"))
+        if c.student_suffixes and domain.endswith(c.student_suffixes):
+            hits.append(DisqualifierHit("student", domain, "student email domain"))
+    title = text(contact.title)
+    if title is not None and c.student_title is not None:
+        match = c.student_title.search(title[:1000])
+        if match:
+            hits.append(DisqualifierHit("student", preview(title), f"title says {match.group(0)!r}"))
+    return tuple(hits)
