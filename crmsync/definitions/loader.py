@@ -87,7 +87,7 @@ def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
         for key_node, value_node in node.value:
             key = key_node.value
             out[key] = _construct(value_node, (*loc, key), lines)
-            lines.setdefault((*loc, key), key_node.start_mark.line + 1)
+            lines[(*loc, key)] = key_node.start_mark.line + 1  # the key's line, not its block's
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*loc, i), lines) for i, item in enumerate(node.value)]

@@ -1,0 +1,150 @@
+"""Runtime settings: environment `CRMSYNC_*` (nested with `__`) over an optional TOML file.
+
+The TOML file comes from `--config` or `CRMSYNC_CONFIG`. A wrong value stops start-up with one
+line naming the setting, where it came from and what is expected (see `load_settings`).
+Secrets are `SecretStr`: their repr is masked, so they never reach logs or Sentry.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from crmsync.errors import ConfigError
+
+ENV_PREFIX = "CRMSYNC_"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HubSpotSettings(Section):
+    access_token: SecretStr | None = None
+    base_url: str = "https://api.hubapi.com"
+    app_secret: SecretStr | None = Field(default=None, description="webhook signature secret (v3)")
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    _url = field_validator("base_url")(lambda cls, v: _http_url(v))
+
+
+class SalesforceSettings(Section):
+    instance_url: str | None = None
+    login_url: str = "https://login.salesforce.com"
+    access_token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    api_version: str = Field(default="60.0", pattern=r"^\d{2,3}\.0$")
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    _urls = field_validator("instance_url", "login_url")(lambda cls, v: v if v is None else _http_url(v))
+
+
+class HttpSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class SyncSettings(Section):
+    interval_seconds: int = Field(default=30, ge=1, le=86400)
+    overlap_seconds: int = Field(default=300, ge=0, le=86400)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    database_url: str = "sqlite:///crmsync.db"
+    definitions: Path = Path("config/definitions.yaml")
+    mode: Literal["enforce", "shadow"] = "enforce"
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    sentry_dsn: SecretStr | None = None
+    hubspot: HubSpotSettings = HubSpotSettings()
+    salesforce: SalesforceSettings = SalesforceSettings()
+    http: HttpSettings = HttpSettings()
+    sync: SyncSettings = SyncSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("expected a URL starting with http:// or https://")
+    return value.rstrip("/")
+
+
+def load_settings(config_file: str | Path | None = None) -> Settings:
+    """Build the settings or raise `ConfigError` with one line per wrong setting.
+
+    `config_file` wins over `CRMSYNC_CONFIG`; environment variables win over the file.
+    """
+    path = config_file or os.environ.get(f"{ENV_PREFIX}CONFIG") or None
+    settings_cls = Settings
+    toml_file = None
+    if path:
+        toml_file = Path(path)
+        _check_toml(toml_file)
+        config = SettingsConfigDict(**{**Settings.model_config, "toml_file": toml_file})  # type: ignore[typeddict-item]
+        settings_cls = type("FileSettings", (Settings,), {"model_config": config})
+    try:
+        return settings_cls()
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(err, toml_file) for err in exc.errors())) from None
+
+
+def _check_toml(path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found (given by --config or CRMSYNC_CONFIG)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+
+
+def _describe(err: Any, toml_file: Path | None) -> str:
+    loc = [str(p) for p in err["loc"]]
+    env_name = ENV_PREFIX + "__".join(p.upper() for p in loc)
+    dotted = ".".join(loc)
+    where = f"{env_name}" + (f" / {dotted} in {toml_file}" if toml_file else "")
+    if err["type"] == "extra_forbidden":
+        return f"unknown setting {dotted!r} ({where}): remove it or check the spelling"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    value = err.get("input")
+    secret = any(word in dotted for word in ("token", "password", "secret", "dsn"))
+    shown = "" if secret or isinstance(value, dict) else f" (got {value!r})"
+    return f"setting {where} is invalid: {message}{shown}"
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings for display: every secret replaced by '**********' or None."""
+    return settings.model_dump(mode="json")
