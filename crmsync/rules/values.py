@@ -47,7 +47,7 @@ def count(value: Any) -> tuple[int | None, str]:
     if raw is None:
         return None, "missing" if value in (None, "") or isinstance(value, str) else f"wrong type ({preview(value)})"
     if len(raw) > 40:
-        return None, f"not a number ({preview(raw)})"
+        return None, f"not a number ({preview(raw)!r})"
     cleaned = raw.replace(",", "").replace("_", "").replace(" ", "").rstrip("+")
     if "-" in cleaned.lstrip("-"):
         low, _, high = cleaned.partition("-")
@@ -55,13 +55,13 @@ def count(value: Any) -> tuple[int | None, str]:
         b, _ = count(high)
         if a is not None and b is not None and a <= b:
             return (a + b) // 2, ""
-        return None, f"not a number ({preview(raw)})"
+        return None, f"not a number ({preview(raw)!r})"
     try:
         number = float(cleaned)
     except ValueError:
-        return None, f"not a number ({preview(raw)})"
+        return None, f"not a number ({preview(raw)!r})"
     if not math.isfinite(number) or number < 0:
-        return None, f"not a usable number ({preview(raw)})"
+        return None, f"not a usable number ({preview(raw)!r})"
     return int(number), ""
 
 

@@ -1,0 +1,147 @@
+"""Invariants of the rules engine, checked on generated records (hypothesis)."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crmsync.definitions import LoadedDefinitions, load_definitions
+from crmsync.model import Activity, ActionKind, Contact, LeadStatus, Stage
+from crmsync.rules import decide
+from crmsync.rules.compiled import norm
+from tests.builders import DEFAULT_DEFINITIONS, NOW
+
+DEFS: LoadedDefinitions = load_definitions(DEFAULT_DEFINITIONS)
+PLACEHOLDERS = {norm(p) for p in DEFS.definitions.sql_requirements.placeholders}
+settings.register_profile("crmsync", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("crmsync")
+
+DETAILS = ["Demo request", "Request a demo", "Whitepaper: RevOps guide", "Free trial sign-up", "Contact sales",
+           "https://example.com/pricing", "https://example.com/blog/x", "https://example.com/", "Newsletter", ""]
+KINDS = ["page_view", "form_submission", "email_open", "email_click", "email", "call", "meeting", "webinar",
+         "campaign_response", "note", "task"]
+BANT_VALUES = [None, "", "n/a", "TBD", "?", "-", "help", "ok",
+               "Manual routing loses a third of inbound demo requests", "Dana Ruiz, CFO, signs",
+               "within 6 weeks", "next year", "2027-01-10", "Q4 2028", "asap", "$50k approved", "yes"]
+
+activities_st = st.lists(
+    st.builds(
+        lambda i, kind, days, detail, by_owner: Activity(f"a{i}", kind, NOW - timedelta(days=days), detail, by_owner),
+        st.integers(0, 10_000), st.sampled_from(KINDS), st.floats(0, 400), st.sampled_from(DETAILS), st.booleans(),
+    ),
+    max_size=12,
+    unique_by=lambda a: a.id,
+)
+
+contact_st = st.builds(
+    Contact,
+    id=st.just("c-1"),
+    crm=st.sampled_from(["hubspot", "salesforce"]),
+    email=st.sampled_from(["a@northwind.com", "b@gmail.com", "c@rivalcrm.io", None, "broken", "d@uni.edu"]),
+    company=st.sampled_from(["Northwind", None, "", "n/a"]),
+    title=st.sampled_from(["VP Finance", "Head of RevOps", "Engineer", "Student", None, "CEO & Founder"]),
+    industry=st.sampled_from(["Software", "Fintech", "Mining", None, 42]),
+    employees=st.sampled_from([10, 50, 200, 500, 501, 5000, "abc", None, "51-200", -3, 1e300]),
+    country=st.sampled_from(["US", "Germany", "BR", None]),
+    source=st.sampled_from(["referral", "organic", None]),
+    stage=st.sampled_from([s.value for s in Stage] + [None, "bogus"]),
+    governed_stage=st.sampled_from([s.value for s in Stage] + [None]),
+    lead_status=st.sampled_from([s.value for s in LeadStatus] + [None]),
+    previous_lead_status=st.sampled_from([s.value for s in LeadStatus] + [None]),
+    dq_reason=st.sampled_from([None, "", "not interested", "budget_unavailable", "timeline_12_months", "meh"]),
+    bant=st.fixed_dictionaries({k: st.sampled_from(BANT_VALUES) for k in ("need", "authority", "timeline", "budget")}),
+    sql_at=st.sampled_from([None, "2026-11-01T00:00:00Z", "garbage"]),
+    recycled_at=st.sampled_from([None, "2026-06-01T00:00:00Z", "2026-11-20T00:00:00Z"]),
+)
+
+
+def _stage(value: Any) -> Stage:
+    try:
+        return Stage(value)
+    except ValueError:
+        return Stage.LEAD
+
+
+@given(contact_st, activities_st)
+def test_never_sql_without_all_four_bant_items_documented(contact: Contact, activities: list[Activity]) -> None:
+    decision = decide(contact, activities, DEFS, NOW)
+    if decision.target_stage is Stage.SQL:
+        assert decision.sql_gate.passed
+        for item in ("need", "authority", "timeline", "budget"):
+            value = contact.bant.get(item)
+            assert isinstance(value, str) and value.strip() and norm(value) not in PLACEHOLDERS
+
+
+@given(contact_st, activities_st)
+def test_mql_needs_fit_and_engagement(contact: Contact, activities: list[Activity]) -> None:
+    decision = decide(contact, activities, DEFS, NOW)
+    if decision.mql:
+        assert decision.fit.passed and decision.engagement.met
+
+
+@given(activities_st)
+def test_engagement_alone_is_never_mql(activities: list[Activity]) -> None:
+    no_fit = Contact("c-2", email="a@northwind.com", company="Northwind", title="Engineer", industry="Mining",
+                     employees=5000, country="BR")
+    assert decide(no_fit, activities, DEFS, NOW).mql is False
+
+
+@given(contact_st)
+def test_fit_alone_is_never_mql(contact: Contact) -> None:
+    assert decide(contact, [], DEFS, NOW).mql is False
+
+
+@given(contact_st, activities_st)
+def test_a_disqualifier_always_wins(contact: Contact, activities: list[Activity]) -> None:
+    decision = decide(contact, activities, DEFS, NOW)
+    if decision.disqualifiers:
+        assert not decision.mql
+        if not decision.current_stage.is_sales_owned:
+            assert decision.target_stage is Stage.DISQUALIFIED
+
+
+@given(contact_st, activities_st, st.randoms())
+def test_same_inputs_give_byte_identical_decisions(contact: Contact, activities: list[Activity],
+                                                   rnd: random.Random) -> None:
+    first = decide(contact, activities, DEFS, NOW).to_json()
+    assert decide(contact, list(activities), DEFS, NOW).to_json() == first
+    shuffled = list(activities)
+    rnd.shuffle(shuffled)
+    assert decide(contact, shuffled, DEFS, NOW).to_json() == first
+
+
+@given(contact_st, activities_st, st.sampled_from(KINDS), st.sampled_from(DETAILS), st.floats(0, 400))
+def test_adding_an_activity_never_lowers_the_score(contact: Contact, activities: list[Activity], kind: str,
+                                                   detail: str, days: float) -> None:
+    before = decide(contact, activities, DEFS, NOW).engagement.score
+    extra = Activity("new-one", kind, NOW - timedelta(days=days), detail)
+    assert decide(contact, [*activities, extra], DEFS, NOW).engagement.score >= before
+
+
+@given(contact_st, st.sampled_from(KINDS), st.sampled_from(DETAILS), st.floats(0, 300), st.floats(0.01, 100))
+def test_older_activities_weigh_less(contact: Contact, kind: str, detail: str, days: float, older_by: float) -> None:
+    recent = decide(contact, [Activity("x", kind, NOW - timedelta(days=days), detail)], DEFS, NOW)
+    old = decide(contact, [Activity("x", kind, NOW - timedelta(days=days + older_by), detail)], DEFS, NOW)
+    assert old.engagement.score <= recent.engagement.score
+    scored = [c for c in recent.engagement.contributions if c.source == "x"]
+    if scored:
+        older = [c for c in old.engagement.contributions if c.source == "x"]
+        assert not older or older[0].points <= scored[0].points
+        if older and older_by >= 1 and days <= 200:  # a gap the rounded points can show
+            assert older[0].points < scored[0].points
+
+
+@given(contact_st, activities_st)
+def test_stage_moves_forward_except_governed_exits(contact: Contact, activities: list[Activity]) -> None:
+    decision = decide(contact, activities, DEFS, NOW)
+    current, target = _stage(contact.stage), decision.target_stage
+    if target.rank < current.rank:
+        kinds = {a.kind for a in decision.actions}
+        assert target.is_side_exit or ActionKind.REVERT_SQL in kinds, decision.explanation
+    if current.is_sales_owned:
+        assert target is current and decision.writes == {}
