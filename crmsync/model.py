@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 

@@ -106,12 +106,12 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     `config_file` wins over `CRMSYNC_CONFIG`; environment variables win over the file.
     """
     path = config_file or os.environ.get(f"{ENV_PREFIX}CONFIG") or None
-    settings_cls = Settings
+    settings_cls: type[Settings] = Settings
     toml_file = None
     if path:
         toml_file = Path(path)
         _check_toml(toml_file)
-        config = SettingsConfigDict(**{**Settings.model_config, "toml_file": toml_file})  # type: ignore[typeddict-item]
+        config = SettingsConfigDict(**{**Settings.model_config, "toml_file": toml_file})
         settings_cls = type("FileSettings", (Settings,), {"model_config": config})
     try:
         return settings_cls()

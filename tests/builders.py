@@ -32,7 +32,9 @@ def fit_contact(**overrides: Any) -> Contact:
     return Contact(**values)
 
 
-def activity(kind: str, days_ago: float, detail: str = "", *, by_owner: bool = False, id: str | None = None) -> Activity:
+def activity(
+    kind: str, days_ago: float, detail: str = "", *, by_owner: bool = False, id: str | None = None
+) -> Activity:
     return Activity(id or f"{kind}-{detail}-{days_ago}", kind, NOW - timedelta(days=days_ago), detail, by_owner)
 
 

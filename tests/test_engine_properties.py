@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmsync.definitions import LoadedDefinitions, load_definitions
-from crmsync.model import Activity, ActionKind, Contact, LeadStatus, Stage
+from crmsync.model import ActionKind, Activity, Contact, LeadStatus, Stage
 from crmsync.rules import decide
 from crmsync.rules.compiled import norm
 from tests.builders import DEFAULT_DEFINITIONS, NOW

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from crmsync.definitions import LoadedDefinitions
-from crmsync.model import Activity, ActionKind, Contact, Stage
+from crmsync.model import ActionKind, Activity, Contact, Stage
 from crmsync.rules import decide
 from tests.builders import FULL_BANT, NOW, activity, demo_request, fit_contact, pricing_view, whitepaper
 
@@ -188,7 +188,7 @@ def test_revert_writes_what_is_missing_on_the_record(definitions: LoadedDefiniti
     blocked = decision.writes["sql_blocked_reason"]
     assert "budget: empty" in blocked
     assert "timeline: decision by 2027-12-31 is beyond 90 days" in blocked
-    task = [a for a in decision.actions if a.kind is ActionKind.OPEN_TASK][0]
+    task = next(a for a in decision.actions if a.kind is ActionKind.OPEN_TASK)
     assert "budget" in task.detail and "timeline" in task.detail
 
 

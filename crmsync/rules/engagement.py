@@ -29,11 +29,11 @@ def judge_engagement(
         if criterion.passed and points:
             contributions.append(Contribution(f"fit:{criterion.name}", criterion.value, points, points))
             score += points
-    for rule, values, pattern in c.property_rules:
-        raw = text(getattr(contact, rule.field))
+    for prop, values, pattern in c.property_rules:
+        raw = text(getattr(contact, prop.field))
         if raw is not None and (norm(raw[:200]) in values or (pattern is not None and pattern.search(raw[:200]))):
-            contributions.append(Contribution(f"property:{rule.name}", preview(raw), rule.points, rule.points))
-            score += rule.points
+            contributions.append(Contribution(f"property:{prop.name}", preview(raw), prop.points, prop.points))
+            score += prop.points
 
     half_life = engagement.half_life_days
     used: dict[str, float] = {}
@@ -81,7 +81,8 @@ def _usable(activities: list[Activity], issues: list[str]) -> list[tuple[Activit
             continue
         when = moment(activity.occurred_at)
         if when is None:
-            issues.append(f"activity {preview(activity.id)}: unreadable date {preview(activity.occurred_at)!r}, ignored")
+            shown = preview(activity.occurred_at)
+            issues.append(f"activity {preview(activity.id)}: unreadable date {shown!r}, ignored")
             continue
         out.append((activity, kind, when))
     out.sort(key=lambda item: (item[2], str(item[0].id)))

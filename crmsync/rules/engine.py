@@ -155,7 +155,8 @@ def explain(d: Decision) -> str:
     if d.disqualifiers:
         parts.append("Disqualified: " + "; ".join(h.why for h in d.disqualifiers) + ".")
     if d.sql_gate.requested:
-        parts.append("SQL gate " + ("passed." if d.sql_gate.passed else f"failed, missing {', '.join(d.sql_gate.missing)}."))
+        gate = "passed." if d.sql_gate.passed else f"failed, missing {', '.join(d.sql_gate.missing)}."
+        parts.append(f"SQL gate {gate}")
     if d.reason is not None:
         parts.append(f"Reason: {d.reason.why}.")
     actions = ", ".join(a.kind.value for a in d.actions)

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from crmsync.model import (
     Action,
     ActionKind,
-    Contact,
     DisqualifierHit,
     LeadStatus,
     ReasonCheck,

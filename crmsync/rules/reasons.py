@@ -14,8 +14,10 @@ def check_reason(value: object, c: Compiled) -> ReasonCheck:
         return ReasonCheck("", False, None, f"no reason given; use one of: {allowed}")
     normal = norm(raw[:200])
     if normal in c.not_accepted:
-        return ReasonCheck(preview(raw), False, None, f"{preview(raw)!r} is not an accepted reason; use one of: {allowed}")
+        why = f"{preview(raw)!r} is not an accepted reason; use one of: {allowed}"
+        return ReasonCheck(preview(raw), False, None, why)
     code = c.reason_lookup.get(normal)
     if code is None:
-        return ReasonCheck(preview(raw), False, None, f"{preview(raw)!r} is not a governed reason code; use one of: {allowed}")
+        why = f"{preview(raw)!r} is not a governed reason code; use one of: {allowed}"
+        return ReasonCheck(preview(raw), False, None, why)
     return ReasonCheck(preview(raw), True, code.code, f"{code.label} -> {code.outcome.value}")

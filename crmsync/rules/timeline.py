@@ -14,7 +14,10 @@ from datetime import date, timedelta
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 _MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
 _MONTHS["sept"] = 9
-_MONTH = r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_MONTH = (
+    r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
 
 _ISO = re.compile(r"\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b")
 _US = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b")
@@ -35,7 +38,8 @@ _RELATIVE = (
     (re.compile(r"\bnext week\b"), lambda d: d + timedelta(days=13 - d.weekday())),
     (re.compile(r"\b(this |end of (the )?)month\b|\beom\b"), lambda d: _month_end(d.year, d.month)),
     (re.compile(r"\bnext month\b"), lambda d: _month_end(*_add_months(d.year, d.month, 1))),
-    (re.compile(r"\b(this |end of (the )?|current )quarter\b|\beoq\b"), lambda d: _quarter_end(d.year, (d.month - 1) // 3 + 1)),
+    (re.compile(r"\b(this |end of (the )?|current )quarter\b|\beoq\b"),
+     lambda d: _quarter_end(d.year, (d.month - 1) // 3 + 1)),
     (re.compile(r"\bnext quarter\b"), lambda d: _quarter_end(*_next_quarter(d))),
     (re.compile(r"\b(this |end of (the )?)year\b|\beoy\b"), lambda d: date(d.year, 12, 31)),
     (re.compile(r"\bnext (fiscal )?year\b"), lambda d: date(d.year + 1, 12, 31)),

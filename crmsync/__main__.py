@@ -1,0 +1,5 @@
+"""`python -m crmsync` runs the CLI."""
+
+from crmsync.cli import main
+
+main()

@@ -1,0 +1,72 @@
+"""The CLI as users run it: a real process, real exit codes, real output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.builders import DEFAULT_DEFINITIONS, ROOT
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "crmsync", *args], capture_output=True, text=True, cwd=ROOT,
+                          env=full_env, timeout=60)
+
+
+def test_version_and_help() -> None:
+    assert run("--version").stdout.strip().startswith("crmsync ")
+    out = run("--help").stdout
+    assert "definitions" in out and "doctor" in out
+    assert run("definitions", "validate", "--help").returncode == 0
+
+
+def test_validate_default_definitions() -> None:
+    result = run("definitions", "validate", str(DEFAULT_DEFINITIONS), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["valid"] is True and data["version"] == "2026.11.1" and len(data["hash"]) == 64
+
+
+def test_validate_invalid_file_exits_2_with_file_line_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DEFAULT_DEFINITIONS.read_text().replace("  threshold: 50", "  treshold: 50"))
+    result = run("definitions", "validate", str(bad))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{bad}: line " in result.stderr
+    assert "engagement.treshold: unknown key; did you mean 'threshold'?" in result.stderr
+
+
+def test_diff_json(tmp_path: Path) -> None:
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(DEFAULT_DEFINITIONS.read_text().replace("  threshold: 50", "  threshold: 65"))
+    result = run("definitions", "diff", str(DEFAULT_DEFINITIONS), str(candidate), "--json")
+    assert result.returncode == 0, result.stderr
+    changes = json.loads(result.stdout)["changes"]
+    assert changes == [{"path": "engagement.threshold", "section": "engagement", "change": "changed",
+                        "old": 50.0, "new": 65.0}]
+    text = run("definitions", "diff", str(DEFAULT_DEFINITIONS), str(candidate)).stdout
+    assert "~ engagement.threshold: 50.0 -> 65.0" in text
+
+
+def test_bad_setting_is_one_line_exit_2() -> None:
+    result = run("doctor", env={"CRMSYNC_SYNC__INTERVAL_SECONDS": "often"})
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "CRMSYNC_SYNC__INTERVAL_SECONDS" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_doctor_never_prints_secrets() -> None:
+    result = run("doctor", "--json", env={"CRMSYNC_HUBSPOT__ACCESS_TOKEN": "pat-na1-topsecret"})
+    assert result.returncode == 0, result.stderr
+    assert "pat-na1-topsecret" not in result.stdout + result.stderr
+    assert json.loads(result.stdout)["checks"]["hubspot"] == "configured"
+
+
+def test_unknown_command_is_usage_error() -> None:
+    assert run("frobnicate").returncode == 2
