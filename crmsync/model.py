@@ -139,6 +139,10 @@ class Activity:
 # --- what the engine decides -------------------------------------------------------------------
 
 
+# The parts of a decision are plain slotted dataclasses (not frozen: the engine builds tens of
+# thousands a second and frozen init costs 4x); treat them as read-only. The Decision is frozen.
+
+
 class ActionKind(enum.StrEnum):
     """What the sync must do with a decision. `hold` means: nothing changes stage."""
 
@@ -152,13 +156,13 @@ class ActionKind(enum.StrEnum):
     OPEN_TASK = "open_task"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Action:
     kind: ActionKind
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CriterionResult:
     """One fit criterion: `passed` is False both when the value misses and when it is unusable."""
 
@@ -169,7 +173,7 @@ class CriterionResult:
     insufficient: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FitResult:
     passed: bool
     passed_count: int
@@ -177,7 +181,7 @@ class FitResult:
     criteria: tuple[CriterionResult, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Contribution:
     """Points one input added to the engagement score, after decay for activities."""
 
@@ -188,14 +192,14 @@ class Contribution:
     age_days: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HighIntentHit:
     action: str
     count: int
     activity_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EngagementResult:
     score: float
     threshold: float
@@ -204,14 +208,14 @@ class EngagementResult:
     high_intent: tuple[HighIntentHit, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DisqualifierHit:
     name: str
     value: str
     why: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BantItem:
     item: str
     documented: bool
@@ -219,7 +223,7 @@ class BantItem:
     why: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SqlGate:
     """The SQL gate: `requested` when the CRM shows SQL; `passed` only with all four items documented."""
 
@@ -232,7 +236,7 @@ class SqlGate:
         return tuple(i.item for i in self.items if not i.documented)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReasonCheck:
     """A rep's disqualification reason judged against the governed codes."""
 
@@ -268,10 +272,34 @@ class Decision:
     writes: dict[str, str]
     definitions_version: str
     definitions_hash: str
-    explanation: str
+
+    @property
+    def explanation(self) -> str:
+        """A few plain sentences a rep can read on the record (derived, so never out of step)."""
+        parts = [f"{'MQL' if self.mql else 'Not MQL'}."]
+        fit = self.fit
+        fails = [r.why for r in fit.criteria if not r.passed]
+        parts.append(f"Fit {fit.passed_count}/{len(fit.criteria)} (needs {fit.required})"
+                     + (f": {'; '.join(fails)}." if fails else "."))
+        engagement = self.engagement
+        intent = ", ".join(h.action for h in engagement.high_intent)
+        parts.append(f"Engagement score {engagement.score:.2f} (threshold {engagement.threshold:g})"
+                     + (f"; high-intent: {intent}." if intent else "."))
+        if self.disqualifiers:
+            parts.append("Disqualified: " + "; ".join(h.why for h in self.disqualifiers) + ".")
+        gate = self.sql_gate
+        if gate.requested:
+            parts.append("SQL gate " + ("passed." if gate.passed else f"failed, missing {', '.join(gate.missing)}."))
+        if self.reason is not None:
+            parts.append(f"Reason: {self.reason.why}.")
+        done = ", ".join(a.kind.value for a in self.actions)
+        parts.append(f"Stage {self.current_stage.value} -> {self.target_stage.value} ({done}).")
+        return " ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(self)  # type: ignore[no-any-return]
+        out: dict[str, Any] = _plain(self)
+        out["explanation"] = self.explanation
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -36,9 +36,27 @@ class Compiled:
     reason_lookup: dict[str, ReasonCode]
     not_accepted: frozenset[str]
     discovery: re.Pattern[str]
+    matches: dict[tuple[ActivityKind, str], tuple[ActivityRule | None, tuple[HighIntentAction, ...]]]
+
+    def classify(self, kind: ActivityKind, detail: str) -> tuple[ActivityRule | None, tuple[HighIntentAction, ...]]:
+        """The scoring rule and the high-intent actions an activity matches, memoised.
+
+        Activity details repeat (the same pages, the same forms), so the regexes run once per
+        distinct (kind, detail) rather than once per activity. The memo is bounded.
+        """
+        key = (kind, detail)
+        found = self.matches.get(key)
+        if found is None:
+            rule = next((r for p, r in self.activity_rules.get(kind, ()) if p is None or p.search(detail)), None)
+            intent = tuple(a for p, a in self.high_intent.get(kind, ()) if p.search(detail))
+            if len(self.matches) >= _MEMO_LIMIT:
+                self.matches.clear()
+            found = self.matches[key] = (rule, intent)
+        return found
 
 
 _CACHE: dict[str, Compiled] = {}
+_MEMO_LIMIT = 50_000
 
 
 def compiled(loaded: LoadedDefinitions) -> Compiled:
@@ -89,5 +107,6 @@ def _compile(loaded: LoadedDefinitions) -> Compiled:
         reason_lookup=reasons,
         not_accepted=frozenset(norm(v) for v in d.reason_codes.not_accepted),
         discovery=re.compile(d.sla.discovery_pattern, flags),
+        matches={},
     )
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from crmsync.model import Contact, DisqualifierHit
 from crmsync.rules.compiled import Compiled, norm
-from crmsync.rules.values import email_domain, preview, text
+from crmsync.rules.values import preview, text
 
 
-def find_disqualifiers(contact: Contact, c: Compiled) -> tuple[DisqualifierHit, ...]:
+def find_disqualifiers(contact: Contact, domain: str | None, c: Compiled) -> tuple[DisqualifierHit, ...]:
+    """`domain` is the contact's email domain, already read by the caller (None when unusable)."""
     hits: list[DisqualifierHit] = []
-    domain = email_domain(contact.email)
     if domain is not None:
         company = text(contact.company)
         no_company = company is None or norm(company[:200]) in c.placeholders

@@ -7,6 +7,7 @@ score or leave it, never lower it.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from crmsync.model import Activity, ActivityKind, Contact, Contribution, EngagementResult, FitResult, HighIntentHit
@@ -14,6 +15,7 @@ from crmsync.rules.compiled import Compiled, norm
 from crmsync.rules.values import moment, preview, text
 
 _DETAIL_SCAN = 2000
+_KINDS = {k.value: k for k in ActivityKind}
 _SECONDS_PER_DAY = 86400.0
 
 
@@ -35,28 +37,23 @@ def judge_engagement(
             contributions.append(Contribution(f"property:{prop.name}", preview(raw), prop.points, prop.points))
             score += prop.points
 
-    half_life = engagement.half_life_days
+    decay = math.log(2) / engagement.half_life_days  # points * 0.5 ** (age / half-life)
     used: dict[str, float] = {}
     intent: dict[str, list[str]] = {}
-    for activity, kind, when in _usable(activities, issues):
-        detail = activity.detail if isinstance(activity.detail, str) else ""
-        detail = detail[:_DETAIL_SCAN]
-        age = max(0.0, (now - when).total_seconds() / _SECONDS_PER_DAY)
-        for action_pattern, action in c.high_intent.get(kind, ()):
-            if age <= action.within_days and action_pattern.search(detail):
-                intent.setdefault(action.name, []).append(str(activity.id))
-        for rule_pattern, rule in c.activity_rules.get(kind, ()):
-            if rule_pattern is None or rule_pattern.search(detail):
-                decayed = rule.points * 0.5 ** (age / half_life)
-                if rule.max_points is not None:
-                    decayed = min(decayed, rule.max_points - used.get(rule.name, 0.0))
-                if decayed > 0:
-                    used[rule.name] = used.get(rule.name, 0.0) + decayed
-                    score += decayed
-                    contributions.append(
-                        Contribution(rule.name, str(activity.id), rule.points, round(decayed, 4), round(age, 4))
-                    )
-                break
+    for age, activity_id, kind, detail in _usable(activities, now, issues):
+        rule, actions = c.classify(kind, detail)
+        for action in actions:
+            if age <= action.within_days:
+                intent.setdefault(action.name, []).append(activity_id)
+        if rule is None:
+            continue
+        decayed = rule.points * math.exp(-age * decay)
+        if rule.max_points is not None:
+            decayed = min(decayed, rule.max_points - used.get(rule.name, 0.0))
+        if decayed > 0:
+            used[rule.name] = used.get(rule.name, 0.0) + decayed
+            score += decayed
+            contributions.append(Contribution(rule.name, activity_id, rule.points, round(decayed, 4), age))
 
     hits = tuple(
         HighIntentHit(a.name, len(intent[a.name]), tuple(intent[a.name]))
@@ -68,15 +65,16 @@ def judge_engagement(
                             tuple(contributions), hits)
 
 
-def _usable(activities: list[Activity], issues: list[str]) -> list[tuple[Activity, ActivityKind, datetime]]:
-    """Lead-side activities with a known kind and a readable date, oldest first (stable attribution)."""
-    out: list[tuple[Activity, ActivityKind, datetime]] = []
+def _usable(activities: list[Activity], now: datetime, issues: list[str]) -> list[tuple[float, str, ActivityKind, str]]:
+    """(age in days, id, kind, detail) of lead-side activities with a known kind and a readable
+    date, oldest first then by id, so caps are attributed the same way whatever the input order."""
+    now_ts = now.timestamp()
+    out: list[tuple[float, str, ActivityKind, str]] = []
     for activity in activities:
         if activity.by_owner is True:
             continue
-        try:
-            kind = ActivityKind(activity.kind)
-        except (ValueError, TypeError):
+        kind = _KINDS.get(activity.kind) if isinstance(activity.kind, str) else None
+        if kind is None:
             issues.append(f"activity {preview(activity.id)}: unknown kind {preview(activity.kind)!r}, ignored")
             continue
         when = moment(activity.occurred_at)
@@ -84,6 +82,13 @@ def _usable(activities: list[Activity], issues: list[str]) -> list[tuple[Activit
             shown = preview(activity.occurred_at)
             issues.append(f"activity {preview(activity.id)}: unreadable date {shown!r}, ignored")
             continue
-        out.append((activity, kind, when))
-    out.sort(key=lambda item: (item[2], str(item[0].id)))
+        detail = activity.detail[:_DETAIL_SCAN] if isinstance(activity.detail, str) else ""
+        age = (now_ts - when.timestamp()) / _SECONDS_PER_DAY
+        activity_id = activity.id if type(activity.id) is str and len(activity.id) <= 80 else preview(activity.id)
+        out.append((age if age > 0.0 else 0.0, activity_id, kind, detail))
+    out.sort(key=_oldest_first)
     return out
+
+
+def _oldest_first(item: tuple[float, str, ActivityKind, str]) -> tuple[float, str]:
+    return -item[0], item[1]

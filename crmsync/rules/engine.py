@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from crmsync.definitions import LoadedDefinitions
-from crmsync.model import Activity, Contact, Decision, FitResult, LeadStatus, Stage
+from crmsync.model import (
+    Activity,
+    Contact,
+    Decision,
+    FitResult,
+    LeadStatus,
+    SqlGate,
+    Stage,
+)
 from crmsync.rules.compiled import compiled
 from crmsync.rules.disqualifiers import find_disqualifiers
 from crmsync.rules.engagement import judge_engagement
@@ -28,18 +36,19 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
     governed = _stage(contact.governed_stage, "crmsync stage", issues)
     lead_status = _status(contact.lead_status, "lead status", issues)
     previous_status = _status(contact.previous_lead_status, "previous lead status", [])
-    if email_domain(contact.email) is None:
+    domain = email_domain(contact.email)
+    if domain is None:
         issues.append("email missing or unreadable")
 
     fit = judge_fit(contact, c)
     issues.extend(f"fit: {r.why}" for r in fit.criteria if r.insufficient)
-    disqualifiers = find_disqualifiers(contact, c)
+    disqualifiers = find_disqualifiers(contact, domain, c)
     engagement = judge_engagement(contact, activities if isinstance(activities, list) else [], fit, c, now, issues)
     mql = fit.passed and engagement.met and not disqualifiers
 
     sql_at = moment(contact.sql_at)
     reference = sql_at if governed is Stage.SQL and sql_at is not None else now
-    gate = judge_sql_gate(contact, current is Stage.SQL, reference.date(), c)
+    gate = judge_sql_gate(contact, current is Stage.SQL, reference.date(), c) if current in _SALES_WORKED else _NO_GATE
     returned = is_returned(text(contact.dq_reason) is not None, current, governed, lead_status)
     reason = check_reason(contact.dq_reason, c) if returned else None
     recycled_at = moment(contact.recycled_at)
@@ -53,10 +62,11 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
     writes = {} if current.is_sales_owned else _writes(contact, t, fit, engagement.score, definitions, now)
     if target_status is not None and writes:
         writes["lead_status"] = target_status.value
-    decision = Decision(
+    actions = tuple(t.actions)
+    return Decision(
         record_id=preview(contact.id),
         crm=preview(contact.crm),
-        decided_at=_stamp(now),
+        decided_at=stamp(now),
         current_stage=current,
         target_stage=t.target,
         lead_status=target_status,
@@ -66,45 +76,49 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
         disqualifiers=disqualifiers,
         sql_gate=gate,
         reason=reason,
-        actions=tuple(t.actions),
+        actions=actions,
         data_issues=tuple(issues),
         writes=writes,
         definitions_version=definitions.version,
         definitions_hash=definitions.content_hash,
-        explanation="",
     )
-    object.__setattr__(decision, "explanation", explain(decision))
-    return decision
+
+
+_STAGES = {s.value: s for s in Stage}
+_SALES_WORKED = (Stage.MQL, Stage.SAL, Stage.SQL)
+"""BANT is judged where sales works the record; a lead has none yet and is not asking for SQL."""
+_NO_GATE = SqlGate(requested=False, passed=False, items=())
+_STATUSES = {s.value: s for s in LeadStatus}
 
 
 def _stage(value: object, label: str, issues: list[str]) -> Stage | None:
     if value is None or value == "":
         return None
-    try:
-        return Stage(value)  # type: ignore[arg-type]
-    except (ValueError, TypeError):
+    found = _STAGES.get(value) if isinstance(value, str) else None
+    if found is None:
         issues.append(f"{label} {preview(value)!r} is not a known stage")
-        return None
+    return found
 
 
 def _status(value: object, label: str, issues: list[str]) -> LeadStatus | None:
     if value is None or value == "":
         return None
-    try:
-        return LeadStatus(value)  # type: ignore[arg-type]
-    except (ValueError, TypeError):
+    found = _STATUSES.get(value) if isinstance(value, str) else None
+    if found is None:
         issues.append(f"{label} {preview(value)!r} is not a known lead status")
-        return None
+    return found
 
 
-def _stamp(moment_: datetime) -> str:
+def stamp(moment_: datetime) -> str:
     return moment_.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _kept_or_now(existing: object, now: datetime) -> str:
+def _kept_or_now(existing: object, now_stamp: str) -> str:
     """A stage timestamp is set once: the first time the stage was reached."""
+    if existing is None or existing == "":
+        return now_stamp
     when = moment(existing)
-    return _stamp(when if when is not None else now)
+    return stamp(when) if when is not None else now_stamp
 
 
 def _writes(
@@ -126,39 +140,15 @@ def _writes(
         "definitions_version": definitions.version,
     }
     target = t.target
+    now_stamp = stamp(now)
     if not target.is_side_exit and target.rank >= Stage.MQL.rank:
-        writes["mql_at"] = _kept_or_now(contact.mql_at, now)
+        writes["mql_at"] = _kept_or_now(contact.mql_at, now_stamp)
     if not target.is_side_exit and target.rank >= Stage.SAL.rank:
-        writes["sal_at"] = _kept_or_now(contact.sal_at, now)
+        writes["sal_at"] = _kept_or_now(contact.sal_at, now_stamp)
     if target is Stage.SQL:
-        writes["sql_at"] = _kept_or_now(contact.sql_at, now)
+        writes["sql_at"] = _kept_or_now(contact.sql_at, now_stamp)
     if target is Stage.RECYCLED:
-        writes["recycled_at"] = _kept_or_now(contact.recycled_at, now)
+        writes["recycled_at"] = _kept_or_now(contact.recycled_at, now_stamp)
     if t.clear_reason:
         writes["dq_reason"] = ""
     return writes
-
-
-def explain(d: Decision) -> str:
-    """A few plain sentences a rep can read on the record."""
-    parts = [f"{'MQL' if d.mql else 'Not MQL'}."]
-    fails = [r.why for r in d.fit.criteria if not r.passed]
-    parts.append(
-        f"Fit {d.fit.passed_count}/{len(d.fit.criteria)} (needs {d.fit.required})"
-        + (f": {'; '.join(fails)}." if fails else ".")
-    )
-    intent = ", ".join(h.action for h in d.engagement.high_intent)
-    parts.append(
-        f"Engagement score {d.engagement.score:.2f} (threshold {d.engagement.threshold:g})"
-        + (f"; high-intent: {intent}." if intent else ".")
-    )
-    if d.disqualifiers:
-        parts.append("Disqualified: " + "; ".join(h.why for h in d.disqualifiers) + ".")
-    if d.sql_gate.requested:
-        gate = "passed." if d.sql_gate.passed else f"failed, missing {', '.join(d.sql_gate.missing)}."
-        parts.append(f"SQL gate {gate}")
-    if d.reason is not None:
-        parts.append(f"Reason: {d.reason.why}.")
-    actions = ", ".join(a.kind.value for a in d.actions)
-    parts.append(f"Stage {d.current_stage.value} -> {d.target_stage.value} ({actions}).")
-    return " ".join(parts)

@@ -18,6 +18,8 @@ def preview(value: Any) -> str:
     """A short, printable rendering of any value for decisions and explanations."""
     if value is None:
         return ""
+    if isinstance(value, str) and len(value) <= PREVIEW and value.isprintable() and "  " not in value:
+        return value.strip()
     text = value if isinstance(value, str) else repr(value)
     text = " ".join(text[: PREVIEW * 4].split())
     return text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…"
