@@ -160,3 +160,13 @@ def test_every_stage_has_a_crm_value() -> None:
     mappings = load_definitions(DEFAULT_DEFINITIONS).definitions.mappings
     for crm in (mappings.hubspot, mappings.salesforce):
         assert all(getattr(crm.stages, s.value) for s in Stage)
+
+
+def test_unknown_holiday_calendar_is_refused() -> None:
+    problems = problems_for(TEXT.replace("holidays: {country: US}", "holidays: {country: XX}"))
+    assert any("calendar.holidays" in p and "no calendar for 'XX'" in p for p in problems), problems
+
+
+def test_unknown_time_zone_is_refused() -> None:
+    problems = problems_for(TEXT.replace("time_zone: America/New_York", "time_zone: Mars/Olympus"))
+    assert any("unknown time zone 'Mars/Olympus'" in p for p in problems), problems

@@ -242,6 +242,20 @@ class Holidays(Strict):
     subdivision: str | None = None
     extra: list[date] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _known_calendar(self) -> Holidays:
+        if self.country is None:
+            if self.subdivision is not None:
+                raise ValueError("subdivision given without a country")
+            return self
+        import holidays
+
+        try:
+            holidays.country_holidays(self.country, subdiv=self.subdivision)
+        except NotImplementedError as exc:
+            raise ValueError(f"the holidays package has no calendar for {self.country!r}: {exc}") from exc
+        return self
+
 
 class Calendar(Strict):
     time_zone: NonEmpty

@@ -7,6 +7,7 @@ data is unusable is named in `data_issues` and judged as missing.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from crmsync.definitions import LoadedDefinitions
 from crmsync.model import (
@@ -32,10 +33,10 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
     c = compiled(definitions)
     now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     issues: list[str] = []
-    current = _stage(contact.stage, "stage", issues) or Stage.LEAD
-    governed = _stage(contact.governed_stage, "crmsync stage", issues)
-    lead_status = _status(contact.lead_status, "lead status", issues)
-    previous_status = _status(contact.previous_lead_status, "previous lead status", [])
+    current = _known(_STAGES, contact.stage, "stage", "stage", issues) or Stage.LEAD
+    governed = _known(_STAGES, contact.governed_stage, "crmsync stage", "stage", issues)
+    lead_status = _known(_STATUSES, contact.lead_status, "lead status", "lead status", issues)
+    previous_status = _known(_STATUSES, contact.previous_lead_status, "previous lead status", "lead status", [])
     domain = email_domain(contact.email)
     if domain is None:
         issues.append("email missing or unreadable")
@@ -84,6 +85,7 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
     )
 
 
+_T = TypeVar("_T")
 _STAGES = {s.value: s for s in Stage}
 _SALES_WORKED = (Stage.MQL, Stage.SAL, Stage.SQL)
 """BANT is judged where sales works the record; a lead has none yet and is not asking for SQL."""
@@ -91,21 +93,13 @@ _NO_GATE = SqlGate(requested=False, passed=False, items=())
 _STATUSES = {s.value: s for s in LeadStatus}
 
 
-def _stage(value: object, label: str, issues: list[str]) -> Stage | None:
+def _known(table: dict[str, _T], value: object, label: str, what: str, issues: list[str]) -> _T | None:
+    """A stage or lead status from its CRM-neutral value; anything else is named as a data issue."""
     if value is None or value == "":
         return None
-    found = _STAGES.get(value) if isinstance(value, str) else None
+    found = table.get(value) if isinstance(value, str) else None
     if found is None:
-        issues.append(f"{label} {preview(value)!r} is not a known stage")
-    return found
-
-
-def _status(value: object, label: str, issues: list[str]) -> LeadStatus | None:
-    if value is None or value == "":
-        return None
-    found = _STATUSES.get(value) if isinstance(value, str) else None
-    if found is None:
-        issues.append(f"{label} {preview(value)!r} is not a known lead status")
+        issues.append(f"{label} {preview(value)!r} is not a known {what}")
     return found
 
 
