@@ -1,0 +1,488 @@
+"""The HubSpot HTTP API over a Portal: the paths, payloads, statuses and headers hubspot-api-client uses.
+
+Shapes follow the official OpenAPI specs (CRM v3 objects, properties, owners; associations v4;
+events v3) and the facts in DESIGN.md §5. `/__sandbox/` endpoints seed the portal, act as a human
+user and report call counts; they need no token and are never counted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from crmsync.sandbox.http import HttpError, Request, Response, SandboxApp
+from crmsync.sandbox.hubspot.state import (
+    CONTACT_TO,
+    ENGAGEMENT_TYPES,
+    OBJECT_TYPES,
+    TO_CONTACT,
+    Portal,
+    PropertyError,
+    Record,
+    epoch_ms,
+    iso,
+)
+
+SEARCH_CAP = 10_000
+SEARCH_PAGE_MAX = 200
+BATCH_MAX = 100
+ASSOCIATION_BATCH_MAX = 1000
+DEFAULT_CONTACT_PROPERTIES = ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"]
+ALWAYS = ("hs_object_id", "createdate", "lastmodifieddate")
+SCOPES = ["crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.read",
+          "crm.schemas.contacts.write", "crm.objects.owners.read", "timeline", "oauth"]
+
+
+class HubSpotApp(SandboxApp):
+    def __init__(self, *, token: str | None = None, portal: Portal | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.token = token
+        self.portal = portal or Portal()
+        self.search_pages_served = 0
+        _routes(self)
+
+    # --- what every request gets ----------------------------------------------------------------
+
+    def authenticate(self, request: Request) -> Response | None:
+        header = request.headers.get("Authorization") or request.headers.get("authorization") or ""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token and (self.token is None or token == self.token):
+            return None
+        return self.error(401, "Authentication credentials not found. This API supports OAuth 2.0 authentication "
+                               "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                          category="INVALID_AUTHENTICATION")
+
+    def error(self, status: int, message: str, **extra: Any) -> Response:
+        category = extra.pop("category", _CATEGORY.get(status, "VALIDATION_ERROR"))
+        body = {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category}
+        body.update(extra)
+        return Response(status, body)
+
+    def rate_limit_headers(self, limit: int, remaining: int, window_ms: int) -> dict[str, str]:
+        return {"X-HubSpot-RateLimit-Max": str(limit), "X-HubSpot-RateLimit-Remaining": str(remaining),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(window_ms)}
+
+    def rate_limited(self, retry_after: int) -> Response:
+        response = self.error(429, "You have reached your ten_secondly_rolling limit.", category="RATE_LIMITS",
+                              errorType="RATE_LIMIT", policyName="TEN_SECONDLY_ROLLING")
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+
+    def fault_response(self, status: int) -> Response:
+        if status == 429:
+            return self.rate_limited(1)
+        return self.error(status, "An internal error occurred (injected by the sandbox).", category="INTERNAL_ERROR")
+
+
+_CATEGORY = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES", 404: "OBJECT_NOT_FOUND",
+             405: "VALIDATION_ERROR", 409: "OBJECT_ALREADY_EXISTS", 429: "RATE_LIMITS"}
+
+
+def _object(portal: Portal, object_type: str, record: Record, properties: list[str] | None) -> dict[str, Any]:
+    if properties is None:
+        names = DEFAULT_CONTACT_PROPERTIES if object_type == "contacts" else ["hs_createdate", "hs_lastmodifieddate",
+                                                                            "hs_object_id"]
+    else:
+        names = list(dict.fromkeys([*properties, *ALWAYS])) if object_type == "contacts" else list(
+            dict.fromkeys([*properties, "hs_object_id"]))
+    return {
+        "id": record.id,
+        "properties": {n: record.properties.get(n) for n in names},
+        "createdAt": iso(record.created_at),
+        "updatedAt": iso(record.updated_at),
+        "archived": record.archived,
+    }
+
+
+def _batch_body(results: list[dict[str, Any]], errors: list[dict[str, Any]], started: datetime,
+                now: datetime) -> Response:
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": iso(started),
+                            "completedAt": iso(now)}
+    if errors:
+        body["numErrors"] = len(errors)
+        body["errors"] = errors
+        return Response(207, body)
+    return Response(200, body)
+
+
+def _standard_error(category: str, message: str, ids: list[str],
+                    detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"status": "error", "category": category, "message": message,
+                             "context": {"ids": ids}, "errors": [detail] if detail else [], "links": {}}
+    return error
+
+
+def _type(object_type: str) -> str:
+    if object_type not in OBJECT_TYPES:
+        raise HttpError(400, f"Unable to infer object type from: {object_type}")
+    return object_type
+
+
+def _inputs(request: Request, limit: int = BATCH_MAX) -> list[dict[str, Any]]:
+    body = request.json()
+    inputs = body.get("inputs") if isinstance(body, dict) else None
+    if not isinstance(inputs, list):
+        raise HttpError(400, "Invalid input JSON on line 1: 'inputs' is required")
+    if len(inputs) > limit:
+        raise HttpError(400, f"Batch input length {len(inputs)} exceeds the maximum of {limit}",
+                        subCategory="BATCH_TOO_LARGE")
+    return inputs
+
+
+def _routes(app: HubSpotApp) -> None:
+    """Every HubSpot endpoint the sandbox speaks, in one place."""
+    portal = app.portal
+
+    @app.route("GET", "/crm/v3/objects/{object_type}", "objects.list")
+    def list_objects(request: Request, object_type: str) -> Response:
+        records = [r for r in portal.records[_type(object_type)].values() if not r.archived]
+        limit = min(int(request.arg("limit", "10") or 10), 100)
+        start = int(request.arg("after", "0") or 0)
+        properties = request.args("properties") or None
+        page = records[start:start + limit]
+        body: dict[str, Any] = {"results": [_object(portal, object_type, r, properties) for r in page]}
+        if start + limit < len(records):
+            body["paging"] = {"next": {"after": str(start + limit), "link": ""}}
+        return Response(200, body)
+
+    @app.route("GET", "/crm/v3/objects/{object_type}/{record_id}", "objects.get")
+    def get_object(request: Request, object_type: str, record_id: str) -> Response:
+        record = portal.records[_type(object_type)].get(record_id)
+        if record is None or record.archived:
+            raise HttpError(404, f"Object not found.  objectId are usually numeric.  ID: {record_id}")
+        return Response(200, _object(portal, object_type, record, request.args("properties") or None))
+
+    @app.route("POST", "/crm/v3/objects/{object_type}", "objects.create")
+    def create_object(request: Request, object_type: str) -> Response:
+        body = request.json()
+        record = _create(portal, _type(object_type), body.get("properties") or {}, body.get("associations") or [])
+        return Response(201, _object(portal, object_type, record, list(body.get("properties") or {})))
+
+    @app.route("PATCH", "/crm/v3/objects/{object_type}/{record_id}", "objects.update")
+    def update_object(request: Request, object_type: str, record_id: str) -> Response:
+        if record_id not in portal.records[_type(object_type)]:
+            raise HttpError(404, f"Object not found. ID: {record_id}")
+        properties = request.json().get("properties") or {}
+        try:
+            record = portal.update(object_type, record_id, properties)
+        except PropertyError as exc:
+            raise HttpError(400, f"Property values were not valid: {exc.message}", subCategory=exc.code) from None
+        return Response(200, _object(portal, object_type, record, list(properties)))
+
+    @app.route("POST", "/crm/v3/objects/{object_type}/batch/read", "objects.batch_read", batch=True)
+    def batch_read(request: Request, object_type: str) -> Response:
+        started = portal.clock()
+        inputs = _inputs(request)
+        properties = request.json().get("properties") or None
+        records = portal.records[_type(object_type)]
+        results, missing = [], []
+        for item in inputs:
+            record = records.get(str(item.get("id")))
+            if record is None or record.archived:
+                missing.append(str(item.get("id")))
+            else:
+                results.append(_object(portal, object_type, record, properties))
+        errors = [_standard_error("OBJECT_NOT_FOUND", f"Could not get some {object_type.upper()[:-1]} objects, they "
+                                  "may be deleted or not exist. Check that ids are valid.", missing)] if missing else []
+        return _batch_body(results, errors, started, portal.clock())
+
+    @app.route("POST", "/crm/v3/objects/{object_type}/batch/update", "objects.batch_update", batch=True)
+    def batch_update(request: Request, object_type: str) -> Response:
+        started = portal.clock()
+        inputs = _inputs(request)
+        records = portal.records[_type(object_type)]
+        results, errors = [], []
+        for index, item in enumerate(inputs):
+            record_id = str(item.get("id"))
+            if record_id not in records:
+                errors.append(_standard_error("OBJECT_NOT_FOUND", f"Object not found. ID: {record_id}", [record_id]))
+                continue
+            if request.partial_fault and index % 2 == 1:
+                errors.append(_standard_error("INTERNAL_ERROR", "Internal error while updating (injected partial "
+                                              "failure)", [record_id]))
+                continue
+            properties = item.get("properties") or {}
+            try:
+                record = portal.update(object_type, record_id, properties)
+            except PropertyError as exc:
+                errors.append(_standard_error(
+                    "VALIDATION_ERROR", f"Property values were not valid: {exc.message}", [record_id],
+                    {"message": exc.message, "code": exc.code, "context": {"propertyName": [exc.name]}},
+                ))
+                continue
+            results.append(_object(portal, object_type, record, list(properties)))
+        return _batch_body(results, errors, started, portal.clock())
+
+    @app.route("POST", "/crm/v3/objects/{object_type}/batch/create", "objects.batch_create", batch=True)
+    def batch_create(request: Request, object_type: str) -> Response:
+        started = portal.clock()
+        results, errors = [], []
+        for item in _inputs(request):
+            try:
+                record = _create(portal, _type(object_type), item.get("properties") or {},
+                                 item.get("associations") or [])
+            except HttpError as exc:
+                errors.append(_standard_error("VALIDATION_ERROR", exc.message, []))
+                continue
+            results.append(_object(portal, object_type, record, list(item.get("properties") or {})))
+        response = _batch_body(results, errors, started, portal.clock())
+        if response.status == 200:
+            response.status = 201
+        return response
+
+    @app.route("POST", "/crm/v3/objects/{object_type}/search", "objects.search")
+    def search(request: Request, object_type: str) -> Response:
+        return _search(app, _type(object_type), request.json())
+
+    @app.route("GET", "/crm/v3/properties/{object_type}", "properties.list")
+    def list_properties(request: Request, object_type: str) -> Response:
+        return Response(200, {"results": list(portal.properties[_type(object_type)].values())})
+
+    @app.route("GET", "/crm/v3/properties/{object_type}/groups", "properties.groups.list")
+    def list_groups(request: Request, object_type: str) -> Response:
+        return Response(200, {"results": list(portal.groups[_type(object_type)].values())})
+
+    @app.route("POST", "/crm/v3/properties/{object_type}/groups", "properties.groups.create")
+    def create_group(request: Request, object_type: str) -> Response:
+        body = request.json()
+        name = body.get("name")
+        if not name or not body.get("label"):
+            raise HttpError(400, "Property group name and label are required")
+        groups = portal.groups[_type(object_type)]
+        if name in groups:
+            raise HttpError(409, f"A property group named '{name}' already exists.")
+        groups[name] = {"name": name, "label": body["label"], "displayOrder": body.get("displayOrder", -1),
+                        "archived": False}
+        return Response(201, groups[name])
+
+    @app.route("GET", "/crm/v3/properties/{object_type}/{name}", "properties.get")
+    def get_property(request: Request, object_type: str, name: str) -> Response:
+        found = portal.properties[_type(object_type)].get(name)
+        if found is None:
+            raise HttpError(404, f"Unable to find property {name}")
+        return Response(200, found)
+
+    @app.route("POST", "/crm/v3/properties/{object_type}", "properties.create")
+    def create_property(request: Request, object_type: str) -> Response:
+        body = request.json()
+        missing = [k for k in ("name", "label", "type", "fieldType", "groupName") if not body.get(k)]
+        if missing:
+            raise HttpError(400, f"Missing required fields: {', '.join(missing)}")
+        defined = portal.properties[_type(object_type)]
+        if body["name"] in defined:
+            raise HttpError(409, f"Property named '{body['name']}' already exists.", category="OBJECT_ALREADY_EXISTS")
+        if body["groupName"] not in portal.groups[object_type]:
+            raise HttpError(400, f"Property group '{body['groupName']}' does not exist")
+        created = {
+            "name": body["name"], "label": body["label"], "type": body["type"], "fieldType": body["fieldType"],
+            "groupName": body["groupName"], "description": body.get("description", ""),
+            "options": [{"label": o.get("label"), "value": o.get("value"), "hidden": bool(o.get("hidden")),
+                         "displayOrder": o.get("displayOrder", i)} for i, o in enumerate(body.get("options") or [])],
+            "displayOrder": body.get("displayOrder", -1), "calculated": False, "externalOptions": False,
+            "hasUniqueValue": bool(body.get("hasUniqueValue")), "hidden": bool(body.get("hidden")),
+            "hubspotDefined": False, "formField": bool(body.get("formField")), "archived": False,
+            "createdAt": iso(portal.clock()), "updatedAt": iso(portal.clock()),
+            "modificationMetadata": {"archivable": True, "readOnlyDefinition": False, "readOnlyValue": False},
+        }
+        defined[body["name"]] = created
+        return Response(201, created)
+
+    @app.route("POST", "/crm/v4/associations/{from_type}/{to_type}/batch/read", "associations.batch_read", batch=True)
+    def associations(request: Request, from_type: str, to_type: str) -> Response:
+        started = portal.clock()
+        if from_type != "contacts" or to_type not in ENGAGEMENT_TYPES:
+            raise HttpError(400, f"Unsupported association {from_type} -> {to_type} in the sandbox")
+        results = []
+        for item in _inputs(request, ASSOCIATION_BATCH_MAX):
+            contact_id = str(item.get("id"))
+            linked = portal.associations[to_type].get(contact_id)
+            if linked:
+                results.append({
+                    "from": {"id": contact_id},
+                    "to": [{"toObjectId": target, "associationTypes": [
+                        {"category": "HUBSPOT_DEFINED", "typeId": CONTACT_TO[to_type], "label": None}]}
+                        for target in linked],
+                })
+        return _batch_body(results, [], started, portal.clock())
+
+    @app.route("GET", "/crm/v3/owners", "owners.list")
+    def owners(request: Request) -> Response:
+        email = request.arg("email")
+        found = [o for o in portal.owners if email is None or o["email"] == email]
+        return Response(200, {"results": found})
+
+    @app.route("GET", "/events/v3/events", "events.list")
+    def events(request: Request) -> Response:
+        return _events(app, request)
+
+    @app.route("GET", "/oauth/v1/access-tokens/{token}", "oauth.token_info")
+    def token_info(request: Request, token: str) -> Response:
+        if app.token is not None and token != app.token:
+            raise HttpError(404, "Token not found", category="OBJECT_NOT_FOUND")
+        return Response(200, {"token": token, "user": "sandbox@example.com", "hub_domain": "sandbox.hubspot.local",
+                              "scopes": SCOPES, "hub_id": 1234567, "app_id": 1, "expires_in": 1800,
+                              "user_id": 1, "token_type": "access"})
+
+    from crmsync.sandbox.hubspot.control import control_routes
+
+    control_routes(app)
+
+
+def _create(portal: Portal, object_type: str, properties: dict[str, Any], associations: list[Any]) -> Record:
+    try:
+        record = portal.create(object_type, properties)
+    except PropertyError as exc:
+        raise HttpError(400, f"Property values were not valid: {exc.message}", subCategory=exc.code) from None
+    if object_type in ENGAGEMENT_TYPES:
+        for association in associations:
+            target = str((association.get("to") or {}).get("id"))
+            if target in portal.records["contacts"]:
+                portal.associate(object_type, target, record.id)
+    return record
+
+
+# --- search --------------------------------------------------------------------------------------
+
+
+def _search(app: HubSpotApp, object_type: str, body: Any) -> Response:
+    portal = app.portal
+    if not isinstance(body, dict):
+        raise HttpError(400, "Invalid search request")
+    limit = int(body.get("limit") or 10)
+    if limit > SEARCH_PAGE_MAX:
+        raise HttpError(400, f"limit must be at most {SEARCH_PAGE_MAX}")
+    after = int(body.get("after") or 0)
+    if after >= SEARCH_CAP:
+        raise HttpError(400, f"Search results are limited to {SEARCH_CAP:,} results; 'after' of {after} is past that. "
+                             "Narrow the query (for example by a date range).", subCategory="SEARCH_LIMIT_EXCEEDED")
+    groups = body.get("filterGroups") or []
+    filters = [f for g in groups for f in g.get("filters") or []]
+    if len(groups) > 5 or any(len(g.get("filters") or []) > 10 for g in groups) or len(filters) > 25:
+        raise HttpError(400, "Too many filters: at most 5 filterGroups, 10 filters per group, 25 in total")
+    defined = portal.properties[object_type]
+    for f in filters:
+        if f.get("propertyName") not in defined:
+            raise HttpError(400, f"There was a problem with the request: property {f.get('propertyName')!r} "
+                                 "does not exist")
+    matched = [r for r in portal.records[object_type].values()
+               if not r.archived and (not groups or any(_group_matches(r, g, defined) for g in groups))]
+    for sort in reversed(body.get("sorts") or [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]):
+        name = sort if isinstance(sort, str) else sort.get("propertyName")
+        descending = not isinstance(sort, str) and sort.get("direction") == "DESCENDING"
+        kind = defined.get(name, {}).get("type", "string")
+        matched.sort(key=_sorter(name, kind), reverse=descending)
+    total = len(matched)
+    end = min(after + limit, total)
+    properties = body.get("properties") or None
+    results = [_object(portal, object_type, r, properties) for r in matched[after:end]]
+    page: dict[str, Any] = {"total": total, "results": results}
+    if end < total:
+        page["paging"] = {"next": {"after": str(end), "link": ""}}
+    app.search_pages_served += 1
+    return Response(200, page)
+
+
+def _group_matches(record: Record, group: dict[str, Any], defined: dict[str, dict[str, Any]]) -> bool:
+    return all(_filter_matches(record, f, defined[f["propertyName"]]["type"]) for f in group.get("filters") or [])
+
+
+def _filter_matches(record: Record, f: dict[str, Any], kind: str) -> bool:
+    op = f.get("operator", "EQ")
+    raw = record.properties.get(f["propertyName"])
+    if op == "HAS_PROPERTY":
+        return raw not in (None, "")
+    if op == "NOT_HAS_PROPERTY":
+        return raw in (None, "")
+    if raw in (None, ""):
+        return op in ("NEQ", "NOT_IN", "NOT_CONTAINS_TOKEN")
+    value = _comparable(raw, kind)
+    if op in ("IN", "NOT_IN"):
+        inside = value in {_comparable(v, kind) for v in f.get("values") or []}
+        return inside if op == "IN" else not inside
+    if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+        token = str(f.get("value", "")).lower().strip("*")
+        found = token in str(raw).lower()
+        return found if op == "CONTAINS_TOKEN" else not found
+    target = _comparable(f.get("value"), kind)
+    if op == "BETWEEN":
+        return bool(target <= value <= _comparable(f.get("highValue"), kind))
+    compare = {"EQ": value == target, "NEQ": value != target, "GT": value > target, "GTE": value >= target,
+               "LT": value < target, "LTE": value <= target}
+    if op not in compare:
+        raise HttpError(400, f"Unknown operator {op}")
+    return bool(compare[op])
+
+
+def _comparable(value: Any, kind: str) -> Any:
+    if kind == "datetime":
+        return _as_ms(value)
+    if kind == "number":
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise HttpError(400, f"{value!r} is not a valid number") from None
+    return str(value).lower()
+
+
+def _as_ms(value: Any) -> int:
+    text = str(value)
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        return epoch_ms(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        raise HttpError(400, f"{value!r} is not a valid datetime (epoch milliseconds or ISO 8601)") from None
+
+
+def _sorter(name: str, kind: str) -> Callable[[Record], tuple[int, Any]]:
+    return lambda record: _sort_key(record.properties.get(name), kind)
+
+
+def _sort_key(value: Any, kind: str) -> tuple[int, Any]:
+    if value in (None, ""):
+        return (1, 0)
+    return (0, _comparable(value, kind))
+
+
+# --- events --------------------------------------------------------------------------------------
+
+
+def _events(app: HubSpotApp, request: Request) -> Response:
+    object_type = (request.arg("objectType") or "").lower()
+    if object_type not in ("contact", "contacts", "0-1"):
+        raise HttpError(400, "objectType is required (e.g. contact)")
+    event_type = request.arg("eventType")
+    object_id = request.arg("objectId")
+    after_time = _parse_time(request.arg("occurredAfter"))
+    before_time = _parse_time(request.arg("occurredBefore"))
+    limit = min(int(request.arg("limit", "100") or 100), 1000)
+    start = int(request.arg("after", "0") or 0)
+    found = [e for e in app.portal.events
+             if (event_type is None or e["eventType"] == event_type)
+             and (object_id is None or e["objectId"] == object_id)
+             and (after_time is None or e["_at"] > after_time)
+             and (before_time is None or e["_at"] <= before_time)]
+    descending = (request.arg("sort") or "").startswith("-")
+    found.sort(key=lambda e: (e["_at"], e["id"]), reverse=descending)
+    page = found[start:start + limit]
+    body: dict[str, Any] = {"results": [{k: v for k, v in e.items() if not k.startswith("_")} for e in page]}
+    if start + limit < len(found):
+        body["paging"] = {"next": {"after": str(start + limit), "link": ""}}
+    return Response(200, body)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise HttpError(400, f"{value!r} is not a valid timestamp") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+__all__ = ["TO_CONTACT", "HubSpotApp"]

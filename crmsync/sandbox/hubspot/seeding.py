@@ -1,0 +1,140 @@
+"""Turn CRM-neutral seed leads into HubSpot contacts, engagements, events and owners."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from crmsync.sandbox.hubspot.state import ENGAGEMENT_TYPES, Portal, iso
+from crmsync.sandbox.seed import SeedLead, generate
+
+OWNERS = [("Maya", "Okonkwo"), ("Tom", "Becker"), ("Lena", "Hofmann"), ("Raj", "Iyer"), ("Sara", "Lindqvist")]
+LIFECYCLE = {"lead": "lead", "mql": "marketingqualifiedlead", "sal": "marketingqualifiedlead",
+             "sql": "salesqualifiedlead", "opportunity": "opportunity", "customer": "customer"}
+STATUS = {"in_progress": "IN_PROGRESS", "unqualified": "UNQUALIFIED", "new": "NEW"}
+SOURCE = {"organic": "ORGANIC_SEARCH", "paid_search": "PAID_SEARCH", "email": "EMAIL_MARKETING",
+          "social": "SOCIAL_MEDIA", "referral": "REFERRALS", "partner": "OTHER_CAMPAIGNS", "direct": "DIRECT_TRAFFIC",
+          "event": "OFFLINE"}
+CRMSYNC_GROUP = "crmsync"
+
+
+def crmsync_property_specs() -> list[dict[str, Any]]:
+    """The properties `crmsync setup` creates (and the sandbox can pre-create when seeding)."""
+    text = [("crmsync_bant_need", "BANT: need"), ("crmsync_bant_authority", "BANT: authority"),
+            ("crmsync_bant_timeline", "BANT: timeline"), ("crmsync_bant_budget", "BANT: budget"),
+            ("crmsync_dq_reason", "Disqualification reason code"), ("crmsync_fit_reasons", "Fit reasons"),
+            ("crmsync_sql_blocked_reason", "Why SQL is blocked"), ("crmsync_dq_reason_status", "Reason code status"),
+            ("crmsync_sla_state", "SLA state"), ("crmsync_definitions_version", "Definitions version"),
+            ("crmsync_stage", "crmsync stage")]
+    dates = [("crmsync_mql_at", "Became MQL"), ("crmsync_sal_at", "Became SAL"), ("crmsync_sql_at", "Became SQL"),
+             ("crmsync_recycled_at", "Recycled at")]
+    specs: list[dict[str, Any]] = [
+        {"name": n, "label": label, "type": "string", "fieldType": "text", "groupName": CRMSYNC_GROUP}
+        for n, label in text
+    ]
+    specs += [{"name": n, "label": label, "type": "datetime", "fieldType": "date", "groupName": CRMSYNC_GROUP}
+              for n, label in dates]
+    specs.append({"name": "crmsync_fit", "label": "Fit", "type": "enumeration", "fieldType": "booleancheckbox",
+                  "groupName": CRMSYNC_GROUP, "options": [{"label": "Yes", "value": "true", "hidden": False},
+                                                          {"label": "No", "value": "false", "hidden": False}]})
+    specs.append({"name": "crmsync_engagement_score", "label": "Engagement score", "type": "number",
+                  "fieldType": "number", "groupName": CRMSYNC_GROUP})
+    return specs
+
+
+def install_crmsync_properties(portal: Portal) -> None:
+    portal.groups["contacts"][CRMSYNC_GROUP] = {"name": CRMSYNC_GROUP, "label": "crmsync", "displayOrder": -1,
+                                                "archived": False}
+    for spec in crmsync_property_specs():
+        options = [{**o, "displayOrder": i} for i, o in enumerate(spec.get("options", []))]
+        portal.properties["contacts"][spec["name"]] = {
+            **spec, "description": "", "options": options, "displayOrder": -1, "calculated": False,
+            "externalOptions": False, "hasUniqueValue": False, "hidden": False, "hubspotDefined": False,
+            "formField": False, "archived": False, "createdAt": "2026-01-01T00:00:00.000Z",
+            "updatedAt": "2026-01-01T00:00:00.000Z",
+            "modificationMetadata": {"archivable": True, "readOnlyDefinition": False, "readOnlyValue": False},
+        }
+
+
+def employees_bucket(count: int | None) -> str | None:
+    if count is None:
+        return None
+    for bucket, top in (("1-5", 5), ("5-25", 25), ("25-50", 50), ("50-100", 100), ("100-500", 500),
+                        ("500-1000", 1000), ("1000-5000", 5000), ("5000-10000", 10000)):
+        if count < top or (top == 500 and count == 500):
+            return bucket
+    return "10000+"
+
+
+def seed_portal(portal: Portal, count: int, seed: int = 42, now: datetime | None = None,
+                crmsync_properties: bool = True, modified_at: datetime | None = None) -> list[str]:
+    """Fill the portal with `count` realistic contacts; returns their ids in seed order.
+
+    `modified_at` stamps every contact with the same last-modified time (for window tests)."""
+    now = now or portal.clock()
+    if crmsync_properties:
+        install_crmsync_properties(portal)
+    if not portal.owners:
+        for i, (first, last) in enumerate(OWNERS):
+            portal.owners.append({"id": str(7001 + i), "email": f"{first.lower()}@example.com", "firstName": first,
+                                  "lastName": last, "userId": 9001 + i, "type": "PERSON", "archived": False,
+                                  "createdAt": "2025-01-01T00:00:00.000Z", "updatedAt": "2025-01-01T00:00:00.000Z"})
+    ids = []
+    for lead in generate(count, seed=seed, owners=len(portal.owners)):
+        ids.append(_add_lead(portal, lead, now, crmsync_properties, modified_at))
+    return ids
+
+
+def _add_lead(portal: Portal, lead: SeedLead, now: datetime, crmsync_properties: bool,
+              modified_at: datetime | None) -> str:
+    created = now - timedelta(days=lead.created_days_ago)
+    props: dict[str, Any] = {
+        "email": lead.email, "firstname": lead.first_name, "lastname": lead.last_name, "company": lead.company,
+        "jobtitle": lead.title, "industry": lead.industry, "country": lead.country,
+        "numemployees": employees_bucket(lead.employees), "hs_analytics_source": SOURCE.get(lead.source),
+        "lifecyclestage": LIFECYCLE[lead.stage], "hs_lead_status": STATUS.get(lead.lead_status or ""),
+        "hubspot_owner_id": portal.owners[lead.owner]["id"],
+    }
+    if crmsync_properties:
+        props.update({f"crmsync_bant_{k}": v for k, v in lead.bant.items()})
+        props["crmsync_dq_reason"] = lead.dq_reason
+    record = portal.create("contacts", {k: v for k, v in props.items() if v not in (None, "")}, at=created)
+    last = created
+    for activity in lead.activities:
+        at = max(created, now - timedelta(days=activity.days_ago))
+        last = max(last, at)
+        if activity.kind == "page_view":
+            portal.events.append(_event(portal, record.id, "e_visited_page", at,
+                                        {"hs_url": "https://www.example.com" + activity.detail,
+                                         "hs_page_title": activity.detail.strip("/") or "Home"}))
+        elif activity.kind == "form_submission":
+            portal.events.append(_event(portal, record.id, "e_submitted_form", at, {
+                "hs_form_title": activity.detail,
+                "hs_form_id": str(uuid.uuid5(uuid.NAMESPACE_URL, activity.detail))}))
+        elif activity.kind in ("call", "meeting", "email", "note"):
+            _engagement(portal, record.id, activity.kind + "s", activity.detail, at, lead, activity.by_owner)
+    stamp = modified_at or last
+    record.updated_at = stamp
+    record.properties["lastmodifieddate"] = record.properties["hs_lastmodifieddate"] = iso(stamp)
+    return record.id
+
+
+def _event(portal: Portal, contact_id: str, event_type: str, at: datetime, props: dict[str, str]) -> dict[str, Any]:
+    return {"objectType": "CONTACT", "objectId": contact_id, "eventType": event_type, "occurredAt": iso(at),
+            "id": str(uuid.UUID(int=len(portal.events) + 1)), "properties": props, "_at": at}
+
+
+def _engagement(portal: Portal, contact_id: str, object_type: str, detail: str, at: datetime, lead: SeedLead,
+                by_owner: bool) -> None:
+    assert object_type in ENGAGEMENT_TYPES
+    owner = portal.owners[lead.owner]["id"]
+    props = {
+        "calls": {"hs_call_title": detail, "hs_call_direction": "OUTBOUND" if by_owner else "INBOUND",
+                  "hs_call_status": "COMPLETED"},
+        "meetings": {"hs_meeting_title": detail, "hs_meeting_start_time": iso(at)},
+        "emails": {"hs_email_subject": detail, "hs_email_direction": "EMAIL" if by_owner else "INCOMING_EMAIL"},
+        "notes": {"hs_note_body": detail},
+    }[object_type]
+    record = portal.create(object_type, {**props, "hs_timestamp": iso(at), "hubspot_owner_id": owner}, at=at)
+    portal.associate(object_type, contact_id, record.id)

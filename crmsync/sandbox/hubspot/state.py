@@ -1,0 +1,242 @@
+"""The HubSpot portal the sandbox emulates: records, properties, associations, events, owners.
+
+Rules the real portal applies live here: property values are strings, unknown properties and
+bad enumeration values are refused, `lifecyclestage` only moves forward unless it is cleared
+first (a backward write is silently ignored), and every change bumps `lastmodifieddate` and
+`hs_lastmodifieddate`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
+                   "customer", "evangelist", "other"]
+LEAD_STATUSES = ["NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED",
+                 "BAD_TIMING"]
+EMPLOYEE_BUCKETS = ["1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000-5000", "5000-10000", "10000+"]
+SOURCES = ["ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA", "REFERRALS", "OTHER_CAMPAIGNS",
+           "DIRECT_TRAFFIC", "OFFLINE", "PAID_SOCIAL"]
+ENGAGEMENT_TYPES = ("calls", "emails", "meetings", "notes", "tasks")
+OBJECT_TYPES = ("contacts", *ENGAGEMENT_TYPES)
+# HUBSPOT_DEFINED association type ids: contact -> engagement, engagement -> contact
+CONTACT_TO = {"calls": 193, "emails": 197, "meetings": 199, "notes": 201, "tasks": 203}
+TO_CONTACT = {"calls": 194, "emails": 198, "meetings": 200, "notes": 202, "tasks": 204}
+READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate", "hs_createdate"}
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+class PropertyError(Exception):
+    """A write the portal refuses for one record: (error code, property name, message)."""
+
+    def __init__(self, code: str, name: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.name = name
+        self.message = message
+
+
+def _prop(name: str, label: str, type_: str, field_type: str, group: str, options: list[str] | None = None,
+          hubspot_defined: bool = True) -> dict[str, Any]:
+    return {
+        "name": name, "label": label, "type": type_, "fieldType": field_type, "groupName": group,
+        "description": "", "options": [
+            {"label": o.replace("_", " ").title(), "value": o, "hidden": False, "displayOrder": i}
+            for i, o in enumerate(options or [])
+        ],
+        "displayOrder": -1, "calculated": False, "externalOptions": False, "hasUniqueValue": name == "email",
+        "hidden": False, "hubspotDefined": hubspot_defined, "formField": True, "archived": False,
+        "createdAt": "2019-08-06T02:41:52.000Z", "updatedAt": "2019-08-06T02:41:52.000Z",
+        "modificationMetadata": {"archivable": not hubspot_defined, "readOnlyDefinition": hubspot_defined,
+                                 "readOnlyValue": name in READ_ONLY},
+    }
+
+
+def standard_contact_properties() -> dict[str, dict[str, Any]]:
+    info = "contactinformation"
+    props = [
+        _prop("email", "Email", "string", "text", info),
+        _prop("firstname", "First Name", "string", "text", info),
+        _prop("lastname", "Last Name", "string", "text", info),
+        _prop("company", "Company Name", "string", "text", info),
+        _prop("jobtitle", "Job Title", "string", "text", info),
+        _prop("industry", "Industry", "string", "text", info),
+        _prop("country", "Country/Region", "string", "text", info),
+        _prop("numemployees", "Number of Employees", "enumeration", "select", info, EMPLOYEE_BUCKETS),
+        _prop("hs_analytics_source", "Original Source", "enumeration", "select", "analyticsinformation", SOURCES),
+        _prop("lifecyclestage", "Lifecycle Stage", "enumeration", "radio", info, LIFECYCLE_ORDER),
+        _prop("hs_lead_status", "Lead Status", "enumeration", "radio", "sales_properties", LEAD_STATUSES),
+        _prop("hubspot_owner_id", "Contact owner", "enumeration", "select", "sales_properties"),
+        _prop("createdate", "Create Date", "datetime", "date", info),
+        _prop("lastmodifieddate", "Last Modified Date", "datetime", "date", info),
+        _prop("hs_lastmodifieddate", "Object last modified date/time", "datetime", "date", info),
+        _prop("hs_object_id", "Record ID", "number", "number", info),
+    ]
+    return {p["name"]: p for p in props}
+
+
+def standard_engagement_properties(object_type: str) -> dict[str, dict[str, Any]]:
+    group = f"{object_type[:-1]}information"
+    names = {
+        "calls": ["hs_call_title", "hs_call_body", "hs_call_direction", "hs_call_status", "hs_call_disposition"],
+        "emails": ["hs_email_subject", "hs_email_text", "hs_email_direction", "hs_email_status"],
+        "meetings": ["hs_meeting_title", "hs_meeting_body", "hs_meeting_start_time", "hs_meeting_outcome"],
+        "notes": ["hs_note_body"],
+        "tasks": ["hs_task_subject", "hs_task_body", "hs_task_status", "hs_task_priority", "hs_task_type"],
+    }[object_type]
+    props = [_prop(n, n, "string", "text", group) for n in names]
+    props += [_prop(n, n, "datetime", "date", group) for n in ("hs_timestamp", "hs_createdate", "hs_lastmodifieddate")]
+    props += [_prop("hubspot_owner_id", "Owner", "enumeration", "select", group),
+              _prop("hs_object_id", "Record ID", "number", "number", group)]
+    return {p["name"]: p for p in props}
+
+
+@dataclass
+class Record:
+    id: str
+    properties: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    archived: bool = False
+
+
+@dataclass
+class Portal:
+    """All state of one emulated portal. Callers hold the app lock while using it."""
+
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    records: dict[str, dict[str, Record]] = field(default_factory=lambda: {t: {} for t in OBJECT_TYPES})
+    properties: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    groups: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    associations: dict[str, dict[str, list[str]]] = field(default_factory=lambda: {t: {} for t in ENGAGEMENT_TYPES})
+    events: list[dict[str, Any]] = field(default_factory=list)
+    owners: list[dict[str, Any]] = field(default_factory=list)
+    next_id: int = 1001
+    on_change: list[Callable[[str, str, dict[str, str]], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.properties:
+            self.reset()
+
+    def reset(self) -> None:
+        self.records = {t: {} for t in OBJECT_TYPES}
+        self.properties = {"contacts": standard_contact_properties()}
+        self.properties.update({t: standard_engagement_properties(t) for t in ENGAGEMENT_TYPES})
+        self.groups = {t: {} for t in OBJECT_TYPES}
+        self.groups["contacts"] = {
+            name: {"name": name, "label": label, "displayOrder": -1, "archived": False}
+            for name, label in (("contactinformation", "Contact information"),
+                                ("sales_properties", "Sales properties"),
+                                ("analyticsinformation", "Web analytics history"))
+        }
+        self.associations = {t: {} for t in ENGAGEMENT_TYPES}
+        self.events = []
+        self.owners = []
+        self.next_id = 1001
+
+    def new_id(self) -> str:
+        self.next_id += 1
+        return str(self.next_id)
+
+    # --- records ------------------------------------------------------------------------------
+
+    def create(self, object_type: str, properties: dict[str, Any], at: datetime | None = None,
+               record_id: str | None = None) -> Record:
+        now = at or self.clock()
+        rid = record_id or self.new_id()
+        clean = self.validate(object_type, properties, creating=True)
+        base = {"hs_object_id": rid, "createdate": iso(now), "lastmodifieddate": iso(now),
+                "hs_lastmodifieddate": iso(now), "hs_createdate": iso(now)}
+        if object_type != "contacts":
+            base.pop("createdate")
+            base.pop("lastmodifieddate")
+        record = Record(rid, {**base, **{k: v for k, v in clean.items() if v != ""}}, now, now)
+        self.records[object_type][rid] = record
+        return record
+
+    def update(self, object_type: str, record_id: str, properties: dict[str, Any],
+               at: datetime | None = None) -> Record:
+        """Apply a write as HubSpot does; raises PropertyError for values it refuses."""
+        record = self.records[object_type][record_id]
+        clean = self.validate(object_type, properties)
+        changed: dict[str, str] = {}
+        for name, value in clean.items():
+            current = record.properties.get(name, "")
+            if name == "lifecyclestage" and value and current and _rank(value) < _rank(current):
+                continue  # backward: ignored unless cleared first
+            if value != current:
+                changed[name] = value
+        if changed:
+            now = at or self.clock()
+            for name, value in changed.items():
+                if value == "":
+                    record.properties.pop(name, None)
+                else:
+                    record.properties[name] = value
+            record.properties["hs_lastmodifieddate"] = iso(now)
+            if object_type == "contacts":
+                record.properties["lastmodifieddate"] = iso(now)
+            record.updated_at = now
+            for listener in self.on_change:
+                listener(object_type, record_id, changed)
+        return record
+
+    def validate(self, object_type: str, properties: dict[str, Any], creating: bool = False) -> dict[str, str]:
+        defined = self.properties[object_type]
+        clean: dict[str, str] = {}
+        for name, value in properties.items():
+            definition = defined.get(name)
+            if definition is None:
+                raise PropertyError("PROPERTY_DOESNT_EXIST", name, f'Property "{name}" does not exist')
+            if name in READ_ONLY and not creating:
+                raise PropertyError("READ_ONLY_VALUE", name, f'Property "{name}" is read-only')
+            text = "" if value is None else str(value)
+            options = [o["value"] for o in definition["options"]]
+            if definition["type"] == "enumeration" and options and text and text not in options:
+                raise PropertyError(
+                    "INVALID_OPTION", name,
+                    f'{text} was not one of the allowed options: [{", ".join(options)}]',
+                )
+            if definition["type"] == "number" and text:
+                try:
+                    float(text)
+                except ValueError:
+                    raise PropertyError("INVALID_LONG", name, f'"{text}" is not a valid number') from None
+            clean[name] = text
+        return clean
+
+    def associate(self, engagement_type: str, contact_id: str, engagement_id: str) -> None:
+        self.associations[engagement_type].setdefault(contact_id, []).append(engagement_id)
+
+    def add_event(self, contact_id: str, event_type: str, occurred_at: datetime, properties: dict[str, str]) -> None:
+        self.events.append({
+            "objectType": "CONTACT", "objectId": contact_id, "eventType": event_type,
+            "occurredAt": iso(occurred_at), "id": str(uuid.UUID(int=len(self.events) + 1)),
+            "properties": properties, "_at": occurred_at,
+        })
+        self.touch(contact_id, occurred_at)
+
+    def touch(self, contact_id: str, at: datetime) -> None:
+        """A page view, a form or a logged activity updates the contact's analytics and
+        last-activity properties, so the contact counts as modified."""
+        record = self.records["contacts"][contact_id]
+        if at > record.updated_at:
+            record.properties["lastmodifieddate"] = record.properties["hs_lastmodifieddate"] = iso(at)
+            record.updated_at = at
+            for listener in self.on_change:
+                listener("contacts", contact_id, {})
+
+
+def _rank(stage: str) -> int:
+    return LIFECYCLE_ORDER.index(stage) if stage in LIFECYCLE_ORDER else len(LIFECYCLE_ORDER)
