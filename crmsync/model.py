@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -104,6 +105,9 @@ class Contact:
     recycled_at: Any = None
     created_at: Any = None
     updated_at: Any = None
+    snapshot: dict[str, str] = field(default_factory=dict)
+    """The CRM's current values of the fields crmsync writes, as pulled: opaque to all but the
+    connector, which diffs a decision's writes against it."""
 
 
 class ActivityKind(enum.StrEnum):
@@ -319,3 +323,50 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     return value
+
+
+# --- what connectors exchange with the sync ------------------------------------------------------
+
+
+@dataclass(slots=True)
+class WriteBack:
+    """One record's changes, in the CRM's own property names (produced and read by its connector).
+
+    `previous` holds the values the decision saw, so the connector knows the direction of a
+    change (HubSpot's lifecycle stage must be cleared before it can move backward).
+    """
+
+    record_id: str
+    properties: dict[str, str]
+    previous: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """The CRM's answer for one record: `retriable` failures go back to the outbox, others to quarantine."""
+
+    record_id: str
+    ok: bool
+    error: str = ""
+    retriable: bool = False
+
+
+@dataclass(slots=True)
+class OwnerTask:
+    """A task for the record's owner; `key` makes creating it idempotent across retries."""
+
+    record_id: str
+    owner_id: str | None
+    subject: str
+    body: str
+    key: str
+    due_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Check:
+    """One line of `crmsync doctor`."""
+
+    name: str
+    ok: bool
+    detail: str

@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from crmsync.definitions import DEFAULT_DEFINITIONS
 from crmsync.errors import ConfigError
 
 ENV_PREFIX = "CRMSYNC_"
@@ -72,7 +73,7 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///crmsync.db"
-    definitions: Path = Path("config/definitions.yaml")
+    definitions: Path = DEFAULT_DEFINITIONS
     mode: Literal["enforce", "shadow"] = "enforce"
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

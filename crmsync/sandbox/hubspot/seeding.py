@@ -6,6 +6,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from crmsync.connectors.hubspot_mapping import property_specs
+from crmsync.definitions import DEFAULT_DEFINITIONS, load_definitions
+from crmsync.definitions.schema import CrmMapping
 from crmsync.sandbox.hubspot.state import ENGAGEMENT_TYPES, Portal, iso
 from crmsync.sandbox.seed import SeedLead, generate
 
@@ -19,40 +22,17 @@ SOURCE = {"organic": "ORGANIC_SEARCH", "paid_search": "PAID_SEARCH", "email": "E
 CRMSYNC_GROUP = "crmsync"
 
 
-def crmsync_property_specs() -> list[dict[str, Any]]:
-    """The properties `crmsync setup` creates (and the sandbox can pre-create when seeding)."""
-    text = [("crmsync_bant_need", "BANT: need"), ("crmsync_bant_authority", "BANT: authority"),
-            ("crmsync_bant_timeline", "BANT: timeline"), ("crmsync_bant_budget", "BANT: budget"),
-            ("crmsync_dq_reason", "Disqualification reason code"), ("crmsync_fit_reasons", "Fit reasons"),
-            ("crmsync_sql_blocked_reason", "Why SQL is blocked"), ("crmsync_dq_reason_status", "Reason code status"),
-            ("crmsync_sla_state", "SLA state"), ("crmsync_definitions_version", "Definitions version"),
-            ("crmsync_stage", "crmsync stage")]
-    dates = [("crmsync_mql_at", "Became MQL"), ("crmsync_sal_at", "Became SAL"), ("crmsync_sql_at", "Became SQL"),
-             ("crmsync_recycled_at", "Recycled at")]
-    specs: list[dict[str, Any]] = [
-        {"name": n, "label": label, "type": "string", "fieldType": "text", "groupName": CRMSYNC_GROUP}
-        for n, label in text
-    ]
-    specs += [{"name": n, "label": label, "type": "datetime", "fieldType": "date", "groupName": CRMSYNC_GROUP}
-              for n, label in dates]
-    specs.append({"name": "crmsync_fit", "label": "Fit", "type": "enumeration", "fieldType": "booleancheckbox",
-                  "groupName": CRMSYNC_GROUP, "options": [{"label": "Yes", "value": "true", "hidden": False},
-                                                          {"label": "No", "value": "false", "hidden": False}]})
-    specs.append({"name": "crmsync_engagement_score", "label": "Engagement score", "type": "number",
-                  "fieldType": "number", "groupName": CRMSYNC_GROUP})
-    return specs
-
-
-def install_crmsync_properties(portal: Portal) -> None:
+def install_crmsync_properties(portal: Portal, mapping: CrmMapping | None = None) -> None:
+    """What `crmsync setup` creates, as if an admin had run it (default definitions unless given)."""
+    if mapping is None:
+        mapping = load_definitions(DEFAULT_DEFINITIONS).definitions.mappings.hubspot
     portal.groups["contacts"][CRMSYNC_GROUP] = {"name": CRMSYNC_GROUP, "label": "crmsync", "displayOrder": -1,
                                                 "archived": False}
-    for spec in crmsync_property_specs():
-        options = [{**o, "displayOrder": i} for i, o in enumerate(spec.get("options", []))]
+    for spec in property_specs(mapping, CRMSYNC_GROUP):
         portal.properties["contacts"][spec["name"]] = {
-            **spec, "description": "", "options": options, "displayOrder": -1, "calculated": False,
-            "externalOptions": False, "hasUniqueValue": False, "hidden": False, "hubspotDefined": False,
-            "formField": False, "archived": False, "createdAt": "2026-01-01T00:00:00.000Z",
-            "updatedAt": "2026-01-01T00:00:00.000Z",
+            "options": [], **spec, "displayOrder": -1, "calculated": False, "externalOptions": False,
+            "hasUniqueValue": False, "hidden": False, "hubspotDefined": False, "formField": False, "archived": False,
+            "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z",
             "modificationMetadata": {"archivable": True, "readOnlyDefinition": False, "readOnlyValue": False},
         }
 

@@ -1,0 +1,361 @@
+"""HubSpot connector on hubspot-api-client.
+
+Pulls contacts changed in a time window with CRM search, reads their engagements with batch
+calls only, streams web-analytics events, writes back with batch update (100 a call, per-record
+results from 207), clears `lifecyclestage` before moving it backward, and creates owner tasks.
+
+The client's own urllib3 retries are off; every call goes through `RetryPolicy` (tenacity,
+honouring Retry-After) and failures are classified once, in `_classify`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import urllib3
+from hubspot import HubSpot
+from urllib3.util.retry import Retry
+
+from crmsync.connectors.hubspot_mapping import (
+    ENGAGEMENT_PROPERTIES,
+    EVENT_KINDS,
+    HubSpotMapping,
+    epoch_ms,
+    property_specs,
+)
+from crmsync.connectors.retry import RetryPolicy
+from crmsync.definitions.schema import CrmMapping
+from crmsync.errors import FatalError, RecordError, RetriableError
+from crmsync.model import Activity, Check, Contact, OwnerTask, WriteBack, WriteResult
+from crmsync.settings import HubSpotSettings
+
+T = TypeVar("T")
+SEARCH_PAGE = 200
+BATCH = 100
+EVENTS_PAGE = 100
+GROUP = "crmsync"
+TASK_TO_CONTACT = 204
+RECORD_LEVEL = {"VALIDATION_ERROR", "OBJECT_NOT_FOUND", "PROPERTY_DOESNT_EXIST", "INVALID_OPTION"}
+
+
+class AuthError(FatalError):
+    """The token is missing, wrong or revoked, or lacks a scope: nothing will work until it is fixed."""
+
+
+@dataclass
+class PulledPage:
+    """One page of a pull: the contacts that mapped, and the ones that did not (to quarantine)."""
+
+    contacts: list[Contact] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+
+
+class HubSpotConnector:
+    name = "hubspot"
+
+    def __init__(self, settings: HubSpotSettings, mapping: CrmMapping, *, retry: RetryPolicy | None = None,
+                 engagement_types: tuple[str, ...] = ("calls", "emails", "meetings")) -> None:
+        if settings.access_token is None:
+            raise FatalError("CRMSYNC_HUBSPOT__ACCESS_TOKEN is not set: create a private app token with the "
+                             "crm.objects.contacts and crm.schemas.contacts scopes")
+        self.settings = settings
+        self.map = HubSpotMapping(mapping)
+        self.retry = retry or RetryPolicy()
+        self.engagement_types = engagement_types
+        self.calls = 0
+        self.client = HubSpot(
+            access_token=settings.access_token.get_secret_value(),
+            host=settings.base_url,
+            retry=Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False),
+        )
+
+    # --- the one place every call goes through --------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        timeout = self.settings.timeout_seconds
+
+        def attempt() -> T:
+            self.calls += 1
+            try:
+                return fn(*args, _request_timeout=timeout, **kwargs)
+            except Exception as exc:  # the client raises one ApiException class per API package
+                raise _classify(what, exc) from None
+
+        return self.retry.run(attempt)
+
+    # --- pulling --------------------------------------------------------------------------------
+
+    def pull_changed(self, since: datetime, until: datetime) -> Iterator[PulledPage]:
+        """Contacts with since <= lastmodifieddate < until, in pages of up to 200.
+
+        Paged by hs_object_id (keyset), not by `after`: each query starts again from the last id
+        seen, so a window of any size is read without ever reaching the 10,000-result cap.
+        """
+        last_id = 0
+        properties = self.map.contact_properties()
+        while True:
+            filters = [
+                {"propertyName": "lastmodifieddate", "operator": "GTE", "value": epoch_ms(since)},
+                {"propertyName": "lastmodifieddate", "operator": "LT", "value": epoch_ms(until)},
+                {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
+            ]
+            request = {"filterGroups": [{"filters": filters}],
+                       "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                       "properties": properties, "limit": SEARCH_PAGE, "after": "0"}
+            page = self._call("search contacts", self.client.crm.contacts.search_api.do_search,
+                              public_object_search_request=request)
+            yield self._mapped(page.results)
+            if not page.results or page.paging is None or page.paging.next is None:
+                return
+            last_id = int(page.results[-1].id)
+
+    def read(self, contact_ids: list[str]) -> PulledPage:
+        """Contacts by id (batch read, 100 a call): used to re-check records before a write."""
+        found = PulledPage()
+        for chunk in _chunks(contact_ids, BATCH):
+            body: dict[str, Any] = {"inputs": [{"id": i} for i in chunk],
+                                    "properties": self.map.contact_properties(), "propertiesWithHistory": []}
+            response = self._call("read contacts", self.client.crm.contacts.batch_api.read,
+                                  batch_read_input_simple_public_object_id=body, archived=False)
+            page = self._mapped(response.results)
+            found.contacts += page.contacts
+            found.errors += page.errors
+        return found
+
+    def _mapped(self, results: list[Any]) -> PulledPage:
+        page = PulledPage()
+        for obj in results:
+            try:
+                page.contacts.append(self.map.to_contact(obj.id, obj.properties or {}, obj.updated_at))
+            except RecordError as exc:
+                page.errors.append(exc)
+        return page
+
+    def activities(self, contact_ids: list[str]) -> dict[str, list[Activity]]:
+        """Engagements (calls, emails, meetings) of these contacts: association and object batch reads."""
+        found: dict[str, list[Activity]] = {cid: [] for cid in contact_ids}
+        for object_type in self.engagement_types:
+            owner_of: dict[str, list[str]] = {}
+            for chunk in _chunks(contact_ids, BATCH):
+                body = {"inputs": [{"id": cid} for cid in chunk]}
+                response = self._call(f"read {object_type} associations",
+                                      self.client.crm.associations.v4.batch_api.get_page, "contacts", object_type,
+                                      batch_input_public_fetch_associations_batch_request=body)
+                for result in response.results or []:
+                    for target in result.to or []:
+                        owner_of.setdefault(str(target.to_object_id), []).append(str(result._from.id))
+            api = getattr(self.client.crm.objects, object_type).batch_api
+            for chunk in _chunks(sorted(owner_of, key=_numeric), BATCH):
+                read = {"inputs": [{"id": i} for i in chunk], "properties": ENGAGEMENT_PROPERTIES[object_type],
+                        "propertiesWithHistory": []}
+                response = self._call(f"read {object_type}", api.read,
+                                      batch_read_input_simple_public_object_id=read, archived=False)
+                for obj in response.results or []:
+                    activity = self.map.engagement(object_type, str(obj.id), obj.properties or {})
+                    for cid in owner_of.get(str(obj.id), []):
+                        found[cid].append(activity)
+        return found
+
+    def events(self, since: datetime, until: datetime) -> Iterator[tuple[str, Activity]]:
+        """Page views and form submissions that occurred in (since, until], for all contacts."""
+        for event_type in EVENT_KINDS:
+            after: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {"object_type": "contact", "event_type": event_type,
+                                          "occurred_after": since, "occurred_before": until,
+                                          "limit": EVENTS_PAGE}
+                if after:
+                    kwargs["after"] = after
+                page = self._call("read events", self.client.events.events_api.get_page, **kwargs)
+                for event in page.results or []:
+                    activity = self.map.event(event.event_type, event.id, event.occurred_at, event.properties or {})
+                    if activity is not None:
+                        yield str(event.object_id), activity
+                if page.paging is None or page.paging.next is None:
+                    break
+                after = page.paging.next.after
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def changes(self, contact: Contact, writes: dict[str, str]) -> WriteBack | None:
+        """What a decision's neutral writes change on this contact, or None when nothing does."""
+        properties = self.map.changes(contact, writes)
+        if not properties:
+            return None
+        return WriteBack(contact.id, properties, {k: contact.snapshot.get(k, "") for k in properties})
+
+    def write(self, writes: list[WriteBack]) -> list[WriteResult]:
+        """Batch updates of 100. A lifecycle stage moving backward is cleared first, in its own call,
+        as HubSpot ignores a backward write."""
+        lifecycle = self.map.fields.lifecycle
+        failed: dict[str, WriteResult] = {}
+        backward = [w for w in writes if self.map.moves_lifecycle_back(w.previous.get(lifecycle, ""),
+                                                                          w.properties.get(lifecycle, ""))]
+        if backward:
+            for result in self._batch_update([WriteBack(w.record_id, {lifecycle: ""}) for w in backward]):
+                if not result.ok:
+                    failed[result.record_id] = result
+        results = list(failed.values())
+        results += self._batch_update([w for w in writes if w.record_id not in failed])
+        return results
+
+    def _batch_update(self, writes: list[WriteBack]) -> list[WriteResult]:
+        results: list[WriteResult] = []
+        for chunk in _chunks(writes, BATCH):
+            body = {"inputs": [{"id": w.record_id, "properties": w.properties} for w in chunk]}
+            response = self._call("update contacts", self.client.crm.contacts.batch_api.update,
+                                  batch_input_simple_public_object_batch_input=body)
+            results += _per_record([w.record_id for w in chunk], response)
+        return results
+
+    def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]:
+        results: list[WriteResult] = []
+        for chunk in _chunks(tasks, BATCH):
+            inputs = []
+            for task in chunk:
+                properties = {"hs_task_subject": task.subject, "hs_task_body": f"{task.body}\n\n[crmsync:{task.key}]",
+                              "hs_task_status": "NOT_STARTED", "hs_task_priority": "HIGH", "hs_task_type": "TODO",
+                              "hs_timestamp": epoch_ms(task.due_at) if task.due_at else None}
+                if task.owner_id:
+                    properties["hubspot_owner_id"] = task.owner_id
+                inputs.append({"properties": {k: v for k, v in properties.items() if v is not None},
+                               "associations": [{"to": {"id": task.record_id}, "types": [
+                                   {"associationCategory": "HUBSPOT_DEFINED",
+                                    "associationTypeId": TASK_TO_CONTACT}]}]})
+            response = self._call("create tasks", self.client.crm.objects.tasks.batch_api.create,
+                                  batch_input_simple_public_object_batch_input_for_create={"inputs": inputs})
+            errors = getattr(response, "errors", None) or []
+            if errors:  # batch create reports no ids for failures: the whole chunk is retried later
+                message = "; ".join(_error_text(e) for e in errors)
+                results += [WriteResult(t.record_id, False, message, retriable=True) for t in chunk]
+            else:
+                results += [WriteResult(t.record_id, True) for t in chunk]
+        return results
+
+    # --- administration -------------------------------------------------------------------------
+
+    def setup(self) -> list[str]:
+        """Create the crmsync property group and properties that are missing; returns what it created."""
+        created: list[str] = []
+        groups = self._call("list property groups", self.client.crm.properties.groups_api.get_all, "contacts")
+        if GROUP not in {g.name for g in groups.results}:
+            self._call("create property group", self.client.crm.properties.groups_api.create, "contacts",
+                       property_group_create={"name": GROUP, "label": "crmsync", "displayOrder": -1})
+            created.append(f"group {GROUP}")
+        existing = self._existing_properties()
+        for spec in property_specs(self.map.mapping, GROUP):
+            if spec["name"] not in existing:
+                self._call("create property", self.client.crm.properties.core_api.create, "contacts",
+                           property_create=spec)
+                created.append(spec["name"])
+        return created
+
+    def doctor(self) -> list[Check]:
+        checks: list[Check] = []
+        try:
+            existing = self._existing_properties()
+        except AuthError as exc:
+            return [Check("hubspot token", False, str(exc))]
+        except RetriableError as exc:
+            return [Check("hubspot connectivity", False, f"{self.settings.base_url}: {exc}")]
+        checks.append(Check("hubspot token", True, f"accepted by {self.settings.base_url}"))
+        checks.append(self._scopes())
+        missing = [s["name"] for s in property_specs(self.map.mapping, GROUP) if s["name"] not in existing]
+        checks.append(Check("hubspot properties", not missing,
+                            "all present" if not missing else f"missing {', '.join(missing)}: run `crmsync setup`"))
+        f = self.map.fields
+        for prop, wanted in ((f.lifecycle, set(self.map.stage_values.values())),
+                             (f.lead_status, {v for v in self.map.status_values.values() if v})):
+            options = existing.get(prop)
+            if options is None:
+                checks.append(Check(f"hubspot {prop}", False, f"property {prop} does not exist"))
+                continue
+            unknown = sorted(wanted - options)
+            checks.append(Check(f"hubspot {prop} values", not unknown,
+                                "all mapped values exist" if not unknown else
+                                f"mapped values not in the portal's options: {', '.join(unknown)}"))
+        return checks
+
+    def _scopes(self) -> Check:
+        token = self.settings.access_token.get_secret_value() if self.settings.access_token else ""
+        try:
+            info = self._call("token info", self.client.oauth.access_tokens_api.get, token)
+        except (FatalError, RetriableError):
+            return Check("hubspot scopes", True, "not reported for this token type (private app tokens): "
+                                                 "checked by the calls above")
+        needed = {"crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.write"}
+        missing = sorted(needed - set(info.scopes or []))
+        return Check("hubspot scopes", not missing, "ok" if not missing else f"missing {', '.join(missing)}")
+
+    def _existing_properties(self) -> dict[str, set[str]]:
+        """Property name -> its enumeration option values."""
+        response = self._call("list properties", self.client.crm.properties.core_api.get_all, "contacts",
+                              archived=False)
+        return {p.name: {o.value for o in (p.options or [])} for p in response.results}
+
+
+# --- failures, classified once --------------------------------------------------------------------
+
+
+def _classify(what: str, exc: Exception) -> Exception:
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        message = _body_message(getattr(exc, "body", None))
+        text = f"HubSpot {what}: HTTP {status}" + (f": {message}" if message else "")
+        if status == 401:
+            return AuthError(f"{text} (check CRMSYNC_HUBSPOT__ACCESS_TOKEN)")
+        if status == 403:
+            return AuthError(f"{text} (the token lacks a scope)")
+        if status == 429 or status >= 500:
+            return RetriableError(text, retry_after=_retry_after(getattr(exc, "headers", None)))
+        return FatalError(text)
+    if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
+        return RetriableError(f"HubSpot {what}: {type(exc).__name__}")
+    return exc
+
+
+def _body_message(body: Any) -> str:
+    if not body:
+        return ""
+    try:
+        data = json.loads(body)
+    except (TypeError, ValueError):
+        return ""
+    return str(data.get("message", ""))[:300] if isinstance(data, dict) else ""
+
+
+def _retry_after(headers: Any) -> float | None:
+    if not headers:
+        return None
+    value = dict(headers).get("Retry-After") or dict(headers).get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _per_record(ids: list[str], response: Any) -> list[WriteResult]:
+    failed: dict[str, WriteResult] = {}
+    for error in getattr(response, "errors", None) or []:
+        context = error.context or {}
+        retriable = error.category not in RECORD_LEVEL
+        for record_id in context.get("ids") or context.get("id") or []:
+            failed[str(record_id)] = WriteResult(str(record_id), False, _error_text(error), retriable)
+    return [failed.get(i) or WriteResult(i, True) for i in ids]
+
+
+def _error_text(error: Any) -> str:
+    return f"{error.category}: {error.message}"[:500]
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _numeric(value: str) -> tuple[int, str]:
+    return (int(value), value) if value.isdigit() else (0, value)

@@ -1,0 +1,207 @@
+"""HubSpot shapes <-> the CRM-neutral model, in one place.
+
+Reading: a contact's properties become a `Contact` (stage from `lifecyclestage` disambiguated by
+`crmsync_stage`, lead status through the definitions' mapping, employees from the `numemployees`
+buckets); engagements and web-analytics events become `Activity`s. Writing: a decision's
+neutral `writes` become HubSpot properties, diffed against what was pulled.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from crmsync.definitions.schema import CrmMapping
+from crmsync.errors import RecordError
+from crmsync.model import BANT_ITEMS, Activity, Contact, LeadStatus, Stage
+from crmsync.rules.values import moment
+
+LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
+                   "customer", "evangelist", "other"]
+LIFECYCLE_ALIASES = {"subscriber": Stage.LEAD, "evangelist": Stage.CUSTOMER}
+SOURCE = {"ORGANIC_SEARCH": "organic", "PAID_SEARCH": "paid_search", "EMAIL_MARKETING": "email",
+          "SOCIAL_MEDIA": "social", "REFERRALS": "referral", "OTHER_CAMPAIGNS": "partner",
+          "DIRECT_TRAFFIC": "direct", "OFFLINE": "event", "PAID_SOCIAL": "social"}
+STATUS_PREFERENCE = [LeadStatus.NEW, LeadStatus.IN_PROGRESS, LeadStatus.CONNECTED, LeadStatus.ATTEMPTED,
+                     LeadStatus.OPEN, LeadStatus.QUALIFIED, LeadStatus.UNQUALIFIED, LeadStatus.NURTURE,
+                     LeadStatus.CONVERTED]
+OWNED = ("fit", "fit_reasons", "engagement_score", "mql_at", "sal_at", "sql_at", "recycled_at",
+         "sql_blocked_reason", "dq_reason_status", "sla_state", "definitions_version", "dq_reason")
+TIMESTAMPS = ("mql_at", "sal_at", "sql_at", "recycled_at")
+CONTACT_PROPERTIES = ["email", "firstname", "lastname", "company", "jobtitle", "industry", "numemployees", "country",
+                      "hs_analytics_source", "createdate", "lastmodifieddate", "hs_object_id"]
+ENGAGEMENT_PROPERTIES = {
+    "calls": ["hs_timestamp", "hs_call_title", "hs_call_direction", "hubspot_owner_id"],
+    "emails": ["hs_timestamp", "hs_email_subject", "hs_email_direction", "hubspot_owner_id"],
+    "meetings": ["hs_timestamp", "hs_meeting_title", "hubspot_owner_id"],
+}
+EVENT_KINDS = {"e_visited_page": ("page_view", "hs_url"), "e_submitted_form": ("form_submission", "hs_form_title")}
+
+
+class HubSpotMapping:
+    def __init__(self, mapping: CrmMapping) -> None:
+        self.mapping = mapping
+        self.fields = mapping.fields
+        self.stage_values = {s: getattr(mapping.stages, s.value) for s in Stage}
+        self.stages_for: dict[str, list[Stage]] = {}
+        for stage, value in self.stage_values.items():
+            self.stages_for.setdefault(value, []).append(stage)
+        self.status_values = {s: getattr(mapping.lead_statuses, s.value) for s in LeadStatus}
+        self.status_for: dict[str, LeadStatus] = {}
+        for status in STATUS_PREFERENCE:
+            value = self.status_values[status]
+            if value is not None:
+                self.status_for.setdefault(value, status)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def contact_properties(self) -> list[str]:
+        f = self.fields
+        names = [*CONTACT_PROPERTIES, f.stage, f.lifecycle, f.lead_status, f.owner,
+                 *(getattr(f, f"bant_{item}") for item in BANT_ITEMS), *(getattr(f, name) for name in OWNED)]
+        return list(dict.fromkeys(names))
+
+    def to_contact(self, record_id: Any, properties: dict[str, Any], updated_at: Any = None) -> Contact:
+        """A HubSpot contact as the engine sees it; raises RecordError when it cannot be mapped."""
+        f = self.fields
+        if not record_id:
+            raise RecordError("?", "HubSpot returned a contact without an id")
+        rid = str(record_id)
+        p = {k: v for k, v in properties.items() if v is not None}
+        modified = moment(p.get("lastmodifieddate") or updated_at)
+        if modified is None:
+            raise RecordError(rid, f"lastmodifieddate {p.get('lastmodifieddate')!r} is not a date")
+        lifecycle = p.get(f.lifecycle, "")
+        governed = _stage_or_none(p.get(f.stage))
+        stage = self.stage_from(lifecycle, governed)
+        if lifecycle and stage is None:
+            raise RecordError(rid, f"{f.lifecycle} {lifecycle!r} has no stage in the definitions' HubSpot mapping")
+        raw_status = p.get(f.lead_status, "")
+        status = self.status_for.get(raw_status) if raw_status else None
+        if raw_status and status is None:
+            raise RecordError(rid, f"{f.lead_status} {raw_status!r} has no lead status in the definitions' "
+                                   "HubSpot mapping (run `crmsync doctor`)")
+        snapshot = {name: self._normal(name, p.get(name, "")) for name in self.owned_properties()}
+        return Contact(
+            id=rid, crm="hubspot", email=p.get("email"), first_name=p.get("firstname"), last_name=p.get("lastname"),
+            company=p.get("company"), title=p.get("jobtitle"), industry=p.get("industry"),
+            employees=p.get("numemployees"), country=p.get("country"),
+            source=SOURCE.get(p.get("hs_analytics_source", ""), p.get("hs_analytics_source")),
+            owner_id=p.get(f.owner), stage=stage.value if stage else None,
+            governed_stage=governed.value if governed else None, lead_status=status.value if status else None,
+            dq_reason=p.get(f.dq_reason), bant={item: p.get(getattr(f, f"bant_{item}")) for item in BANT_ITEMS},
+            mql_at=p.get(f.mql_at), sal_at=p.get(f.sal_at), sql_at=p.get(f.sql_at), recycled_at=p.get(f.recycled_at),
+            created_at=p.get("createdate"), updated_at=modified, snapshot=snapshot,
+        )
+
+    def stage_from(self, lifecycle: str, governed: Stage | None) -> Stage | None:
+        if not lifecycle:
+            return governed or Stage.LEAD
+        candidates = self.stages_for.get(lifecycle)
+        if not candidates:
+            return LIFECYCLE_ALIASES.get(lifecycle)
+        if governed in candidates:
+            return governed
+        return min(candidates, key=lambda s: (s.is_side_exit, s.rank))
+
+    def engagement(self, object_type: str, record_id: str, properties: dict[str, Any]) -> Activity:
+        p = properties
+        if object_type == "calls":
+            return Activity(record_id, "call", p.get("hs_timestamp"), p.get("hs_call_title") or "",
+                            by_owner=p.get("hs_call_direction") != "INBOUND")
+        if object_type == "emails":
+            return Activity(record_id, "email", p.get("hs_timestamp"), p.get("hs_email_subject") or "",
+                            by_owner=p.get("hs_email_direction") != "INCOMING_EMAIL")
+        return Activity(record_id, "meeting", p.get("hs_timestamp"), p.get("hs_meeting_title") or "", by_owner=True)
+
+    @staticmethod
+    def event(event_type: str, event_id: str, occurred_at: Any, properties: dict[str, Any]) -> Activity | None:
+        kind = EVENT_KINDS.get(event_type)
+        if kind is None:
+            return None
+        return Activity(event_id, kind[0], occurred_at, (properties or {}).get(kind[1]) or "")
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def owned_properties(self) -> list[str]:
+        f = self.fields
+        return list(dict.fromkeys([f.stage, f.lifecycle, f.lead_status, *(getattr(f, n) for n in OWNED)]))
+
+    def changes(self, contact: Contact, writes: dict[str, str]) -> dict[str, str]:
+        """The HubSpot properties to write for a decision: only those that differ from the pull."""
+        f = self.fields
+        wanted: dict[str, str] = {}
+        for name, value in writes.items():
+            if name == "stage":
+                stage = Stage(value)
+                wanted[f.stage] = stage.value
+                wanted[f.lifecycle] = self.stage_values[stage]
+            elif name == "lead_status":
+                mapped = self.status_values[LeadStatus(value)]
+                if mapped is not None:
+                    wanted[f.lead_status] = mapped
+            else:
+                wanted[getattr(f, name)] = value
+        return {k: v for k, v in wanted.items() if contact.snapshot.get(k, "") != self._normal(k, v)}
+
+    def moves_lifecycle_back(self, previous: str, new: str) -> bool:
+        if not previous or not new:
+            return False
+        order = {value: i for i, value in enumerate(LIFECYCLE_ORDER)}
+        return order.get(new, len(order)) < order.get(previous, len(order))
+
+    def _normal(self, name: str, value: Any) -> str:
+        """Values as crmsync writes them, so a re-read never looks like a change (dates, numbers)."""
+        text = "" if value is None else str(value)
+        if not text:
+            return ""
+        if name in {getattr(self.fields, t) for t in TIMESTAMPS}:
+            when = moment(text)
+            return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else text
+        if name == self.fields.engagement_score:
+            try:
+                return f"{float(text):.2f}"
+            except ValueError:
+                return text
+        return text
+
+
+def _stage_or_none(value: Any) -> Stage | None:
+    try:
+        return Stage(value) if value else None
+    except ValueError:
+        return None
+
+
+def property_specs(mapping: CrmMapping, group: str) -> list[dict[str, Any]]:
+    """The contact properties `crmsync setup` creates: BANT and reason (reps), and crmsync's own."""
+    f = mapping.fields
+    standard = {f.lifecycle, f.lead_status, f.owner}
+    labels = {"stage": "crmsync stage", "bant_need": "BANT: need", "bant_authority": "BANT: authority",
+              "bant_timeline": "BANT: timeline", "bant_budget": "BANT: budget",
+              "dq_reason": "Disqualification reason code", "fit": "Fit (crmsync)", "fit_reasons": "Fit reasons",
+              "engagement_score": "Engagement score", "mql_at": "Became MQL", "sal_at": "Became SAL",
+              "sql_at": "Became SQL", "recycled_at": "Recycled at", "sql_blocked_reason": "Why SQL is blocked",
+              "dq_reason_status": "Reason code check", "sla_state": "SLA state",
+              "definitions_version": "Definitions version"}
+    specs = []
+    for neutral, label in labels.items():
+        name = getattr(f, neutral)
+        if name in standard:
+            continue
+        spec: dict[str, Any] = {"name": name, "label": label, "groupName": group, "type": "string",
+                                "fieldType": "text", "description": f"Managed by crmsync ({neutral})"}
+        if neutral in TIMESTAMPS:
+            spec.update(type="datetime", fieldType="date")
+        elif neutral == "engagement_score":
+            spec.update(type="number", fieldType="number")
+        elif neutral == "fit":
+            spec.update(type="enumeration", fieldType="booleancheckbox",
+                        options=[{"label": "Yes", "value": "true", "hidden": False, "displayOrder": 0},
+                                 {"label": "No", "value": "false", "hidden": False, "displayOrder": 1}])
+        specs.append(spec)
+    return specs
+
+
+def epoch_ms(moment_: datetime) -> str:
+    return str(int(moment_.timestamp() * 1000))
