@@ -28,7 +28,7 @@ class RetryPolicy:
     on_retry: Callable[[RetriableError, float], None] | None = field(default=None, compare=False)
 
     def _wait(self) -> Callable[[RetryCallState], float]:
-        backoff = wait_exponential_jitter(initial=self.initial_wait, max=self.max_wait)
+        backoff = wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait, jitter=self.initial_wait)
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None

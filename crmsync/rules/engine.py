@@ -129,11 +129,15 @@ def _writes(
         "fit": "true" if fit.passed else "false",
         "fit_reasons": "; ".join(failed) if failed else "all fit criteria passed",
         "engagement_score": f"{score:.2f}",
-        "sql_blocked_reason": t.blocked,
-        "dq_reason_status": t.reason_status,
         "definitions_version": definitions.version,
     }
     target = t.target
+    # What blocked an SQL stays on the record until an SQL is confirmed; a reason check stays
+    # until the reason changes. Neither is cleared by an unrelated pass.
+    if t.blocked or target is Stage.SQL:
+        writes["sql_blocked_reason"] = t.blocked
+    if t.reason_status:
+        writes["dq_reason_status"] = t.reason_status
     now_stamp = stamp(now)
     if not target.is_side_exit and target.rank >= Stage.MQL.rank:
         writes["mql_at"] = _kept_or_now(contact.mql_at, now_stamp)

@@ -424,7 +424,12 @@ def _compile_filter(f: dict[str, Any], kind: str) -> Predicate:
 
     def matches(record: Record) -> bool:
         raw = record.properties.get(name)
-        return missing_matches if raw in (None, "") else test(raw)
+        if raw in (None, ""):
+            return missing_matches
+        try:
+            return test(raw)
+        except HttpError:  # a stored value that does not parse as its type matches nothing
+            return False
 
     return matches
 

@@ -9,7 +9,7 @@ from typing import Any
 from crmsync.connectors.hubspot_mapping import property_specs
 from crmsync.definitions import DEFAULT_DEFINITIONS, load_definitions
 from crmsync.definitions.schema import CrmMapping
-from crmsync.sandbox.hubspot.state import ENGAGEMENT_TYPES, Portal, iso
+from crmsync.sandbox.hubspot.state import ENGAGEMENT_TYPES, Portal, iso, to_ms
 from crmsync.sandbox.seed import SeedLead, generate
 
 OWNERS = [("Maya", "Okonkwo"), ("Tom", "Becker"), ("Lena", "Hofmann"), ("Raj", "Iyer"), ("Sara", "Lindqvist")]
@@ -94,7 +94,7 @@ def _add_lead(portal: Portal, lead: SeedLead, now: datetime, crmsync_properties:
                 "hs_form_id": str(uuid.uuid5(uuid.NAMESPACE_URL, activity.detail))}))
         elif activity.kind in ("call", "meeting", "email", "note"):
             _engagement(portal, record.id, activity.kind + "s", activity.detail, at, lead, activity.by_owner)
-    stamp = modified_at or last
+    stamp = to_ms(modified_at or last)
     record.updated_at = stamp
     record.properties["lastmodifieddate"] = record.properties["hs_lastmodifieddate"] = iso(stamp)
     return record.id

@@ -29,6 +29,11 @@ TO_CONTACT = {"calls": 194, "emails": 198, "meetings": 200, "notes": 202, "tasks
 READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate", "hs_createdate"}
 
 
+def to_ms(moment: datetime) -> datetime:
+    """HubSpot keeps timestamps to the millisecond."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -153,7 +158,7 @@ class Portal:
 
     def create(self, object_type: str, properties: dict[str, Any], at: datetime | None = None,
                record_id: str | None = None) -> Record:
-        now = at or self.clock()
+        now = to_ms(at or self.clock())
         rid = record_id or self.new_id()
         clean = self.validate(object_type, properties, creating=True)
         base = {"hs_object_id": rid, "createdate": iso(now), "lastmodifieddate": iso(now),
@@ -178,7 +183,7 @@ class Portal:
             if value != current:
                 changed[name] = value
         if changed:
-            now = at or self.clock()
+            now = to_ms(at or self.clock())
             for name, value in changed.items():
                 if value == "":
                     record.properties.pop(name, None)
@@ -231,6 +236,7 @@ class Portal:
         """A page view, a form or a logged activity updates the contact's analytics and
         last-activity properties, so the contact counts as modified."""
         record = self.records["contacts"][contact_id]
+        at = to_ms(at)
         if at > record.updated_at:
             record.properties["lastmodifieddate"] = record.properties["hs_lastmodifieddate"] = iso(at)
             record.updated_at = at

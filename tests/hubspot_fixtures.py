@@ -1,0 +1,64 @@
+"""A HubSpot sandbox served on loopback, and a connector pointed at it (no mocks: real HTTP, real client)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import SecretStr
+
+from crmsync.connectors.hubspot import HubSpotConnector
+from crmsync.connectors.retry import RetryPolicy
+from crmsync.definitions import LoadedDefinitions, load_definitions
+from crmsync.sandbox.http import SandboxServer
+from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
+from crmsync.settings import HubSpotSettings
+from tests.builders import DEFAULT_DEFINITIONS
+
+TOKEN = "pat-na1-sandbox-token"
+SEED_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+DEFS: LoadedDefinitions = load_definitions(DEFAULT_DEFINITIONS)
+
+
+@dataclass
+class FakeClock:
+    """A clock the tests move by hand; sleeping on it just moves it (no real waiting)."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def fast_retry(clock: FakeClock | None = None, attempts: int = 8) -> RetryPolicy:
+    clock = clock or FakeClock()
+    return RetryPolicy(attempts=attempts, initial_wait=0.001, max_wait=0.01, sleep=clock.sleep)
+
+
+@contextmanager
+def hubspot(contacts: int = 0, *, seed: int = 42, token: str | None = TOKEN, crmsync_properties: bool = True,
+            **options: Any) -> Iterator[tuple[HubSpotApp, str]]:
+    app = HubSpotApp(token=token, **options)
+    app.portal.clock = lambda: SEED_NOW
+    if contacts:
+        seed_portal(app.portal, contacts, seed=seed, now=SEED_NOW, crmsync_properties=crmsync_properties)
+    elif crmsync_properties:
+        from crmsync.sandbox.hubspot import install_crmsync_properties
+
+        install_crmsync_properties(app.portal)
+    with SandboxServer(app) as server:
+        yield app, server.url
+
+
+def connector(url: str, *, token: str = TOKEN, retry: RetryPolicy | None = None,
+              definitions: LoadedDefinitions = DEFS, timeout: float = 5.0) -> HubSpotConnector:
+    settings = HubSpotSettings(access_token=SecretStr(token), base_url=url, timeout_seconds=timeout)
+    return HubSpotConnector(settings, definitions.definitions.mappings.hubspot, retry=retry or fast_retry())
