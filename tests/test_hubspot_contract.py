@@ -59,14 +59,15 @@ def test_25000_contacts_modified_in_the_same_hour_are_all_pulled() -> None:
         same_time = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
         seed_portal(app.portal, 25_000, now=SEED_NOW, modified_at=same_time)
         conn = connector(url)
-        contacts, errors = pull_all(conn, datetime(2026, 11, 25, 10, tzinfo=UTC), datetime(2026, 11, 25, 11, tzinfo=UTC))
+        hour = datetime(2026, 11, 25, 10, tzinfo=UTC)
+        contacts, errors = pull_all(conn, hour, hour + timedelta(hours=1))
         assert errors == []
         assert len({c.id for c in contacts}) == 25_000
         assert app.call_counts() == {"objects.search": 125}  # no page past the 10,000 cap, no extra call
 
 
 def test_paging_past_10000_results_fails_as_the_real_api_does() -> None:
-    with hubspot(10) as (app, url):
+    with hubspot(10) as (_app, url):
         client = raw_client(url)
         with pytest.raises(Exception) as caught:
             client.crm.contacts.search_api.do_search(public_object_search_request={
@@ -79,9 +80,8 @@ def test_paging_past_10000_results_fails_as_the_real_api_does() -> None:
 
 
 def test_wrong_token_is_an_auth_error() -> None:
-    with hubspot(5) as (_app, url):
-        with pytest.raises(AuthError, match="HTTP 401"):
-            pull_all(connector(url, token="pat-wrong"))
+    with hubspot(5) as (_app, url), pytest.raises(AuthError, match="HTTP 401"):
+        pull_all(connector(url, token="pat-wrong"))
 
 
 def test_429_with_retry_after_is_honoured() -> None:
@@ -115,9 +115,8 @@ def test_server_errors_and_timeouts_are_retried() -> None:
 
 
 def test_retries_give_up_with_a_retriable_error() -> None:
-    with hubspot(5, faults="503:1.0") as (_app, url):
-        with pytest.raises(RetriableError, match="HTTP 503"):
-            pull_all(connector(url, retry=fast_retry(attempts=3)))
+    with hubspot(5, faults="503:1.0") as (_app, url), pytest.raises(RetriableError, match="HTTP 503"):
+        pull_all(connector(url, retry=fast_retry(attempts=3)))
 
 
 def test_batch_update_207_reports_per_record_errors() -> None:

@@ -303,7 +303,7 @@ def _routes(app: HubSpotApp) -> None:
                 results.append({
                     "from": {"id": contact_id},
                     "to": [{"toObjectId": target, "associationTypes": [
-                        {"category": "HUBSPOT_DEFINED", "typeId": CONTACT_TO[to_type], "label": None}]}
+                        {"category": "HUBSPOT_DEFINED", "typeId": CONTACT_TO[to_type]}]}
                         for target in linked],
                 })
         return _batch_body(results, [], started, portal.clock())
@@ -406,6 +406,7 @@ def _compile_filter(f: dict[str, Any], kind: str) -> Predicate:
         wanted = op == "HAS_PROPERTY"
         return lambda r: (r.properties.get(name) not in (None, "")) is wanted
     missing_matches = op in ("NEQ", "NOT_IN", "NOT_CONTAINS_TOKEN")
+    test: Callable[[Any], bool]
     if op in ("IN", "NOT_IN"):
         options = {_comparable(v, kind) for v in f.get("values") or []}
         inside = op == "IN"
