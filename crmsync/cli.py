@@ -5,6 +5,7 @@ Exit codes: 0 ok, 1 the run failed, 2 bad usage or configuration (one clear line
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -13,9 +14,11 @@ from typing import Annotated
 import typer
 
 from crmsync import __version__
+from crmsync.connectors.registry import configured, connect
 from crmsync.definitions import LoadedDefinitions, load_definitions
 from crmsync.definitions.diff import diff_definitions
 from crmsync.errors import ConfigError, DefinitionsError, FatalError
+from crmsync.model import Check
 from crmsync.settings import Settings, load_settings, masked
 
 EXIT_FAILED = 1
@@ -30,6 +33,8 @@ app = typer.Typer(
 )
 definitions_app = typer.Typer(help="Governance of the definitions file: validate, diff.", no_args_is_help=True)
 app.add_typer(definitions_app, name="definitions")
+sandbox_app = typer.Typer(help="Local emulators of the CRM APIs, for trying crmsync by hand.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
 
 
 class _State:
@@ -117,25 +122,86 @@ def definitions_diff(
     typer.echo(f"{len(changes)} change(s)")
 
 
+CrmOption = Annotated[str | None, typer.Option("--crm", help="Only this CRM: hubspot or salesforce.")]
+
+
+def _crms(settings: Settings, crm: str | None) -> list[str]:
+    names: list[str] = [crm] if crm else [str(n) for n in configured(settings)]
+    if not names:
+        raise ConfigError("no CRM is configured: set CRMSYNC_HUBSPOT__ACCESS_TOKEN or the CRMSYNC_SALESFORCE__* "
+                          "settings (docs/settings.md)")
+    return names
+
+
 @app.command("doctor")
-def doctor(as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False) -> None:
-    """Check the configuration and the definitions file (exit 2 when either is wrong)."""
+def doctor(
+    crm: CrmOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Check the configuration, the definitions, and each configured CRM: token, scopes, properties
+    and picklist values. Exit 2 when the configuration is wrong, 1 when a CRM check fails."""
     settings = _settings()
     loaded = _load(settings.definitions)
-    checks = {
-        "settings": "ok",
-        "mode": settings.mode,
-        "definitions": f"{loaded.path} version {loaded.version} ({loaded.content_hash[:12]})",
-        "hubspot": "configured" if settings.hubspot.access_token else "not configured",
-        "salesforce": "configured"
-        if settings.salesforce.access_token or settings.salesforce.username or settings.salesforce.client_id
-        else "not configured",
-    }
+    checks = [
+        Check("settings", True, f"mode {settings.mode}"),
+        Check("definitions", True, f"{loaded.path} version {loaded.version} ({loaded.content_hash[:12]})"),
+    ]
+    names = [crm] if crm else list(configured(settings))
+    if not names:
+        checks.append(Check("crm", False, "no CRM configured (CRMSYNC_HUBSPOT__ACCESS_TOKEN or CRMSYNC_SALESFORCE__*)"))
+    for name in names:
+        checks += connect(name, settings, loaded).doctor()
     if as_json:
-        typer.echo(json.dumps({"checks": checks, "settings": masked(settings)}, indent=2))
-        return
-    for name, result in checks.items():
-        typer.echo(f"{name:12} {result}")
+        typer.echo(json.dumps({"ok": all(c.ok for c in checks), "checks": [vars_of(c) for c in checks],
+                               "settings": masked(settings)}, indent=2))
+    else:
+        for check in checks:
+            typer.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:32} {check.detail}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("setup")
+def setup(crm: CrmOption = None) -> None:
+    """Create the custom properties / fields crmsync needs in the CRM. Idempotent: a second run creates nothing."""
+    settings = _settings()
+    loaded = _load(settings.definitions)
+    for name in _crms(settings, crm):
+        created = connect(name, settings, loaded).setup()
+        typer.echo(f"{name}: created {', '.join(created)}" if created else f"{name}: nothing to create")
+
+
+def vars_of(check: Check) -> dict[str, object]:
+    return {"name": check.name, "ok": check.ok, "detail": check.detail}
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    crm: Annotated[str, typer.Option("--crm", help="hubspot (salesforce comes with its connector).")] = "hubspot",
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 picks a free one).")] = 8711,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated data and of the faults.")] = 42,
+    contacts: Annotated[int, typer.Option("--contacts", help="How many leads to generate.")] = 200,
+    faults: Annotated[str, typer.Option("--faults", help='Faults, e.g. "429:0.05,500:0.02,timeout:0.01".')] = "",
+    rate_limit: Annotated[str | None, typer.Option("--rate-limit", help="Request limit, e.g. 100/10s.")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="Accept only this bearer token (default: any).")] = None,
+) -> None:
+    """Serve a stateful emulator of the CRM's API on loopback (plain HTTP) until interrupted."""
+    from crmsync.sandbox.http import SandboxServer
+    from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
+
+    if crm != "hubspot":
+        raise ConfigError(f"--crm {crm}: only hubspot is available in this version")
+    try:
+        app_ = HubSpotApp(token=token, faults=faults, seed=seed, rate_limit=rate_limit)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    seed_portal(app_.portal, contacts, seed=seed)
+    server = SandboxServer(app_, port=port)
+    typer.echo(f"HubSpot sandbox on {server.url} with {contacts} contacts (seed {seed}); "
+               f"point CRMSYNC_HUBSPOT__BASE_URL at it. Ctrl-C stops.", err=False)
+    sys.stdout.flush()
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
 
 
 def main() -> None:

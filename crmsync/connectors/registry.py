@@ -1,0 +1,33 @@
+"""Which CRMs are configured, and their connectors built from the settings and definitions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from crmsync.connectors.hubspot import HubSpotConnector
+from crmsync.definitions import LoadedDefinitions
+from crmsync.errors import ConfigError
+from crmsync.settings import Settings
+
+CrmName = Literal["hubspot", "salesforce"]
+KNOWN: tuple[CrmName, ...] = ("hubspot", "salesforce")
+
+
+def configured(settings: Settings) -> list[CrmName]:
+    names: list[CrmName] = []
+    if settings.hubspot.access_token is not None:
+        names.append("hubspot")
+    sf = settings.salesforce
+    if sf.instance_url and (sf.access_token or sf.username or sf.client_id):
+        names.append("salesforce")
+    return names
+
+
+def connect(name: str, settings: Settings, definitions: LoadedDefinitions) -> HubSpotConnector:
+    if name == "hubspot":
+        if settings.hubspot.access_token is None:
+            raise ConfigError("HubSpot is not configured: set CRMSYNC_HUBSPOT__ACCESS_TOKEN")
+        return HubSpotConnector(settings.hubspot, definitions.definitions.mappings.hubspot)
+    if name == "salesforce":
+        raise ConfigError("the Salesforce connector is not available in this version yet")
+    raise ConfigError(f"unknown CRM {name!r}: expected one of {', '.join(KNOWN)}")

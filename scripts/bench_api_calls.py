@@ -1,0 +1,96 @@
+"""API economy on the HubSpot sandbox: calls made to pull N contacts with their activities and
+write decisions back, against the minimum the API allows (pages + batches), and writes on a re-run.
+
+Goal (DESIGN.md §7): calls <= 1.1 x minimum; 0 writes on a re-run with nothing changed.
+
+    python scripts/bench_api_calls.py [--contacts 10000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from crmsync.connectors.hubspot import HubSpotConnector
+from crmsync.definitions import load_definitions
+from crmsync.rules import decide
+from crmsync.sandbox.http import SandboxServer
+from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
+from crmsync.settings import HubSpotSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+EPOCH, LATER = datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=10_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    definitions = load_definitions(ROOT / "config" / "definitions.yaml")
+    app = HubSpotApp()
+    app.portal.clock = lambda: NOW
+    seed_portal(app.portal, args.contacts, now=NOW)
+    with SandboxServer(app) as server:
+        connector = HubSpotConnector(HubSpotSettings(access_token=SecretStr("bench"), base_url=server.url),
+                                     definitions.definitions.mappings.hubspot)
+        started = time.perf_counter()
+        events: dict[str, list] = {}  # type: ignore[type-arg]
+        for contact_id, activity in connector.events(EPOCH, LATER):
+            events.setdefault(contact_id, []).append(activity)
+        minimum = sum(max(1, math.ceil(sum(1 for e in app.portal.events if e["eventType"] == t) / 100))
+                      for t in ("e_visited_page", "e_submitted_form"))
+        pulled, changes = 0, []
+        for page in connector.pull_changed(EPOCH, LATER):
+            ids = [c.id for c in page.contacts]
+            minimum += 1
+            activities = connector.activities(ids)
+            for object_type in connector.engagement_types:
+                linked = sum(len(app.portal.associations[object_type].get(i, [])) for i in ids)
+                minimum += math.ceil(len(ids) / 100) + math.ceil(linked / 100)
+            for contact in page.contacts:
+                decision = decide(contact, activities[contact.id] + events.get(contact.id, []), definitions, NOW)
+                change = connector.changes(contact, decision.writes)
+                if change:
+                    changes.append(change)
+            pulled += len(page.contacts)
+        read_calls = sum(app.call_counts().values())
+        read_minimum = minimum
+        results = connector.write(changes)
+        backward = sum(1 for c in changes if connector.map.moves_lifecycle_back(
+            c.previous.get("lifecyclestage", ""), c.properties.get("lifecyclestage", "")))
+        minimum += math.ceil(len(changes) / 100) + math.ceil(backward / 100)
+        first_pass = time.perf_counter() - started
+        total_calls = sum(app.call_counts().values())
+        app.reset_counts()
+        rewrites = 0
+        for page in connector.pull_changed(EPOCH, LATER):
+            activities = connector.activities([c.id for c in page.contacts])
+            for contact in page.contacts:
+                decision = decide(contact, activities[contact.id] + events.get(contact.id, []), definitions, NOW)
+                rewrites += connector.changes(contact, decision.writes) is not None
+    result = {
+        "benchmark": "api_calls", "crm": "hubspot", "contacts": pulled, "events": sum(map(len, events.values())),
+        "read_calls": read_calls, "read_minimum": read_minimum, "writes": len(changes),
+        "write_failures": sum(not r.ok for r in results), "calls": total_calls, "minimum": minimum,
+        "ratio": round(total_calls / minimum, 3), "rerun_writes": rewrites, "first_pass_seconds": round(first_pass, 1),
+        "records_per_second": round(pulled / first_pass),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"hubspot: {pulled:,} contacts, {result['events']:,} events: {total_calls} calls for a minimum of "
+          f"{minimum} (ratio {result['ratio']}, goal <= 1.1); {len(changes):,} records written, "
+          f"{result['write_failures']} failed; re-run with nothing changed: {rewrites} writes (goal 0); "
+          f"{result['records_per_second']:,} records/s in {first_pass:.1f}s")
+
+
+if __name__ == "__main__":
+    main()
