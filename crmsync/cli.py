@@ -15,6 +15,7 @@ import typer
 
 from crmsync import __version__
 from crmsync.connectors.registry import configured, connect
+from crmsync.connectors.retry import RetryPolicy
 from crmsync.definitions import LoadedDefinitions, load_definitions
 from crmsync.definitions.diff import diff_definitions
 from crmsync.errors import ConfigError, DefinitionsError, FatalError
@@ -23,6 +24,8 @@ from crmsync.settings import Settings, load_settings, masked
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+DOCTOR_RETRY = RetryPolicy(attempts=2, initial_wait=0.2, max_wait=1.0, retry_after_cap=2.0)
+"""`doctor` answers quickly: one retry, short waits."""
 
 app = typer.Typer(
     name="crmsync",
@@ -150,7 +153,7 @@ def doctor(
     if not names:
         checks.append(Check("crm", False, "no CRM configured (CRMSYNC_HUBSPOT__ACCESS_TOKEN or CRMSYNC_SALESFORCE__*)"))
     for name in names:
-        checks += connect(name, settings, loaded).doctor()
+        checks += connect(name, settings, loaded, retry=DOCTOR_RETRY).doctor()
     if as_json:
         typer.echo(json.dumps({"ok": all(c.ok for c in checks), "checks": [vars_of(c) for c in checks],
                                "settings": masked(settings)}, indent=2))

@@ -61,11 +61,14 @@ def test_bad_setting_is_one_line_exit_2() -> None:
     assert "CRMSYNC_SYNC__INTERVAL_SECONDS" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_doctor_never_prints_secrets() -> None:
-    result = run("doctor", "--json", env={"CRMSYNC_HUBSPOT__ACCESS_TOKEN": "pat-na1-topsecret"})
-    assert result.returncode == 0, result.stderr
+def test_doctor_reports_an_unreachable_crm_without_printing_secrets() -> None:
+    result = run("doctor", "--json", env={"CRMSYNC_HUBSPOT__ACCESS_TOKEN": "pat-na1-topsecret",
+                                          "CRMSYNC_HUBSPOT__BASE_URL": "http://127.0.0.1:9"})
+    assert result.returncode == 1, result.stderr
     assert "pat-na1-topsecret" not in result.stdout + result.stderr
-    assert json.loads(result.stdout)["checks"]["hubspot"] == "configured"
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["settings"]["ok"] and checks["definitions"]["ok"]
+    assert not checks["hubspot connectivity"]["ok"] and "127.0.0.1:9" in checks["hubspot connectivity"]["detail"]
 
 
 def test_unknown_command_is_usage_error() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from crmsync.connectors.hubspot import HubSpotConnector
+from crmsync.connectors.retry import RetryPolicy
 from crmsync.definitions import LoadedDefinitions
 from crmsync.errors import ConfigError
 from crmsync.settings import Settings
@@ -23,11 +24,12 @@ def configured(settings: Settings) -> list[CrmName]:
     return names
 
 
-def connect(name: str, settings: Settings, definitions: LoadedDefinitions) -> HubSpotConnector:
+def connect(name: str, settings: Settings, definitions: LoadedDefinitions,
+            retry: RetryPolicy | None = None) -> HubSpotConnector:
     if name == "hubspot":
         if settings.hubspot.access_token is None:
             raise ConfigError("HubSpot is not configured: set CRMSYNC_HUBSPOT__ACCESS_TOKEN")
-        return HubSpotConnector(settings.hubspot, definitions.definitions.mappings.hubspot)
+        return HubSpotConnector(settings.hubspot, definitions.definitions.mappings.hubspot, retry=retry)
     if name == "salesforce":
         raise ConfigError("the Salesforce connector is not available in this version yet")
     raise ConfigError(f"unknown CRM {name!r}: expected one of {', '.join(KNOWN)}")
