@@ -1,0 +1,304 @@
+"""The store: cursors, runs, record snapshots, decisions (the audit trail), the outbox, quarantine, leases.
+
+SQLite by default (a file, WAL), PostgreSQL in production. The schema is brought to the latest
+Alembic revision when the store is opened. All state the sync keeps lives here, so a restart
+after a crash carries on from what was committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from crmsync.errors import ConfigError, FatalError
+from crmsync.model import Activity
+from crmsync.store import schema as t
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def fingerprint(value: Any) -> str:
+    """A stable hash of JSON-able data (sorted keys), used for inputs, snapshots and idempotency keys."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back without their zone; everything stored is UTC."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = _driver_url(url)
+        try:
+            self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise ConfigError(f"CRMSYNC_DATABASE_URL is not usable ({exc.__class__.__name__}: {exc})") from None
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect and bring the schema to the latest revision."""
+        store = cls(url)
+        store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except OperationalError as exc:
+            raise FatalError(f"cannot open the store at {_safe(self.url)}: {exc.orig}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    def insert(self, table: Any) -> Any:
+        """INSERT that understands ON CONFLICT on both SQLite and PostgreSQL."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # --- cursors --------------------------------------------------------------------------------
+
+    def cursor(self, crm: str, stream: str) -> datetime | None:
+        with self.engine.connect() as c:
+            value = c.execute(select(t.cursors.c.position).where(
+                t.cursors.c.crm == crm, t.cursors.c.stream == stream)).scalar()
+        return aware(value)
+
+    def set_cursor(self, c: Connection, crm: str, stream: str, position: datetime) -> None:
+        now = datetime.now(UTC)
+        statement = self.insert(t.cursors).values(crm=crm, stream=stream, position=position, updated_at=now)
+        c.execute(statement.on_conflict_do_update(index_elements=["crm", "stream"],
+                                                  set_={"position": position, "updated_at": now}))
+
+    def cursors(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.cursors).order_by(t.cursors.c.crm, t.cursors.c.stream)).mappings().all()
+        return [{**row, "position": aware(row["position"]), "updated_at": aware(row["updated_at"])} for row in rows]
+
+    # --- runs -----------------------------------------------------------------------------------
+
+    def start_run(self, crm: str, kind: str, mode: str, window: tuple[datetime, datetime] | None) -> int:
+        with self.transaction() as c:
+            result = c.execute(t.runs.insert().values(
+                crm=crm, kind=kind, mode=mode, started_at=datetime.now(UTC), outcome="running", counts={},
+                window_start=window[0] if window else None, window_end=window[1] if window else None))
+            return int(result.inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, outcome: str, counts: dict[str, int], error: str | None = None) -> None:
+        with self.transaction() as c:
+            c.execute(update(t.runs).where(t.runs.c.id == run_id).values(
+                ended_at=datetime.now(UTC), outcome=outcome, counts=counts, error=error))
+
+    def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)).mappings().all()
+        return [dict(row) for row in rows]
+
+    def last_success(self, crm: str | None = None) -> datetime | None:
+        query = select(func.max(t.runs.c.ended_at)).where(t.runs.c.outcome == "ok")
+        if crm:
+            query = query.where(t.runs.c.crm == crm)
+        with self.engine.connect() as c:
+            return aware(c.execute(query).scalar())
+
+    # --- records, inputs, decisions -------------------------------------------------------------
+
+    def records(self, crm: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as c:
+            for chunk in _chunks(ids, 500):
+                rows = c.execute(select(t.records).where(t.records.c.crm == crm, t.records.c.record_id.in_(chunk)))
+                found.update({row.record_id: dict(row._mapping) for row in rows})
+        return found
+
+    def save_record(self, c: Connection, row: dict[str, Any]) -> None:
+        statement = self.insert(t.records).values(**row)
+        keys = {k: statement.excluded[k] for k in row if k not in ("crm", "record_id")}
+        c.execute(statement.on_conflict_do_update(index_elements=["crm", "record_id"], set_=keys))
+
+    def save_inputs(self, c: Connection, digest: str, crm: str, record_id: str, data: dict[str, Any]) -> None:
+        c.execute(self.insert(t.inputs).values(hash=digest, crm=crm, record_id=record_id, data=data)
+                  .on_conflict_do_nothing(index_elements=["hash"]))
+
+    def add_decision(self, c: Connection, **values: Any) -> int:
+        return int(c.execute(t.decisions.insert().values(**values)).inserted_primary_key[0])
+
+    def decisions_for(self, crm: str, record_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.decisions).where(t.decisions.c.crm == crm, t.decisions.c.record_id == record_id)
+                             .order_by(t.decisions.c.id.desc()).limit(limit)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def inputs_for(self, digest: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            value = c.execute(select(t.inputs.c.data).where(t.inputs.c.hash == digest)).scalar()
+        return value if isinstance(value, dict) else None
+
+    # --- activities kept locally (streams that cannot be read per record) -----------------------
+
+    def add_activities(self, crm: str, items: Iterable[tuple[str, Activity]]) -> int:
+        rows = [{"crm": crm, "record_id": rid, "activity_id": str(a.id)[:128], "kind": str(a.kind),
+                 "occurred_at": a.occurred_at, "detail": str(a.detail or ""), "by_owner": bool(a.by_owner)}
+                for rid, a in items if isinstance(a.occurred_at, datetime)]
+        with self.transaction() as c:
+            for chunk in _chunks(rows, 500):
+                c.execute(self.insert(t.activities).values(chunk).on_conflict_do_nothing(
+                    index_elements=["crm", "record_id", "activity_id"]))
+        return len(rows)
+
+    def activities_for(self, crm: str, ids: list[str]) -> dict[str, list[Activity]]:
+        found: dict[str, list[Activity]] = {}
+        with self.engine.connect() as c:
+            for chunk in _chunks(ids, 500):
+                rows = c.execute(select(t.activities).where(t.activities.c.crm == crm,
+                                                            t.activities.c.record_id.in_(chunk)))
+                for row in rows:
+                    found.setdefault(row.record_id, []).append(
+                        Activity(row.activity_id, row.kind, aware(row.occurred_at), row.detail, row.by_owner))
+        return found
+
+    # --- outbox ---------------------------------------------------------------------------------
+
+    def enqueue(self, c: Connection, crm: str, record_id: str, kind: str, key: str, payload: dict[str, Any],
+                status: str, decision_id: int | None) -> None:
+        """Add a pending write or task; the same key twice is one row. A newer write for a record
+        supersedes its older pending ones (only the latest decision is written)."""
+        now = datetime.now(UTC)
+        if kind == "write":
+            c.execute(update(t.outbox).where(
+                t.outbox.c.crm == crm, t.outbox.c.record_id == record_id, t.outbox.c.kind == "write",
+                t.outbox.c.status == "pending", t.outbox.c.key != key).values(status="superseded", updated_at=now))
+        c.execute(self.insert(t.outbox).values(
+            crm=crm, record_id=record_id, kind=kind, key=key, payload=payload, status=status, attempts=0,
+            decision_id=decision_id, created_at=now, updated_at=now).on_conflict_do_nothing(index_elements=["key"]))
+
+    def pending(self, crm: str, kind: str, limit: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.outbox).where(t.outbox.c.crm == crm, t.outbox.c.kind == kind,
+                                                    t.outbox.c.status == "pending")
+                             .order_by(t.outbox.c.id).limit(limit)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def acknowledge(self, outcomes: list[tuple[int, str, str | None]]) -> None:
+        """(outbox id, new status, error) for each row the CRM answered for."""
+        now = datetime.now(UTC)
+        with self.transaction() as c:
+            for row_id, status, error in outcomes:
+                c.execute(update(t.outbox).where(t.outbox.c.id == row_id).values(
+                    status=status, last_error=error, attempts=t.outbox.c.attempts + 1, updated_at=now))
+
+    def outbox_depth(self, crm: str | None = None) -> int:
+        query = select(func.count()).select_from(t.outbox).where(t.outbox.c.status == "pending")
+        if crm:
+            query = query.where(t.outbox.c.crm == crm)
+        with self.engine.connect() as c:
+            return int(c.execute(query).scalar() or 0)
+
+    def outbox_rows(self, crm: str, status: str | None = None) -> list[dict[str, Any]]:
+        query = select(t.outbox).where(t.outbox.c.crm == crm).order_by(t.outbox.c.id)
+        if status:
+            query = query.where(t.outbox.c.status == status)
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(query).mappings().all()]
+
+    # --- quarantine -----------------------------------------------------------------------------
+
+    def quarantine(self, c: Connection, crm: str, record_id: str, step: str, reason: str) -> None:
+        now = datetime.now(UTC)
+        statement = self.insert(t.quarantine).values(crm=crm, record_id=record_id, step=step, reason=reason[:2000],
+                                                     first_seen=now, last_seen=now, count=1, resolved_at=None)
+        c.execute(statement.on_conflict_do_update(index_elements=["crm", "record_id"], set_={
+            "step": step, "reason": reason[:2000], "last_seen": now, "count": t.quarantine.c.count + 1,
+            "resolved_at": None}))
+
+    def release(self, c: Connection, crm: str, ids: list[str]) -> None:
+        """Records that went through cleanly leave quarantine (kept, marked resolved)."""
+        for chunk in _chunks(ids, 500):
+            c.execute(update(t.quarantine).where(and_(
+                t.quarantine.c.crm == crm, t.quarantine.c.record_id.in_(chunk), t.quarantine.c.resolved_at.is_(None),
+            )).values(resolved_at=datetime.now(UTC)))
+
+    def quarantined(self, crm: str | None = None) -> list[dict[str, Any]]:
+        query = select(t.quarantine).where(t.quarantine.c.resolved_at.is_(None)).order_by(t.quarantine.c.last_seen)
+        if crm:
+            query = query.where(t.quarantine.c.crm == crm)
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(query).mappings().all()]
+
+    # --- leases: one syncer per stream across replicas -------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, ttl: timedelta) -> bool:
+        """Take or renew the lease; True when `holder` has it until now + ttl."""
+        now = datetime.now(UTC)
+        with self.transaction() as c:
+            c.execute(self.insert(t.leases).values(name=name, holder=holder, expires_at=now + ttl)
+                      .on_conflict_do_nothing(index_elements=["name"]))
+            taken = c.execute(update(t.leases).where(
+                t.leases.c.name == name,
+                (t.leases.c.holder == holder) | (t.leases.c.expires_at < now),
+            ).values(holder=holder, expires_at=now + ttl))
+            return bool(taken.rowcount)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.transaction() as c:
+            c.execute(t.leases.delete().where(t.leases.c.name == name, t.leases.c.holder == holder))
+
+    def lease_holder(self, name: str) -> tuple[str, datetime] | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.leases).where(t.leases.c.name == name)).first()
+        return (row.holder, aware(row.expires_at)) if row else None  # type: ignore[return-value]
+
+
+def _driver_url(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme, _, credentials = head.partition("://")
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{tail}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

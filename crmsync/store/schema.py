@@ -1,0 +1,131 @@
+"""The store's tables (SQLAlchemy Core). Changes go through an Alembic revision in `migrations/`."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+cursors = Table(
+    "cursors", metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("position", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("crm", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("window_start", DateTime(timezone=True)),
+    Column("window_end", DateTime(timezone=True)),
+    Column("outcome", String(16), nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("error", Text),
+)
+
+records = Table(
+    "records", metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Column("modified_at", DateTime(timezone=True)),
+    Column("snapshot_hash", String(64), nullable=False),
+    Column("inputs_hash", String(64), nullable=False),
+    Column("lead_status", String(32)),
+    Column("previous_lead_status", String(32)),
+    Column("stage", String(32)),
+    Column("target_stage", String(32)),
+    Column("last_decision_id", Integer),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+inputs = Table(
+    "inputs", metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("crm", String(32), nullable=False),
+    Column("record_id", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+activities = Table(
+    "activities", metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Column("activity_id", String(128), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("by_owner", Boolean, nullable=False),
+)
+
+decisions = Table(
+    "decisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer),
+    Column("crm", String(32), nullable=False),
+    Column("record_id", String(64), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("inputs_hash", String(64), nullable=False),
+    Column("definitions_version", String(64), nullable=False),
+    Column("definitions_hash", String(64), nullable=False),
+    Column("current_stage", String(32), nullable=False),
+    Column("target_stage", String(32), nullable=False),
+    Column("mql", Boolean, nullable=False),
+    Column("decision", JSON, nullable=False),
+    Index("ix_decisions_record", "crm", "record_id", "id"),
+    Index("ix_decisions_decided_at", "decided_at"),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("crm", String(32), nullable=False),
+    Column("record_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("decision_id", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("key", name="uq_outbox_key"),
+    Index("ix_outbox_pending", "crm", "status", "id"),
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Column("step", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+)
+
+leases = Table(
+    "leases", metadata,
+    Column("name", String(128), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
