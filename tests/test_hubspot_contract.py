@@ -274,8 +274,10 @@ def test_owner_tasks_are_created_and_associated() -> None:
         assert results[0].ok
         task = next(iter(app.portal.records["tasks"].values()))
         assert task.properties["hs_task_subject"] == "Document BANT"
-        assert "[crmsync:k-1]" in task.properties["hs_task_body"]
+        assert task.properties["crmsync_task_key"] == "k-1"
         assert app.portal.associations["tasks"][cid] == [task.id]
+        again = connector(url).create_tasks([OwnerTask(cid, "7001", "Document BANT", "budget missing", "k-1")])
+        assert again[0].ok and len(app.portal.records["tasks"]) == 1  # the key already exists: not created twice
 
 
 def test_setup_is_idempotent_and_doctor_reports_what_is_missing() -> None:
@@ -286,6 +288,7 @@ def test_setup_is_idempotent_and_doctor_reports_what_is_missing() -> None:
         assert not before["hubspot properties"].ok and "crmsync setup" in before["hubspot properties"].detail
         created = conn.setup()
         assert "group crmsync" in created and "crmsync_bant_budget" in created and "crmsync_fit" in created
+        assert "task property crmsync_task_key" in created
         assert conn.setup() == []
         after = {c.name: c for c in conn.doctor()}
         assert all(check.ok for check in after.values()), after

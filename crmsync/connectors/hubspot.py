@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -20,6 +19,7 @@ import urllib3
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
+from crmsync.connectors.base import PulledPage
 from crmsync.connectors.hubspot_mapping import (
     ENGAGEMENT_PROPERTIES,
     EVENT_KINDS,
@@ -39,19 +39,14 @@ BATCH = 100
 EVENTS_PAGE = 100
 GROUP = "crmsync"
 TASK_TO_CONTACT = 204
+TASK_KEY = "crmsync_task_key"
+TASK_KEY_SPEC = {"name": TASK_KEY, "label": "crmsync task key", "type": "string", "fieldType": "text",
+                 "groupName": GROUP, "description": "Makes crmsync's owner tasks idempotent"}
 RECORD_LEVEL = {"VALIDATION_ERROR", "OBJECT_NOT_FOUND", "PROPERTY_DOESNT_EXIST", "INVALID_OPTION"}
 
 
 class AuthError(FatalError):
     """The token is missing, wrong or revoked, or lacks a scope: nothing will work until it is fixed."""
-
-
-@dataclass
-class PulledPage:
-    """One page of a pull: the contacts that mapped, and the ones that did not (to quarantine)."""
-
-    contacts: list[Contact] = field(default_factory=list)
-    errors: list[RecordError] = field(default_factory=list)
 
 
 class HubSpotConnector:
@@ -213,28 +208,41 @@ class HubSpotConnector:
         return results
 
     def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]:
+        """Batch create, skipping tasks whose key already exists in the portal: a task created just
+        before a crash is not created again when the outbox is replayed. One result per task, in order."""
         results: list[WriteResult] = []
         for chunk in _chunks(tasks, BATCH):
-            inputs = []
-            for task in chunk:
-                properties = {"hs_task_subject": task.subject, "hs_task_body": f"{task.body}\n\n[crmsync:{task.key}]",
-                              "hs_task_status": "NOT_STARTED", "hs_task_priority": "HIGH", "hs_task_type": "TODO",
-                              "hs_timestamp": epoch_ms(task.due_at) if task.due_at else None}
-                if task.owner_id:
-                    properties["hubspot_owner_id"] = task.owner_id
-                inputs.append({"properties": {k: v for k, v in properties.items() if v is not None},
-                               "associations": [{"to": {"id": task.record_id}, "types": [
-                                   {"associationCategory": "HUBSPOT_DEFINED",
-                                    "associationTypeId": TASK_TO_CONTACT}]}]})
-            response = self._call("create tasks", self.client.crm.objects.tasks.batch_api.create,
-                                  batch_input_simple_public_object_batch_input_for_create={"inputs": inputs})
-            errors = getattr(response, "errors", None) or []
-            if errors:  # batch create reports no ids for failures: the whole chunk is retried later
+            existing = self._existing_task_keys([t.key for t in chunk])
+            outcome = {t.key: WriteResult(t.record_id, True) for t in chunk if t.key in existing}
+            todo = [t for t in chunk if t.key not in existing]
+            if todo:
+                response = self._call("create tasks", self.client.crm.objects.tasks.batch_api.create,
+                                      batch_input_simple_public_object_batch_input_for_create={
+                                          "inputs": [self._task_input(t) for t in todo]})
+                errors = getattr(response, "errors", None) or []
                 message = "; ".join(_error_text(e) for e in errors)
-                results += [WriteResult(t.record_id, False, message, retriable=True) for t in chunk]
-            else:
-                results += [WriteResult(t.record_id, True) for t in chunk]
+                # batch create reports no ids for failures: the chunk is retried, keys prevent doubles
+                outcome.update({t.key: WriteResult(t.record_id, not errors, message, retriable=bool(errors))
+                                for t in todo})
+            results += [outcome[t.key] for t in chunk]
         return results
+
+    @staticmethod
+    def _task_input(task: OwnerTask) -> dict[str, Any]:
+        properties = {"hs_task_subject": task.subject, "hs_task_body": task.body, "hs_task_status": "NOT_STARTED",
+                      "hs_task_priority": "HIGH", "hs_task_type": "TODO", TASK_KEY: task.key,
+                      "hs_timestamp": epoch_ms(task.due_at) if task.due_at else None,
+                      "hubspot_owner_id": task.owner_id}
+        return {"properties": {k: v for k, v in properties.items() if v},
+                "associations": [{"to": {"id": task.record_id}, "types": [
+                    {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_CONTACT}]}]}
+
+    def _existing_task_keys(self, keys: list[str]) -> set[str]:
+        request = {"filterGroups": [{"filters": [{"propertyName": TASK_KEY, "operator": "IN", "values": keys}]}],
+                   "sorts": [], "properties": [TASK_KEY], "limit": SEARCH_PAGE, "after": "0"}
+        page = self._call("search tasks", self.client.crm.objects.tasks.search_api.do_search,
+                          public_object_search_request=request)
+        return {str(key) for obj in page.results or [] if (key := (obj.properties or {}).get(TASK_KEY))}
 
     # --- administration -------------------------------------------------------------------------
 
@@ -252,6 +260,16 @@ class HubSpotConnector:
                 self._call("create property", self.client.crm.properties.core_api.create, "contacts",
                            property_create=spec)
                 created.append(spec["name"])
+        task_groups = self._call("list task property groups", self.client.crm.properties.groups_api.get_all, "tasks")
+        if GROUP not in {g.name for g in task_groups.results}:
+            self._call("create task property group", self.client.crm.properties.groups_api.create, "tasks",
+                       property_group_create={"name": GROUP, "label": "crmsync", "displayOrder": -1})
+            created.append(f"task group {GROUP}")
+        task_props = self._call("list task properties", self.client.crm.properties.core_api.get_all, "tasks")
+        if TASK_KEY not in {p.name for p in task_props.results}:
+            self._call("create task property", self.client.crm.properties.core_api.create, "tasks",
+                       property_create=TASK_KEY_SPEC)
+            created.append(f"task property {TASK_KEY}")
         return created
 
     def doctor(self) -> list[Check]:

@@ -27,6 +27,7 @@ STATUS_PREFERENCE = [LeadStatus.NEW, LeadStatus.IN_PROGRESS, LeadStatus.CONNECTE
                      LeadStatus.CONVERTED]
 OWNED = ("fit", "fit_reasons", "engagement_score", "mql_at", "sal_at", "sql_at", "recycled_at",
          "sql_blocked_reason", "dq_reason_status", "sla_state", "definitions_version", "dq_reason")
+SCORE_TOLERANCE = 1.0
 TIMESTAMPS = ("mql_at", "sal_at", "sql_at", "recycled_at")
 CONTACT_PROPERTIES = ["email", "firstname", "lastname", "company", "jobtitle", "industry", "numemployees", "country",
                       "hs_analytics_source", "createdate", "lastmodifieddate", "hs_object_id"]
@@ -142,7 +143,17 @@ class HubSpotMapping:
                     wanted[f.lead_status] = mapped
             else:
                 wanted[getattr(f, name)] = value
-        return {k: v for k, v in wanted.items() if contact.snapshot.get(k, "") != self._normal(k, v)}
+        return {k: v for k, v in wanted.items() if not self._same(k, contact.snapshot.get(k, ""), v)}
+
+    def _same(self, name: str, current: str, new: str) -> bool:
+        """Unchanged, or a score drift under one point (decay moves scores a little on every pass;
+        writing that back would only make the record change again)."""
+        if name == self.fields.engagement_score and current and new:
+            try:
+                return abs(float(current) - float(new)) < SCORE_TOLERANCE
+            except ValueError:
+                return False
+        return current == self._normal(name, new)
 
     def moves_lifecycle_back(self, previous: str, new: str) -> bool:
         if not previous or not new:

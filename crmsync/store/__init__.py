@@ -107,7 +107,7 @@ class Store:
             result = c.execute(t.runs.insert().values(
                 crm=crm, kind=kind, mode=mode, started_at=datetime.now(UTC), outcome="running", counts={},
                 window_start=window[0] if window else None, window_end=window[1] if window else None))
-            return int(result.inserted_primary_key[0])
+            return _new_id(result)
 
     def finish_run(self, run_id: int, outcome: str, counts: dict[str, int], error: str | None = None) -> None:
         with self.transaction() as c:
@@ -146,7 +146,7 @@ class Store:
                   .on_conflict_do_nothing(index_elements=["hash"]))
 
     def add_decision(self, c: Connection, **values: Any) -> int:
-        return int(c.execute(t.decisions.insert().values(**values)).inserted_primary_key[0])
+        return _new_id(c.execute(t.decisions.insert().values(**values)))
 
     def decisions_for(self, crm: str, record_id: str, limit: int = 20) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
@@ -272,6 +272,12 @@ class Store:
         with self.engine.connect() as c:
             row = c.execute(select(t.leases).where(t.leases.c.name == name)).first()
         return (row.holder, aware(row.expires_at)) if row else None  # type: ignore[return-value]
+
+
+def _new_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _driver_url(url: str) -> str:

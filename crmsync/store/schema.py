@@ -48,6 +48,7 @@ records = Table(
     Column("modified_at", DateTime(timezone=True)),
     Column("snapshot_hash", String(64), nullable=False),
     Column("inputs_hash", String(64), nullable=False),
+    Column("definitions_hash", String(64), nullable=False),
     Column("lead_status", String(32)),
     Column("previous_lead_status", String(32)),
     Column("stage", String(32)),

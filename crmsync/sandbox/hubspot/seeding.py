@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from crmsync.connectors.hubspot import TASK_KEY_SPEC
 from crmsync.connectors.hubspot_mapping import property_specs
 from crmsync.definitions import DEFAULT_DEFINITIONS, load_definitions
 from crmsync.definitions.schema import CrmMapping
@@ -28,8 +29,10 @@ def install_crmsync_properties(portal: Portal, mapping: CrmMapping | None = None
         mapping = load_definitions(DEFAULT_DEFINITIONS).definitions.mappings.hubspot
     portal.groups["contacts"][CRMSYNC_GROUP] = {"name": CRMSYNC_GROUP, "label": "crmsync", "displayOrder": -1,
                                                 "archived": False}
-    for spec in property_specs(mapping, CRMSYNC_GROUP):
-        portal.properties["contacts"][spec["name"]] = {
+    portal.groups["tasks"][CRMSYNC_GROUP] = dict(portal.groups["contacts"][CRMSYNC_GROUP])
+    for object_type, spec in [*(("contacts", s) for s in property_specs(mapping, CRMSYNC_GROUP)),
+                              ("tasks", TASK_KEY_SPEC)]:
+        portal.properties[object_type][spec["name"]] = {
             "options": [], **spec, "displayOrder": -1, "calculated": False, "externalOptions": False,
             "hasUniqueValue": False, "hidden": False, "hubspotDefined": False, "formField": False, "archived": False,
             "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z",

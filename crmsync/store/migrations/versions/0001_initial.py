@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("modified_at", TS),
         sa.Column("snapshot_hash", sa.String(64), nullable=False),
         sa.Column("inputs_hash", sa.String(64), nullable=False),
+        sa.Column("definitions_hash", sa.String(64), nullable=False),
         sa.Column("lead_status", sa.String(32)),
         sa.Column("previous_lead_status", sa.String(32)),
         sa.Column("stage", sa.String(32)),

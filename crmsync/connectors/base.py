@@ -1,0 +1,40 @@
+"""What the sync needs from a CRM connector; each CRM module implements it on its client library."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from crmsync.errors import RecordError
+from crmsync.model import Activity, Check, Contact, OwnerTask, WriteBack, WriteResult
+
+
+@dataclass
+class PulledPage:
+    """One page of a pull: the contacts that mapped, and the ones that did not (to quarantine)."""
+
+    contacts: list[Contact] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+
+
+class Connector(Protocol):
+    name: str
+    calls: int
+
+    def pull_changed(self, since: datetime, until: datetime) -> Iterator[PulledPage]: ...
+
+    def activities(self, contact_ids: list[str]) -> dict[str, list[Activity]]: ...
+
+    def events(self, since: datetime, until: datetime) -> Iterator[tuple[str, Activity]]: ...
+
+    def changes(self, contact: Contact, writes: dict[str, str]) -> WriteBack | None: ...
+
+    def write(self, writes: list[WriteBack]) -> list[WriteResult]: ...
+
+    def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]: ...
+
+    def setup(self) -> list[str]: ...
+
+    def doctor(self) -> list[Check]: ...

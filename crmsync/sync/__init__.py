@@ -1,0 +1,5 @@
+"""The sync loop: pull -> decide -> diff -> outbox -> write -> audit -> cursor."""
+
+from crmsync.sync.pipeline import PassReport, SyncPass
+
+__all__ = ["PassReport", "SyncPass"]

@@ -1,0 +1,271 @@
+"""One sync pass for one CRM: pull -> decide -> diff -> outbox -> write -> audit -> cursor.
+
+The upper bound of the window is fixed at the start; the pull starts at the cursor minus an
+overlap (late index updates are caught, records seen twice are harmless); each page's decisions,
+snapshots and outbox rows are committed in one transaction; the outbox is then flushed in
+CRM-sized batches, acknowledged record by record; the cursor moves only when the whole window is
+committed. crmsync's own writes come back on the next pull and settle: the decision on written
+values changes nothing, so nothing more is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from crmsync.connectors.base import Connector, PulledPage
+from crmsync.definitions import LoadedDefinitions
+from crmsync.errors import CrmsyncError
+from crmsync.model import ActionKind, Activity, Contact, Decision, LeadStatus, OwnerTask, WriteBack
+from crmsync.rules import decide
+from crmsync.store import Store, aware, fingerprint
+from crmsync.sync.inputs import contact_inputs
+
+log = logging.getLogger("crmsync.sync")
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+WRITE_BATCH = 100
+MAX_ATTEMPTS = 8
+TASK_DUE = timedelta(days=1)
+
+
+@dataclass
+class PassReport:
+    crm: str
+    kind: str
+    mode: str
+    window: tuple[datetime, datetime]
+    run_id: int | None = None
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("pulled", "decided", "stored", "changed", "written", "write_failed", "tasks", "quarantined", "events"), 0))
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str = "running"
+
+
+class SyncPass:
+    def __init__(self, store: Store, connector: Connector, definitions: LoadedDefinitions, *,
+                 mode: str = "enforce", overlap: timedelta = timedelta(minutes=5), dry_run: bool = False,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 progress: Callable[[PassReport], None] | None = None) -> None:
+        self.store = store
+        self.connector = connector
+        self.definitions = definitions
+        self.mode = mode
+        self.overlap = overlap
+        self.dry_run = dry_run
+        self.clock = clock
+        self.progress = progress
+        self.crm = connector.name
+
+    # --- the pass -------------------------------------------------------------------------------
+
+    def run(self, *, kind: str = "sync", since: datetime | None = None, until: datetime | None = None,
+            stream: str = "contacts") -> PassReport:
+        """`sync`: from the stream's cursor (minus the overlap) to now. `backfill`: exactly [since, until)
+        on a cursor of its own, so the live cursor does not move."""
+        upper = until or self.clock()
+        cursor = self.store.cursor(self.crm, stream)
+        lower = since if since is not None else (cursor - self.overlap if cursor else EPOCH)
+        report = PassReport(self.crm, kind, self.mode, (lower, upper))
+        if not self.dry_run:
+            report.run_id = self.store.start_run(self.crm, kind, self.mode, (lower, upper))
+        try:
+            unstored = self._events(report, stream, lower, upper)
+            for page in self.connector.pull_changed(lower, upper):
+                self._page(page, report, unstored)
+                if self._writes_enabled:
+                    self.flush(report)
+                if self.progress:
+                    self.progress(report)
+            if self._writes_enabled:
+                self.flush(report)
+            if not self.dry_run:
+                with self.store.transaction() as c:
+                    self.store.set_cursor(c, self.crm, stream, upper)
+            report.outcome = "ok"
+        except (CrmsyncError, KeyboardInterrupt) as exc:
+            report.outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            if report.run_id is not None:
+                self.store.finish_run(report.run_id, report.outcome, report.counts, str(exc)[:2000])
+            raise
+        if report.run_id is not None:
+            self.store.finish_run(report.run_id, "ok", report.counts)
+        log.info("sync pass done", extra={"crm": self.crm, "kind": kind, "counts": report.counts})
+        return report
+
+    @property
+    def _writes_enabled(self) -> bool:
+        return self.mode == "enforce" and not self.dry_run
+
+    def _events(self, report: PassReport, stream: str, lower: datetime,
+                upper: datetime) -> dict[str, list[Activity]]:
+        """Activities the CRM only offers as a stream (HubSpot page views, forms) are kept locally.
+        A dry run stores nothing: it returns them, by record, for its decisions."""
+        events_stream = f"{stream}:events"
+        cursor = self.store.cursor(self.crm, events_stream)
+        since = lower if report.kind != "sync" or cursor is None else min(lower, cursor - self.overlap)
+        found = list(self.connector.events(since, upper))
+        report.counts["events"] += len(found)
+        if self.dry_run:
+            unstored: dict[str, list[Activity]] = {}
+            for record_id, activity in found:
+                unstored.setdefault(record_id, []).append(activity)
+            return unstored
+        self.store.add_activities(self.crm, found)
+        with self.store.transaction() as c:
+            self.store.set_cursor(c, self.crm, events_stream, upper)
+        return {}
+
+    def _page(self, page: PulledPage, report: PassReport, unstored: dict[str, list[Activity]]) -> None:
+        ids = [c.id for c in page.contacts]
+        engaged = self.connector.activities(ids)
+        stored = self.store.activities_for(self.crm, ids)
+        for record_id in ids:
+            stored.setdefault(record_id, []).extend(unstored.get(record_id, []))
+        previous = self.store.records(self.crm, ids)
+        now = self.clock()
+        report.counts["pulled"] += len(page.contacts)
+        if self.dry_run:
+            for contact in page.contacts:
+                acts = engaged.get(contact.id, []) + stored.get(contact.id, [])
+                self._carry_lead_status(contact, previous.get(contact.id))
+                decision = decide(contact, acts, self.definitions, now)
+                report.counts["decided"] += 1
+                change = self.connector.changes(contact, decision.writes)
+                if change is not None:
+                    report.counts["changed"] += 1
+                    report.plan.append({"record_id": contact.id, "from": decision.current_stage.value,
+                                        "to": decision.target_stage.value, "properties": change.properties,
+                                        "actions": [a.kind.value for a in decision.actions]})
+            report.counts["quarantined"] += len(page.errors)
+            return
+        with self.store.transaction() as c:
+            for error in page.errors:
+                self.store.quarantine(c, self.crm, error.record_id, "read", error.reason)
+                report.counts["quarantined"] += 1
+            for contact in page.contacts:
+                acts = engaged.get(contact.id, []) + stored.get(contact.id, [])
+                self._decide_one(c, contact, acts, previous.get(contact.id), now, report)
+            self.store.release(c, self.crm, ids)
+
+    def _decide_one(self, c: Any, contact: Contact, acts: list[Activity], prev: dict[str, Any] | None,
+                    now: datetime, report: PassReport) -> None:
+        self._carry_lead_status(contact, prev)
+        data = contact_inputs(contact, acts)
+        digest = fingerprint(data)
+        decision = decide(contact, acts, self.definitions, now)
+        report.counts["decided"] += 1
+        decision_id = prev["last_decision_id"] if prev else None
+        unchanged = (prev is not None and decision_id is not None and prev["inputs_hash"] == digest
+                     and prev["definitions_hash"] == self.definitions.content_hash)
+        if not unchanged:
+            self.store.save_inputs(c, digest, self.crm, contact.id, data)
+            decision_id = self.store.add_decision(
+                c, run_id=report.run_id, crm=self.crm, record_id=contact.id, decided_at=now, inputs_hash=digest,
+                definitions_version=decision.definitions_version, definitions_hash=decision.definitions_hash,
+                current_stage=decision.current_stage.value, target_stage=decision.target_stage.value,
+                mql=decision.mql, decision=decision.to_dict())
+            report.counts["stored"] += 1
+        change = self.connector.changes(contact, decision.writes)
+        status = "pending" if self.mode == "enforce" else "shadow"
+        if change is not None:
+            report.counts["changed"] += 1
+            key = fingerprint([self.crm, contact.id, "write", change.properties, change.previous])
+            self.store.enqueue(c, self.crm, contact.id, "write", key,
+                               {"properties": change.properties, "previous": change.previous}, status, decision_id)
+        for task in self._tasks(contact, decision, now):
+            self.store.enqueue(c, self.crm, contact.id, "task", task.key, {
+                "owner_id": task.owner_id, "subject": task.subject, "body": task.body,
+                "due_at": task.due_at.isoformat() if task.due_at else None}, status, decision_id)
+        self.store.save_record(c, {
+            "crm": self.crm, "record_id": contact.id, "modified_at": aware(contact.updated_at)
+            if isinstance(contact.updated_at, datetime) else None,
+            "snapshot_hash": fingerprint(contact.snapshot), "inputs_hash": digest,
+            "definitions_hash": self.definitions.content_hash,
+            "lead_status": contact.lead_status, "previous_lead_status": contact.previous_lead_status,
+            "stage": decision.current_stage.value, "target_stage": decision.target_stage.value,
+            "last_decision_id": decision_id, "updated_at": now,
+        })
+
+    @staticmethod
+    def _carry_lead_status(contact: Contact, prev: dict[str, Any] | None) -> None:
+        """The status before the latest change, so a reverted SQL can put it back."""
+        if prev is None:
+            return
+        if prev["lead_status"] != contact.lead_status and prev["lead_status"] != LeadStatus.QUALIFIED.value:
+            contact.previous_lead_status = prev["lead_status"]
+        else:
+            contact.previous_lead_status = prev["previous_lead_status"]
+
+    def _tasks(self, contact: Contact, decision: Decision, now: datetime) -> list[OwnerTask]:
+        """Owner tasks, keyed so a situation gets one task however often it is seen: a revert by the
+        change that caused it, a flagged reason by the reason text."""
+        kinds = {a.kind for a in decision.actions}
+        tasks = []
+        for action in decision.actions:
+            if action.kind is not ActionKind.OPEN_TASK:
+                continue
+            reverting = ActionKind.REVERT_SQL in kinds and "SQL" in action.detail
+            episode = str(contact.updated_at) if reverting else str(decision.reason.value if decision.reason else "")
+            subject = ("crmsync: SQL blocked, document BANT" if reverting
+                       else "crmsync: fix the disqualification reason")
+            key = fingerprint([self.crm, contact.id, "task", action.detail, episode])
+            tasks.append(OwnerTask(contact.id, str(contact.owner_id) if contact.owner_id else None, subject,
+                                   action.detail, key, due_at=now + TASK_DUE))
+        return tasks
+
+    # --- the outbox -----------------------------------------------------------------------------
+
+    def flush(self, report: PassReport | None = None) -> None:
+        """Send pending writes, then pending tasks, in batches; each record acknowledged on its own."""
+        self._flush_writes(report)
+        self._flush_tasks(report)
+
+    def _flush_writes(self, report: PassReport | None) -> None:
+        rows = self.store.pending(self.crm, "write", 100_000)
+        for start in range(0, len(rows), WRITE_BATCH):
+            chunk = rows[start:start + WRITE_BATCH]
+            writes = [WriteBack(r["record_id"], r["payload"]["properties"], r["payload"]["previous"]) for r in chunk]
+            results = {r.record_id: r for r in self.connector.write(writes)}
+            self._acknowledge(chunk, results, report, "written", "write")
+
+    def _flush_tasks(self, report: PassReport | None) -> None:
+        rows = self.store.pending(self.crm, "task", 100_000)
+        for start in range(0, len(rows), WRITE_BATCH):
+            chunk = rows[start:start + WRITE_BATCH]
+            tasks = [OwnerTask(r["record_id"], r["payload"]["owner_id"], r["payload"]["subject"], r["payload"]["body"],
+                               r["key"], _parse(r["payload"].get("due_at"))) for r in chunk]
+            outcomes = self.connector.create_tasks(tasks)
+            self._acknowledge(chunk, {f"{r['id']}": o for r, o in zip(chunk, outcomes, strict=True)}, report,
+                              "tasks", "task", by_row=True)
+
+    def _acknowledge(self, rows: list[dict[str, Any]], results: dict[str, Any], report: PassReport | None,
+                     counter: str, step: str, by_row: bool = False) -> None:
+        acks: list[tuple[int, str, str | None]] = []
+        failed: list[tuple[str, str]] = []
+        for row in rows:
+            result = results.get(str(row["id"]) if by_row else row["record_id"])
+            if result is None:
+                acks.append((row["id"], "pending", "the CRM gave no answer for this record"))
+            elif result.ok:
+                acks.append((row["id"], "done", None))
+                if report:
+                    report.counts[counter] += 1
+            elif result.retriable and row["attempts"] + 1 < MAX_ATTEMPTS:
+                acks.append((row["id"], "pending", result.error))
+            else:
+                acks.append((row["id"], "failed", result.error))
+                failed.append((row["record_id"], result.error))
+                if report:
+                    report.counts["write_failed"] += 1
+        self.store.acknowledge(acks)
+        if failed:
+            with self.store.transaction() as c:
+                for record_id, error in failed:
+                    self.store.quarantine(c, self.crm, record_id, step, error)
+
+
+def _parse(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
