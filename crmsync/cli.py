@@ -8,8 +8,9 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,9 +19,12 @@ from crmsync.connectors.registry import configured, connect
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.definitions import LoadedDefinitions, load_definitions
 from crmsync.definitions.diff import diff_definitions
-from crmsync.errors import ConfigError, DefinitionsError, FatalError
+from crmsync.errors import ConfigError, CrmsyncError, DefinitionsError
+from crmsync.logs import configure as configure_logs
 from crmsync.model import Check
 from crmsync.settings import Settings, load_settings, masked
+from crmsync.store import Store
+from crmsync.sync import PassReport, SyncPass
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -178,6 +182,118 @@ def vars_of(check: Check) -> dict[str, object]:
     return {"name": check.name, "ok": check.ok, "detail": check.detail}
 
 
+def _context(settings: Settings) -> tuple[LoadedDefinitions, Store]:
+    configure_logs(settings.log_format, settings.log_level)
+    loaded = _load(settings.definitions)
+    return loaded, Store.open(settings.database_url)
+
+
+def _summary(report: PassReport) -> str:
+    c = report.counts
+    window = f"{report.window[0]:%Y-%m-%d %H:%M:%S} -> {report.window[1]:%Y-%m-%d %H:%M:%S} UTC"
+    return (f"{report.crm}: {report.kind} ({report.mode}) {window}: pulled {c['pulled']}, decided {c['decided']}, "
+            f"changed {c['changed']}, written {c['written']}, tasks {c['tasks']}, failed {c['write_failed']}, "
+            f"quarantined {c['quarantined']}, events {c['events']}")
+
+
+@app.command("sync")
+def sync(
+    once: Annotated[bool, typer.Option("--once", help="Run one incremental pass and exit.")] = False,
+    crm: CrmOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; store and write nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+) -> None:
+    """One incremental pass per configured CRM: pull what changed, decide, write back (enforce mode)."""
+    if not once:
+        raise ConfigError("`crmsync sync` needs --once (the continuous service is `crmsync run`)")
+    settings = _settings()
+    loaded, store = _context(settings)
+    reports = []
+    for name in _crms(settings, crm):
+        connector = connect(name, settings, loaded)
+        report = SyncPass(store, connector, loaded, mode=settings.mode, dry_run=dry_run,
+                          overlap=timedelta(seconds=settings.sync.overlap_seconds)).run()
+        reports.append(report)
+        if not as_json:
+            typer.echo(_summary(report))
+            for item in report.plan:
+                typer.echo(f"  would write {item['record_id']}: {item['from']} -> {item['to']} "
+                           f"{json.dumps(item['properties'], sort_keys=True)}")
+    if as_json:
+        typer.echo(json.dumps([{"crm": r.crm, "mode": r.mode, "dry_run": dry_run, "counts": r.counts,
+                                "window": [r.window[0].isoformat(), r.window[1].isoformat()], "plan": r.plan}
+                               for r in reports], indent=2))
+
+
+@app.command("backfill")
+def backfill(
+    since: Annotated[str, typer.Option("--since", help="Start of the window (YYYY-MM-DD or ISO 8601, UTC).")],
+    until: Annotated[str | None, typer.Option("--until", help="End of the window (default: now).")] = None,
+    crm: CrmOption = None,
+) -> None:
+    """Re-evaluate a bounded window on its own cursor (the live cursor does not move). An
+    interrupted backfill of the same window resumes after the last committed page."""
+    settings = _settings()
+    start, end = _when(since, "--since"), _when(until, "--until") if until else datetime.now(UTC)
+    if start >= end:
+        raise ConfigError(f"--since {since} is not before --until {until or 'now'}")
+    loaded, store = _context(settings)
+    interactive = sys.stderr.isatty()
+
+    def progress(report: PassReport) -> None:
+        line = f"{report.crm}: backfill {report.counts['pulled']} records, {report.counts['written']} written"
+        typer.echo(f"\r{line}" if interactive else line, err=True, nl=not interactive)
+
+    for name in _crms(settings, crm):
+        stream = f"backfill:{start.isoformat()}:{end.isoformat()}"
+        report = SyncPass(store, connect(name, settings, loaded), loaded, mode=settings.mode,
+                          progress=progress).run(kind="backfill", since=start, until=end, stream=stream)
+        if interactive:
+            typer.echo("", err=True)
+        typer.echo(_summary(report))
+
+
+@app.command("status")
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False) -> None:
+    """Cursors and lag, the last runs, outbox depth, quarantine, and when the definitions are due for review."""
+    settings = _settings()
+    loaded, store = _context(settings)
+    now = datetime.now(UTC)
+    cursors = [c for c in store.cursors() if not c["stream"].startswith("backfill:")]
+    review = loaded.definitions.governance.next_review_date
+    data: dict[str, Any] = {
+        "mode": settings.mode,
+        "definitions": {"version": loaded.version, "hash": loaded.content_hash, "next_review": str(review),
+                        "review_overdue": review < now.date()},
+        "cursors": [{"crm": c["crm"], "stream": c["stream"], "position": c["position"].isoformat(),
+                     "lag_seconds": round((now - c["position"]).total_seconds())} for c in cursors],
+        "outbox_depth": store.outbox_depth(),
+        "quarantined": len(store.quarantined()),
+        "last_runs": [{"id": r["id"], "crm": r["crm"], "kind": r["kind"], "outcome": r["outcome"],
+                       "started_at": str(r["started_at"]), "counts": r["counts"], "error": r["error"]}
+                      for r in store.runs(5)],
+    }
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"mode {data['mode']}; definitions {loaded.version}, next review {review}"
+               + (" (OVERDUE)" if data["definitions"]["review_overdue"] else ""))
+    for c in data["cursors"]:
+        typer.echo(f"cursor {c['crm']}/{c['stream']}: {c['position']} (lag {c['lag_seconds']} s)")
+    typer.echo(f"outbox depth {data['outbox_depth']}; quarantined {data['quarantined']}")
+    for r in data["last_runs"]:
+        typer.echo(f"run {r['id']} {r['crm']} {r['kind']}: {r['outcome']} {r['counts']}"
+                   + (f" error: {r['error']}" if r["error"] else ""))
+
+
+def _when(value: str, option: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a date (use YYYY-MM-DD or ISO 8601)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 @sandbox_app.command("serve")
 def sandbox_serve(
     crm: Annotated[str, typer.Option("--crm", help="hubspot (salesforce comes with its connector).")] = "hubspot",
@@ -214,7 +330,7 @@ def main() -> None:
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
-    except FatalError as exc:
+    except CrmsyncError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAILED)
 

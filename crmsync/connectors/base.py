@@ -17,13 +17,16 @@ class PulledPage:
 
     contacts: list[Contact] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
+    resume_key: str | None = None
+    """Where a pull of the same window can resume after this page (opaque to all but the connector)."""
 
 
 class Connector(Protocol):
     name: str
     calls: int
 
-    def pull_changed(self, since: datetime, until: datetime) -> Iterator[PulledPage]: ...
+    def pull_changed(self, since: datetime, until: datetime,
+                     after_key: str | None = None) -> Iterator[PulledPage]: ...
 
     def activities(self, contact_ids: list[str]) -> dict[str, list[Activity]]: ...
 

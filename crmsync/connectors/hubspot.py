@@ -84,13 +84,14 @@ class HubSpotConnector:
 
     # --- pulling --------------------------------------------------------------------------------
 
-    def pull_changed(self, since: datetime, until: datetime) -> Iterator[PulledPage]:
+    def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[PulledPage]:
         """Contacts with since <= lastmodifieddate < until, in pages of up to 200.
 
         Paged by hs_object_id (keyset), not by `after`: each query starts again from the last id
-        seen, so a window of any size is read without ever reaching the 10,000-result cap.
+        seen, so a window of any size is read without ever reaching the 10,000-result cap; and a
+        window can resume after any page (`after_key` is the last id a page held).
         """
-        last_id = 0
+        last_id = int(after_key) if after_key and after_key.isdigit() else 0
         properties = self.map.contact_properties()
         while True:
             filters = [
@@ -103,7 +104,9 @@ class HubSpotConnector:
                        "properties": properties, "limit": SEARCH_PAGE, "after": "0"}
             page = self._call("search contacts", self.client.crm.contacts.search_api.do_search,
                               public_object_search_request=request)
-            yield self._mapped(page.results)
+            mapped = self._mapped(page.results)
+            mapped.resume_key = str(page.results[-1].id) if page.results else None
+            yield mapped
             if not page.results or page.paging is None or page.paging.next is None:
                 return
             last_id = int(page.results[-1].id)

@@ -89,11 +89,20 @@ class Store:
                 t.cursors.c.crm == crm, t.cursors.c.stream == stream)).scalar()
         return aware(value)
 
-    def set_cursor(self, c: Connection, crm: str, stream: str, position: datetime) -> None:
+    def set_cursor(self, c: Connection, crm: str, stream: str, position: datetime,
+                   checkpoint: str | None = None) -> None:
+        """Move a stream's cursor. `checkpoint` marks how far an unfinished window got (an opaque
+        connector key); None means the window up to `position` is complete."""
         now = datetime.now(UTC)
-        statement = self.insert(t.cursors).values(crm=crm, stream=stream, position=position, updated_at=now)
-        c.execute(statement.on_conflict_do_update(index_elements=["crm", "stream"],
-                                                  set_={"position": position, "updated_at": now}))
+        values = {"position": position, "checkpoint": checkpoint, "updated_at": now}
+        statement = self.insert(t.cursors).values(crm=crm, stream=stream, **values)
+        c.execute(statement.on_conflict_do_update(index_elements=["crm", "stream"], set_=values))
+
+    def checkpoint(self, crm: str, stream: str) -> str | None:
+        with self.engine.connect() as c:
+            value = c.execute(select(t.cursors.c.checkpoint).where(
+                t.cursors.c.crm == crm, t.cursors.c.stream == stream)).scalar()
+        return str(value) if value else None
 
     def cursors(self) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
@@ -162,12 +171,23 @@ class Store:
     # --- activities kept locally (streams that cannot be read per record) -----------------------
 
     def add_activities(self, crm: str, items: Iterable[tuple[str, Activity]]) -> int:
-        rows = [{"crm": crm, "record_id": rid, "activity_id": str(a.id)[:128], "kind": str(a.kind),
-                 "occurred_at": a.occurred_at, "detail": str(a.detail or ""), "by_owner": bool(a.by_owner)}
-                for rid, a in items if isinstance(a.occurred_at, datetime)]
-        with self.transaction() as c:
-            for chunk in _chunks(rows, 500):
-                c.execute(self.insert(t.activities).values(chunk).on_conflict_do_nothing(
+        """Store streamed activities in chunks as they come (memory stays flat on big backfills)."""
+        count = 0
+        buffer: list[dict[str, Any]] = []
+        for rid, a in items:
+            if not isinstance(a.occurred_at, datetime):
+                continue
+            buffer.append({"crm": crm, "record_id": rid, "activity_id": str(a.id)[:128], "kind": str(a.kind),
+                           "occurred_at": a.occurred_at, "detail": str(a.detail or ""), "by_owner": bool(a.by_owner)})
+            if len(buffer) >= 1000:
+                count += self._insert_activities(buffer)
+                buffer = []
+        return count + self._insert_activities(buffer)
+
+    def _insert_activities(self, rows: list[dict[str, Any]]) -> int:
+        if rows:
+            with self.transaction() as c:
+                c.execute(self.insert(t.activities).values(rows).on_conflict_do_nothing(
                     index_elements=["crm", "record_id", "activity_id"]))
         return len(rows)
 

@@ -23,6 +23,7 @@ cursors = Table(
     Column("crm", String(32), primary_key=True),
     Column("stream", String(64), primary_key=True),
     Column("position", DateTime(timezone=True), nullable=False),
+    Column("checkpoint", String(128)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -37,6 +37,7 @@ class PassReport:
     kind: str
     mode: str
     window: tuple[datetime, datetime]
+    dry_run: bool = False
     run_id: int | None = None
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("pulled", "decided", "stored", "changed", "written", "write_failed", "tasks", "quarantined", "events"), 0))
@@ -68,15 +69,19 @@ class SyncPass:
         upper = until or self.clock()
         cursor = self.store.cursor(self.crm, stream)
         lower = since if since is not None else (cursor - self.overlap if cursor else EPOCH)
-        report = PassReport(self.crm, kind, self.mode, (lower, upper))
+        report = PassReport(self.crm, kind, self.mode, (lower, upper), self.dry_run)
         if not self.dry_run:
             report.run_id = self.store.start_run(self.crm, kind, self.mode, (lower, upper))
+        resume = self.store.checkpoint(self.crm, stream) if kind == "backfill" else None
         try:
-            unstored = self._events(report, stream, lower, upper)
-            for page in self.connector.pull_changed(lower, upper):
+            unstored = {} if resume else self._events(report, stream, lower, upper)
+            for page in self.connector.pull_changed(lower, upper, after_key=resume):
                 self._page(page, report, unstored)
                 if self._writes_enabled:
                     self.flush(report)
+                if kind == "backfill" and not self.dry_run and page.resume_key:
+                    with self.store.transaction() as c:  # a crash resumes after this page
+                        self.store.set_cursor(c, self.crm, stream, lower, checkpoint=page.resume_key)
                 if self.progress:
                     self.progress(report)
             if self._writes_enabled:
@@ -106,14 +111,14 @@ class SyncPass:
         events_stream = f"{stream}:events"
         cursor = self.store.cursor(self.crm, events_stream)
         since = lower if report.kind != "sync" or cursor is None else min(lower, cursor - self.overlap)
-        found = list(self.connector.events(since, upper))
-        report.counts["events"] += len(found)
+        found = self.connector.events(since, upper)
         if self.dry_run:
             unstored: dict[str, list[Activity]] = {}
             for record_id, activity in found:
                 unstored.setdefault(record_id, []).append(activity)
+                report.counts["events"] += 1
             return unstored
-        self.store.add_activities(self.crm, found)
+        report.counts["events"] += self.store.add_activities(self.crm, found)
         with self.store.transaction() as c:
             self.store.set_cursor(c, self.crm, events_stream, upper)
         return {}

@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("crm", sa.String(32), primary_key=True),
         sa.Column("stream", sa.String(64), primary_key=True),
         sa.Column("position", TS, nullable=False),
+        sa.Column("checkpoint", sa.String(128)),
         sa.Column("updated_at", TS, nullable=False),
     )
     op.create_table(
