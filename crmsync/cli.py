@@ -191,7 +191,8 @@ def _context(settings: Settings) -> tuple[LoadedDefinitions, Store]:
 def _summary(report: PassReport) -> str:
     c = report.counts
     window = f"{report.window[0]:%Y-%m-%d %H:%M:%S} -> {report.window[1]:%Y-%m-%d %H:%M:%S} UTC"
-    return (f"{report.crm}: {report.kind} ({report.mode}) {window}: pulled {c['pulled']}, decided {c['decided']}, "
+    mode = "dry run" if report.dry_run else report.mode
+    return (f"{report.crm}: {report.kind} ({mode}) {window}: pulled {c['pulled']}, decided {c['decided']}, "
             f"changed {c['changed']}, written {c['written']}, tasks {c['tasks']}, failed {c['write_failed']}, "
             f"quarantined {c['quarantined']}, events {c['events']}")
 

@@ -45,11 +45,13 @@ def fast_retry(clock: FakeClock | None = None, attempts: int = 8) -> RetryPolicy
 
 @contextmanager
 def hubspot(contacts: int = 0, *, seed: int = 42, token: str | None = TOKEN, crmsync_properties: bool = True,
-            **options: Any) -> Iterator[tuple[HubSpotApp, str]]:
+            real_clock: bool = False, **options: Any) -> Iterator[tuple[HubSpotApp, str]]:
+    """A seeded sandbox; its clock is fixed at SEED_NOW unless `real_clock` (for CLI runs, which use the time)."""
     app = HubSpotApp(token=token, **options)
-    app.portal.clock = lambda: SEED_NOW
+    if not real_clock:
+        app.portal.clock = lambda: SEED_NOW
     if contacts:
-        seed_portal(app.portal, contacts, seed=seed, now=SEED_NOW, crmsync_properties=crmsync_properties)
+        seed_portal(app.portal, contacts, seed=seed, now=app.portal.clock(), crmsync_properties=crmsync_properties)
     elif crmsync_properties:
         from crmsync.sandbox.hubspot import install_crmsync_properties
 
