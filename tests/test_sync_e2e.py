@@ -12,7 +12,8 @@ from tests.hubspot_fixtures import TOKEN, hubspot
 from tests.test_cli import run
 
 # Seeded archetypes by index (crmsync.sandbox.seed.ARCHETYPES)
-IDEAL_DEMO, FIT_BLOG_ONLY, COMPETITOR, SQL_DOCUMENTED, SQL_MISSING_BUDGET, NOT_INTERESTED, ACCEPTED = 0, 3, 7, 9, 10, 13, 19
+IDEAL_DEMO, FIT_BLOG_ONLY, COMPETITOR, SQL_DOCUMENTED = 0, 3, 7, 9
+SQL_MISSING_BUDGET, NOT_INTERESTED, ACCEPTED = 10, 13, 19
 
 
 def env(url: str, db: Path, **extra: str) -> dict[str, str]:
@@ -42,7 +43,8 @@ def test_first_sync_promotes_and_a_second_writes_nothing(tmp_path: Path) -> None
         assert contact(app, COMPETITOR)["crmsync_stage"] == "disqualified"
         assert contact(app, SQL_DOCUMENTED)["crmsync_stage"] == "sql" and contact(app, SQL_DOCUMENTED)["crmsync_sql_at"]
         blocked = contact(app, SQL_MISSING_BUDGET)
-        assert blocked["lifecyclestage"] != "salesqualifiedlead" and "budget: empty" in blocked["crmsync_sql_blocked_reason"]
+        assert blocked["lifecyclestage"] != "salesqualifiedlead"
+        assert "budget: empty" in blocked["crmsync_sql_blocked_reason"]
         assert "not an accepted reason" in contact(app, NOT_INTERESTED)["crmsync_dq_reason_status"]
         assert contact(app, ACCEPTED)["crmsync_stage"] == "sal"
         tasks = {t.properties["hs_task_subject"] for t in app.portal.records["tasks"].values()}
