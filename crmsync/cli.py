@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from crmsync import __version__
+from crmsync.connectors.base import Connector
 from crmsync.connectors.registry import configured, connect
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.definitions import LoadedDefinitions, load_definitions
@@ -224,6 +225,26 @@ def sync(
         typer.echo(json.dumps([{"crm": r.crm, "mode": r.mode, "dry_run": dry_run, "counts": r.counts,
                                 "window": [r.window[0].isoformat(), r.window[1].isoformat()], "plan": r.plan}
                                for r in reports], indent=2))
+
+
+@app.command("run")
+def run_daemon() -> None:
+    """The daemon: incremental syncs every CRMSYNC_SYNC__INTERVAL_SECONDS per configured CRM, one
+    replica at a time (lease in the store), /healthz and /metrics on CRMSYNC_HTTP__HOST:PORT.
+    SIGTERM or Ctrl-C stops it cleanly (exit 0)."""
+    from crmsync.daemon import Daemon
+    from crmsync.observability import init_sentry
+
+    settings = _settings()
+    loaded, store = _context(settings)
+    if settings.sentry_dsn is not None:
+        secrets = [s.get_secret_value() for s in (settings.hubspot.access_token, settings.hubspot.app_secret,
+                                                  settings.salesforce.access_token, settings.salesforce.password,
+                                                  settings.salesforce.security_token,
+                                                  settings.salesforce.client_secret) if s is not None]
+        init_sentry(settings.sentry_dsn.get_secret_value(), secrets, release=f"crmsync@{__version__}")
+    connectors: dict[str, Connector] = {name: connect(name, settings, loaded) for name in _crms(settings, None)}
+    raise typer.Exit(Daemon(settings, loaded, store, connectors).run_forever())
 
 
 @app.command("backfill")

@@ -35,6 +35,7 @@ class HubSpotSettings(Section):
     base_url: str = "https://api.hubapi.com"
     app_secret: SecretStr | None = Field(default=None, description="webhook signature secret (v3)")
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    api_share: float = Field(default=0.8, gt=0, le=1, description="share of the rate limit crmsync may use")
 
     _url = field_validator("base_url")(lambda cls, v: _http_url(v))
 

@@ -20,6 +20,7 @@ from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
 from crmsync.connectors.base import PulledPage
+from crmsync.connectors.governor import Governor
 from crmsync.connectors.hubspot_mapping import (
     ENGAGEMENT_PROPERTIES,
     EVENT_KINDS,
@@ -62,6 +63,8 @@ class HubSpotConnector:
         self.retry = retry or RetryPolicy()
         self.engagement_types = engagement_types
         self.calls = 0
+        self.on_call: Callable[[str, int | str], None] | None = None
+        self.governor = Governor(settings.api_share, sleep=self.retry.sleep)
         self.client = HubSpot(
             access_token=settings.access_token.get_secret_value(),
             host=settings.base_url,
@@ -76,11 +79,27 @@ class HubSpotConnector:
         def attempt() -> T:
             self.calls += 1
             try:
-                return fn(*args, _request_timeout=timeout, **kwargs)
+                result = fn(*args, _request_timeout=timeout, **kwargs)
             except Exception as exc:  # the client raises one ApiException class per API package
+                self._observe(what, getattr(exc, "status", None) or "error")
                 raise _classify(what, exc) from None
+            self._after(what, fn)
+            return result
 
         return self.retry.run(attempt)
+
+    def _observe(self, what: str, status: int | str) -> None:
+        if self.on_call is not None:
+            self.on_call(what, status)
+
+    def _after(self, what: str, fn: Callable[..., Any]) -> None:
+        """Count the call, and let the governor read HubSpot's rate-limit headers."""
+        response = getattr(getattr(getattr(fn, "__self__", None), "api_client", None), "last_response", None)
+        headers = dict(response.getheaders()) if response is not None else {}
+        self._observe(what, getattr(response, "status", 200))
+        self.governor.observe(_int(headers.get("X-HubSpot-RateLimit-Max")),
+                              _int(headers.get("X-HubSpot-RateLimit-Remaining")),
+                              (_int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")) or 0) / 1000 or None)
 
     # --- pulling --------------------------------------------------------------------------------
 
@@ -337,6 +356,13 @@ def _classify(what: str, exc: Exception) -> Exception:
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
         return RetriableError(f"HubSpot {what}: {type(exc).__name__}")
     return exc
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _body_message(body: Any) -> str:

@@ -42,6 +42,7 @@ class PassReport:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("pulled", "decided", "stored", "changed", "written", "write_failed", "tasks", "quarantined", "events"), 0))
     plan: list[dict[str, Any]] = field(default_factory=list)
+    stages: dict[str, int] = field(default_factory=dict)
     outcome: str = "running"
 
 
@@ -49,7 +50,8 @@ class SyncPass:
     def __init__(self, store: Store, connector: Connector, definitions: LoadedDefinitions, *,
                  mode: str = "enforce", overlap: timedelta = timedelta(minutes=5), dry_run: bool = False,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 progress: Callable[[PassReport], None] | None = None) -> None:
+                 progress: Callable[[PassReport], None] | None = None,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
         self.store = store
         self.connector = connector
         self.definitions = definitions
@@ -58,6 +60,7 @@ class SyncPass:
         self.dry_run = dry_run
         self.clock = clock
         self.progress = progress
+        self.should_stop = should_stop
         self.crm = connector.name
 
     # --- the pass -------------------------------------------------------------------------------
@@ -84,8 +87,15 @@ class SyncPass:
                         self.store.set_cursor(c, self.crm, stream, lower, checkpoint=page.resume_key)
                 if self.progress:
                     self.progress(report)
+                if self.should_stop():
+                    report.outcome = "interrupted"
+                    break
             if self._writes_enabled:
                 self.flush(report)
+            if report.outcome == "interrupted":  # stopped between pages: the window is read again next time
+                if report.run_id is not None:
+                    self.store.finish_run(report.run_id, "interrupted", report.counts)
+                return report
             if not self.dry_run:
                 with self.store.transaction() as c:
                     self.store.set_cursor(c, self.crm, stream, upper)
@@ -162,6 +172,7 @@ class SyncPass:
         digest = fingerprint(data)
         decision = decide(contact, acts, self.definitions, now)
         report.counts["decided"] += 1
+        report.stages[decision.target_stage.value] = report.stages.get(decision.target_stage.value, 0) + 1
         decision_id = prev["last_decision_id"] if prev else None
         unchanged = (prev is not None and decision_id is not None and prev["inputs_hash"] == digest
                      and prev["definitions_hash"] == self.definitions.content_hash)

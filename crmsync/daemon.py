@@ -1,0 +1,193 @@
+"""`crmsync run`: scheduled incremental syncs per CRM, one replica at a time, with /healthz and /metrics.
+
+Each CRM's sync is an APScheduler job (coalesced, one instance at a time). Before a pass the
+daemon takes the stream's lease in the store; a standby replica finds it held and waits, and
+takes over once the holder stops renewing it. SIGTERM/SIGINT stop between pages: the pass
+flushes its outbox, the lease is released and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from crmsync.connectors.base import Connector
+from crmsync.definitions import LoadedDefinitions
+from crmsync.errors import CrmsyncError, FatalError
+from crmsync.metrics import Metrics
+from crmsync.observability import capture
+from crmsync.settings import Settings
+from crmsync.store import Store
+from crmsync.sync import PassReport, SyncPass
+
+log = logging.getLogger("crmsync.daemon")
+
+
+class Daemon:
+    def __init__(self, settings: Settings, definitions: LoadedDefinitions, store: Store,
+                 connectors: dict[str, Connector], *, holder: str | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.settings = settings
+        self.definitions = definitions
+        self.store = store
+        self.connectors = connectors
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.clock = clock
+        self.interval = settings.sync.interval_seconds
+        self.lease_ttl = timedelta(seconds=max(15, 3 * self.interval))
+        self.health_threshold = timedelta(seconds=max(120, 5 * self.interval))
+        self.metrics = Metrics()
+        self.started_at = clock()
+        self.last_success: dict[str, datetime] = {}
+        self.stopping = threading.Event()
+        self.leases: set[str] = set()
+        self.scheduler = BackgroundScheduler(timezone=UTC)
+        self.http: ThreadingHTTPServer | None = None
+        for name, connector in connectors.items():
+            self._instrument(name, connector)
+
+    def _instrument(self, name: str, connector: Any) -> None:
+        connector.on_call = lambda what, status: self.metrics.api_call(name, what, status)
+        retry = getattr(connector, "retry", None)
+        if retry is not None:
+            connector.retry = replace(retry, on_retry=lambda error, wait: self.metrics.retries.labels(name).inc())
+            connector.governor.sleep = connector.retry.sleep
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.http = _serve_http(self, self.settings.http.host, self.settings.http.port)
+        for name in self.connectors:
+            self.scheduler.add_job(self.sync, "interval", seconds=self.interval, args=[name], id=f"sync:{name}",
+                                   coalesce=True, max_instances=1, next_run_time=datetime.now(UTC))
+        self.scheduler.start()
+        log.info("daemon started", extra={"holder": self.holder, "crms": sorted(self.connectors),
+                                          "interval_seconds": self.interval, "mode": self.settings.mode,
+                                          "http": f"{self.settings.http.host}:{self.http_port}"})
+
+    @property
+    def http_port(self) -> int:
+        return int(self.http.server_address[1]) if self.http else 0
+
+    def stop(self) -> None:
+        """Finish the current page, flush, release the leases, stop serving."""
+        self.stopping.set()
+        self.scheduler.shutdown(wait=True)
+        for lease in list(self.leases):
+            self.store.release_lease(lease, self.holder)
+        self.leases.clear()
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        log.info("daemon stopped", extra={"holder": self.holder})
+
+    def run_forever(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        self.start()
+        self.stopping.wait()
+        self.stop()
+        return 0
+
+    # --- the job --------------------------------------------------------------------------------
+
+    def sync(self, name: str) -> PassReport | None:
+        if self.stopping.is_set():
+            return None
+        lease = f"sync:{name}"
+        if not self.store.acquire_lease(lease, self.holder, self.lease_ttl):
+            self.leases.discard(lease)
+            self.metrics.standby.labels(name).set(1)
+            log.info("standby: another replica holds the lease", extra={"crm": name})
+            return None
+        self.leases.add(lease)
+        self.metrics.standby.labels(name).set(0)
+        syncer = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
+                          overlap=timedelta(seconds=self.settings.sync.overlap_seconds), clock=self.clock,
+                          progress=lambda _report: self._renew(lease), should_stop=self._should_stop(lease))
+        try:
+            report = syncer.run()
+        except FatalError as exc:
+            log.error("sync failed, needs attention", extra={"crm": name, "error": str(exc)})
+            capture(exc)
+            self.metrics.runs.labels(name, "failed").inc()
+            return None
+        except CrmsyncError as exc:
+            log.warning("sync failed, will retry", extra={"crm": name, "error": str(exc)})
+            capture(exc)
+            self.metrics.runs.labels(name, "failed").inc()
+            return None
+        self.metrics.record_pass(report)
+        if report.outcome == "ok":
+            self.last_success[name] = self.clock()
+            self.metrics.last_success.labels(name).set(self.clock().timestamp())
+        self._gauges()
+        return report
+
+    def _renew(self, lease: str) -> None:
+        if not self.store.acquire_lease(lease, self.holder, self.lease_ttl):
+            self.leases.discard(lease)
+
+    def _should_stop(self, lease: str) -> Callable[[], bool]:
+        return lambda: self.stopping.is_set() or lease not in self.leases
+
+    def _gauges(self) -> None:
+        now = self.clock()
+        for cursor in self.store.cursors():
+            if cursor["stream"] == "contacts":
+                self.metrics.lag.labels(cursor["crm"]).set((now - cursor["position"]).total_seconds())
+        self.metrics.outbox.set(self.store.outbox_depth())
+        self.metrics.quarantined.set(len(self.store.quarantined()))
+
+    # --- health ---------------------------------------------------------------------------------
+
+    def healthy(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy while every CRM's last success (or the start, before the first) is recent enough."""
+        now = self.clock()
+        standby = {name for name in self.connectors if f"sync:{name}" not in self.leases}
+        ages = {name: (now - self.last_success.get(name, self.started_at)).total_seconds()
+                for name in self.connectors if name not in standby}
+        ok = all(age <= self.health_threshold.total_seconds() for age in ages.values())
+        return ok, {"ok": ok, "holder": self.holder, "last_success_age_seconds": ages,
+                    "standby": sorted(standby), "threshold_seconds": self.health_threshold.total_seconds()}
+
+
+def _serve_http(daemon: Daemon, host: str, port: int) -> ThreadingHTTPServer:
+    import json
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            if self.path.startswith("/healthz"):
+                ok, body = daemon.healthy()
+                self._send(200 if ok else 503, json.dumps(body).encode(), "application/json")
+            elif self.path.startswith("/metrics"):
+                daemon._gauges() if daemon.store else None
+                self._send(200, daemon.metrics.exposition(), "text/plain; version=0.0.4")
+            else:
+                self._send(404, b'{"error": "not found"}', "application/json")
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="crmsync-http", daemon=True).start()
+    return server

@@ -1,0 +1,50 @@
+"""Prometheus metrics of the daemon, one registry per daemon (so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+from crmsync.sync import PassReport
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.pulled = Counter("crmsync_records_pulled_total", "Records pulled from the CRM", ["crm"], registry=r)
+        self.decisions = Counter("crmsync_decisions_total", "Decisions made, by target stage", ["crm", "stage"],
+                                 registry=r)
+        self.writes = Counter("crmsync_writes_total", "Records written back, by result", ["crm", "result"], registry=r)
+        self.tasks = Counter("crmsync_tasks_total", "Owner tasks created", ["crm"], registry=r)
+        self.api_calls = Counter("crmsync_api_calls_total", "CRM API calls by endpoint and status",
+                                 ["crm", "endpoint", "status"], registry=r)
+        self.retries = Counter("crmsync_retries_total", "CRM calls retried", ["crm"], registry=r)
+        self.rate_limited = Counter("crmsync_rate_limited_total", "429 answers from the CRM", ["crm"], registry=r)
+        self.throttled = Counter("crmsync_throttled_seconds_total", "Seconds the API budget governor waited",
+                                 ["crm"], registry=r)
+        self.runs = Counter("crmsync_sync_runs_total", "Sync passes by outcome", ["crm", "outcome"], registry=r)
+        self.lag = Gauge("crmsync_lag_seconds", "Seconds between now and the stream's cursor", ["crm"], registry=r)
+        self.outbox = Gauge("crmsync_outbox_depth", "Pending writes and tasks", registry=r)
+        self.quarantined = Gauge("crmsync_quarantined", "Records in quarantine", registry=r)
+        self.last_success = Gauge("crmsync_last_success_timestamp_seconds", "When a pass last succeeded", ["crm"],
+                                  registry=r)
+        self.standby = Gauge("crmsync_standby", "1 while another replica holds the stream's lease", ["crm"],
+                             registry=r)
+
+    def record_pass(self, report: PassReport) -> None:
+        crm = report.crm
+        self.pulled.labels(crm).inc(report.counts["pulled"])
+        for stage, n in report.stages.items():
+            self.decisions.labels(crm, stage).inc(n)
+        self.writes.labels(crm, "ok").inc(report.counts["written"])
+        self.writes.labels(crm, "failed").inc(report.counts["write_failed"])
+        self.tasks.labels(crm).inc(report.counts["tasks"])
+        self.runs.labels(crm, report.outcome).inc()
+
+    def api_call(self, crm: str, endpoint: str, status: int | str) -> None:
+        self.api_calls.labels(crm, endpoint, str(status)).inc()
+        if status == 429:
+            self.rate_limited.labels(crm).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
