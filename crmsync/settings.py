@@ -57,7 +57,7 @@ class SalesforceSettings(Section):
 
 class HttpSettings(Section):
     host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port")
 
 
 class SyncSettings(Section):

@@ -45,9 +45,9 @@ def fast_retry(clock: FakeClock | None = None, attempts: int = 8) -> RetryPolicy
 
 @contextmanager
 def hubspot(contacts: int = 0, *, seed: int = 42, token: str | None = TOKEN, crmsync_properties: bool = True,
-            real_clock: bool = False, **options: Any) -> Iterator[tuple[HubSpotApp, str]]:
+            real_clock: bool = False, fault_seed: int = 0, **options: Any) -> Iterator[tuple[HubSpotApp, str]]:
     """A seeded sandbox; its clock is fixed at SEED_NOW unless `real_clock` (for CLI runs, which use the time)."""
-    app = HubSpotApp(token=token, **options)
+    app = HubSpotApp(token=token, seed=fault_seed, **options)
     if not real_clock:
         app.portal.clock = lambda: SEED_NOW
     if contacts:

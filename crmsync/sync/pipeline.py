@@ -77,6 +77,10 @@ class SyncPass:
             report.run_id = self.store.start_run(self.crm, kind, self.mode, (lower, upper))
         resume = self.store.checkpoint(self.crm, stream) if kind == "backfill" else None
         try:
+            if self._writes_enabled:
+                # Finish what an interrupted pass left in the outbox first: a revert cut between its
+                # "clear" and its "set" must not be re-decided from the half-written record.
+                self.flush(report)
             unstored = {} if resume else self._events(report, stream, lower, upper)
             for page in self.connector.pull_changed(lower, upper, after_key=resume):
                 self._page(page, report, unstored)

@@ -1,0 +1,171 @@
+"""Nothing lost, nothing written twice: SIGKILL mid-run, injected faults, and what reaches Sentry."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from crmsync.sandbox.hubspot import HubSpotApp
+from crmsync.store import Store
+from crmsync.sync import SyncPass
+from tests.builders import ROOT
+from tests.hubspot_fixtures import DEFS, TOKEN, FakeClock, connector, fast_retry, hubspot
+from tests.test_cli import run
+
+OWNED = ("lifecyclestage", "hs_lead_status", "crmsync_stage", "crmsync_fit", "crmsync_fit_reasons",
+         "crmsync_sql_blocked_reason", "crmsync_dq_reason_status", "crmsync_definitions_version", "crmsync_dq_reason")
+STAMPS = ("crmsync_mql_at", "crmsync_sal_at", "crmsync_sql_at", "crmsync_recycled_at")
+
+
+def crm_state(app: HubSpotApp) -> dict[str, Any]:
+    """What crmsync is responsible for in the portal; timestamps by presence (runs happen at different times)."""
+    contacts = {cid: tuple(r.properties.get(p) for p in OWNED) + tuple(bool(r.properties.get(p)) for p in STAMPS)
+                for cid, r in app.portal.records["contacts"].items()}
+    linked = {tid: cid for cid, tids in app.portal.associations["tasks"].items() for tid in tids}
+    tasks = sorted((linked.get(tid), r.properties.get("hs_task_subject"), r.properties.get("hs_task_body"))
+                   for tid, r in app.portal.records["tasks"].items())
+    return {"contacts": contacts, "tasks": tasks}
+
+
+def env(url: str, db: Path) -> dict[str, str]:
+    return {"CRMSYNC_HUBSPOT__ACCESS_TOKEN": TOKEN, "CRMSYNC_HUBSPOT__BASE_URL": url,
+            "CRMSYNC_DATABASE_URL": f"sqlite:///{db}", "CRMSYNC_LOG_FORMAT": "json"}
+
+
+def test_sigkill_at_random_points_ends_in_the_same_state(tmp_path: Path) -> None:
+    contacts = 400
+    with hubspot(contacts, real_clock=True) as (reference_app, url):
+        assert run("sync", "--once", env=env(url, tmp_path / "ref.db")).returncode == 0
+        expected = crm_state(reference_app)
+    assert len(expected["tasks"]) == len(set(expected["tasks"]))
+    rnd = random.Random(2026)
+    killed_mid_run = 0
+    for trial in range(10):
+        db = tmp_path / f"trial{trial}.db"
+        with hubspot(contacts, real_clock=True) as (app, url):
+            full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}, **env(url, db)}
+            process = subprocess.Popen([sys.executable, "-m", "crmsync", "sync", "--once"], cwd=ROOT, env=full_env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 30
+            target = rnd.randint(1, 40)  # kill after this many API calls
+            while process.poll() is None and sum(app.call_counts().values()) < target and time.monotonic() < deadline:
+                time.sleep(0.002)
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                killed_mid_run += 1
+            process.wait(timeout=10)
+            for _ in range(2):  # the restart, then a pass on crmsync's own writes
+                result = run("sync", "--once", env=env(url, db))
+                assert result.returncode == 0, result.stderr
+            state = crm_state(app)
+            assert state == expected, f"trial {trial}: state differs after a kill at call {target}"
+            assert Store.open(f"sqlite:///{db}").outbox_depth() == 0
+    assert killed_mid_run >= 8
+
+
+def test_ten_percent_faults_end_in_the_fault_free_state(tmp_path: Path) -> None:
+    with hubspot(600, seed=11) as (clean, url):
+        SyncPass(Store.open(f"sqlite:///{tmp_path / 'clean.db'}"), connector(url), DEFS).run()
+        expected = crm_state(clean)
+    clock = FakeClock()
+    faults = "429:0.03,500:0.02,502:0.01,503:0.02,timeout:0.01,207:0.01"
+    with hubspot(600, seed=11, faults=faults, fault_seed=5, timeout_hang_seconds=0.2) as (app, url):
+        conn = connector(url, retry=fast_retry(clock, attempts=10), timeout=0.1)
+        store = Store.open(f"sqlite:///{tmp_path / 'faulty.db'}")
+        SyncPass(store, conn, DEFS).run()
+        while store.outbox_depth():  # retriable partial failures left in the outbox go out on the next flush
+            SyncPass(store, conn, DEFS).flush()
+        assert sum(app.faults.injected.values()) >= 4, app.faults.injected
+        assert crm_state(app) == expected
+
+
+def test_the_governor_keeps_below_the_rate_limit() -> None:
+    clock = FakeClock()
+    with hubspot(2000, rate_limit="10/1s") as (app, url):
+        assert app.limiter is not None
+        app.limiter.clock = clock
+        conn = connector(url, retry=fast_retry(clock))
+        conn.governor.share = 0.5
+        for _ in conn.pull_changed(*_everything()):
+            pass
+        statuses = {row["status"] for row in app.call_counts_by_status()}
+        assert statuses == {200}, app.call_counts_by_status()
+        assert conn.governor.waited > 0
+
+
+def _everything() -> tuple[Any, Any]:
+    from datetime import UTC, datetime
+
+    return datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)
+
+
+class FakeSentry:
+    """A loopback endpoint that accepts Sentry envelopes and keeps their bodies."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+        bodies = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    raw = gzip.decompress(raw)
+                bodies.append(raw.decode("utf-8", "replace"))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def dsn(self) -> str:
+        return f"http://publickey@127.0.0.1:{self.server.server_address[1]}/1"
+
+
+def test_sentry_events_carry_no_email_token_or_bant_text(tmp_path: Path) -> None:
+    sentry = FakeSentry()
+    secret_token = "pat-na1-11111111-2222-3333-4444-555555555555"
+    with hubspot(30, real_clock=True, token=secret_token) as (app, _url):
+        first = next(iter(app.portal.records["contacts"].values()))
+        email = first.properties["email"]
+        bant = "Inbound demo requests sit for days; they lose roughly a third to slow follow-up"
+        script = (
+            "import logging, sentry_sdk\n"
+            "from crmsync.observability import init_sentry, capture\n"
+            f"init_sentry({sentry.dsn!r}, [{secret_token!r}], release='test')\n"
+            "from crmsync.errors import RecordError, RetriableError\n"
+            f"capture(RecordError('1', 'write refused for {email}: Bearer {secret_token}'))\n"
+            f"capture(RetriableError('HubSpot answered 503 for token {secret_token} and {email}'))\n"
+            f"logging.getLogger('crmsync.sync').error('bad record %s', {email!r})\n"
+            "sentry_sdk.flush(5)\n"
+        )
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
+        result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=full_env, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        deadline = time.monotonic() + 10
+        while len(sentry.bodies) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(sentry.bodies) >= 2
+        payload = "\n".join(sentry.bodies)
+        assert "RecordError" in payload and "[email]" in payload
+        for leaked in (email, secret_token, bant, email.split("@")[0]):
+            assert leaked not in payload
+        assert json.loads(sentry.bodies[0].splitlines()[0])  # a real envelope header
+    sentry.server.shutdown()
