@@ -54,7 +54,7 @@ def main() -> None:
             activities = connector.activities(ids)
             for object_type in connector.engagement_types:
                 linked = sum(len(app.portal.associations[object_type].get(i, [])) for i in ids)
-                minimum += math.ceil(len(ids) / 100) + math.ceil(linked / 100)
+                minimum += math.ceil(len(ids) / 1000) + math.ceil(linked / 100)
             for contact in page.contacts:
                 decision = decide(contact, activities[contact.id] + events.get(contact.id, []), definitions, NOW)
                 change = connector.changes(contact, decision.writes)

@@ -250,7 +250,7 @@ def test_activities_come_from_batch_calls_only() -> None:
         calls = app.call_counts()
         linked = {t: sum(len(v) for k, v in app.portal.associations[t].items() if k in ids)
                   for t in ("calls", "emails", "meetings")}
-        minimum = 3 * math.ceil(len(ids) / 100) + sum(math.ceil(n / 100) for n in linked.values())
+        minimum = 3 * math.ceil(len(ids) / 1000) + sum(math.ceil(n / 100) for n in linked.values())
         assert sum(calls.values()) == minimum
         assert sum(len(v) for v in found.values()) == sum(linked.values())
         owner_calls = [a for acts in found.values() for a in acts if a.kind == "call"]

@@ -37,6 +37,7 @@ from crmsync.settings import HubSpotSettings
 T = TypeVar("T")
 SEARCH_PAGE = 200
 BATCH = 100
+ASSOCIATION_BATCH = 1000  # associations batch read takes up to 1000 ids (HubSpot changelog, Feb 2025)
 EVENTS_PAGE = 100
 GROUP = "crmsync"
 TASK_TO_CONTACT = 204
@@ -157,7 +158,7 @@ class HubSpotConnector:
         found: dict[str, list[Activity]] = {cid: [] for cid in contact_ids}
         for object_type in self.engagement_types:
             owner_of: dict[str, list[str]] = {}
-            for chunk in _chunks(contact_ids, BATCH):
+            for chunk in _chunks(contact_ids, ASSOCIATION_BATCH):
                 body = {"inputs": [{"id": cid} for cid in chunk]}
                 response = self._call(f"read {object_type} associations",
                                       self.client.crm.associations.v4.batch_api.get_page, "contacts", object_type,

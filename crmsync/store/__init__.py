@@ -145,17 +145,25 @@ class Store:
                 found.update({row.record_id: dict(row._mapping) for row in rows})
         return found
 
-    def save_record(self, c: Connection, row: dict[str, Any]) -> None:
-        statement = self.insert(t.records).values(**row)
-        keys = {k: statement.excluded[k] for k in row if k not in ("crm", "record_id")}
-        c.execute(statement.on_conflict_do_update(index_elements=["crm", "record_id"], set_=keys))
+    def save_records(self, c: Connection, rows: list[dict[str, Any]]) -> None:
+        """Upsert record snapshots (one statement for the lot)."""
+        if not rows:
+            return
+        statement = self.insert(t.records)
+        keys = {k: statement.excluded[k] for k in rows[0] if k not in ("crm", "record_id")}
+        c.execute(statement.on_conflict_do_update(index_elements=["crm", "record_id"], set_=keys), rows)
 
-    def save_inputs(self, c: Connection, digest: str, crm: str, record_id: str, data: dict[str, Any]) -> None:
-        c.execute(self.insert(t.inputs).values(hash=digest, crm=crm, record_id=record_id, data=data)
-                  .on_conflict_do_nothing(index_elements=["hash"]))
+    def save_inputs(self, c: Connection, rows: list[dict[str, Any]]) -> None:
+        """Inputs by hash ({hash, crm, record_id, data}); one already stored is kept."""
+        if rows:
+            c.execute(self.insert(t.inputs).on_conflict_do_nothing(index_elements=["hash"]), rows)
 
-    def add_decision(self, c: Connection, **values: Any) -> int:
-        return _new_id(c.execute(t.decisions.insert().values(**values)))
+    def add_decisions(self, c: Connection, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert decisions; their ids, in the rows' order."""
+        if not rows:
+            return []
+        result = c.execute(t.decisions.insert().returning(t.decisions.c.id, sort_by_parameter_order=True), rows)
+        return [int(row[0]) for row in result]
 
     def decisions_for(self, crm: str, record_id: str, limit: int = 20) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
@@ -206,16 +214,25 @@ class Store:
 
     def enqueue(self, c: Connection, crm: str, record_id: str, kind: str, key: str, payload: dict[str, Any],
                 status: str, decision_id: int | None) -> None:
-        """Add a pending write or task; the same key twice is one row. A newer write for a record
-        supersedes its older pending ones (only the latest decision is written)."""
+        self.enqueue_many(c, crm, [{"record_id": record_id, "kind": kind, "key": key, "payload": payload,
+                                    "status": status, "decision_id": decision_id}])
+
+    def enqueue_many(self, c: Connection, crm: str, items: list[dict[str, Any]]) -> None:
+        """Add pending writes and tasks ({record_id, kind, key, payload, status, decision_id}); the same
+        key twice is one row. A newer write for a record supersedes its older pending ones (only the
+        latest decision is written)."""
+        if not items:
+            return
         now = datetime.now(UTC)
-        if kind == "write":
+        writes = [i for i in items if i["kind"] == "write"]
+        for chunk in _chunks(writes, 500):
             c.execute(update(t.outbox).where(
-                t.outbox.c.crm == crm, t.outbox.c.record_id == record_id, t.outbox.c.kind == "write",
-                t.outbox.c.status == "pending", t.outbox.c.key != key).values(status="superseded", updated_at=now))
-        c.execute(self.insert(t.outbox).values(
-            crm=crm, record_id=record_id, kind=kind, key=key, payload=payload, status=status, attempts=0,
-            decision_id=decision_id, created_at=now, updated_at=now).on_conflict_do_nothing(index_elements=["key"]))
+                t.outbox.c.crm == crm, t.outbox.c.kind == "write", t.outbox.c.status == "pending",
+                t.outbox.c.record_id.in_([i["record_id"] for i in chunk]),
+                t.outbox.c.key.not_in([i["key"] for i in chunk]),
+            ).values(status="superseded", updated_at=now))
+        rows = [{**i, "crm": crm, "attempts": 0, "created_at": now, "updated_at": now} for i in items]
+        c.execute(self.insert(t.outbox).on_conflict_do_nothing(index_elements=["key"]), rows)
 
     def pending(self, crm: str, kind: str, limit: int) -> list[dict[str, Any]]:
         with self.engine.connect() as c:

@@ -27,6 +27,7 @@ from crmsync.sync.inputs import contact_inputs
 log = logging.getLogger("crmsync.sync")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 WRITE_BATCH = 100
+FLUSH_AT = 1000
 MAX_ATTEMPTS = 8
 TASK_DUE = timedelta(days=1)
 
@@ -85,7 +86,7 @@ class SyncPass:
             for page in self.connector.pull_changed(lower, upper, after_key=resume):
                 self._page(page, report, unstored)
                 if self._writes_enabled:
-                    self.flush(report)
+                    self.flush(report, only_full=True)
                 if kind == "backfill" and not self.dry_run and page.resume_key:
                     with self.store.transaction() as c:  # a crash resumes after this page
                         self.store.set_cursor(c, self.crm, stream, lower, checkpoint=page.resume_key)
@@ -146,31 +147,44 @@ class SyncPass:
         previous = self.store.records(self.crm, ids)
         now = self.clock()
         report.counts["pulled"] += len(page.contacts)
+        decided = [self._decide_one(contact, engaged.get(contact.id, []) + stored.get(contact.id, []),
+                                    previous.get(contact.id), now, report) for contact in page.contacts]
         if self.dry_run:
-            for contact in page.contacts:
-                acts = engaged.get(contact.id, []) + stored.get(contact.id, [])
-                self._carry_lead_status(contact, previous.get(contact.id))
-                decision = decide(contact, acts, self.definitions, now)
-                report.counts["decided"] += 1
-                change = self.connector.changes(contact, decision.writes)
-                if change is not None:
-                    report.counts["changed"] += 1
-                    report.plan.append({"record_id": contact.id, "from": decision.current_stage.value,
-                                        "to": decision.target_stage.value, "properties": change.properties,
-                                        "actions": [a.kind.value for a in decision.actions]})
             report.counts["quarantined"] += len(page.errors)
+            report.plan += [{"record_id": d.contact.id, "from": d.decision.current_stage.value,
+                             "to": d.decision.target_stage.value, "properties": d.change.properties,
+                             "actions": [a.kind.value for a in d.decision.actions]}
+                            for d in decided if d.change is not None]
             return
+        status = "pending" if self.mode == "enforce" else "shadow"
         with self.store.transaction() as c:
             for error in page.errors:
                 self.store.quarantine(c, self.crm, error.record_id, "read", error.reason)
                 report.counts["quarantined"] += 1
-            for contact in page.contacts:
-                acts = engaged.get(contact.id, []) + stored.get(contact.id, [])
-                self._decide_one(c, contact, acts, previous.get(contact.id), now, report)
+            fresh = [(d, d.row) for d in decided if d.row is not None]
+            self.store.save_inputs(c, list({d.digest: {"hash": d.digest, "crm": self.crm, "record_id": d.contact.id,
+                                                       "data": d.data} for d, _ in fresh}.values()))
+            ids_stored = self.store.add_decisions(c, [row for _, row in fresh])
+            for (item, _), decision_id in zip(fresh, ids_stored, strict=True):
+                item.decision_id = decision_id
+            report.counts["stored"] += len(fresh)
+            outbox: list[dict[str, Any]] = []
+            for d in decided:
+                if d.change is not None:
+                    key = fingerprint([self.crm, d.contact.id, "write", d.change.properties, d.change.previous])
+                    outbox.append({"record_id": d.contact.id, "kind": "write", "key": key, "status": status,
+                                   "decision_id": d.decision_id, "payload": {"properties": d.change.properties,
+                                                                             "previous": d.change.previous}})
+                outbox += [{"record_id": d.contact.id, "kind": "task", "key": task.key, "status": status,
+                            "decision_id": d.decision_id, "payload": {
+                                "owner_id": task.owner_id, "subject": task.subject, "body": task.body,
+                                "due_at": task.due_at.isoformat() if task.due_at else None}} for task in d.tasks]
+            self.store.enqueue_many(c, self.crm, outbox)
+            self.store.save_records(c, [d.record_row(self.crm, self.definitions.content_hash, now) for d in decided])
             self.store.release(c, self.crm, ids)
 
-    def _decide_one(self, c: Any, contact: Contact, acts: list[Activity], prev: dict[str, Any] | None,
-                    now: datetime, report: PassReport) -> None:
+    def _decide_one(self, contact: Contact, acts: list[Activity], prev: dict[str, Any] | None,
+                    now: datetime, report: PassReport) -> _Decided:
         self._carry_lead_status(contact, prev)
         data = contact_inputs(contact, acts)
         digest = fingerprint(data)
@@ -180,34 +194,15 @@ class SyncPass:
         decision_id = prev["last_decision_id"] if prev else None
         unchanged = (prev is not None and decision_id is not None and prev["inputs_hash"] == digest
                      and prev["definitions_hash"] == self.definitions.content_hash)
-        if not unchanged:
-            self.store.save_inputs(c, digest, self.crm, contact.id, data)
-            decision_id = self.store.add_decision(
-                c, run_id=report.run_id, crm=self.crm, record_id=contact.id, decided_at=now, inputs_hash=digest,
-                definitions_version=decision.definitions_version, definitions_hash=decision.definitions_hash,
-                current_stage=decision.current_stage.value, target_stage=decision.target_stage.value,
-                mql=decision.mql, decision=decision.to_dict())
-            report.counts["stored"] += 1
+        row = None if unchanged else {
+            "run_id": report.run_id, "crm": self.crm, "record_id": contact.id, "decided_at": now,
+            "inputs_hash": digest, "definitions_version": decision.definitions_version,
+            "definitions_hash": decision.definitions_hash, "current_stage": decision.current_stage.value,
+            "target_stage": decision.target_stage.value, "mql": decision.mql, "decision": decision.to_dict()}
         change = self.connector.changes(contact, decision.writes)
-        status = "pending" if self.mode == "enforce" else "shadow"
         if change is not None:
             report.counts["changed"] += 1
-            key = fingerprint([self.crm, contact.id, "write", change.properties, change.previous])
-            self.store.enqueue(c, self.crm, contact.id, "write", key,
-                               {"properties": change.properties, "previous": change.previous}, status, decision_id)
-        for task in self._tasks(contact, decision, now):
-            self.store.enqueue(c, self.crm, contact.id, "task", task.key, {
-                "owner_id": task.owner_id, "subject": task.subject, "body": task.body,
-                "due_at": task.due_at.isoformat() if task.due_at else None}, status, decision_id)
-        self.store.save_record(c, {
-            "crm": self.crm, "record_id": contact.id, "modified_at": aware(contact.updated_at)
-            if isinstance(contact.updated_at, datetime) else None,
-            "snapshot_hash": fingerprint(contact.snapshot), "inputs_hash": digest,
-            "definitions_hash": self.definitions.content_hash,
-            "lead_status": contact.lead_status, "previous_lead_status": contact.previous_lead_status,
-            "stage": decision.current_stage.value, "target_stage": decision.target_stage.value,
-            "last_decision_id": decision_id, "updated_at": now,
-        })
+        return _Decided(contact, decision, data, digest, row, decision_id, change, self._tasks(contact, decision, now))
 
     @staticmethod
     def _carry_lead_status(contact: Contact, prev: dict[str, Any] | None) -> None:
@@ -238,21 +233,26 @@ class SyncPass:
 
     # --- the outbox -----------------------------------------------------------------------------
 
-    def flush(self, report: PassReport | None = None) -> None:
-        """Send pending writes, then pending tasks, in batches; each record acknowledged on its own."""
-        self._flush_writes(report)
-        self._flush_tasks(report)
+    def flush(self, report: PassReport | None = None, only_full: bool = False) -> None:
+        """Send pending writes, then pending tasks; each record acknowledged on its own. During a pass
+        (`only_full`) only when there is enough for full CRM batches: fewer, fuller calls."""
+        self._flush_writes(report, only_full)
+        self._flush_tasks(report, only_full)
 
-    def _flush_writes(self, report: PassReport | None) -> None:
+    def _flush_writes(self, report: PassReport | None, only_full: bool) -> None:
         rows = self.store.pending(self.crm, "write", 100_000)
-        for start in range(0, len(rows), WRITE_BATCH):
-            chunk = rows[start:start + WRITE_BATCH]
+        if only_full and len(rows) < FLUSH_AT:
+            return
+        for start in range(0, len(rows), FLUSH_AT):  # one connector call per group: it batches by 100 itself
+            chunk = rows[start:start + FLUSH_AT]
             writes = [WriteBack(r["record_id"], r["payload"]["properties"], r["payload"]["previous"]) for r in chunk]
             results = {r.record_id: r for r in self.connector.write(writes)}
             self._acknowledge(chunk, results, report, "written", "write")
 
-    def _flush_tasks(self, report: PassReport | None) -> None:
+    def _flush_tasks(self, report: PassReport | None, only_full: bool) -> None:
         rows = self.store.pending(self.crm, "task", 100_000)
+        if only_full and len(rows) < WRITE_BATCH:
+            return
         for start in range(0, len(rows), WRITE_BATCH):
             chunk = rows[start:start + WRITE_BATCH]
             tasks = [OwnerTask(r["record_id"], r["payload"]["owner_id"], r["payload"]["subject"], r["payload"]["body"],
@@ -285,6 +285,32 @@ class SyncPass:
             with self.store.transaction() as c:
                 for record_id, error in failed:
                     self.store.quarantine(c, self.crm, record_id, step, error)
+
+
+@dataclass
+class _Decided:
+    """One record's decision on its way into the store (a page is stored in one transaction)."""
+
+    contact: Contact
+    decision: Decision
+    data: dict[str, Any]
+    digest: str
+    row: dict[str, Any] | None  # the decision to store; None when inputs and definitions are unchanged
+    decision_id: int | None
+    change: WriteBack | None
+    tasks: list[OwnerTask]
+
+    def record_row(self, crm: str, definitions_hash: str, now: datetime) -> dict[str, Any]:
+        contact = self.contact
+        return {
+            "crm": crm, "record_id": contact.id,
+            "modified_at": aware(contact.updated_at) if isinstance(contact.updated_at, datetime) else None,
+            "snapshot_hash": fingerprint(contact.snapshot), "inputs_hash": self.digest,
+            "definitions_hash": definitions_hash, "lead_status": contact.lead_status,
+            "previous_lead_status": contact.previous_lead_status, "stage": self.decision.current_stage.value,
+            "target_stage": self.decision.target_stage.value, "last_decision_id": self.decision_id,
+            "updated_at": now,
+        }
 
 
 def _parse(value: Any) -> datetime | None:

@@ -1,0 +1,115 @@
+"""A first sync (or a backfill) of N contacts against the HubSpot sandbox running in its own process.
+
+Reports records/s, API calls against the minimum, and this process's RSS sampled over the run
+(the sandbox's memory is not counted: it runs apart). Goals (DESIGN.md §7): calls <= 1.1 x minimum;
+flat memory on a 100,000-record backfill.
+
+    python scripts/bench_sync.py [--contacts 10000] [--backfill] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from crmsync.connectors.hubspot import HubSpotConnector
+from crmsync.definitions import load_definitions
+from crmsync.settings import HubSpotSettings
+from crmsync.store import Store
+from crmsync.sync import PassReport, SyncPass
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=10_000)
+    parser.add_argument("--backfill", action="store_true", help="run as `crmsync backfill` (own cursor)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    server = subprocess.Popen([sys.executable, "-m", "crmsync", "sandbox", "serve", "--port", "0", "--contacts",
+                               str(args.contacts)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    url = server.stdout.readline().split(" on ", 1)[1].split(" ", 1)[0]
+    samples: list[tuple[float, float, int]] = []
+    try:
+        definitions = load_definitions(ROOT / "config" / "definitions.yaml")
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store.open(f"sqlite:///{tmp}/bench.db")
+            connector = HubSpotConnector(HubSpotSettings(access_token=SecretStr("bench"), base_url=url),
+                                         definitions.definitions.mappings.hubspot)
+            done = threading.Event()
+            progress: dict[str, int] = {"pulled": 0}
+            started = time.perf_counter()
+
+            def sample() -> None:
+                while not done.wait(0.5):
+                    samples.append((time.perf_counter() - started, rss_mb(), progress["pulled"]))
+
+            def on_page(report: PassReport) -> None:
+                progress["pulled"] = report.counts["pulled"]
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            syncer = SyncPass(store, connector, definitions, progress=on_page)
+            if args.backfill:
+                report = syncer.run(kind="backfill", since=datetime(2000, 1, 1, tzinfo=UTC),
+                                    until=datetime.now(UTC), stream="backfill:bench")
+            else:
+                report = syncer.run()
+            elapsed = time.perf_counter() - started
+            done.set()
+            sampler.join()
+            with urllib.request.urlopen(url + "/__sandbox/counts") as response:
+                calls = json.loads(response.read())["calls"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    c = report.counts
+    pages = math.ceil(c["pulled"] / 200)
+    minimum = calls.get("events.list", 0) + pages + calls.get("associations.batch_read", 0) \
+        + calls.get("objects.batch_read", 0) + calls.get("objects.batch_update", 0) \
+        + calls.get("objects.batch_create", 0) + calls.get("objects.search", 0) - pages
+    made = sum(calls.values())
+    rss = [s[1] for s in samples] or [rss_mb()]
+    quarter = max(1, len(rss) // 4)
+    result = {
+        "benchmark": "backfill" if args.backfill else "first_sync", "crm": "hubspot", "contacts": c["pulled"],
+        "seconds": round(elapsed, 1), "records_per_second": round(c["pulled"] / elapsed), "written": c["written"],
+        "tasks": c["tasks"], "events": c["events"], "calls": made, "calls_by_endpoint": calls,
+        "peak_rss_mb": round(max(rss), 1), "rss_first_quarter_mb": round(max(rss[:quarter]), 1),
+        "rss_last_quarter_mb": round(max(rss[-quarter:]), 1),
+        "rss_samples": [(round(t, 1), round(m, 1), n) for t, m, n in samples[:: max(1, len(samples) // 20)]],
+        "minimum_calls": minimum,
+    }
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"hubspot {result['benchmark']}: {c['pulled']:,} contacts in {elapsed:.1f}s = "
+          f"{result['records_per_second']:,} records/s; {c['written']:,} written, {c['tasks']} tasks; "
+          f"{made} API calls {calls}; peak RSS {result['peak_rss_mb']} MB "
+          f"(first quarter {result['rss_first_quarter_mb']} MB, last quarter {result['rss_last_quarter_mb']} MB)")
+
+
+if __name__ == "__main__":
+    main()
