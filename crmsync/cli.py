@@ -23,6 +23,7 @@ from crmsync.definitions.diff import diff_definitions
 from crmsync.errors import ConfigError, CrmsyncError, DefinitionsError
 from crmsync.logs import configure as configure_logs
 from crmsync.model import Check
+from crmsync.reporting.contract import contract_alerts
 from crmsync.settings import Settings, load_settings, masked
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
@@ -283,12 +284,14 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print the statu
     now = datetime.now(UTC)
     cursors = [c for c in store.cursors() if not c["stream"].startswith("backfill:")]
     review = loaded.definitions.governance.next_review_date
+    figures = store.contract(now)
     data: dict[str, Any] = {
         "mode": settings.mode,
         "definitions": {"version": loaded.version, "hash": loaded.content_hash, "next_review": str(review),
                         "review_overdue": review < now.date()},
         "cursors": [{"crm": c["crm"], "stream": c["stream"], "position": c["position"].isoformat(),
                      "lag_seconds": round((now - c["position"]).total_seconds())} for c in cursors],
+        "contract": {**figures, "alerts": contract_alerts(figures, loaded.definitions.sla)},
         "outbox_depth": store.outbox_depth(),
         "quarantined": len(store.quarantined()),
         "last_runs": [{"id": r["id"], "crm": r["crm"], "kind": r["kind"], "outcome": r["outcome"],
@@ -303,9 +306,22 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print the statu
     for c in data["cursors"]:
         typer.echo(f"cursor {c['crm']}/{c['stream']}: {c['position']} (lag {c['lag_seconds']} s)")
     typer.echo(f"outbox depth {data['outbox_depth']}; quarantined {data['quarantined']}")
+    contract = data["contract"]
+    typer.echo(f"contract: MQL->SQL in 30 days {_pct(contract['mql_to_sql_30d'])} "
+               f"(floor {loaded.definitions.sla.mql_to_sql_floor:.0%}"
+               + (", BELOW" if contract["alerts"]["mql_to_sql_30d"] else "") + f"); SAL acceptance "
+               f"{_pct(contract['sal_acceptance'])} (floor {loaded.definitions.sla.sal_acceptance_floor:.0%}"
+               + (", BELOW" if contract["alerts"]["sal_acceptance"] else "") + f"); SLAs breached "
+               f"{contract['sla_breached']}, at risk {contract['sla_at_risk']}; compliance "
+               + (", ".join(f"{k} {_pct(v)}" for k, v in contract["sla_compliance"].items()) or "n/a")
+               + f"; invalid reason codes {contract['invalid_reasons']}")
     for r in data["last_runs"]:
         typer.echo(f"run {r['id']} {r['crm']} {r['kind']}: {r['outcome']} {r['counts']}"
                    + (f" error: {r['error']}" if r["error"] else ""))
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
 
 
 def _when(value: str, option: str) -> datetime:

@@ -27,6 +27,7 @@ from crmsync.definitions import LoadedDefinitions
 from crmsync.errors import CrmsyncError, FatalError
 from crmsync.metrics import Metrics
 from crmsync.observability import capture
+from crmsync.reporting.contract import contract_alerts
 from crmsync.settings import Settings
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
@@ -52,6 +53,7 @@ class Daemon:
         self.last_success: dict[str, datetime] = {}
         self.stopping = threading.Event()
         self.leases: set[str] = set()
+        self.locks = {name: threading.Lock() for name in connectors}  # a CRM's sync and sweep never overlap
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.http: ThreadingHTTPServer | None = None
         for name, connector in connectors.items():
@@ -71,6 +73,8 @@ class Daemon:
         for name in self.connectors:
             self.scheduler.add_job(self.sync, "interval", seconds=self.interval, args=[name], id=f"sync:{name}",
                                    coalesce=True, max_instances=1, next_run_time=datetime.now(UTC))
+            self.scheduler.add_job(self.sweep, "interval", seconds=self.settings.sync.sla_sweep_seconds, args=[name],
+                                   id=f"sla:{name}", coalesce=True, max_instances=1)
         self.scheduler.start()
         log.info("daemon started", extra={"holder": self.holder, "crms": sorted(self.connectors),
                                           "interval_seconds": self.interval, "mode": self.settings.mode,
@@ -105,6 +109,35 @@ class Daemon:
     def sync(self, name: str) -> PassReport | None:
         if self.stopping.is_set():
             return None
+        with self.locks[name]:
+            return self._sync(name)
+
+    def sweep(self, name: str) -> PassReport | None:
+        """Move the SLA clocks of this CRM's records (only the replica holding the stream's lease)."""
+        if self.stopping.is_set() or f"sync:{name}" not in self.leases:
+            return None
+        with self.locks[name]:
+            try:
+                report = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
+                                  clock=self.clock).sweep()
+            except CrmsyncError as exc:
+                log.warning("SLA sweep failed, will retry", extra={"crm": name, "error": str(exc)})
+                capture(exc)
+                return None
+            self.contract()
+            return report
+
+    def contract(self) -> dict[str, Any]:
+        """The contract's figures; a figure below its floor is logged and flagged in /metrics."""
+        figures = self.store.contract(self.clock())
+        alerts = contract_alerts(figures, self.definitions.definitions.sla)
+        for figure, below in alerts.items():
+            if below:
+                log.warning("contract figure below its floor", extra={"figure": figure, "value": figures[figure]})
+        self.metrics.record_contract(figures, alerts)
+        return figures
+
+    def _sync(self, name: str) -> PassReport | None:
         lease = f"sync:{name}"
         if not self.store.acquire_lease(lease, self.holder, self.lease_ttl):
             self.leases.discard(lease)

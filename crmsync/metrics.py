@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from crmsync.sync import PassReport
@@ -28,6 +30,16 @@ class Metrics:
         self.quarantined = Gauge("crmsync_quarantined", "Records in quarantine", registry=r)
         self.last_success = Gauge("crmsync_last_success_timestamp_seconds", "When a pass last succeeded", ["crm"],
                                   registry=r)
+        self.mql_to_sql = Gauge("crmsync_mql_to_sql_rate", "MQLs that became SQL within 30 days", registry=r)
+        self.sal_acceptance = Gauge("crmsync_sal_acceptance_rate", "MQLs accepted by sales (SAL)", registry=r)
+        self.sla_compliance = Gauge("crmsync_sla_compliance_rate", "Closed clocks met in time, per SLA", ["sla"],
+                                    registry=r)
+        self.sla_breached = Gauge("crmsync_sla_breached", "Records with a breached SLA", registry=r)
+        self.sla_at_risk = Gauge("crmsync_sla_at_risk", "Records with an SLA at risk", registry=r)
+        self.invalid_reasons = Gauge("crmsync_invalid_reason_codes", "Records flagged for an invalid reason code",
+                                     registry=r)
+        self.contract_alert = Gauge("crmsync_contract_alert", "1 while a contract figure is below its floor",
+                                    ["figure"], registry=r)
         self.standby = Gauge("crmsync_standby", "1 while another replica holds the stream's lease", ["crm"],
                              registry=r)
 
@@ -40,6 +52,19 @@ class Metrics:
         self.writes.labels(crm, "failed").inc(report.counts["write_failed"])
         self.tasks.labels(crm).inc(report.counts["tasks"])
         self.runs.labels(crm, report.outcome).inc()
+
+    def record_contract(self, figures: dict[str, Any], alerts: dict[str, bool]) -> None:
+        for gauge, key in ((self.mql_to_sql, "mql_to_sql_30d"), (self.sal_acceptance, "sal_acceptance")):
+            if figures[key] is not None:
+                gauge.set(figures[key])
+        for sla, rate in figures["sla_compliance"].items():
+            if rate is not None:
+                self.sla_compliance.labels(sla).set(rate)
+        self.sla_breached.set(figures["sla_breached"])
+        self.sla_at_risk.set(figures["sla_at_risk"])
+        self.invalid_reasons.set(figures["invalid_reasons"])
+        for figure, below in alerts.items():
+            self.contract_alert.labels(figure).set(1 if below else 0)
 
     def api_call(self, crm: str, endpoint: str, status: int | str) -> None:
         self.api_calls.labels(crm, endpoint, str(status)).inc()

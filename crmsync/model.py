@@ -162,8 +162,11 @@ class ActionKind(enum.StrEnum):
 
 @dataclass(slots=True)
 class Action:
+    """`topic` says what an `open_task` is about: sql_blocked, dq_reason or sla."""
+
     kind: ActionKind
     detail: str = ""
+    topic: str = ""
 
 
 @dataclass(slots=True)
@@ -241,6 +244,20 @@ class SqlGate:
 
 
 @dataclass(slots=True)
+class SlaClock:
+    """One handoff clock (accept, first_contact, discovery): when it started, when it is due, when
+    it was met, and its state at the decision's `now` (on_track, at_risk, breached, met, met_late)."""
+
+    name: str
+    started_at: str
+    at_risk_at: str
+    due_at: str
+    met_at: str | None
+    state: str
+    business_hours: bool
+
+
+@dataclass(slots=True)
 class ReasonCheck:
     """A rep's disqualification reason judged against the governed codes."""
 
@@ -273,6 +290,7 @@ class Decision:
     reason: ReasonCheck | None
     actions: tuple[Action, ...]
     data_issues: tuple[str, ...]
+    slas: tuple[SlaClock, ...]
     writes: dict[str, str]
     definitions_version: str
     definitions_hash: str
@@ -296,6 +314,8 @@ class Decision:
             parts.append("SQL gate " + ("passed." if gate.passed else f"failed, missing {', '.join(gate.missing)}."))
         if self.reason is not None:
             parts.append(f"Reason: {self.reason.why}.")
+        if self.slas:
+            parts.append("SLAs: " + ", ".join(f"{c.name} {c.state}" for c in self.slas) + ".")
         done = ", ".join(a.kind.value for a in self.actions)
         parts.append(f"Stage {self.current_stage.value} -> {self.target_stage.value} ({done}).")
         return " ".join(parts)

@@ -62,6 +62,7 @@ class HttpSettings(Section):
 
 class SyncSettings(Section):
     interval_seconds: int = Field(default=30, ge=1, le=86400)
+    sla_sweep_seconds: int = Field(default=60, ge=1, le=86400)
     overlap_seconds: int = Field(default=300, ge=0, le=86400)
 
 

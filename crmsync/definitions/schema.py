@@ -217,6 +217,7 @@ class Sla(Strict):
     at_risk_fraction: float = Field(gt=0, lt=1)
     accepted_lead_statuses: list[LeadStatus] = Field(min_length=1)
     discovery_pattern: NonEmpty
+    business_hours_for: list[SlaName] = Field(default_factory=lambda: list[SlaName](["accept"]))
     mql_to_sql_floor: float = Field(ge=0, le=1)
     sal_acceptance_floor: float = Field(ge=0, le=1)
     notify_manager: bool = False
@@ -234,6 +235,7 @@ class Sla(Strict):
         return self
 
 
+SlaName = Literal["accept", "first_contact", "discovery"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 

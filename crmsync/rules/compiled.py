@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from crmsync.definitions import LoadedDefinitions
 from crmsync.definitions.schema import ActivityRule, HighIntentAction, PropertyRule, ReasonCode
 from crmsync.model import ActivityKind
+from crmsync.rules.calendar import BusinessCalendar
 
 
 def norm(value: str) -> str:
@@ -36,6 +37,7 @@ class Compiled:
     reason_lookup: dict[str, ReasonCode]
     not_accepted: frozenset[str]
     discovery: re.Pattern[str]
+    calendar: BusinessCalendar
     matches: dict[tuple[ActivityKind, str], tuple[ActivityRule | None, tuple[HighIntentAction, ...]]]
 
     def classify(self, kind: ActivityKind, detail: str) -> tuple[ActivityRule | None, tuple[HighIntentAction, ...]]:
@@ -107,6 +109,7 @@ def _compile(loaded: LoadedDefinitions) -> Compiled:
         reason_lookup=reasons,
         not_accepted=frozenset(norm(v) for v in d.reason_codes.not_accepted),
         discovery=re.compile(d.sla.discovery_pattern, flags),
+        calendar=BusinessCalendar(d.calendar),
         matches={},
     )
 

@@ -11,6 +11,8 @@ from typing import TypeVar
 
 from crmsync.definitions import LoadedDefinitions
 from crmsync.model import (
+    Action,
+    ActionKind,
     Activity,
     Contact,
     Decision,
@@ -25,6 +27,8 @@ from crmsync.rules.engagement import judge_engagement
 from crmsync.rules.fit import judge_fit
 from crmsync.rules.lifecycle import Assessment, Transition, is_returned, transition
 from crmsync.rules.reasons import check_reason
+from crmsync.rules.sla import judge_slas
+from crmsync.rules.sla import summary as sla_summary
 from crmsync.rules.sql_gate import judge_sql_gate
 from crmsync.rules.values import email_domain, moment, preview, text
 
@@ -61,6 +65,11 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
     )
     target_status = t.lead_status if t.lead_status is not lead_status else None
     writes = {} if current.is_sales_owned else _writes(contact, t, fit, engagement.score, definitions, now)
+    slas = judge_slas(t.target, writes, activities if isinstance(activities, list) else [], engagement, c, now)
+    if slas:
+        writes["sla_state"] = sla_summary(slas)
+        t.actions += [Action(ActionKind.OPEN_TASK, f"SLA {clock.state}: {clock.name} was due {clock.due_at}", "sla")
+                      for clock in slas if clock.state in ("at_risk", "breached")]
     if target_status is not None and writes:
         writes["lead_status"] = target_status.value
     actions = tuple(t.actions)
@@ -79,6 +88,7 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
         reason=reason,
         actions=actions,
         data_issues=tuple(issues),
+        slas=slas,
         writes=writes,
         definitions_version=definitions.version,
         definitions_hash=definitions.content_hash,

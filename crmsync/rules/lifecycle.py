@@ -87,7 +87,7 @@ def _returned(a: Assessment, c: Compiled, now: datetime) -> Transition:
                 else Transition(a.current, actions=[Action(ActionKind.HOLD, "waiting for a valid reason")]))
         held.actions += [
             Action(ActionKind.FLAG_INVALID_REASON, reason.why),
-            Action(ActionKind.OPEN_TASK, f"Fix the disqualification reason: {reason.why}"),
+            Action(ActionKind.OPEN_TASK, f"Fix the disqualification reason: {reason.why}", "dq_reason"),
         ]
         held.reason_status = f"invalid: {reason.why}"
         return held
@@ -123,7 +123,7 @@ def _sql_requested(a: Assessment) -> Transition:
         status,
         [
             Action(ActionKind.REVERT_SQL, f"missing: {missing}"),
-            Action(ActionKind.OPEN_TASK, f"SQL needs documented BANT; missing {missing}: {blocked}"),
+            Action(ActionKind.OPEN_TASK, f"SQL needs documented BANT; missing {missing}: {blocked}", "sql_blocked"),
         ],
         blocked=blocked,
     )

@@ -153,6 +153,44 @@ class Store:
         keys = {k: statement.excluded[k] for k in rows[0] if k not in ("crm", "record_id")}
         c.execute(statement.on_conflict_do_update(index_elements=["crm", "record_id"], set_=keys), rows)
 
+    def records_due(self, crm: str, now: datetime, limit: int = 5000) -> list[dict[str, Any]]:
+        """Records whose SLA clocks change state by now (the sweep's work list)."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.records).where(t.records.c.crm == crm, t.records.c.sla_next_at <= now)
+                             .order_by(t.records.c.sla_next_at).limit(limit)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def contract(self, now: datetime, window_days: int = 90) -> dict[str, Any]:
+        """The handoff contract's figures over MQLs of the last `window_days`: MQL -> SQL within 30
+        days (among MQLs at least 30 days old), SAL acceptance, SLA compliance per clock, breaches,
+        invalid reason codes."""
+        since = now - timedelta(days=window_days)
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.records.c.mql_at, t.records.c.sal_at, t.records.c.sql_at, t.records.c.slas,
+                                    t.records.c.sla_state, t.records.c.dq_invalid)
+                             .where(t.records.c.mql_at >= since)).all()
+        matured = [r for r in rows if aware(r.mql_at) <= now - timedelta(days=30)]  # type: ignore[operator]
+        converted = [r for r in matured if r.sql_at is not None
+                     and aware(r.sql_at) <= aware(r.mql_at) + timedelta(days=30)]  # type: ignore[operator]
+        accepted_pool = [r for r in rows if aware(r.mql_at) <= now - timedelta(days=1)]  # type: ignore[operator]
+        compliance: dict[str, dict[str, int]] = {}
+        for r in rows:
+            for clock in r.slas or []:
+                if clock["state"] in ("met", "met_late", "breached"):
+                    tally = compliance.setdefault(clock["name"], {"met": 0, "closed": 0})
+                    tally["closed"] += 1
+                    tally["met"] += clock["state"] == "met"
+        return {
+            "mqls": len(rows),
+            "mql_to_sql_30d": _rate(len(converted), len(matured)), "mql_to_sql_base": len(matured),
+            "sal_acceptance": _rate(sum(r.sal_at is not None for r in accepted_pool), len(accepted_pool)),
+            "sal_base": len(accepted_pool),
+            "sla_compliance": {name: _rate(v["met"], v["closed"]) for name, v in sorted(compliance.items())},
+            "sla_breached": sum(1 for r in rows if (r.sla_state or "").startswith("breached")),
+            "sla_at_risk": sum(1 for r in rows if (r.sla_state or "").startswith("at_risk")),
+            "invalid_reasons": sum(1 for r in rows if r.dq_invalid),
+        }
+
     def save_inputs(self, c: Connection, rows: list[dict[str, Any]]) -> None:
         """Inputs by hash ({hash, crm, record_id, data}); one already stored is kept."""
         if rows:
@@ -309,6 +347,10 @@ class Store:
         with self.engine.connect() as c:
             row = c.execute(select(t.leases).where(t.leases.c.name == name)).first()
         return (row.holder, aware(row.expires_at)) if row else None  # type: ignore[return-value]
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 def _new_id(result: Any) -> int:

@@ -55,7 +55,16 @@ records = Table(
     Column("stage", String(32)),
     Column("target_stage", String(32)),
     Column("last_decision_id", Integer),
+    Column("snapshot", JSON),
+    Column("mql_at", DateTime(timezone=True)),
+    Column("sal_at", DateTime(timezone=True)),
+    Column("sql_at", DateTime(timezone=True)),
+    Column("sla_state", String(128)),
+    Column("slas", JSON),
+    Column("sla_next_at", DateTime(timezone=True)),
+    Column("dq_invalid", Boolean),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_records_sla_next", "crm", "sla_next_at"),
 )
 
 inputs = Table(

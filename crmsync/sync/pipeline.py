@@ -21,8 +21,10 @@ from crmsync.definitions import LoadedDefinitions
 from crmsync.errors import CrmsyncError
 from crmsync.model import ActionKind, Activity, Contact, Decision, LeadStatus, OwnerTask, WriteBack
 from crmsync.rules import decide
+from crmsync.rules.sla import next_change
+from crmsync.rules.values import moment
 from crmsync.store import Store, aware, fingerprint
-from crmsync.sync.inputs import contact_inputs
+from crmsync.sync.inputs import contact_inputs, restore
 
 log = logging.getLogger("crmsync.sync")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -30,6 +32,9 @@ WRITE_BATCH = 100
 FLUSH_AT = 1000
 MAX_ATTEMPTS = 8
 TASK_DUE = timedelta(days=1)
+TASK_SUBJECTS = {"sql_blocked": "crmsync: SQL blocked, document BANT",
+                 "dq_reason": "crmsync: fix the disqualification reason",
+                 "sla": "crmsync: SLA needs attention"}
 
 
 @dataclass
@@ -156,9 +161,15 @@ class SyncPass:
                              "actions": [a.kind.value for a in d.decision.actions]}
                             for d in decided if d.change is not None]
             return
+        self._store_page(decided, page.errors, report, now, released=ids)
+
+    def _store_page(self, decided: list[_Decided], errors: list[Any], report: PassReport, now: datetime,
+                    released: list[str] | None = None) -> None:
+        """A page's decisions, outbox rows and record snapshots, in one transaction; the records that
+        went through cleanly leave quarantine."""
         status = "pending" if self.mode == "enforce" else "shadow"
         with self.store.transaction() as c:
-            for error in page.errors:
+            for error in errors:
                 self.store.quarantine(c, self.crm, error.record_id, "read", error.reason)
                 report.counts["quarantined"] += 1
             fresh = [(d, d.row) for d in decided if d.row is not None]
@@ -181,7 +192,8 @@ class SyncPass:
                                 "due_at": task.due_at.isoformat() if task.due_at else None}} for task in d.tasks]
             self.store.enqueue_many(c, self.crm, outbox)
             self.store.save_records(c, [d.record_row(self.crm, self.definitions.content_hash, now) for d in decided])
-            self.store.release(c, self.crm, ids)
+            if released:
+                self.store.release(c, self.crm, released)
 
     def _decide_one(self, contact: Contact, acts: list[Activity], prev: dict[str, Any] | None,
                     now: datetime, report: PassReport) -> _Decided:
@@ -216,20 +228,45 @@ class SyncPass:
 
     def _tasks(self, contact: Contact, decision: Decision, now: datetime) -> list[OwnerTask]:
         """Owner tasks, keyed so a situation gets one task however often it is seen: a revert by the
-        change that caused it, a flagged reason by the reason text."""
-        kinds = {a.kind for a in decision.actions}
+        change that caused it, a flagged reason by the reason text, an SLA by clock, state and due time."""
         tasks = []
         for action in decision.actions:
             if action.kind is not ActionKind.OPEN_TASK:
                 continue
-            reverting = ActionKind.REVERT_SQL in kinds and "SQL" in action.detail
-            episode = str(contact.updated_at) if reverting else str(decision.reason.value if decision.reason else "")
-            subject = ("crmsync: SQL blocked, document BANT" if reverting
-                       else "crmsync: fix the disqualification reason")
+            episode = {"sql_blocked": str(contact.updated_at),
+                       "dq_reason": decision.reason.value if decision.reason else ""}.get(action.topic, "")
             key = fingerprint([self.crm, contact.id, "task", action.detail, episode])
-            tasks.append(OwnerTask(contact.id, str(contact.owner_id) if contact.owner_id else None, subject,
-                                   action.detail, key, due_at=now + TASK_DUE))
+            tasks.append(OwnerTask(contact.id, str(contact.owner_id) if contact.owner_id else None,
+                                   TASK_SUBJECTS.get(action.topic, "crmsync: follow up"), action.detail, key,
+                                   due_at=now + TASK_DUE))
         return tasks
+
+    # --- the SLA sweep ----------------------------------------------------------------------------
+
+    def sweep(self) -> PassReport:
+        """Move SLA clocks without waiting for records to change: re-decide, from their stored inputs,
+        the records whose clocks change state by now, and write what changed (state, owner tasks)."""
+        now = self.clock()
+        report = PassReport(self.crm, "sla_sweep", self.mode, (now, now), self.dry_run)
+        due = self.store.records_due(self.crm, now)
+        for start in range(0, len(due), 200):
+            decided = []
+            for row in due[start:start + 200]:
+                data = self.store.inputs_for(row["inputs_hash"])
+                if data is None:
+                    continue
+                contact, activities = restore(data)
+                contact.snapshot = dict(row["snapshot"] or {})
+                for stamp in ("mql_at", "sal_at", "sql_at"):  # what crmsync wrote since that pull
+                    if not getattr(contact, stamp) and row[stamp] is not None:
+                        setattr(contact, stamp, aware(row[stamp]))
+                prev = {**row, "inputs_hash": ""}  # force a stored decision: time moved the clocks
+                decided.append(self._decide_one(contact, activities, prev, now, report))
+            self._store_page(decided, [], report, now)
+        if self._writes_enabled:
+            self.flush(report)
+        report.outcome = "ok"
+        return report
 
     # --- the outbox -----------------------------------------------------------------------------
 
@@ -301,7 +338,8 @@ class _Decided:
     tasks: list[OwnerTask]
 
     def record_row(self, crm: str, definitions_hash: str, now: datetime) -> dict[str, Any]:
-        contact = self.contact
+        contact, decision = self.contact, self.decision
+        writes = decision.writes
         return {
             "crm": crm, "record_id": contact.id,
             "modified_at": aware(contact.updated_at) if isinstance(contact.updated_at, datetime) else None,
@@ -309,8 +347,17 @@ class _Decided:
             "definitions_hash": definitions_hash, "lead_status": contact.lead_status,
             "previous_lead_status": contact.previous_lead_status, "stage": self.decision.current_stage.value,
             "target_stage": self.decision.target_stage.value, "last_decision_id": self.decision_id,
+            "snapshot": contact.snapshot, "mql_at": moment(writes.get("mql_at") or contact.mql_at),
+            "sal_at": moment(writes.get("sal_at") or contact.sal_at),
+            "sql_at": moment(writes.get("sql_at") or contact.sql_at), "sla_state": writes.get("sla_state"),
+            "slas": [vars_of(clock) for clock in decision.slas], "sla_next_at": next_change(decision.slas, now),
+            "dq_invalid": decision.reason is not None and not decision.reason.valid,
             "updated_at": now,
         }
+
+
+def vars_of(clock: Any) -> dict[str, Any]:
+    return {name: getattr(clock, name) for name in clock.__dataclass_fields__}
 
 
 def _parse(value: Any) -> datetime | None:

@@ -51,8 +51,17 @@ def upgrade() -> None:
         sa.Column("stage", sa.String(32)),
         sa.Column("target_stage", sa.String(32)),
         sa.Column("last_decision_id", sa.Integer),
+        sa.Column("snapshot", sa.JSON),
+        sa.Column("mql_at", TS),
+        sa.Column("sal_at", TS),
+        sa.Column("sql_at", TS),
+        sa.Column("sla_state", sa.String(128)),
+        sa.Column("slas", sa.JSON),
+        sa.Column("sla_next_at", TS),
+        sa.Column("dq_invalid", sa.Boolean),
         sa.Column("updated_at", TS, nullable=False),
     )
+    op.create_index("ix_records_sla_next", "records", ["crm", "sla_next_at"])
     op.create_table(
         "inputs",
         sa.Column("hash", sa.String(64), primary_key=True),

@@ -1,0 +1,1 @@
+"""Funnel, SLA and reason-code figures from the audit trail."""
