@@ -102,6 +102,28 @@ def definitions_validate(
     typer.echo(f"  content hash {loaded.content_hash}")
 
 
+@definitions_app.command("activate")
+def definitions_activate(path: Annotated[Path, typer.Argument(help="The definitions file to make active.")]) -> None:
+    """Record a definitions version as active. Refuses a version number reused with different content;
+    warns when this content was never backtested. Point CRMSYNC_DEFINITIONS at the file to use it."""
+    settings = _settings()
+    _, store = _context(settings)
+    loaded = _load(path)
+    gov = loaded.definitions.governance
+    known = store.definitions_version(gov.version)
+    if known is not None and known["hash"] != loaded.content_hash:
+        raise ConfigError(f"version {gov.version} was activated before with different content "
+                          f"({known['hash'][:12]}); give the new content a new version and a changelog entry")
+    if not store.backtested(loaded.content_hash):
+        typer.echo(f"warning: this content ({loaded.content_hash[:12]}) was never backtested; run "
+                   f"`crmsync backtest --definitions {path}` to see what it changes", err=True)
+    entry = next(e for e in gov.changelog if e.version == gov.version)
+    store.activate_definitions(gov.version, loaded.content_hash, str(path),
+                               datetime.combine(gov.next_review_date, datetime.min.time(), UTC), entry.summary)
+    typer.echo(f"activated {gov.version} ({loaded.content_hash[:12]}); next review {gov.next_review_date}"
+               + ("" if str(settings.definitions) == str(path) else f"; set CRMSYNC_DEFINITIONS={path} to use it"))
+
+
 @definitions_app.command("diff")
 def definitions_diff(
     old: Annotated[Path, typer.Argument(help="The current definitions file.")],
@@ -226,6 +248,38 @@ def sync(
         typer.echo(json.dumps([{"crm": r.crm, "mode": r.mode, "dry_run": dry_run, "counts": r.counts,
                                 "window": [r.window[0].isoformat(), r.window[1].isoformat()], "plan": r.plan}
                                for r in reports], indent=2))
+
+
+@app.command("explain")
+def explain_record(
+    record_id: Annotated[str, typer.Argument(help="The CRM record id (HubSpot contact id).")],
+    crm: Annotated[str, typer.Option("--crm", help="hubspot or salesforce.")] = "hubspot",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
+) -> None:
+    """The latest decision for a record and its history: every rule with its inputs and result, score
+    contributions, SQL gate, SLA clocks; re-run on the stored inputs to show it reproduces."""
+    from crmsync.reporting.explain import explain, render
+
+    settings = _settings()
+    loaded, store = _context(settings)
+    explanation = explain(store, crm, record_id, loaded)
+    typer.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False) if as_json else render(explanation))
+
+
+@app.command("backtest")
+def backtest_command(
+    candidate: Annotated[Path, typer.Option("--definitions", help="The candidate definitions file.")],
+    days: Annotated[int, typer.Option("--days", min=1, help="The window of stored decisions to re-decide.")] = 90,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """How many records the candidate classifies differently from the active definitions, and how.
+    Re-decides from the stored inputs; writes nothing to the CRM."""
+    from crmsync.reporting.backtest import backtest, render
+
+    settings = _settings()
+    active, store = _context(settings)
+    summary = backtest(store, active, _load(candidate), days)
+    typer.echo(json.dumps(summary, indent=2, default=str) if as_json else render(summary))
 
 
 @app.command("run")

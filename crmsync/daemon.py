@@ -76,6 +76,7 @@ class Daemon:
             self.scheduler.add_job(self.sweep, "interval", seconds=self.settings.sync.sla_sweep_seconds, args=[name],
                                    id=f"sla:{name}", coalesce=True, max_instances=1)
         self.scheduler.start()
+        self.contract()
         log.info("daemon started", extra={"holder": self.holder, "crms": sorted(self.connectors),
                                           "interval_seconds": self.interval, "mode": self.settings.mode,
                                           "http": f"{self.settings.http.host}:{self.http_port}"})
@@ -129,7 +130,11 @@ class Daemon:
 
     def contract(self) -> dict[str, Any]:
         """The contract's figures; a figure below its floor is logged and flagged in /metrics."""
-        figures = self.store.contract(self.clock())
+        now = self.clock()
+        review = datetime.combine(self.definitions.definitions.governance.next_review_date, datetime.min.time(), UTC)
+        self.metrics.review_due.set(review.timestamp())
+        self.metrics.review_overdue.set(1 if review < now else 0)
+        figures = self.store.contract(now)
         alerts = contract_alerts(figures, self.definitions.definitions.sla)
         for figure, below in alerts.items():
             if below:

@@ -40,6 +40,10 @@ class Metrics:
                                      registry=r)
         self.contract_alert = Gauge("crmsync_contract_alert", "1 while a contract figure is below its floor",
                                     ["figure"], registry=r)
+        self.review_due = Gauge("crmsync_definitions_next_review_timestamp_seconds",
+                                "When the governed definitions are due for review", registry=r)
+        self.review_overdue = Gauge("crmsync_definitions_review_overdue", "1 when the review date has passed",
+                                    registry=r)
         self.standby = Gauge("crmsync_standby", "1 while another replica holds the stream's lease", ["crm"],
                              registry=r)
 

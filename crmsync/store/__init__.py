@@ -160,6 +160,65 @@ class Store:
                              .order_by(t.records.c.sla_next_at).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
 
+    def latest_decisions(self, since: datetime, until: datetime | None = None,
+                         chunk: int = 1000) -> Iterator[dict[str, Any]]:
+        """The latest decision of every record decided in [since, until], with its stored inputs,
+        streamed in chunks (memory stays flat over 100,000 decisions)."""
+        latest = select(func.max(t.decisions.c.id).label("id")).where(t.decisions.c.decided_at >= since)
+        if until is not None:
+            latest = latest.where(t.decisions.c.decided_at <= until)
+        ids_query = latest.group_by(t.decisions.c.crm, t.decisions.c.record_id).order_by("id")
+        with self.engine.connect() as c:
+            ids = [int(row[0]) for row in c.execute(ids_query)]
+        for part in _chunks(ids, chunk):
+            query = (select(t.decisions, t.inputs.c.data.label("inputs"))
+                     .join(t.inputs, t.inputs.c.hash == t.decisions.c.inputs_hash)
+                     .where(t.decisions.c.id.in_(part)).order_by(t.decisions.c.id))
+            with self.engine.connect() as c:
+                rows = [dict(r) for r in c.execute(query).mappings()]
+            yield from rows
+
+    def outcomes(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """What records did later: their current stage and SQL time, by (crm, record id)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        by_crm: dict[str, list[str]] = {}
+        for crm, rid in pairs:
+            by_crm.setdefault(crm, []).append(rid)
+        with self.engine.connect() as c:
+            for crm, ids in by_crm.items():
+                for part in _chunks(ids, 500):
+                    query = select(t.records.c.record_id, t.records.c.stage, t.records.c.sql_at).where(
+                        t.records.c.crm == crm, t.records.c.record_id.in_(part))
+                    found.update({(crm, r.record_id): {"stage": r.stage, "sql_at": r.sql_at} for r in c.execute(query)})
+        return found
+
+    def record_backtest(self, **values: Any) -> None:
+        with self.transaction() as c:
+            c.execute(t.backtests.insert().values(**values))
+
+    def backtested(self, candidate_hash: str) -> bool:
+        with self.engine.connect() as c:
+            return c.execute(select(func.count()).select_from(t.backtests).where(
+                t.backtests.c.candidate_hash == candidate_hash)).scalar() != 0
+
+    def definitions_version(self, version: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.definitions_versions).where(t.definitions_versions.c.version == version)).first()
+        return dict(row._mapping) if row else None
+
+    def activate_definitions(self, version: str, digest: str, path: str, next_review: datetime,
+                             changelog: str) -> None:
+        with self.transaction() as c:
+            c.execute(self.insert(t.definitions_versions).values(
+                version=version, hash=digest, path=path, activated_at=datetime.now(UTC),
+                next_review_date=next_review, changelog=changelog).on_conflict_do_nothing(index_elements=["version"]))
+
+    def active_definitions(self) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.definitions_versions).order_by(t.definitions_versions.c.activated_at.desc())
+                            .limit(1)).first()
+        return dict(row._mapping) if row else None
+
     def contract(self, now: datetime, window_days: int = 90) -> dict[str, Any]:
         """The handoff contract's figures over MQLs of the last `window_days`: MQL -> SQL within 30
         days (among MQLs at least 30 days old), SAL acceptance, SLA compliance per clock, breaches,

@@ -63,6 +63,12 @@ records = Table(
     Column("slas", JSON),
     Column("sla_next_at", DateTime(timezone=True)),
     Column("dq_invalid", Boolean),
+    Column("dq_reason", String(64)),
+    Column("source", String(64)),
+    Column("segment", String(32)),
+    Column("owner_id", String(64)),
+    Column("definitions_version", String(64)),
+    Column("created_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_records_sla_next", "crm", "sla_next_at"),
 )
@@ -132,6 +138,29 @@ quarantine = Table(
     Column("last_seen", DateTime(timezone=True), nullable=False),
     Column("count", Integer, nullable=False),
     Column("resolved_at", DateTime(timezone=True)),
+)
+
+definitions_versions = Table(
+    "definitions_versions", metadata,
+    Column("version", String(64), primary_key=True),
+    Column("hash", String(64), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("activated_at", DateTime(timezone=True), nullable=False),
+    Column("next_review_date", DateTime(timezone=True)),
+    Column("changelog", Text, nullable=False),
+)
+
+backtests = Table(
+    "backtests", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("candidate_hash", String(64), nullable=False),
+    Column("candidate_version", String(64), nullable=False),
+    Column("active_hash", String(64), nullable=False),
+    Column("ran_at", DateTime(timezone=True), nullable=False),
+    Column("days", Integer, nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("changed", Integer, nullable=False),
+    Column("summary", JSON, nullable=False),
 )
 
 leases = Table(

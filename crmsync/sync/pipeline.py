@@ -22,7 +22,7 @@ from crmsync.errors import CrmsyncError
 from crmsync.model import ActionKind, Activity, Contact, Decision, LeadStatus, OwnerTask, WriteBack
 from crmsync.rules import decide
 from crmsync.rules.sla import next_change
-from crmsync.rules.values import moment
+from crmsync.rules.values import count, moment
 from crmsync.store import Store, aware, fingerprint
 from crmsync.sync.inputs import contact_inputs, restore
 
@@ -352,8 +352,24 @@ class _Decided:
             "sql_at": moment(writes.get("sql_at") or contact.sql_at), "sla_state": writes.get("sla_state"),
             "slas": [vars_of(clock) for clock in decision.slas], "sla_next_at": next_change(decision.slas, now),
             "dq_invalid": decision.reason is not None and not decision.reason.valid,
+            "dq_reason": decision.reason.code if decision.reason is not None and decision.reason.valid else None,
+            "source": _short(contact.source), "segment": segment(contact.employees),
+            "owner_id": _short(contact.owner_id), "definitions_version": decision.definitions_version,
+            "created_at": moment(contact.created_at),
             "updated_at": now,
         }
+
+
+def segment(employees: Any) -> str | None:
+    """Company-size segment for reports: smb (< 50), mid-market (50-500), enterprise (> 500)."""
+    number, _ = count(employees)
+    if number is None:
+        return None
+    return "smb" if number < 50 else "mid_market" if number <= 500 else "enterprise"
+
+
+def _short(value: Any) -> str | None:
+    return str(value)[:64] if value not in (None, "") else None
 
 
 def vars_of(clock: Any) -> dict[str, Any]:

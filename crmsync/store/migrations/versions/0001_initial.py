@@ -59,6 +59,12 @@ def upgrade() -> None:
         sa.Column("slas", sa.JSON),
         sa.Column("sla_next_at", TS),
         sa.Column("dq_invalid", sa.Boolean),
+        sa.Column("dq_reason", sa.String(64)),
+        sa.Column("source", sa.String(64)),
+        sa.Column("segment", sa.String(32)),
+        sa.Column("owner_id", sa.String(64)),
+        sa.Column("definitions_version", sa.String(64)),
+        sa.Column("created_at", TS),
         sa.Column("updated_at", TS, nullable=False),
     )
     op.create_index("ix_records_sla_next", "records", ["crm", "sla_next_at"])
@@ -125,6 +131,27 @@ def upgrade() -> None:
         sa.Column("resolved_at", TS),
     )
     op.create_table(
+        "definitions_versions",
+        sa.Column("version", sa.String(64), primary_key=True),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("path", sa.Text, nullable=False),
+        sa.Column("activated_at", TS, nullable=False),
+        sa.Column("next_review_date", TS),
+        sa.Column("changelog", sa.Text, nullable=False),
+    )
+    op.create_table(
+        "backtests",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("candidate_hash", sa.String(64), nullable=False),
+        sa.Column("candidate_version", sa.String(64), nullable=False),
+        sa.Column("active_hash", sa.String(64), nullable=False),
+        sa.Column("ran_at", TS, nullable=False),
+        sa.Column("days", sa.Integer, nullable=False),
+        sa.Column("records", sa.Integer, nullable=False),
+        sa.Column("changed", sa.Integer, nullable=False),
+        sa.Column("summary", sa.JSON, nullable=False),
+    )
+    op.create_table(
         "leases",
         sa.Column("name", sa.String(128), primary_key=True),
         sa.Column("holder", sa.String(128), nullable=False),
@@ -133,5 +160,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("leases", "quarantine", "outbox", "decisions", "activities", "inputs", "records", "runs", "cursors"):
+    for table in ("leases", "backtests", "definitions_versions", "quarantine", "outbox", "decisions",
+                  "activities", "inputs", "records", "runs", "cursors"):
         op.drop_table(table)
