@@ -250,6 +250,37 @@ def sync(
                                for r in reports], indent=2))
 
 
+@app.command("report")
+def report_command(
+    since: Annotated[str | None, typer.Option("--since", help="Start (YYYY-MM-DD); default 90 days ago.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="End (YYYY-MM-DD); default now.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="source, segment, owner or definitions-version.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print the report as CSV.")] = False,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML page here.")] = None,
+) -> None:
+    """Funnel, conversion and time between stages, MQL->SQL against the floor, SAL acceptance, SLA
+    compliance, and the reason-code review with recalibration hints."""
+    from crmsync.reporting.report import GROUPS, build_report, render_csv, render_html, render_text
+
+    if by is not None and by not in GROUPS:
+        raise ConfigError(f"--by {by}: expected one of {', '.join(GROUPS)}")
+    settings = _settings()
+    loaded, store = _context(settings)
+    end = _when(until, "--until") if until else datetime.now(UTC)
+    start = _when(since, "--since") if since else end - timedelta(days=90)
+    report = build_report(store, loaded, start, end, by)
+    if html is not None:
+        html.write_text(render_html(report), encoding="utf-8")
+        typer.echo(f"wrote {html}", err=True)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    elif as_csv:
+        typer.echo(render_csv(report), nl=False)
+    else:
+        typer.echo(render_text(report))
+
+
 @app.command("explain")
 def explain_record(
     record_id: Annotated[str, typer.Argument(help="The CRM record id (HubSpot contact id).")],

@@ -7,6 +7,7 @@ user and report call counts; they need no token and are never counted.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import uuid
 from collections.abc import Callable
@@ -484,13 +485,14 @@ def _events(app: HubSpotApp, request: Request) -> Response:
     before_time = _parse_time(request.arg("occurredBefore"))
     limit = min(int(request.arg("limit", "100") or 100), 1000)
     start = int(request.arg("after", "0") or 0)
-    found = [e for e in app.portal.events
-             if (event_type is None or e["eventType"] == event_type)
-             and (object_id is None or e["objectId"] == object_id)
-             and (after_time is None or e["_at"] > after_time)
-             and (before_time is None or e["_at"] <= before_time)]
-    descending = (request.arg("sort") or "").startswith("-")
-    found.sort(key=lambda e: (e["_at"], e["id"]), reverse=descending)
+    ordered, times = app.portal.sorted_events(event_type)
+    lo = bisect.bisect_right(times, after_time) if after_time else 0
+    hi = bisect.bisect_right(times, before_time) if before_time else len(ordered)
+    found = ordered[lo:hi]
+    if object_id is not None:
+        found = [e for e in found if e["objectId"] == object_id]
+    if (request.arg("sort") or "").startswith("-"):
+        found = found[::-1]
     page = found[start:start + limit]
     body: dict[str, Any] = {"results": [{k: v for k, v in e.items() if not k.startswith("_")} for e in page]}
     if start + limit < len(found):

@@ -129,6 +129,7 @@ class Portal:
     owners: list[dict[str, Any]] = field(default_factory=list)
     next_id: int = 1001
     on_change: list[Callable[[str, str, dict[str, str]], None]] = field(default_factory=list)
+    _event_index: dict[str | None, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.properties:
@@ -149,6 +150,16 @@ class Portal:
         self.events = []
         self.owners = []
         self.next_id = 1001
+
+    def sorted_events(self, event_type: str | None) -> tuple[list[dict[str, Any]], list[datetime]]:
+        """Events of a type in time order, and their times (for bisecting); rebuilt when events were added."""
+        key = (event_type, len(self.events))
+        cached = self._event_index.get(event_type)
+        if cached is None or cached[0] != key:
+            ordered = sorted((e for e in self.events if event_type is None or e["eventType"] == event_type),
+                             key=lambda e: (e["_at"], e["id"]))
+            cached = self._event_index[event_type] = (key, ordered, [e["_at"] for e in ordered])
+        return cached[1], cached[2]
 
     def new_id(self) -> str:
         self.next_id += 1
