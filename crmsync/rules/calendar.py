@@ -57,6 +57,7 @@ class BusinessCalendar:
             day += timedelta(days=1)
         return total
 
+    @lru_cache(maxsize=65536)  # noqa: B019 - clocks of one MQL time are recomputed on every pass
     def add_business_hours(self, start: datetime, hours: float) -> datetime:
         """The moment `hours` of working time after `start`."""
         remaining = hours * 3600.0
