@@ -64,7 +64,8 @@ class FaultInjector:
             roll = self._random.random()
             for fault, rate in self.rates.items():
                 if roll < rate:
-                    if (fault is Fault.PARTIAL and not batch) or (allowed is not None and fault not in allowed):
+                    per_record = fault in (Fault.PARTIAL, Fault.LOCKED)
+                    if (per_record and not batch) or (allowed is not None and fault not in allowed):
                         return None
                     self.injected[fault] = self.injected.get(fault, 0) + 1
                     return fault

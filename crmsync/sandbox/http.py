@@ -188,7 +188,7 @@ class SandboxApp:
         if fault is Fault.TIMEOUT:
             time.sleep(self.timeout_hang_seconds)
             return None
-        if fault is Fault.PARTIAL:
+        if fault in (Fault.PARTIAL, Fault.LOCKED):  # per-record failures inside a batch answer
             request.partial_fault = True
         elif fault is not None:
             response = self.fault_response(int(fault.value))

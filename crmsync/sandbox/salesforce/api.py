@@ -1,0 +1,244 @@
+"""The Salesforce REST API over an Org: what simple-salesforce and the connector use.
+
+OAuth token endpoint (password and client-credentials flows), query / queryAll with
+nextRecordsUrl paging, sobject describe, single-record PATCH (204), composite/sobjects PATCH and
+POST (up to 200 records, allOrNone, per-record results), Tooling API CustomField creation, the
+`Sforce-Limit-Info` header, INVALID_SESSION_ID after the session lifetime, REQUEST_LIMIT_EXCEEDED
+past the daily limit. Errors have Salesforce's shape: a list of {message, errorCode, fields}.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import parse_qs
+
+from crmsync.sandbox.http import HttpError, Request, Response, SandboxApp
+from crmsync.sandbox.salesforce import soql
+from crmsync.sandbox.salesforce.org import FieldError, Org
+
+COMPOSITE_MAX = 200
+DEFAULT_BATCH = 2000
+
+
+class SalesforceApp(SandboxApp):
+    def __init__(self, *, token: str | None = None, org: Org | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.token = token
+        self.org = org or Org()
+        self.cursors: dict[str, list[dict[str, Any]]] = {}
+        _routes(self)
+
+    def authenticate(self, request: Request) -> Response | None:
+        header = request.headers.get("Authorization") or request.headers.get("authorization") or ""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token and (token == self.token or self.org.session_valid(token)):
+            self.org.api_used += 1
+            if self.org.api_used > self.org.api_limit:
+                return self.error(403, "TotalRequests Limit exceeded.", errorCode="REQUEST_LIMIT_EXCEEDED")
+            return None
+        return self.error(401, "Session expired or invalid", errorCode="INVALID_SESSION_ID")
+
+    def error(self, status: int, message: str, **extra: Any) -> Response:
+        code = extra.pop("errorCode", {400: "MALFORMED_QUERY", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+                         .get(status, "UNKNOWN_EXCEPTION"))
+        return Response(status, [{"message": message, "errorCode": code, **extra}], self.limit_headers())
+
+    def limit_headers(self) -> dict[str, str]:
+        return {"Sforce-Limit-Info": f"api-usage={self.org.api_used}/{self.org.api_limit}"}
+
+    def fault_response(self, status: int) -> Response:
+        if status == 429:  # Salesforce has no 429: a busy org answers 503
+            status = 503
+        return self.error(status, "Server unavailable (injected by the sandbox)", errorCode="SERVER_UNAVAILABLE")
+
+    def url(self, version: str, sobject: str, rid: str) -> str:
+        return f"/services/data/{version}/sobjects/{sobject}/{rid}"
+
+    def shape(self, version: str, sobject: str, record: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {"attributes": {"type": sobject, "url": self.url(version, sobject, record["Id"])}}
+        for name in fields:
+            if "." in name:
+                relation, leaf = name.split(".", 1)
+                value = soql._get(record, name)
+                out.setdefault(relation, {"attributes": {"type": relation}})[leaf] = value
+            else:
+                out[name] = record.get(name)
+        return out
+
+
+def _routes(app: SalesforceApp) -> None:
+    org = app.org
+
+    @app.route("POST", "/services/oauth2/token", "oauth.token", internal=True)
+    def token(request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        grant = form.get("grant_type")
+        if grant not in ("password", "client_credentials"):
+            return Response(400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"})
+        wanted = org.credentials
+        if wanted and any(form.get(k) != v for k, v in wanted.items() if k in form or grant == "password"):
+            return Response(400, {"error": "invalid_grant", "error_description": "authentication failure"})
+        host = request.headers.get("Host", "127.0.0.1")
+        app.calls[("oauth.token", 200)] += 1
+        return Response(200, {"access_token": org.issue_token(), "instance_url": f"http://{host}",
+                              "id": f"http://{host}/id/00D5g0000000001/0055g0000000001",
+                              "token_type": "Bearer", "issued_at": str(int(org.clock().timestamp() * 1000)),
+                              "signature": secrets.token_urlsafe(16)})
+
+    def run_query(request: Request, version: str, include_deleted: bool) -> Response:
+        text = request.arg("q")
+        if not text:
+            raise HttpError(400, "query parameter q is required")
+        try:
+            query = soql.parse(text)
+        except soql.MalformedQuery as exc:
+            raise HttpError(400, f"{exc}", errorCode="MALFORMED_QUERY") from None
+        if query.sobject not in org.records:
+            raise HttpError(400, f"sObject type '{query.sobject}' is not supported.", errorCode="INVALID_TYPE")
+        known = org.fields.get(query.sobject, {})
+        for name in query.fields:
+            if name.split(".")[0] not in known and not name.startswith("Campaign."):
+                raise HttpError(400, f"No such column '{name}' on entity '{query.sobject}'", errorCode="INVALID_FIELD")
+        rows = [r for r in org.records[query.sobject].values()
+                if (include_deleted or not r.get("IsDeleted")) and (query.where is None or query.where(r))]
+        for name, descending in reversed(query.order):
+            rows.sort(key=_by(name), reverse=descending)
+        if query.limit is not None:
+            rows = rows[:query.limit]
+        shaped = [app.shape(version, query.sobject, r, query.fields) for r in rows]
+        return _page(app, version, shaped, _batch_size(request), len(shaped))
+
+    @app.route("GET", "/services/data/{version}/query", "query")
+    def query(request: Request, version: str) -> Response:
+        return run_query(request, version, include_deleted=False)
+
+    @app.route("GET", "/services/data/{version}/queryAll", "queryAll")
+    def query_all(request: Request, version: str) -> Response:
+        return run_query(request, version, include_deleted=True)
+
+    @app.route("GET", "/services/data/{version}/query/{locator}", "query.more")
+    def query_more(request: Request, version: str, locator: str) -> Response:
+        key, _, offset = locator.rpartition("-")
+        rows = app.cursors.get(key)
+        if rows is None or not offset.isdigit():
+            raise HttpError(400, "invalid query locator", errorCode="INVALID_QUERY_LOCATOR")
+        return _page(app, version, rows, _batch_size(request), len(rows), key, int(offset))
+
+    @app.route("GET", "/services/data/{version}/sobjects/{sobject}/describe", "describe")
+    def describe(request: Request, version: str, sobject: str) -> Response:
+        if sobject not in org.fields:
+            raise HttpError(404, f"The requested resource does not exist: {sobject}", errorCode="NOT_FOUND")
+        fields = []
+        for name, kind in org.fields[sobject].items():
+            entry: dict[str, Any] = {"name": name, "type": "id" if name == "Id" else kind,
+                                     "custom": name.endswith("__c"),
+                                     "label": name, "updateable": kind != "system", "nillable": True,
+                                     "picklistValues": []}
+            if sobject == "Lead" and name == "Status":
+                entry["picklistValues"] = [{"value": v, "label": v, "active": True} for v in org.statuses()]
+            fields.append(entry)
+        return Response(200, {"name": sobject, "label": sobject, "custom": False, "fields": fields,
+                              "updateable": True, "queryable": True}, app.limit_headers())
+
+    @app.route("PATCH", "/services/data/{version}/sobjects/{sobject}/{rid}", "sobject.update")
+    def update_one(request: Request, version: str, sobject: str, rid: str) -> Response:
+        if sobject not in org.records:
+            raise HttpError(404, f"The requested resource does not exist: {sobject}", errorCode="NOT_FOUND")
+        try:
+            org.update(sobject, rid, request.json())
+        except FieldError as exc:
+            raise HttpError(400, exc.message, errorCode=exc.code, fields=exc.fields) from None
+        return Response(204, None, app.limit_headers())
+
+    @app.route("PATCH", "/services/data/{version}/composite/sobjects", "composite.update", batch=True)
+    def composite_update(request: Request, version: str) -> Response:
+        return _composite(app, request, create=False)
+
+    @app.route("POST", "/services/data/{version}/composite/sobjects", "composite.create", batch=True)
+    def composite_create(request: Request, version: str) -> Response:
+        return _composite(app, request, create=True)
+
+    @app.route("POST", "/services/data/{version}/tooling/sobjects/CustomField", "tooling.customfield")
+    def custom_field(request: Request, version: str) -> Response:
+        body = request.json()
+        full = str(body.get("FullName") or "")
+        sobject, _, name = full.partition(".")
+        kind = str((body.get("Metadata") or {}).get("type") or "Text")
+        if sobject not in org.fields or not name.endswith("__c"):
+            raise HttpError(400, f"Invalid FullName {full!r}: use Object.Field__c", errorCode="INVALID_FIELD")
+        if not org.add_custom_field(sobject, name, {"Text": "string", "LongTextArea": "textarea",
+                                                    "DateTime": "datetime", "Number": "double",
+                                                    "Checkbox": "boolean"}.get(kind, "string")):
+            raise HttpError(400, f"There's already a field named {name} on {sobject}.",
+                            errorCode="DUPLICATE_DEVELOPER_NAME")
+        return Response(201, {"id": org.new_id("CustomField"), "success": True, "errors": []}, app.limit_headers())
+
+    from crmsync.sandbox.salesforce.control import control_routes
+
+    control_routes(app)
+
+
+def _by(name: str) -> Any:
+    return lambda record: soql.sort_key(record, name)
+
+
+def _batch_size(request: Request) -> int:
+    options = request.headers.get("Sforce-Query-Options") or request.headers.get("sforce-query-options") or ""
+    for part in options.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "batchSize" and value.isdigit():
+            return max(200, min(2000, int(value)))
+    return DEFAULT_BATCH
+
+
+def _page(app: SalesforceApp, version: str, rows: list[dict[str, Any]], size: int, total: int,
+          key: str | None = None, offset: int = 0) -> Response:
+    chunk = rows[offset:offset + size]
+    body: dict[str, Any] = {"totalSize": total, "done": offset + size >= len(rows), "records": chunk}
+    if not body["done"]:
+        key = key or "01g5g" + secrets.token_hex(6)
+        app.cursors[key] = rows
+        body["nextRecordsUrl"] = f"/services/data/{version}/query/{key}-{offset + size}"
+    return Response(200, body, app.limit_headers())
+
+
+def _composite(app: SalesforceApp, request: Request, create: bool) -> Response:
+    org = app.org
+    body = request.json()
+    records = body.get("records") if isinstance(body, dict) else None
+    if not isinstance(records, list) or not records:
+        raise HttpError(400, "records is required", errorCode="JSON_PARSER_ERROR")
+    if len(records) > COMPOSITE_MAX:
+        raise HttpError(400, f"Exceeded max limit of {COMPOSITE_MAX} records", errorCode="EXCEEDED_ID_LIMIT")
+    all_or_none = bool(body.get("allOrNone"))
+    results: list[dict[str, Any]] = []
+    snapshot = {name: {rid: dict(rec) for rid, rec in recs.items()} for name, recs in org.records.items()} \
+        if all_or_none else None
+    failed = False
+    locked = request.partial_fault  # an injected 207 / lock fault: every other record is locked
+    for index, record in enumerate(records):
+        sobject = (record.get("attributes") or {}).get("type")
+        values = {k: v for k, v in record.items() if k not in ("attributes", "id", "Id")}
+        rid = record.get("id") or record.get("Id")
+        if locked and index % 2 == 1:
+            results.append({"id": rid, "success": False, "errors": [
+                {"statusCode": "UNABLE_TO_LOCK_ROW", "message": "unable to obtain exclusive access to this record",
+                 "fields": []}]})
+            failed = True
+            continue
+        try:
+            if sobject not in org.records:
+                raise FieldError("INVALID_TYPE", f"sObject type '{sobject}' is not supported", [])
+            saved = org.create(sobject, values) if create else org.update(sobject, str(rid), values)
+            results.append({"id": saved["Id"], "success": True, "errors": []})
+        except FieldError as exc:
+            failed = True
+            results.append({"id": rid, "success": False,
+                            "errors": [{"statusCode": exc.code, "message": exc.message, "fields": exc.fields}]})
+    if all_or_none and failed and snapshot is not None:
+        org.records = snapshot
+        results = [r if not r["success"] else {"id": r["id"], "success": False, "errors": [
+            {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because not all "
+             "records were valid and the request was using AllOrNone header", "fields": []}]} for r in results]
+    return Response(200, results, app.limit_headers())

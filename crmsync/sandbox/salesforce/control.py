@@ -1,0 +1,103 @@
+"""`/__sandbox/` endpoints of the Salesforce sandbox: seed, reset, act as a person, counts, switches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from crmsync.sandbox.http import HttpError, Request, Response
+from crmsync.sandbox.salesforce.org import FieldError
+from crmsync.sandbox.salesforce.seeding import install_custom_fields, seed_org
+
+if TYPE_CHECKING:
+    from crmsync.sandbox.salesforce.api import SalesforceApp
+
+
+def control_routes(app: SalesforceApp) -> None:
+    org = app.org
+
+    def lead(rid: str) -> dict[str, Any]:
+        found = org.records["Lead"].get(rid)
+        if found is None:
+            raise HttpError(404, f"no lead {rid}")
+        return found
+
+    def edit(sobject: str, rid: str, values: dict[str, Any]) -> None:
+        try:
+            org.update(sobject, rid, values)
+        except FieldError as exc:
+            raise HttpError(400, exc.message, errorCode=exc.code) from None
+
+    @app.route("POST", "/__sandbox/reset", internal=True)
+    def reset(request: Request) -> Response:
+        org.reset()
+        if request.json().get("custom_fields", False):
+            install_custom_fields(org)
+        app.reset_counts()
+        return Response(200, {"reset": True})
+
+    @app.route("POST", "/__sandbox/seed", internal=True)
+    def seed(request: Request) -> Response:
+        body = request.json()
+        ids = seed_org(org, int(body.get("leads", 100)), seed=int(body.get("seed", 42)),
+                       custom=bool(body.get("custom_fields", True)))
+        return Response(200, {"leads": len(ids)})
+
+    @app.route("GET", "/__sandbox/counts", internal=True)
+    def counts(request: Request) -> Response:
+        faults = {f.value: n for f, n in app.faults.injected.items()}
+        return Response(200, {"calls": app.call_counts(), "by_status": app.call_counts_by_status(),
+                              "api_usage": org.api_used, "faults": faults})
+
+    @app.route("POST", "/__sandbox/counts/reset", internal=True)
+    def reset_counts(request: Request) -> Response:
+        app.reset_counts()
+        return Response(200, {"reset": True})
+
+    @app.route("POST", "/__sandbox/settings", internal=True)
+    def settings(request: Request) -> Response:
+        """Switch the validation rule, shorten sessions, expire them, set the daily limit or faults."""
+        body = request.json()
+        if "validation_rule" in body:
+            org.validation_rule = bool(body["validation_rule"])
+        if "session_seconds" in body:
+            org.session_seconds = float(body["session_seconds"])
+        if body.get("expire_sessions"):
+            org.sessions.clear()
+        if "api_limit" in body:
+            org.api_limit = int(body["api_limit"])
+        if "faults" in body:
+            try:
+                app.faults.set(str(body["faults"]), body.get("seed"))
+            except ValueError as exc:
+                raise HttpError(400, str(exc)) from None
+        return Response(200, {"ok": True})
+
+    @app.route("GET", "/__sandbox/leads/{rid}", internal=True)
+    def read(request: Request, rid: str) -> Response:
+        return Response(200, dict(lead(rid)))
+
+    @app.route("PATCH", "/__sandbox/leads/{rid}", internal=True)
+    def human_edit(request: Request, rid: str) -> Response:
+        lead(rid)
+        edit("Lead", rid, request.json())
+        return Response(200, {"id": rid})
+
+    @app.route("POST", "/__sandbox/leads/{rid}/sql", internal=True)
+    def set_sql(request: Request, rid: str) -> Response:
+        """A rep setting Status to Qualified by hand, with whatever BANT they typed."""
+        lead(rid)
+        bant = request.json().get("bant") or {}
+        edit("Lead", rid, {**{f"BANT_{k.title()}__c": v for k, v in bant.items()}, "Status": "Qualified"})
+        return Response(200, {"id": rid})
+
+    @app.route("POST", "/__sandbox/leads/{rid}/tasks", internal=True)
+    def log_call(request: Request, rid: str) -> Response:
+        record = lead(rid)
+        body = request.json()
+        at = datetime.fromisoformat(body["at"]) if body.get("at") else org.clock()
+        task = org.create("Task", {"WhoId": rid, "OwnerId": record.get("OwnerId"),
+                                   "Subject": body.get("subject", "Call"), "Type": "Call", "TaskSubtype": "Call",
+                                   "Status": "Completed", "ActivityDate": at.date().isoformat()}, at=at)
+        org.touch("Lead", rid, at)
+        return Response(201, {"id": task["Id"]})

@@ -1,0 +1,97 @@
+"""Turn CRM-neutral seed leads into Salesforce Leads, Tasks, Events and campaign responses."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from crmsync.definitions import DEFAULT_DEFINITIONS, load_definitions
+from crmsync.definitions.schema import CrmMapping
+from crmsync.sandbox.salesforce.org import Org, sf_time
+from crmsync.sandbox.seed import SeedLead, generate
+
+OWNERS = ["0055g00000A1", "0055g00000A2", "0055g00000A3", "0055g00000A4", "0055g00000A5"]
+STATUS = {"lead": "Open - Not Contacted", "mql": "Open - Not Contacted", "sal": "Working - Contacted",
+          "sql": "Qualified", "opportunity": "Closed - Converted", "customer": "Closed - Converted"}
+NEUTRAL_STATUS = {"in_progress": "Working - Contacted", "unqualified": "Closed - Not Converted"}
+SOURCE = {"organic": "Web", "paid_search": "Advertisement", "email": "Email", "social": "Social",
+          "referral": "Partner Referral", "partner": "Partner Referral", "direct": "Web", "event": "Trade Show"}
+
+
+def custom_fields(mapping: CrmMapping) -> list[tuple[str, str]]:
+    """(field, metadata type) of the custom Lead fields crmsync reads and writes."""
+    f = mapping.fields
+    kinds = {"mql_at": "DateTime", "sal_at": "DateTime", "sql_at": "DateTime", "recycled_at": "DateTime",
+             "engagement_score": "Number", "fit": "Checkbox", "fit_reasons": "LongTextArea",
+             "sql_blocked_reason": "LongTextArea", "dq_reason_status": "LongTextArea"}
+    names = ["stage", "bant_need", "bant_authority", "bant_timeline", "bant_budget", "dq_reason", "fit", "fit_reasons",
+             "engagement_score", "mql_at", "sal_at", "sql_at", "recycled_at", "sql_blocked_reason",
+             "dq_reason_status", "sla_state", "definitions_version"]
+    out: list[tuple[str, str]] = []
+    for neutral in names:
+        name = getattr(f, neutral)
+        if name.endswith("__c") and name not in [n for n, _ in out]:
+            out.append((name, kinds.get(neutral, "Text")))
+    return out
+
+
+def install_custom_fields(org: Org, mapping: CrmMapping | None = None) -> None:
+    mapping = mapping or load_definitions(DEFAULT_DEFINITIONS).definitions.mappings.salesforce
+    kinds = {"DateTime": "datetime", "Number": "double", "Checkbox": "string", "LongTextArea": "textarea"}
+    for name, kind in custom_fields(mapping):
+        org.add_custom_field("Lead", name, kinds.get(kind, "string"))
+    org.add_custom_field("Task", "CRMSync_Task_Key__c", "string")
+
+
+def seed_org(org: Org, count: int, seed: int = 42, now: datetime | None = None, custom: bool = True) -> list[str]:
+    now = now or org.clock()
+    if custom:
+        install_custom_fields(org)
+    campaigns: dict[str, str] = {}
+    ids = []
+    for lead in generate(count, seed=seed, owners=len(OWNERS)):
+        ids.append(_add(org, lead, now, custom, campaigns))
+    return ids
+
+
+def _add(org: Org, lead: SeedLead, now: datetime, custom: bool, campaigns: dict[str, str]) -> str:
+    created = now - timedelta(days=lead.created_days_ago)
+    values: dict[str, Any] = {
+        "FirstName": lead.first_name, "LastName": lead.last_name, "Email": lead.email,
+        "Company": lead.company or "[not provided]", "Title": lead.title, "Industry": lead.industry,
+        "NumberOfEmployees": lead.employees, "Country": lead.country, "LeadSource": SOURCE.get(lead.source),
+        "Status": NEUTRAL_STATUS.get(lead.lead_status or "", STATUS[lead.stage]), "OwnerId": OWNERS[lead.owner],
+        "IsConverted": lead.stage in ("opportunity", "customer"),
+    }
+    if custom:
+        values.update({f"BANT_{k.title()}__c": v for k, v in lead.bant.items()})
+        values["CRMSync_DQ_Reason__c"] = lead.dq_reason
+        if lead.stage in ("opportunity", "customer"):
+            values["CRMSync_Stage__c"] = lead.stage.title()
+    record = org.create("Lead", {k: v for k, v in values.items() if v is not None}, at=created)
+    last = created
+    for activity in lead.activities:
+        at = max(created, now - timedelta(days=activity.days_ago))
+        last = max(last, at)
+        if activity.kind in ("call", "email"):
+            org.create("Task", {"WhoId": record["Id"], "OwnerId": record["OwnerId"], "Subject": activity.detail,
+                                "Type": "Call" if activity.kind == "call" else "Email", "Status": "Completed",
+                                "TaskSubtype": "Call" if activity.kind == "call" else "Email",
+                                "ActivityDate": at.date().isoformat()}, at=at)
+        elif activity.kind == "meeting":
+            org.create("Event", {"WhoId": record["Id"], "OwnerId": record["OwnerId"], "Subject": activity.detail,
+                                 "StartDateTime": sf_time(at)}, at=at)
+        elif activity.kind in ("form_submission", "webinar", "email_click", "campaign_response"):
+            name = activity.detail or "Campaign"
+            cid = campaigns.get(name)
+            if cid is None:
+                cid = campaigns[name] = org.new_id("Campaign")
+                org.records["Campaign"][cid] = {"Id": cid, "Name": name, "Type": "Web Form"
+                                                if activity.kind == "form_submission" else "Webinar"}
+            member = org.create("CampaignMember", {"LeadId": record["Id"], "CampaignId": cid, "Status": "Responded",
+                                                   "HasResponded": True, "FirstRespondedDate": at.date().isoformat()},
+                                at=at)
+            member["Campaign"] = {"Name": name, "Type": org.records["Campaign"][cid]["Type"]}  # the relationship
+        # page views and email opens have no Salesforce object: web analytics live in the marketing tool
+    org.touch("Lead", record["Id"], last)
+    return str(record["Id"])
