@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from crmsync.connectors.salesforce_mapping import custom_fields
 from crmsync.definitions import DEFAULT_DEFINITIONS, load_definitions
 from crmsync.definitions.schema import CrmMapping
 from crmsync.sandbox.salesforce.org import Org, sf_time
@@ -16,23 +17,6 @@ STATUS = {"lead": "Open - Not Contacted", "mql": "Open - Not Contacted", "sal": 
 NEUTRAL_STATUS = {"in_progress": "Working - Contacted", "unqualified": "Closed - Not Converted"}
 SOURCE = {"organic": "Web", "paid_search": "Advertisement", "email": "Email", "social": "Social",
           "referral": "Partner Referral", "partner": "Partner Referral", "direct": "Web", "event": "Trade Show"}
-
-
-def custom_fields(mapping: CrmMapping) -> list[tuple[str, str]]:
-    """(field, metadata type) of the custom Lead fields crmsync reads and writes."""
-    f = mapping.fields
-    kinds = {"mql_at": "DateTime", "sal_at": "DateTime", "sql_at": "DateTime", "recycled_at": "DateTime",
-             "engagement_score": "Number", "fit": "Checkbox", "fit_reasons": "LongTextArea",
-             "sql_blocked_reason": "LongTextArea", "dq_reason_status": "LongTextArea"}
-    names = ["stage", "bant_need", "bant_authority", "bant_timeline", "bant_budget", "dq_reason", "fit", "fit_reasons",
-             "engagement_score", "mql_at", "sal_at", "sql_at", "recycled_at", "sql_blocked_reason",
-             "dq_reason_status", "sla_state", "definitions_version"]
-    out: list[tuple[str, str]] = []
-    for neutral in names:
-        name = getattr(f, neutral)
-        if name.endswith("__c") and name not in [n for n, _ in out]:
-            out.append((name, kinds.get(neutral, "Text")))
-    return out
 
 
 def install_custom_fields(org: Org, mapping: CrmMapping | None = None) -> None:

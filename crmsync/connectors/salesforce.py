@@ -1,0 +1,360 @@
+"""Salesforce connector on simple-salesforce.
+
+Leads changed in a window are read with SOQL on SystemModstamp (an indexed cursor), paged by
+nextRecordsUrl and keyed by Id so a window can resume; their Tasks, Events and campaign
+responses come from chunked IN queries (never a query per lead); writes go through
+composite/sobjects, 200 records a call, with a result per record. Every SOQL literal is escaped.
+
+simple-salesforce builds https URLs: one requests adapter (`_Transport`) sends them as plain HTTP
+to hosts configured with http:// (the sandboxes on loopback) and puts a timeout on every request,
+which the library does not. An expired session is renewed and the same call made again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+    SalesforceRefusedRequest,
+)
+
+from crmsync.connectors.base import PulledPage
+from crmsync.connectors.governor import Governor
+from crmsync.connectors.hubspot import AuthError
+from crmsync.connectors.retry import RetryPolicy
+from crmsync.connectors.salesforce_mapping import (
+    SalesforceMapping,
+    custom_fields,
+    id_list,
+    quote,
+    soql_time,
+)
+from crmsync.definitions.schema import CrmMapping
+from crmsync.errors import FatalError, RecordError, RetriableError
+from crmsync.model import Activity, Check, Contact, OwnerTask, WriteBack, WriteResult
+from crmsync.settings import SalesforceSettings
+
+T = TypeVar("T")
+COMPOSITE = 200
+IN_CHUNK = 300  # ids per IN list: about 7,000 characters of SOQL, far below the 100,000 limit
+RECORD_LEVEL = {"FIELD_CUSTOM_VALIDATION_EXCEPTION", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "INVALID_FIELD",
+                "INVALID_CROSS_REFERENCE_KEY", "ENTITY_IS_DELETED", "STRING_TOO_LONG", "REQUIRED_FIELD_MISSING",
+                "INVALID_TYPE", "ALL_OR_NONE_OPERATION_ROLLED_BACK"}
+TASK_KEY = "CRMSync_Task_Key__c"
+
+
+class _Transport(HTTPAdapter):
+    """Timeouts on every request; https -> http for hosts configured with plain HTTP."""
+
+    def __init__(self, timeout: float, plain_hosts: set[str]) -> None:
+        super().__init__(max_retries=0)
+        self.timeout = timeout
+        self.plain_hosts = plain_hosts
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        url = request.url or ""
+        if url.startswith("https://") and urlsplit(url).netloc in self.plain_hosts:
+            request.url = "http://" + url[len("https://"):]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, *args, **kwargs)
+
+
+class SalesforceConnector:
+    name = "salesforce"
+
+    def __init__(self, settings: SalesforceSettings, mapping: CrmMapping, *, retry: RetryPolicy | None = None,
+                 bulk_threshold: int | None = None) -> None:
+        if not settings.instance_url and not settings.login_url:
+            raise FatalError("CRMSYNC_SALESFORCE__INSTANCE_URL is not set")
+        self.settings = settings
+        self.map = SalesforceMapping(mapping)
+        self.retry = retry or RetryPolicy()
+        self.calls = 0
+        self.on_call: Callable[[str, int | str], None] | None = None
+        self.governor = Governor(0.8, sleep=self.retry.sleep)
+        self.session = requests.Session()
+        plain = {urlsplit(u).netloc for u in (settings.instance_url, settings.login_url)
+                 if u and u.startswith("http://")}
+        transport = _Transport(settings.timeout_seconds, plain)
+        self.session.mount("https://", transport)
+        self.session.mount("http://", transport)
+        self.sf: Salesforce | None = None
+
+    # --- sessions and the one place every call goes through -------------------------------------
+
+    def _login(self) -> Salesforce:
+        s = self.settings
+        if s.username or s.client_id:
+            token, instance = self._oauth()
+        elif s.access_token is not None and s.instance_url:
+            token, instance = s.access_token.get_secret_value(), s.instance_url
+        else:
+            raise FatalError("Salesforce credentials missing: set CRMSYNC_SALESFORCE__ACCESS_TOKEN, or the "
+                             "username/password/security token, or the client id and secret")
+        netloc = urlsplit(instance).netloc
+        if instance.startswith("http://"):
+            transport = self.session.get_adapter("https://x")
+            if isinstance(transport, _Transport):
+                transport.plain_hosts.add(netloc)
+        sf = Salesforce(instance_url=instance, session_id=token, version=s.api_version, session=self.session)
+        sf.headers["Sforce-Query-Options"] = "batchSize=2000"
+        return sf
+
+    def _oauth(self) -> tuple[str, str]:
+        s = self.settings
+        form: dict[str, str] = {"client_id": s.client_id or "",
+                                "client_secret": s.client_secret.get_secret_value() if s.client_secret else ""}
+        if s.username:
+            password = (s.password.get_secret_value() if s.password else "") + (
+                s.security_token.get_secret_value() if s.security_token else "")
+            form.update(grant_type="password", username=s.username, password=password)
+        else:
+            form["grant_type"] = "client_credentials"
+        try:
+            response = self.session.post(f"{s.login_url}/services/oauth2/token", data=form)
+        except requests.RequestException as exc:
+            raise RetriableError(f"Salesforce login: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            detail = response.json().get("error_description", "") if response.content else ""
+            raise AuthError(f"Salesforce login refused (HTTP {response.status_code}: {detail}); check the "
+                            "CRMSYNC_SALESFORCE__* credentials")
+        data = response.json()
+        return str(data["access_token"]), str(data["instance_url"])
+
+    def _call(self, what: str, fn: Callable[[Salesforce], T]) -> T:
+        def attempt() -> T:
+            if self.sf is None:
+                self.sf = self._login()
+            self.calls += 1
+            try:
+                result = fn(self.sf)
+            except SalesforceExpiredSession:
+                self._observe(what, 401)
+                self.sf = self._login()  # a new session, then the same call again
+                self.calls += 1
+                result = fn(self.sf)
+            except SalesforceError as exc:
+                self._observe(what, getattr(exc, "status", "error"))
+                raise _classify(what, exc) from None
+            except requests.RequestException as exc:
+                self._observe(what, "error")
+                raise RetriableError(f"Salesforce {what}: {type(exc).__name__}") from None
+            self._observe(what, 200)
+            usage = self.sf.api_usage.get("api-usage") if self.sf is not None else None
+            if usage is not None:
+                self.governor.observe(usage.total, usage.total - usage.used, 24 * 3600)
+            return result
+
+        return self.retry.run(attempt)
+
+    def _observe(self, what: str, status: int | str) -> None:
+        if self.on_call is not None:
+            self.on_call(what, status)
+
+    def _soql(self, what: str, query: str, include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
+        """Pages of records for one SOQL query, following nextRecordsUrl."""
+        page = self._call(what, lambda sf: sf.query(query, include_deleted=include_deleted))
+        while True:
+            yield list(page.get("records") or [])
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = self._call(what, _more(next_url))
+
+    # --- pulling --------------------------------------------------------------------------------
+
+    def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[PulledPage]:
+        """Leads with since <= SystemModstamp < until, by Id (so a window resumes after a page)."""
+        where = f"SystemModstamp >= {soql_time(since)} AND SystemModstamp < {soql_time(until)}"
+        if after_key:
+            where += f" AND Id > {quote(after_key)}"
+        query = f"SELECT {', '.join(self.map.lead_fields())} FROM Lead WHERE {where} ORDER BY Id"
+        for records in self._soql("query leads", query, include_deleted=True):
+            page = PulledPage()
+            for record in records:
+                if record.get("IsDeleted"):
+                    continue  # deleted in Salesforce: nothing to decide or write
+                try:
+                    page.contacts.append(self.map.to_contact(record))
+                except RecordError as exc:
+                    page.errors.append(exc)
+            page.resume_key = str(records[-1]["Id"]) if records else None
+            yield page
+
+    def read(self, lead_ids: list[str]) -> PulledPage:
+        found = PulledPage()
+        for chunk in _chunks(lead_ids, IN_CHUNK):
+            query = f"SELECT {', '.join(self.map.lead_fields())} FROM Lead WHERE Id IN {id_list(chunk)}"
+            for records in self._soql("read leads", query):
+                for record in records:
+                    try:
+                        found.contacts.append(self.map.to_contact(record))
+                    except RecordError as exc:
+                        found.errors.append(exc)
+        return found
+
+    def activities(self, lead_ids: list[str]) -> dict[str, list[Activity]]:
+        found: dict[str, list[Activity]] = {lid: [] for lid in lead_ids}
+        for chunk in _chunks(lead_ids, IN_CHUNK):
+            ids = id_list(chunk)
+            for what, query, key, convert in (
+                ("query tasks", f"SELECT Id, WhoId, Subject, Type, TaskSubtype, CreatedDate FROM Task "
+                                f"WHERE WhoId IN {ids}", "WhoId", self.map.task),
+                ("query events", f"SELECT Id, WhoId, Subject, StartDateTime, CreatedDate FROM Event "
+                                 f"WHERE WhoId IN {ids}", "WhoId", self.map.event),
+                ("query campaign members", f"SELECT Id, LeadId, CreatedDate, Campaign.Name, Campaign.Type FROM "
+                                           f"CampaignMember WHERE LeadId IN {ids}", "LeadId",
+                 self.map.campaign_response),
+            ):
+                for records in self._soql(what, query):
+                    for record in records:
+                        owner = str(record.get(key))
+                        if owner in found:
+                            found[owner].append(convert(record))
+        return found
+
+    def events(self, since: datetime, until: datetime) -> Iterator[tuple[str, Activity]]:
+        """Salesforce has no separate activity stream: everything comes with the lead's page."""
+        return iter(())
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def changes(self, contact: Contact, writes: dict[str, str]) -> WriteBack | None:
+        fields = self.map.changes(contact, writes)
+        if not fields:
+            return None
+        return WriteBack(contact.id, fields, {k: contact.snapshot.get(k, "") for k in fields})
+
+    def write(self, writes: list[WriteBack]) -> list[WriteResult]:
+        results: list[WriteResult] = []
+        for chunk in _chunks(writes, COMPOSITE):
+            records = [{"attributes": {"type": "Lead"}, "id": w.record_id, **w.properties} for w in chunk]
+            answer = self._call("update leads", _rest("composite/sobjects", "PATCH",
+                                                      {"allOrNone": False, "records": records}))
+            results += _per_record([w.record_id for w in chunk], answer or [])
+        return results
+
+    def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]:
+        results: list[WriteResult] = []
+        for chunk in _chunks(tasks, COMPOSITE):
+            keys = [t.key for t in chunk]
+            existing: set[str] = set()
+            for part in _chunks(keys, IN_CHUNK):
+                for records in self._soql("query task keys", f"SELECT {TASK_KEY} FROM Task WHERE {TASK_KEY} IN "
+                                                             f"{id_list(part)}"):
+                    existing |= {str(r[TASK_KEY]) for r in records if r.get(TASK_KEY)}
+            outcome = {t.key: WriteResult(t.record_id, True) for t in chunk if t.key in existing}
+            todo = [t for t in chunk if t.key not in existing]
+            if todo:
+                records = [{"attributes": {"type": "Task"}, "WhoId": t.record_id, "Subject": t.subject[:255],
+                            "Description": t.body, "Status": "Not Started", "Priority": "High", TASK_KEY: t.key,
+                            "ActivityDate": (t.due_at or datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
+                            **({"OwnerId": t.owner_id} if t.owner_id else {})} for t in todo]
+                answer = self._call("create tasks", _rest("composite/sobjects", "POST",
+                                                          {"allOrNone": False, "records": records}))
+                for task, result in zip(todo, _per_record([t.record_id for t in todo], answer or []), strict=True):
+                    outcome[task.key] = result
+            results += [outcome[t.key] for t in chunk]
+        return results
+
+    # --- administration -------------------------------------------------------------------------
+
+    def _describe(self, sobject: str) -> dict[str, Any]:
+        result = self._call(f"describe {sobject}", _rest(f"sobjects/{sobject}/describe", "GET"))
+        return result if isinstance(result, dict) else {"fields": []}
+
+    def setup(self) -> list[str]:
+        """Create the custom fields crmsync needs through the Tooling API; idempotent."""
+        created = []
+        wanted = [("Lead", name, kind) for name, kind in custom_fields(self.map.mapping)] + [("Task", TASK_KEY, "Text")]
+        existing = {obj: {f["name"] for f in self._describe(obj)["fields"]} for obj in ("Lead", "Task")}
+        for sobject, name, kind in wanted:
+            if name in existing[sobject]:
+                continue
+            metadata: dict[str, Any] = {"type": kind, "label": name.removesuffix("__c").replace("_", " ")}
+            if kind == "Text":
+                metadata["length"] = 255
+            elif kind == "LongTextArea":
+                metadata.update(length=32768, visibleLines=3)
+            elif kind == "Number":
+                metadata.update(precision=8, scale=2)
+            self._call("create field", _rest("tooling/sobjects/CustomField", "POST",
+                                             {"FullName": f"{sobject}.{name}", "Metadata": metadata}))
+            created.append(f"{sobject}.{name}")
+        return created
+
+    def doctor(self) -> list[Check]:
+        try:
+            lead = self._describe("Lead")
+        except AuthError as exc:
+            return [Check("salesforce login", False, str(exc))]
+        except (RetriableError, FatalError) as exc:
+            return [Check("salesforce connectivity", False, str(exc))]
+        checks = [Check("salesforce login", True, f"session on {self.sf.sf_instance if self.sf else '?'}")]
+        names = {f["name"] for f in lead["fields"]}
+        missing = [n for n, _ in custom_fields(self.map.mapping) if n not in names]
+        checks.append(Check("salesforce fields", not missing,
+                            "all present" if not missing else f"missing {', '.join(missing)}: run `crmsync setup`"))
+        statuses: set[str] = set()
+        for records in self._soql("query lead statuses", "SELECT MasterLabel FROM LeadStatus"):
+            statuses |= {str(r["MasterLabel"]) for r in records}
+        unknown = sorted({v for v in self.map.status_values.values() if v} - statuses)
+        checks.append(Check("salesforce Lead Status values", not unknown,
+                            "all mapped values exist" if not unknown else
+                            f"mapped values not in the org's Lead Status picklist: {', '.join(unknown)}"))
+        return checks
+
+
+def _rest(path: str, method: str, body: Any = None) -> Callable[[Salesforce], Any]:
+    def call(sf: Salesforce) -> Any:
+        return sf.restful(path, method=method, **({"json": body} if body is not None else {}))
+    return call
+
+
+def _more(url: str) -> Callable[[Salesforce], Any]:
+    def call(sf: Salesforce) -> Any:
+        return sf.query_more(url, identifier_is_url=True)
+    return call
+
+
+def _classify(what: str, exc: SalesforceError) -> Exception:
+    content = getattr(exc, "content", None)
+    first = content[0] if isinstance(content, list) and content and isinstance(content[0], dict) else {}
+    code, message = first.get("errorCode", ""), str(first.get("message", ""))[:300]
+    text = f"Salesforce {what}: HTTP {getattr(exc, 'status', '?')} {code}: {message}"
+    if isinstance(exc, SalesforceRefusedRequest):
+        if code == "REQUEST_LIMIT_EXCEEDED":
+            return FatalError(f"{text} (the org's daily API limit; crmsync waits for it to reset)")
+        return AuthError(f"{text} (the integration user lacks a permission)")
+    if isinstance(exc, SalesforceGeneralError) and int(getattr(exc, "status", 500) or 500) >= 500:
+        return RetriableError(text)
+    return FatalError(text)
+
+
+def _per_record(ids: list[str], answer: list[dict[str, Any]]) -> list[WriteResult]:
+    results = []
+    for record_id, result in zip(ids, answer, strict=False):
+        if result.get("success"):
+            results.append(WriteResult(record_id, True))
+            continue
+        errors = result.get("errors") or []
+        codes = {e.get("statusCode") for e in errors}
+        message = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errors)[:500]
+        results.append(WriteResult(record_id, False, message, retriable=not codes & RECORD_LEVEL))
+    results += [WriteResult(i, False, "no answer for this record", True) for i in ids[len(results):]]
+    return results
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,172 @@
+"""Salesforce shapes <-> the CRM-neutral model, in one place; and SOQL literals, always escaped.
+
+A rep asks for SQL by setting the Lead's Status to the mapped `qualified` value; crmsync's own
+stage is `CRMSync_Stage__c`. Tasks and Events on the Lead (WhoId) are the owner's activities;
+campaign responses are the lead's (a web-form campaign counts as a form submission).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from crmsync.connectors.hubspot_mapping import OWNED, SCORE_TOLERANCE, STATUS_PREFERENCE, TIMESTAMPS
+from crmsync.definitions.schema import CrmMapping
+from crmsync.errors import RecordError
+from crmsync.model import BANT_ITEMS, Activity, Contact, LeadStatus, Stage
+from crmsync.rules.values import moment
+
+LEAD_FIELDS = ["Id", "IsDeleted", "FirstName", "LastName", "Email", "Company", "Title", "Industry", "NumberOfEmployees",
+               "Country", "LeadSource", "Status", "OwnerId", "IsConverted", "CreatedDate", "SystemModstamp"]
+SOURCE = {"Web": "organic", "Advertisement": "paid_search", "Email": "email", "Social": "social",
+          "Partner Referral": "referral", "Employee Referral": "referral", "External Referral": "referral",
+          "Trade Show": "event", "Phone Inquiry": "direct"}
+_ID = re.compile(r"^[A-Za-z0-9]{15,18}$")
+
+
+def custom_fields(mapping: CrmMapping) -> list[tuple[str, str]]:
+    """(field, metadata type) of the custom Lead fields crmsync reads and writes."""
+    f = mapping.fields
+    kinds = {"mql_at": "DateTime", "sal_at": "DateTime", "sql_at": "DateTime", "recycled_at": "DateTime",
+             "engagement_score": "Number", "fit_reasons": "LongTextArea",
+             "sql_blocked_reason": "LongTextArea", "dq_reason_status": "LongTextArea"}
+    names = ["stage", "bant_need", "bant_authority", "bant_timeline", "bant_budget", "dq_reason", "fit", "fit_reasons",
+             "engagement_score", "mql_at", "sal_at", "sql_at", "recycled_at", "sql_blocked_reason",
+             "dq_reason_status", "sla_state", "definitions_version"]
+    out: list[tuple[str, str]] = []
+    for neutral in names:
+        name = getattr(f, neutral)
+        if name.endswith("__c") and name not in [n for n, _ in out]:
+            out.append((name, kinds.get(neutral, "Text")))
+    return out
+
+
+def quote(value: str) -> str:
+    """A SOQL string literal: backslashes and quotes escaped, so record data never changes a query."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+    return f"'{escaped}'"
+
+
+def soql_time(moment_: datetime) -> str:
+    return moment_.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def id_list(ids: list[str]) -> str:
+    return "(" + ", ".join(quote(i) for i in ids) + ")"
+
+
+def valid_id(value: str) -> bool:
+    return bool(_ID.match(value))
+
+
+class SalesforceMapping:
+    def __init__(self, mapping: CrmMapping) -> None:
+        self.mapping = mapping
+        self.fields = mapping.fields
+        self.stage_values = {s: getattr(mapping.stages, s.value) for s in Stage}
+        self.stage_for = {value: stage for stage, value in self.stage_values.items()}
+        self.status_values = {s: getattr(mapping.lead_statuses, s.value) for s in LeadStatus}
+        self.status_for: dict[str, LeadStatus] = {}
+        for status in STATUS_PREFERENCE:
+            value = self.status_values[status]
+            if value is not None:
+                self.status_for.setdefault(value, status)
+
+    def lead_fields(self) -> list[str]:
+        f = self.fields
+        names = [*LEAD_FIELDS, f.stage, f.dq_reason, *(getattr(f, f"bant_{i}") for i in BANT_ITEMS),
+                 *(getattr(f, n) for n in OWNED)]
+        return list(dict.fromkeys(names))
+
+    def owned_fields(self) -> list[str]:
+        f = self.fields
+        return list(dict.fromkeys([f.stage, f.lead_status, *(getattr(f, n) for n in OWNED)]))
+
+    def to_contact(self, record: dict[str, Any]) -> Contact:
+        rid = record.get("Id")
+        if not rid:
+            raise RecordError("?", "Salesforce returned a lead without an Id")
+        f = self.fields
+        modified = moment(record.get("SystemModstamp"))
+        if modified is None:
+            raise RecordError(str(rid), f"SystemModstamp {record.get('SystemModstamp')!r} is not a date")
+        raw_status = record.get(f.lead_status) or ""
+        status = self.status_for.get(raw_status) if raw_status else None
+        if raw_status and status is None:
+            raise RecordError(str(rid), f"Status {raw_status!r} has no lead status in the definitions' Salesforce "
+                                        "mapping (run `crmsync doctor`)")
+        governed_raw = record.get(f.stage) or ""
+        governed = self.stage_for.get(governed_raw)
+        if governed_raw and governed is None:
+            raise RecordError(str(rid), f"{f.stage} {governed_raw!r} is not a stage value of the mapping")
+        stage = governed or Stage.LEAD
+        if record.get("IsConverted") or status is LeadStatus.CONVERTED:
+            stage = governed if governed in (Stage.OPPORTUNITY, Stage.CUSTOMER) else Stage.OPPORTUNITY
+        elif status is LeadStatus.QUALIFIED:
+            stage = Stage.SQL  # a rep asked for SQL
+        snapshot = {name: self._normal(name, record.get(name)) for name in self.owned_fields()}
+        company = record.get("Company")
+        return Contact(
+            id=str(rid), crm="salesforce", email=record.get("Email"), first_name=record.get("FirstName"),
+            last_name=record.get("LastName"), company=None if company == "[not provided]" else company,
+            title=record.get("Title"), industry=record.get("Industry"), employees=record.get("NumberOfEmployees"),
+            country=record.get("Country"), source=SOURCE.get(record.get("LeadSource") or "", record.get("LeadSource")),
+            owner_id=record.get("OwnerId"), stage=stage.value, governed_stage=governed.value if governed else None,
+            lead_status=status.value if status else None, dq_reason=record.get(f.dq_reason),
+            bant={item: record.get(getattr(f, f"bant_{item}")) for item in BANT_ITEMS},
+            mql_at=record.get(f.mql_at), sal_at=record.get(f.sal_at), sql_at=record.get(f.sql_at),
+            recycled_at=record.get(f.recycled_at), created_at=record.get("CreatedDate"), updated_at=modified,
+            snapshot=snapshot,
+        )
+
+    @staticmethod
+    def task(record: dict[str, Any]) -> Activity:
+        kind = "email" if (record.get("TaskSubtype") or record.get("Type")) == "Email" else "call"
+        return Activity(str(record.get("Id")), kind, record.get("CreatedDate"), record.get("Subject") or "",
+                        by_owner=True)
+
+    @staticmethod
+    def event(record: dict[str, Any]) -> Activity:
+        return Activity(str(record.get("Id")), "meeting", record.get("StartDateTime") or record.get("CreatedDate"),
+                        record.get("Subject") or "", by_owner=True)
+
+    @staticmethod
+    def campaign_response(record: dict[str, Any]) -> Activity:
+        campaign = record.get("Campaign") or {}
+        kind = "form_submission" if campaign.get("Type") == "Web Form" else "campaign_response"
+        return Activity(str(record.get("Id")), kind, record.get("CreatedDate"), campaign.get("Name") or "")
+
+    def changes(self, contact: Contact, writes: dict[str, str]) -> dict[str, Any]:
+        f = self.fields
+        wanted: dict[str, Any] = {}
+        for name, value in writes.items():
+            if name == "stage":
+                wanted[f.stage] = self.stage_values[Stage(value)]
+            elif name == "lead_status":
+                mapped = self.status_values[LeadStatus(value)]
+                if mapped is not None:
+                    wanted[f.lead_status] = mapped
+            elif name == "engagement_score":
+                wanted[f.engagement_score] = float(value)
+            else:
+                wanted[getattr(f, name)] = value if value != "" else None
+        return {k: v for k, v in wanted.items() if not self._same(k, contact.snapshot.get(k, ""), v)}
+
+    def _same(self, name: str, current: str, new: Any) -> bool:
+        if name == self.fields.engagement_score and current and new is not None:
+            return abs(float(current) - float(new)) < SCORE_TOLERANCE
+        return current == self._normal(name, new)
+
+    def _normal(self, name: str, value: Any) -> str:
+        if value is None:
+            return ""
+        if name in {getattr(self.fields, t) for t in TIMESTAMPS}:
+            when = moment(value)
+            return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else str(value)
+        if name == self.fields.engagement_score:
+            try:
+                return f"{float(value):.2f}"
+            except (TypeError, ValueError):
+                return str(value)
+        return str(value)
