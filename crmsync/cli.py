@@ -419,7 +419,7 @@ def _when(value: str, option: str) -> datetime:
 
 @sandbox_app.command("serve")
 def sandbox_serve(
-    crm: Annotated[str, typer.Option("--crm", help="hubspot (salesforce comes with its connector).")] = "hubspot",
+    crm: Annotated[str, typer.Option("--crm", help="hubspot or salesforce.")] = "hubspot",
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 picks a free one).")] = 8711,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated data and of the faults.")] = 42,
     contacts: Annotated[int, typer.Option("--contacts", help="How many leads to generate.")] = 200,
@@ -428,19 +428,28 @@ def sandbox_serve(
     token: Annotated[str | None, typer.Option("--token", help="Accept only this bearer token (default: any).")] = None,
 ) -> None:
     """Serve a stateful emulator of the CRM's API on loopback (plain HTTP) until interrupted."""
-    from crmsync.sandbox.http import SandboxServer
+    from crmsync.sandbox.http import SandboxApp, SandboxServer
     from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
+    from crmsync.sandbox.salesforce import SalesforceApp, seed_org
 
-    if crm != "hubspot":
-        raise ConfigError(f"--crm {crm}: only hubspot is available in this version")
+    app_: SandboxApp
     try:
-        app_ = HubSpotApp(token=token, faults=faults, seed=seed, rate_limit=rate_limit)
+        if crm == "hubspot":
+            app_ = hub = HubSpotApp(token=token, faults=faults, seed=seed, rate_limit=rate_limit)
+            seed_portal(hub.portal, contacts, seed=seed)
+            hint = "point CRMSYNC_HUBSPOT__BASE_URL at it"
+        elif crm == "salesforce":
+            app_ = sf = SalesforceApp(token=token, faults=faults, seed=seed, rate_limit=rate_limit)
+            seed_org(sf.org, contacts, seed=seed)
+            hint = "point CRMSYNC_SALESFORCE__INSTANCE_URL and __LOGIN_URL at it (any client id and secret)"
+        else:
+            raise ConfigError(f"--crm {crm}: expected hubspot or salesforce")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    seed_portal(app_.portal, contacts, seed=seed)
     server = SandboxServer(app_, port=port)
-    typer.echo(f"HubSpot sandbox on {server.url} with {contacts} contacts (seed {seed}); "
-               f"point CRMSYNC_HUBSPOT__BASE_URL at it. Ctrl-C stops.", err=False)
+    label = "HubSpot" if crm == "hubspot" else "Salesforce"
+    typer.echo(f"{label} sandbox on {server.url} with {contacts} {'contacts' if crm == 'hubspot' else 'leads'} "
+               f"(seed {seed}); {hint}. Ctrl-C stops.", err=False)
     sys.stdout.flush()
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

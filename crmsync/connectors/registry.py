@@ -6,6 +6,7 @@ from typing import Literal
 
 from crmsync.connectors.hubspot import HubSpotConnector
 from crmsync.connectors.retry import RetryPolicy
+from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.definitions import LoadedDefinitions
 from crmsync.errors import ConfigError
 from crmsync.settings import Settings
@@ -19,17 +20,21 @@ def configured(settings: Settings) -> list[CrmName]:
     if settings.hubspot.access_token is not None:
         names.append("hubspot")
     sf = settings.salesforce
-    if sf.instance_url and (sf.access_token or sf.username or sf.client_id):
+    if (sf.instance_url and sf.access_token) or sf.username or sf.client_id:
         names.append("salesforce")
     return names
 
 
 def connect(name: str, settings: Settings, definitions: LoadedDefinitions,
-            retry: RetryPolicy | None = None) -> HubSpotConnector:
+            retry: RetryPolicy | None = None) -> HubSpotConnector | SalesforceConnector:
     if name == "hubspot":
         if settings.hubspot.access_token is None:
             raise ConfigError("HubSpot is not configured: set CRMSYNC_HUBSPOT__ACCESS_TOKEN")
         return HubSpotConnector(settings.hubspot, definitions.definitions.mappings.hubspot, retry=retry)
     if name == "salesforce":
-        raise ConfigError("the Salesforce connector is not available in this version yet")
+        sf = settings.salesforce
+        if not sf.instance_url and not (sf.username or sf.client_id):
+            raise ConfigError("Salesforce is not configured: set CRMSYNC_SALESFORCE__INSTANCE_URL and an access "
+                              "token, or the login URL with username/password or client credentials")
+        return SalesforceConnector(sf, definitions.definitions.mappings.salesforce, retry=retry)
     raise ConfigError(f"unknown CRM {name!r}: expected one of {', '.join(KNOWN)}")

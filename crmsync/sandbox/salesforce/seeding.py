@@ -44,7 +44,8 @@ def _add(org: Org, lead: SeedLead, now: datetime, custom: bool, campaigns: dict[
         "FirstName": lead.first_name, "LastName": lead.last_name, "Email": lead.email,
         "Company": lead.company or "[not provided]", "Title": lead.title, "Industry": lead.industry,
         "NumberOfEmployees": lead.employees, "Country": lead.country, "LeadSource": SOURCE.get(lead.source),
-        "Status": NEUTRAL_STATUS.get(lead.lead_status or "", STATUS[lead.stage]), "OwnerId": OWNERS[lead.owner],
+        "Status": STATUS[lead.stage] if lead.stage in ("sql", "opportunity", "customer")
+        else NEUTRAL_STATUS.get(lead.lead_status or "", STATUS[lead.stage]), "OwnerId": OWNERS[lead.owner],
         "IsConverted": lead.stage in ("opportunity", "customer"),
     }
     if custom:
