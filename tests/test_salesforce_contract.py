@@ -42,7 +42,7 @@ def test_time_window_and_resume_key() -> None:
         conn = sf_connector(url)
         pages = list(conn.pull_changed(EPOCH, LATER))
         last = pages[-1].resume_key
-        assert last and not list(conn.pull_changed(EPOCH, LATER, after_key=last))[0].contacts
+        assert last and not next(iter(conn.pull_changed(EPOCH, LATER, after_key=last))).contacts
         stamps = sorted(r["SystemModstamp"] for r in app.org.records["Lead"].values())
         middle = datetime.fromisoformat(stamps[150])
         later, _ = pull_all(conn, since=middle)

@@ -36,7 +36,8 @@ def test_salesforce_sync_promotes_settles_and_reverts(tmp_path: Path) -> None:
         assert lead(app, IDEAL_DEMO)["CRMSync_Stage__c"] == "MQL"
         assert lead(app, COMPETITOR)["CRMSync_Stage__c"] == "Disqualified"
         assert lead(app, COMPETITOR)["Status"] == "Closed - Not Converted"
-        assert lead(app, SQL_DOCUMENTED)["CRMSync_Stage__c"] == "SQL" and lead(app, SQL_DOCUMENTED)["Status"] == "Qualified"
+        documented = lead(app, SQL_DOCUMENTED)
+        assert documented["CRMSync_Stage__c"] == "SQL" and documented["Status"] == "Qualified"
         blocked = lead(app, SQL_MISSING_BUDGET)
         assert blocked["Status"] != "Qualified" and "budget: empty" in blocked["CRMSync_SQL_Blocked_Reason__c"]
         tasks = [t for t in app.org.records["Task"].values() if t.get("CRMSync_Task_Key__c")]
