@@ -175,7 +175,9 @@ class SalesforceConnector:
 
     def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[PulledPage]:
         """Leads with since <= SystemModstamp < until, by Id (so a window resumes after a page)."""
-        where = f"SystemModstamp >= {soql_time(since)} AND SystemModstamp < {soql_time(until)}"
+        # SOQL datetimes have whole seconds: the window is widened to them, never narrowed
+        ceiling = until if until.microsecond == 0 else until.replace(microsecond=0) + timedelta(seconds=1)
+        where = f"SystemModstamp >= {soql_time(since)} AND SystemModstamp < {soql_time(ceiling)}"
         if after_key:
             where += f" AND Id > {quote(after_key)}"
         query = f"SELECT {', '.join(self.map.lead_fields())} FROM Lead WHERE {where} ORDER BY Id"
