@@ -24,8 +24,9 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from crmsync.connectors.hubspot import HubSpotConnector
+from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.definitions import load_definitions
-from crmsync.settings import HubSpotSettings
+from crmsync.settings import HubSpotSettings, SalesforceSettings
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
 
@@ -43,11 +44,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contacts", type=int, default=10_000)
     parser.add_argument("--backfill", action="store_true", help="run as `crmsync backfill` (own cursor)")
+    parser.add_argument("--crm", choices=["hubspot", "salesforce"], default="hubspot")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    server = subprocess.Popen([sys.executable, "-m", "crmsync", "sandbox", "serve", "--port", "0", "--contacts",
-                               str(args.contacts)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-m", "crmsync", "sandbox", "serve", "--crm", args.crm, "--port", "0",
+                               "--contacts", str(args.contacts)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     url = server.stdout.readline().split(" on ", 1)[1].split(" ", 1)[0]
     samples: list[tuple[float, float, int]] = []
@@ -55,8 +57,14 @@ def main() -> None:
         definitions = load_definitions(ROOT / "config" / "definitions.yaml")
         with tempfile.TemporaryDirectory() as tmp:
             store = Store.open(f"sqlite:///{tmp}/bench.db")
-            connector = HubSpotConnector(HubSpotSettings(access_token=SecretStr("bench"), base_url=url),
-                                         definitions.definitions.mappings.hubspot)
+            connector: HubSpotConnector | SalesforceConnector
+            if args.crm == "hubspot":
+                connector = HubSpotConnector(HubSpotSettings(access_token=SecretStr("bench"), base_url=url),
+                                             definitions.definitions.mappings.hubspot)
+            else:
+                connector = SalesforceConnector(
+                    SalesforceSettings(instance_url=url, login_url=url, client_id="bench",
+                                       client_secret=SecretStr("bench")), definitions.definitions.mappings.salesforce)
             done = threading.Event()
             progress: dict[str, int] = {"pulled": 0}
             started = time.perf_counter()
@@ -94,7 +102,7 @@ def main() -> None:
     rss = [s[1] for s in samples] or [rss_mb()]
     quarter = max(1, len(rss) // 4)
     result = {
-        "benchmark": "backfill" if args.backfill else "first_sync", "crm": "hubspot", "contacts": c["pulled"],
+        "benchmark": "backfill" if args.backfill else "first_sync", "crm": args.crm, "contacts": c["pulled"],
         "seconds": round(elapsed, 1), "records_per_second": round(c["pulled"] / elapsed), "written": c["written"],
         "tasks": c["tasks"], "events": c["events"], "calls": made, "calls_by_endpoint": calls,
         "peak_rss_mb": round(max(rss), 1), "rss_first_quarter_mb": round(max(rss[:quarter]), 1),
@@ -105,7 +113,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"hubspot {result['benchmark']}: {c['pulled']:,} contacts in {elapsed:.1f}s = "
+    print(f"{args.crm} {result['benchmark']}: {c['pulled']:,} contacts in {elapsed:.1f}s = "
           f"{result['records_per_second']:,} records/s; {c['written']:,} written, {c['tasks']} tasks; "
           f"{made} API calls {calls}; peak RSS {result['peak_rss_mb']} MB "
           f"(first quarter {result['rss_first_quarter_mb']} MB, last quarter {result['rss_last_quarter_mb']} MB)")
