@@ -25,8 +25,8 @@ class Connector(Protocol):
     name: str
     calls: int
 
-    def pull_changed(self, since: datetime, until: datetime,
-                     after_key: str | None = None) -> Iterator[PulledPage]: ...
+    def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None,
+                     backfill: bool = False) -> Iterator[PulledPage]: ...
 
     def activities(self, contact_ids: list[str]) -> dict[str, list[Activity]]: ...
 

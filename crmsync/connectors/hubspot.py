@@ -104,7 +104,8 @@ class HubSpotConnector:
 
     # --- pulling --------------------------------------------------------------------------------
 
-    def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[PulledPage]:
+    def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None,
+                     backfill: bool = False) -> Iterator[PulledPage]:
         """Contacts with since <= lastmodifieddate < until, in pages of up to 200.
 
         Paged by hs_object_id (keyset), not by `after`: each query starts again from the last id

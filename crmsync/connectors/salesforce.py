@@ -12,6 +12,8 @@ which the library does not. An expired session is renewed and the same call made
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
+from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation
 from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
@@ -45,6 +48,8 @@ from crmsync.settings import SalesforceSettings
 
 T = TypeVar("T")
 COMPOSITE = 200
+BULK_PAGE = 10_000
+BULK_THRESHOLD = 50_000
 IN_CHUNK = 300  # ids per IN list: about 7,000 characters of SOQL, far below the 100,000 limit
 RECORD_LEVEL = {"FIELD_CUSTOM_VALIDATION_EXCEPTION", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "INVALID_FIELD",
                 "INVALID_CROSS_REFERENCE_KEY", "ENTITY_IS_DELETED", "STRING_TOO_LONG", "REQUIRED_FIELD_MISSING",
@@ -73,12 +78,14 @@ class SalesforceConnector:
     name = "salesforce"
 
     def __init__(self, settings: SalesforceSettings, mapping: CrmMapping, *, retry: RetryPolicy | None = None,
-                 bulk_threshold: int | None = None) -> None:
+                 bulk_threshold: int = BULK_THRESHOLD, bulk_wait: float = 2.0) -> None:
         if not settings.instance_url and not settings.login_url:
             raise FatalError("CRMSYNC_SALESFORCE__INSTANCE_URL is not set")
         self.settings = settings
         self.map = SalesforceMapping(mapping)
         self.retry = retry or RetryPolicy()
+        self.bulk_threshold = bulk_threshold
+        self.bulk_wait = bulk_wait
         self.calls = 0
         self.on_call: Callable[[str, int | str], None] | None = None
         self.governor = Governor(0.8, sleep=self.retry.sleep)
@@ -173,15 +180,21 @@ class SalesforceConnector:
 
     # --- pulling --------------------------------------------------------------------------------
 
-    def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[PulledPage]:
-        """Leads with since <= SystemModstamp < until, by Id (so a window resumes after a page)."""
+    def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None,
+                     backfill: bool = False) -> Iterator[PulledPage]:
+        """Leads with since <= SystemModstamp < until, by Id (so a window resumes after a page).
+        A backfill of more than `bulk_threshold` leads is read with a Bulk API 2.0 query job."""
         # SOQL datetimes have whole seconds: the window is widened to them, never narrowed
         ceiling = until if until.microsecond == 0 else until.replace(microsecond=0) + timedelta(seconds=1)
         where = f"SystemModstamp >= {soql_time(since)} AND SystemModstamp < {soql_time(ceiling)}"
         if after_key:
             where += f" AND Id > {quote(after_key)}"
         query = f"SELECT {', '.join(self.map.lead_fields())} FROM Lead WHERE {where} ORDER BY Id"
-        for records in self._soql("query leads", query, include_deleted=True):
+        if backfill and self._count(where) > self.bulk_threshold:
+            pages: Iterator[list[dict[str, Any]]] = self._bulk(query)
+        else:
+            pages = self._soql("query leads", query, include_deleted=True)
+        for records in pages:
             page = PulledPage()
             for record in records:
                 if record.get("IsDeleted"):
@@ -192,6 +205,26 @@ class SalesforceConnector:
                     page.errors.append(exc)
             page.resume_key = str(records[-1]["Id"]) if records else None
             yield page
+
+    def _count(self, where: str) -> int:
+        answer = self._call("count leads", lambda sf: sf.query(f"SELECT COUNT() FROM Lead WHERE {where}"))
+        return int(answer.get("totalSize") or 0)
+
+    def _bulk(self, query: str) -> Iterator[list[dict[str, Any]]]:
+        """A Bulk API 2.0 queryAll job: created, polled until complete, its CSV read page by page."""
+        def client(sf: Salesforce) -> Any:
+            return _bulk_client(sf)
+
+        job = self._call("bulk create", lambda sf: client(sf).create_job(
+            Operation.query_all, query, ColumnDelimiter.COMMA, LineEnding.LF))
+        self._call("bulk wait", lambda sf: client(sf).wait_for_job(job["id"], True, self.bulk_wait))
+        locator = ""
+        while True:
+            result = self._call("bulk results", _bulk_page(job["id"], locator))
+            yield [_typed(row) for row in csv.DictReader(io.StringIO(result["records"]))]
+            locator = result.get("locator") or ""
+            if not locator:
+                return
 
     def read(self, lead_ids: list[str]) -> PulledPage:
         found = PulledPage()
@@ -315,6 +348,37 @@ class SalesforceConnector:
                             "all mapped values exist" if not unknown else
                             f"mapped values not in the org's Lead Status picklist: {', '.join(unknown)}"))
         return checks
+
+
+def _bulk_page(job_id: str, locator: str) -> Callable[[Salesforce], Any]:
+    def call(sf: Salesforce) -> Any:
+        return _bulk_client(sf).get_query_results(job_id, locator, BULK_PAGE)
+    return call
+
+
+def _bulk_client(sf: Salesforce) -> Any:
+    """simple-salesforce's Bulk 2.0 client for Leads: its job steps one by one, so each is retried alone."""
+    handler: Any = sf.bulk2
+    return handler.Lead._client
+
+
+_BOOLEAN = {"IsDeleted", "IsConverted"}
+_INTEGER = {"NumberOfEmployees"}
+
+
+def _typed(row: dict[str, str]) -> dict[str, Any]:
+    """A Bulk API CSV row with the types the REST API would give (empty means null)."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        if value == "":
+            out[name] = None
+        elif name in _BOOLEAN:
+            out[name] = value.lower() == "true"
+        elif name in _INTEGER:
+            out[name] = int(float(value))
+        else:
+            out[name] = value
+    return out
 
 
 def _rest(path: str, method: str, body: Any = None) -> Callable[[Salesforce], Any]:

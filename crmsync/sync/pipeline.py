@@ -88,7 +88,7 @@ class SyncPass:
                 # "clear" and its "set" must not be re-decided from the half-written record.
                 self.flush(report)
             unstored = {} if resume else self._events(report, stream, lower, upper)
-            for page in self.connector.pull_changed(lower, upper, after_key=resume):
+            for page in self.connector.pull_changed(lower, upper, after_key=resume, backfill=kind == "backfill"):
                 self._page(page, report, unstored)
                 if self._writes_enabled:
                     self.flush(report, only_full=True)

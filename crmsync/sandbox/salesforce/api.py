@@ -9,6 +9,8 @@ past the daily limit. Errors have Salesforce's shape: a list of {message, errorC
 
 from __future__ import annotations
 
+import csv
+import io
 import secrets
 from typing import Any
 from urllib.parse import parse_qs
@@ -27,6 +29,7 @@ class SalesforceApp(SandboxApp):
         self.token = token
         self.org = org or Org()
         self.cursors: dict[str, list[dict[str, Any]]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
         _routes(self)
 
     def authenticate(self, request: Request) -> Response | None:
@@ -106,6 +109,8 @@ def _routes(app: SalesforceApp) -> None:
             rows.sort(key=_by(name), reverse=descending)
         if query.limit is not None:
             rows = rows[:query.limit]
+        if not query.fields:  # SELECT COUNT()
+            return Response(200, {"totalSize": len(rows), "done": True, "records": []}, app.limit_headers())
         shaped = [app.shape(version, query.sobject, r, query.fields) for r in rows]
         return _page(app, version, shaped, _batch_size(request), len(shaped))
 
@@ -124,6 +129,56 @@ def _routes(app: SalesforceApp) -> None:
         if rows is None or not offset.isdigit():
             raise HttpError(400, "invalid query locator", errorCode="INVALID_QUERY_LOCATOR")
         return _page(app, version, rows, _batch_size(request), len(rows), key, int(offset))
+
+    @app.route("POST", "/services/data/{version}/jobs/query", "bulk2.create")
+    def bulk_create(request: Request, version: str) -> Response:
+        body = request.json()
+        operation = body.get("operation")
+        if operation not in ("query", "queryAll"):
+            raise HttpError(400, "operation must be query or queryAll", errorCode="INVALIDJOB")
+        try:
+            query = soql.parse(str(body.get("query") or ""))
+        except soql.MalformedQuery as exc:
+            raise HttpError(400, str(exc), errorCode="MALFORMED_QUERY") from None
+        if query.sobject not in org.records or not query.fields:
+            raise HttpError(400, "Bulk queries need an object and fields", errorCode="INVALIDJOB")
+        rows = [r for r in org.records[query.sobject].values()
+                if (operation == "queryAll" or not r.get("IsDeleted")) and (query.where is None or query.where(r))]
+        for name, descending in reversed(query.order):
+            rows.sort(key=_by(name), reverse=descending)
+        if query.limit is not None:
+            rows = rows[:query.limit]
+        job_id = "750" + secrets.token_hex(7)
+        app.jobs[job_id] = {"fields": query.fields, "rows": rows, "polls": 0, "object": query.sobject,
+                            "operation": operation}
+        return Response(200, _job(job_id, app.jobs[job_id], "UploadComplete"), app.limit_headers())
+
+    @app.route("GET", "/services/data/{version}/jobs/query/{job_id}", "bulk2.status")
+    def bulk_status(request: Request, version: str, job_id: str) -> Response:
+        job = app.jobs.get(job_id)
+        if job is None:
+            raise HttpError(404, f"job {job_id} not found", errorCode="NOT_FOUND")
+        job["polls"] += 1  # the first poll finds it in progress, as a real job would be
+        return Response(200, _job(job_id, job, "InProgress" if job["polls"] == 1 else "JobComplete"),
+                        app.limit_headers())
+
+    @app.route("GET", "/services/data/{version}/jobs/query/{job_id}/results", "bulk2.results")
+    def bulk_results(request: Request, version: str, job_id: str) -> Response:
+        job = app.jobs.get(job_id)
+        if job is None or job["polls"] < 2:
+            raise HttpError(400 if job else 404, "job not complete", errorCode="INVALIDJOB")
+        start = int(request.arg("locator") or 0)
+        size = min(int(request.arg("maxRecords") or 50_000), 100_000)
+        chunk = job["rows"][start:start + size]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(job["fields"])
+        for row in chunk:
+            writer.writerow([_csv(soql._get(row, name)) for name in job["fields"]])
+        following = start + size
+        headers = {**app.limit_headers(), "Sforce-NumberOfRecords": str(len(chunk)),
+                   "Sforce-Locator": str(following) if following < len(job["rows"]) else "null"}
+        return Response(200, out.getvalue(), headers, content_type="text/csv")
 
     @app.route("GET", "/services/data/{version}/sobjects/{sobject}/describe", "describe")
     def describe(request: Request, version: str, sobject: str) -> Response:
@@ -177,6 +232,20 @@ def _routes(app: SalesforceApp) -> None:
     from crmsync.sandbox.salesforce.control import control_routes
 
     control_routes(app)
+
+
+def _job(job_id: str, job: dict[str, Any], state: str) -> dict[str, Any]:
+    return {"id": job_id, "operation": job["operation"], "object": job["object"], "state": state,
+            "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": 60.0, "lineEnding": "LF",
+            "columnDelimiter": "COMMA", "numberRecordsProcessed": len(job["rows"]) if state == "JobComplete" else 0}
+
+
+def _csv(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _by(name: str) -> Any:

@@ -35,6 +35,8 @@ class MalformedQuery(ValueError):
 
 @dataclass
 class Query:
+    """`fields` is empty for SELECT COUNT()."""
+
     fields: list[str]
     sobject: str
     where: Predicate | None
@@ -92,10 +94,14 @@ class _Parser:
 
     def query(self) -> Query:
         self.expect_word("SELECT")
-        fields = [self.field()]
-        while self.peek() == ("punct", ","):
-            self.i += 1
+        fields: list[str] = []
+        if self.word("COUNT") and self.peek(1) == ("punct", "(") and self.peek(2) == ("punct", ")"):
+            self.i += 3
+        else:
             fields.append(self.field())
+            while self.peek() == ("punct", ","):
+                self.i += 1
+                fields.append(self.field())
         self.expect_word("FROM")
         kind, sobject = self.take()
         if kind != "word":
