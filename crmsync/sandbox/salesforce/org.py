@@ -97,6 +97,7 @@ class Org:
     # --- records --------------------------------------------------------------------------------
 
     def create(self, sobject: str, values: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
+        values = _blank_is_null(values)
         now = at or self.clock()
         self._check(sobject, values)
         rid = self.new_id(sobject)
@@ -111,6 +112,7 @@ class Org:
         return record
 
     def update(self, sobject: str, rid: str, values: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
+        values = _blank_is_null(values)
         record = self.records[sobject].get(rid)
         if record is None or record.get("IsDeleted"):
             raise FieldError("ENTITY_IS_DELETED" if record else "INVALID_CROSS_REFERENCE_KEY",
@@ -160,3 +162,8 @@ class Org:
             return False
         self.fields[sobject][name] = kind
         return True
+
+
+def _blank_is_null(values: dict[str, Any]) -> dict[str, Any]:
+    """Salesforce stores no empty strings: a blank text field reads back as null."""
+    return {k: (None if isinstance(v, str) and v == "" else v) for k, v in values.items()}
