@@ -242,3 +242,26 @@ def test_small_backfills_and_incremental_pulls_stay_on_rest() -> None:
         pull_all(conn)
         list(conn.pull_changed(EPOCH, LATER, backfill=True))
         assert not any(name.startswith("bulk2") for name in app.call_counts())
+
+
+def test_password_flow_single_patch_and_limit_header() -> None:
+    from pydantic import SecretStr
+
+    from crmsync.connectors.salesforce import SalesforceConnector
+    from crmsync.settings import SalesforceSettings
+
+    with salesforce(3) as (app, url):
+        app.org.credentials = {"username": "integration@acme.test", "password": "pw" + "TOKEN"}
+        settings = SalesforceSettings(login_url=url, instance_url=url, username="integration@acme.test",
+                                      password=SecretStr("pw"), security_token=SecretStr("TOKEN"),
+                                      client_id="app", client_secret=SecretStr("s"))
+        conn = SalesforceConnector(settings, DEFS.definitions.mappings.salesforce)
+        lead_id = next(iter(app.org.records["Lead"]))
+        status = conn._call("update one", lambda sf: sf.Lead.update(lead_id, {"Title": "VP Revenue"}))
+        assert status == 204 and app.org.records["Lead"][lead_id]["Title"] == "VP Revenue"
+        conn._call("probe", lambda sf: sf.query("SELECT Id FROM Lead LIMIT 1"))
+        assert conn.sf is not None and conn.sf.api_usage["api-usage"].used == app.org.api_used
+        wrong = SalesforceConnector(settings.model_copy(update={"password": SecretStr("nope")}),
+                                    DEFS.definitions.mappings.salesforce)
+        with pytest.raises(AuthError):
+            wrong._call("probe", lambda sf: sf.query("SELECT Id FROM Lead LIMIT 1"))
