@@ -7,6 +7,7 @@ data is unusable is named in `data_issues` and judged as missing.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TypeVar
 
 from crmsync.definitions import LoadedDefinitions
@@ -113,6 +114,7 @@ def _known(table: dict[str, _T], value: object, label: str, what: str, issues: l
     return found
 
 
+@lru_cache(maxsize=4096)  # every record of a pass is decided at the same `now`
 def stamp(moment_: datetime) -> str:
     return moment_.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -14,6 +14,7 @@ the team's calendar; the others count every hour.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from crmsync.model import Activity, EngagementResult, SlaClock, Stage
 from crmsync.rules.compiled import Compiled
@@ -94,6 +95,7 @@ def _owner_touches(activities: list[Activity]) -> list[tuple[datetime, str, str]
     return touches
 
 
+@lru_cache(maxsize=65536)  # clocks of many records start and end at the same moments
 def _stamp(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
