@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +19,7 @@ from crmsync import __version__
 from crmsync.connectors.base import Connector
 from crmsync.connectors.registry import configured, connect
 from crmsync.connectors.retry import RetryPolicy
-from crmsync.definitions import LoadedDefinitions, load_definitions
+from crmsync.definitions import DEFAULT_DEFINITIONS, LoadedDefinitions, load_definitions
 from crmsync.definitions.diff import diff_definitions
 from crmsync.errors import ConfigError, CrmsyncError, DefinitionsError
 from crmsync.logs import configure as configure_logs
@@ -248,6 +249,22 @@ def sync(
         typer.echo(json.dumps([{"crm": r.crm, "mode": r.mode, "dry_run": dry_run, "counts": r.counts,
                                 "window": [r.window[0].isoformat(), r.window[1].isoformat()], "plan": r.plan}
                                for r in reports], indent=2))
+
+
+@app.command("demo")
+def demo(
+    leads: Annotated[int, typer.Option("--leads", min=30, help="Leads seeded in each sandbox.")] = 300,
+    database: Annotated[Path, typer.Option("--database", help="The SQLite file (replaced).")] = Path("crmsync-demo.db"),
+) -> None:
+    """The whole loop on the embedded default: both sandboxes in-process, a SQLite store, two syncs
+    around a day of rep activity; prints the funnel, the writes, blocked SQLs, SLA states, explanations."""
+    from crmsync.demo import run_demo
+
+    configure_logs("console", "WARNING")
+    started = time.perf_counter()
+    run_demo(_load(DEFAULT_DEFINITIONS), database, leads, echo=typer.echo)
+    typer.echo(f"\nDone in {time.perf_counter() - started:.1f}s. Try: crmsync report --html report.html "
+               f"(with CRMSYNC_DATABASE_URL=sqlite:///{database})")
 
 
 @app.command("report")

@@ -1,0 +1,21 @@
+"""`crmsync demo` as a new user runs it: both sandboxes, two syncs, the story printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.test_cli import run
+
+
+def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
+    database = tmp_path / "demo.db"
+    result = run("demo", "--leads", "60", "--database", str(database))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for heading in ("1. First sync", "2. A day of rep activity", "3. Second sync", "4. Funnel",
+                    "5. What crmsync wrote", "6. SQL requests blocked", "7. SLA states", "8. Two decisions"):
+        assert heading in out
+    assert "hubspot    pulled 60" in out and "salesforce pulled 60" in out
+    assert "budget: empty" in out and "is not an accepted reason" in out
+    assert out.count("Re-run on the stored inputs with definitions 2026.11.1: identical.") == 2
+    assert database.exists()
