@@ -8,9 +8,10 @@ neutral `writes` become HubSpot properties, diffed against what was pulled.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from crmsync.connectors.vocabulary import OWNED, TIMESTAMPS, Vocabulary
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import RecordError
 from crmsync.model import BANT_ITEMS, Activity, Contact, LeadStatus, Stage
@@ -22,13 +23,6 @@ LIFECYCLE_ALIASES = {"subscriber": Stage.LEAD, "evangelist": Stage.CUSTOMER}
 SOURCE = {"ORGANIC_SEARCH": "organic", "PAID_SEARCH": "paid_search", "EMAIL_MARKETING": "email",
           "SOCIAL_MEDIA": "social", "REFERRALS": "referral", "OTHER_CAMPAIGNS": "partner",
           "DIRECT_TRAFFIC": "direct", "OFFLINE": "event", "PAID_SOCIAL": "social"}
-STATUS_PREFERENCE = [LeadStatus.NEW, LeadStatus.IN_PROGRESS, LeadStatus.CONNECTED, LeadStatus.ATTEMPTED,
-                     LeadStatus.OPEN, LeadStatus.QUALIFIED, LeadStatus.UNQUALIFIED, LeadStatus.NURTURE,
-                     LeadStatus.CONVERTED]
-OWNED = ("fit", "fit_reasons", "engagement_score", "mql_at", "sal_at", "sql_at", "recycled_at",
-         "sql_blocked_reason", "dq_reason_status", "sla_state", "definitions_version", "dq_reason")
-SCORE_TOLERANCE = 1.0
-TIMESTAMPS = ("mql_at", "sal_at", "sql_at", "recycled_at")
 CONTACT_PROPERTIES = ["email", "firstname", "lastname", "company", "jobtitle", "industry", "numemployees", "country",
                       "hs_analytics_source", "createdate", "lastmodifieddate", "hs_object_id"]
 ENGAGEMENT_PROPERTIES = {
@@ -39,20 +33,12 @@ ENGAGEMENT_PROPERTIES = {
 EVENT_KINDS = {"e_visited_page": ("page_view", "hs_url"), "e_submitted_form": ("form_submission", "hs_form_title")}
 
 
-class HubSpotMapping:
+class HubSpotMapping(Vocabulary):
     def __init__(self, mapping: CrmMapping) -> None:
-        self.mapping = mapping
-        self.fields = mapping.fields
-        self.stage_values = {s: getattr(mapping.stages, s.value) for s in Stage}
+        super().__init__(mapping)
         self.stages_for: dict[str, list[Stage]] = {}
         for stage, value in self.stage_values.items():
             self.stages_for.setdefault(value, []).append(stage)
-        self.status_values = {s: getattr(mapping.lead_statuses, s.value) for s in LeadStatus}
-        self.status_for: dict[str, LeadStatus] = {}
-        for status in STATUS_PREFERENCE:
-            value = self.status_values[status]
-            if value is not None:
-                self.status_for.setdefault(value, status)
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -82,7 +68,7 @@ class HubSpotMapping:
         if raw_status and status is None:
             raise RecordError(rid, f"{f.lead_status} {raw_status!r} has no lead status in the definitions' "
                                    "HubSpot mapping (run `crmsync doctor`)")
-        snapshot = {name: self._normal(name, p.get(name, "")) for name in self.owned_properties()}
+        snapshot = {name: self.normal(name, p.get(name, "")) for name in self.owned_properties()}
         return Contact(
             id=rid, crm="hubspot", email=p.get("email"), first_name=p.get("firstname"), last_name=p.get("lastname"),
             company=p.get("company"), title=p.get("jobtitle"), industry=p.get("industry"),
@@ -143,38 +129,13 @@ class HubSpotMapping:
                     wanted[f.lead_status] = mapped
             else:
                 wanted[getattr(f, name)] = value
-        return {k: v for k, v in wanted.items() if not self._same(k, contact.snapshot.get(k, ""), v)}
-
-    def _same(self, name: str, current: str, new: str) -> bool:
-        """Unchanged, or a score drift under one point (decay moves scores a little on every pass;
-        writing that back would only make the record change again)."""
-        if name == self.fields.engagement_score and current and new:
-            try:
-                return abs(float(current) - float(new)) < SCORE_TOLERANCE
-            except ValueError:
-                return False
-        return current == self._normal(name, new)
+        return {k: v for k, v in wanted.items() if not self.same(k, contact.snapshot.get(k, ""), v)}
 
     def moves_lifecycle_back(self, previous: str, new: str) -> bool:
         if not previous or not new:
             return False
         order = {value: i for i, value in enumerate(LIFECYCLE_ORDER)}
         return order.get(new, len(order)) < order.get(previous, len(order))
-
-    def _normal(self, name: str, value: Any) -> str:
-        """Values as crmsync writes them, so a re-read never looks like a change (dates, numbers)."""
-        text = "" if value is None else str(value)
-        if not text:
-            return ""
-        if name in {getattr(self.fields, t) for t in TIMESTAMPS}:
-            when = moment(text)
-            return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else text
-        if name == self.fields.engagement_score:
-            try:
-                return f"{float(text):.2f}"
-            except ValueError:
-                return text
-        return text
 
 
 def _stage_or_none(value: Any) -> Stage | None:

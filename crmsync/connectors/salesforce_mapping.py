@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from crmsync.connectors.hubspot_mapping import OWNED, SCORE_TOLERANCE, STATUS_PREFERENCE, TIMESTAMPS
+from crmsync.connectors.vocabulary import OWNED, Vocabulary
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import RecordError
 from crmsync.model import BANT_ITEMS, Activity, Contact, LeadStatus, Stage
@@ -60,18 +60,10 @@ def valid_id(value: str) -> bool:
     return bool(_ID.match(value))
 
 
-class SalesforceMapping:
+class SalesforceMapping(Vocabulary):
     def __init__(self, mapping: CrmMapping) -> None:
-        self.mapping = mapping
-        self.fields = mapping.fields
-        self.stage_values = {s: getattr(mapping.stages, s.value) for s in Stage}
+        super().__init__(mapping)
         self.stage_for = {value: stage for stage, value in self.stage_values.items()}
-        self.status_values = {s: getattr(mapping.lead_statuses, s.value) for s in LeadStatus}
-        self.status_for: dict[str, LeadStatus] = {}
-        for status in STATUS_PREFERENCE:
-            value = self.status_values[status]
-            if value is not None:
-                self.status_for.setdefault(value, status)
 
     def lead_fields(self) -> list[str]:
         f = self.fields
@@ -105,7 +97,7 @@ class SalesforceMapping:
             stage = governed if governed in (Stage.OPPORTUNITY, Stage.CUSTOMER) else Stage.OPPORTUNITY
         elif status is LeadStatus.QUALIFIED:
             stage = Stage.SQL  # a rep asked for SQL
-        snapshot = {name: self._normal(name, record.get(name)) for name in self.owned_fields()}
+        snapshot = {name: self.normal(name, record.get(name)) for name in self.owned_fields()}
         company = record.get("Company")
         return Contact(
             id=str(rid), crm="salesforce", email=record.get("Email"), first_name=record.get("FirstName"),
@@ -151,22 +143,4 @@ class SalesforceMapping:
                 wanted[f.engagement_score] = float(value)
             else:
                 wanted[getattr(f, name)] = value if value != "" else None
-        return {k: v for k, v in wanted.items() if not self._same(k, contact.snapshot.get(k, ""), v)}
-
-    def _same(self, name: str, current: str, new: Any) -> bool:
-        if name == self.fields.engagement_score and current and new is not None:
-            return abs(float(current) - float(new)) < SCORE_TOLERANCE
-        return current == self._normal(name, new)
-
-    def _normal(self, name: str, value: Any) -> str:
-        if value is None:
-            return ""
-        if name in {getattr(self.fields, t) for t in TIMESTAMPS}:
-            when = moment(value)
-            return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else str(value)
-        if name == self.fields.engagement_score:
-            try:
-                return f"{float(value):.2f}"
-            except (TypeError, ValueError):
-                return str(value)
-        return str(value)
+        return {k: v for k, v in wanted.items() if not self.same(k, contact.snapshot.get(k, ""), v)}
