@@ -31,6 +31,7 @@ from crmsync.reporting.contract import contract_alerts
 from crmsync.settings import Settings
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
+from crmsync.webhooks import WebhookIntake, source_uri
 
 log = logging.getLogger("crmsync.daemon")
 
@@ -56,6 +57,10 @@ class Daemon:
         self.locks = {name: threading.Lock() for name in connectors}  # a CRM's sync and sweep never overlap
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.http: ThreadingHTTPServer | None = None
+        secret = settings.hubspot.app_secret
+        self.webhooks = WebhookIntake(secret.get_secret_value(), self.react,
+                                      lambda result: self.metrics.webhooks.labels(result).inc()) \
+            if secret is not None and "hubspot" in connectors else None
         for name, connector in connectors.items():
             self._instrument(name, connector)
 
@@ -76,6 +81,8 @@ class Daemon:
             self.scheduler.add_job(self.sweep, "interval", seconds=self.settings.sync.sla_sweep_seconds, args=[name],
                                    id=f"sla:{name}", coalesce=True, max_instances=1)
         self.scheduler.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
         self.contract()
         log.info("daemon started", extra={"holder": self.holder, "crms": sorted(self.connectors),
                                           "interval_seconds": self.interval, "mode": self.settings.mode,
@@ -88,6 +95,8 @@ class Daemon:
     def stop(self) -> None:
         """Finish the current page, flush, release the leases, stop serving."""
         self.stopping.set()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         self.scheduler.shutdown(wait=True)
         for lease in list(self.leases):
             self.store.release_lease(lease, self.holder)
@@ -127,6 +136,15 @@ class Daemon:
                 return None
             self.contract()
             return report
+
+    def react(self, record_ids: list[str]) -> None:
+        """HubSpot webhook batch: only the replica holding the stream's lease acts on it."""
+        if self.stopping.is_set() or "sync:hubspot" not in self.leases:
+            return
+        with self.locks["hubspot"]:
+            report = SyncPass(self.store, self.connectors["hubspot"], self.definitions, mode=self.settings.mode,
+                              clock=self.clock).react(record_ids)
+            self.metrics.record_pass(report)
 
     def contract(self) -> dict[str, Any]:
         """The contract's figures; a figure below its floor is logged and flagged in /metrics."""
@@ -217,6 +235,16 @@ def _serve_http(daemon: Daemon, host: str, port: int) -> ThreadingHTTPServer:
                 self._send(200, daemon.metrics.exposition(), "text/plain; version=0.0.4")
             else:
                 self._send(404, b'{"error": "not found"}', "application/json")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if not self.path.startswith("/webhooks/hubspot") or daemon.webhooks is None:
+                self._send(404, b'{"error": "not found"}', "application/json")
+                return
+            uri = source_uri(dict(self.headers.items()), self.path, daemon.settings.hubspot.webhook_url)
+            status = daemon.webhooks.receive("POST", uri, dict(self.headers.items()), body)
+            self._send(status, b"{}", "application/json")
 
         def _send(self, status: int, body: bytes, content_type: str) -> None:
             self.send_response(status)

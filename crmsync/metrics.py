@@ -44,6 +44,8 @@ class Metrics:
                                 "When the governed definitions are due for review", registry=r)
         self.review_overdue = Gauge("crmsync_definitions_review_overdue", "1 when the review date has passed",
                                     registry=r)
+        self.webhooks = Counter("crmsync_webhooks_total", "Webhook requests by result (accepted, bad_signature, "
+                                "stale, replayed, malformed)", ["result"], registry=r)
         self.standby = Gauge("crmsync_standby", "1 while another replica holds the stream's lease", ["crm"],
                              registry=r)
 

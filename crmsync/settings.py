@@ -34,6 +34,7 @@ class HubSpotSettings(Section):
     access_token: SecretStr | None = None
     base_url: str = "https://api.hubapi.com"
     app_secret: SecretStr | None = Field(default=None, description="webhook signature secret (v3)")
+    webhook_url: str | None = Field(default=None, description="the public URL HubSpot posts webhooks to")
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     api_share: float = Field(default=0.8, gt=0, le=1, description="share of the rate limit crmsync may use")
 

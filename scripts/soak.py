@@ -64,9 +64,18 @@ class Run:
         counts = {**self.hubspot.call_counts(), **self.salesforce.call_counts()}
         return sum(counts.get(name, 0) for name in WRITES)
 
+    def pulls(self) -> tuple[int, int]:
+        """Successful pulls so far: HubSpot contact searches, Salesforce lead queries."""
+        def ok(app: Any, endpoint: str) -> int:
+            return sum(r["count"] for r in app.call_counts_by_status()
+                       if r["endpoint"] == endpoint and r["status"] == 200)
+        return ok(self.hubspot, "objects.search"), ok(self.salesforce, "queryAll")
+
 
 def wait_quiet(run: Run, quiet: float, deadline: float, chaos: Callable[[], None] | None = None) -> None:
-    """Until no write has happened for `quiet` seconds (the daemon has settled), or the deadline."""
+    """Until both CRMs were pulled at least twice since now and no write has happened for `quiet`
+    seconds: the daemon has seen the latest edits and settled (or the deadline passed)."""
+    start_hs, start_sf = run.pulls()
     last_count, last_change = run.writes(), time.monotonic()
     end = time.monotonic() + deadline
     while time.monotonic() < end:
@@ -76,7 +85,10 @@ def wait_quiet(run: Run, quiet: float, deadline: float, chaos: Callable[[], None
         count = run.writes()
         if count != last_count:
             last_count, last_change = count, time.monotonic()
-        elif time.monotonic() - last_change >= quiet and (run.process and run.process.poll() is None):
+            continue
+        hs, sf = run.pulls()
+        seen = hs - start_hs >= 2 and sf - start_sf >= 2
+        if seen and time.monotonic() - last_change >= quiet and (run.process and run.process.poll() is None):
             return
 
 

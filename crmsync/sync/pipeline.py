@@ -241,6 +241,19 @@ class SyncPass:
                                    due_at=now + TASK_DUE))
         return tasks
 
+    # --- webhooks ---------------------------------------------------------------------------------
+
+    def react(self, record_ids: list[str]) -> PassReport:
+        """Records the CRM just told us about (a webhook): read them in one batch and send them
+        through the same decide / store / outbox path as a pull."""
+        now = self.clock()
+        report = PassReport(self.crm, "webhook", self.mode, (now, now), self.dry_run)
+        self._page(self.connector.read(record_ids), report, {})
+        if self._writes_enabled:
+            self.flush(report)
+        report.outcome = "ok"
+        return report
+
     # --- the SLA sweep ----------------------------------------------------------------------------
 
     def sweep(self) -> PassReport:

@@ -43,6 +43,7 @@ class HubSpotApp(SandboxApp):
         self.token = token
         self.portal = portal or Portal()
         self.search_pages_served = 0
+        self.webhook_sender: Any = None
         _routes(self)
 
     # --- what every request gets ----------------------------------------------------------------

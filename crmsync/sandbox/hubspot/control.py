@@ -134,6 +134,18 @@ def control_routes(app: HubSpotApp) -> None:
             portal.add_event(contact_id, "e_visited_page", at, {"hs_url": body.get("detail", "")})
         return Response(201, {"contact": contact_id})
 
+    @app.route("POST", "/__sandbox/webhooks", internal=True)
+    def webhooks(request: Request) -> Response:
+        """Send webhooks to `url`, signed with `secret`; `drop` and `duplicate` rates for testing."""
+        from crmsync.sandbox.hubspot.webhooks import WebhookSender
+
+        body = request.json()
+        if not body.get("url") or not body.get("secret"):
+            raise HttpError(400, "url and secret are required")
+        app.webhook_sender = WebhookSender(portal, str(body["url"]), str(body["secret"]),
+                                           drop=float(body.get("drop", 0)), duplicate=float(body.get("duplicate", 0)))
+        return Response(200, {"sending_to": body["url"]})
+
     @app.route("GET", "/__sandbox/tasks", internal=True)
     def tasks(request: Request) -> Response:
         linked = {tid: cid for cid, tids in portal.associations["tasks"].items() for tid in tids}
