@@ -76,7 +76,8 @@ class Daemon:
     def start(self) -> None:
         self.http = _serve_http(self, self.settings.http.host, self.settings.http.port)
         for name in self.connectors:
-            self.scheduler.add_job(self.sync, "interval", seconds=self.interval, args=[name], id=f"sync:{name}",
+            seconds = self.settings.salesforce.poll_seconds if name == "salesforce" else self.interval
+            self.scheduler.add_job(self.sync, "interval", seconds=seconds, args=[name], id=f"sync:{name}",
                                    coalesce=True, max_instances=1, next_run_time=datetime.now(UTC))
             self.scheduler.add_job(self.sweep, "interval", seconds=self.settings.sync.sla_sweep_seconds, args=[name],
                                    id=f"sla:{name}", coalesce=True, max_instances=1)

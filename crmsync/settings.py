@@ -51,6 +51,8 @@ class SalesforceSettings(Section):
     client_id: str | None = None
     client_secret: SecretStr | None = None
     api_version: str = Field(default="60.0", pattern=r"^\d{2,3}\.0$")
+    poll_seconds: int = Field(default=10, ge=1, le=86400,
+                              description="the short SystemModstamp poll: one cheap query when nothing changed")
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
     _urls = field_validator("instance_url", "login_url")(lambda cls, v: v if v is None else _http_url(v))
