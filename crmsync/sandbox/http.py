@@ -132,6 +132,32 @@ class SandboxApp:
 
         return register
 
+    def control_routes(self) -> None:
+        """The `/__sandbox/` endpoints every emulator has: call counts (and their reset) and faults."""
+
+        @self.route("GET", "/__sandbox/counts", internal=True)
+        def counts(request: Request) -> Response:
+            return Response(200, {"calls": self.call_counts(), "by_status": self.call_counts_by_status(),
+                                  "faults": {f.value: n for f, n in self.faults.injected.items()},
+                                  **self.extra_counts()})
+
+        @self.route("POST", "/__sandbox/counts/reset", internal=True)
+        def reset_counts(request: Request) -> Response:
+            self.reset_counts()
+            return Response(200, {"reset": True})
+
+        @self.route("POST", "/__sandbox/faults", internal=True)
+        def faults(request: Request) -> Response:
+            body = request.json()
+            try:
+                self.faults.set(str(body.get("spec", "")), body.get("seed"))
+            except ValueError as exc:
+                raise HttpError(400, str(exc)) from None
+            return Response(200, {"faults": body.get("spec", "")})
+
+    def extra_counts(self) -> dict[str, Any]:
+        return {}
+
     def call_counts(self) -> dict[str, int]:
         """Calls per endpoint (all statuses), for comparing with the minimum a task needs."""
         out: Counter[str] = Counter()

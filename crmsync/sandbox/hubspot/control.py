@@ -49,24 +49,7 @@ def control_routes(app: HubSpotApp) -> None:
                           modified_at=_when(modified, app) if modified else None)
         return Response(200, {"contacts": len(ids), "first_id": ids[0] if ids else None})
 
-    @app.route("GET", "/__sandbox/counts", internal=True)
-    def counts(request: Request) -> Response:
-        return Response(200, {"calls": app.call_counts(), "by_status": app.call_counts_by_status(),
-                              "faults": {f.value: n for f, n in app.faults.injected.items()}})
-
-    @app.route("POST", "/__sandbox/counts/reset", internal=True)
-    def reset_counts(request: Request) -> Response:
-        app.reset_counts()
-        return Response(200, {"reset": True})
-
-    @app.route("POST", "/__sandbox/faults", internal=True)
-    def faults(request: Request) -> Response:
-        body = request.json()
-        try:
-            app.faults.set(str(body.get("spec", "")), body.get("seed"))
-        except ValueError as exc:
-            raise HttpError(400, str(exc)) from None
-        return Response(200, {"faults": body.get("spec", "")})
+    app.control_routes()
 
     @app.route("GET", "/__sandbox/contacts/{contact_id}", internal=True)
     def read_contact(request: Request, contact_id: str) -> Response:

@@ -47,6 +47,9 @@ class SalesforceApp(SandboxApp):
                          .get(status, "UNKNOWN_EXCEPTION"))
         return Response(status, [{"message": message, "errorCode": code, **extra}], self.limit_headers())
 
+    def extra_counts(self) -> dict[str, Any]:
+        return {"api_usage": self.org.api_used}
+
     def limit_headers(self) -> dict[str, str]:
         return {"Sforce-Limit-Info": f"api-usage={self.org.api_used}/{self.org.api_limit}"}
 

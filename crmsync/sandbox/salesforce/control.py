@@ -43,20 +43,11 @@ def control_routes(app: SalesforceApp) -> None:
                        custom=bool(body.get("custom_fields", True)))
         return Response(200, {"leads": len(ids)})
 
-    @app.route("GET", "/__sandbox/counts", internal=True)
-    def counts(request: Request) -> Response:
-        faults = {f.value: n for f, n in app.faults.injected.items()}
-        return Response(200, {"calls": app.call_counts(), "by_status": app.call_counts_by_status(),
-                              "api_usage": org.api_used, "faults": faults})
-
-    @app.route("POST", "/__sandbox/counts/reset", internal=True)
-    def reset_counts(request: Request) -> Response:
-        app.reset_counts()
-        return Response(200, {"reset": True})
+    app.control_routes()
 
     @app.route("POST", "/__sandbox/settings", internal=True)
     def settings(request: Request) -> Response:
-        """Switch the validation rule, shorten sessions, expire them, set the daily limit or faults."""
+        """Switch the validation rule, shorten sessions, expire them, set the daily limit."""
         body = request.json()
         if "validation_rule" in body:
             org.validation_rule = bool(body["validation_rule"])
@@ -66,11 +57,6 @@ def control_routes(app: SalesforceApp) -> None:
             org.sessions.clear()
         if "api_limit" in body:
             org.api_limit = int(body["api_limit"])
-        if "faults" in body:
-            try:
-                app.faults.set(str(body["faults"]), body.get("seed"))
-            except ValueError as exc:
-                raise HttpError(400, str(exc)) from None
         return Response(200, {"ok": True})
 
     @app.route("GET", "/__sandbox/leads/{rid}", internal=True)
