@@ -32,6 +32,16 @@ def control_routes(app: HubSpotApp) -> None:
         if contact_id not in portal.records["contacts"]:
             raise HttpError(404, f"no contact {contact_id}")
 
+    def edit(contact_id: str, *changes: dict[str, Any]) -> Response:
+        """A person's edit, applied as the portal applies writes (refusals become a 400)."""
+        contact(contact_id)
+        try:
+            for properties in changes:
+                portal.update("contacts", contact_id, properties)
+        except PropertyError as exc:
+            raise HttpError(400, exc.message) from None
+        return Response(200, {"id": contact_id})
+
     @app.route("POST", "/__sandbox/reset", internal=True)
     def reset(request: Request) -> Response:
         portal.reset()
@@ -69,28 +79,16 @@ def control_routes(app: HubSpotApp) -> None:
     @app.route("PATCH", "/__sandbox/contacts/{contact_id}", internal=True)
     def human_edit(request: Request, contact_id: str) -> Response:
         """A person editing the record in the HubSpot UI (which may move lifecycle backward)."""
-        contact(contact_id)
         properties = dict(request.json().get("properties") or {})
-        try:
-            if "lifecyclestage" in properties:
-                portal.update("contacts", contact_id, {"lifecyclestage": ""})
-            portal.update("contacts", contact_id, properties)
-        except PropertyError as exc:
-            raise HttpError(400, exc.message) from None
-        return Response(200, {"id": contact_id})
+        clear = [{"lifecyclestage": ""}] if "lifecyclestage" in properties else []
+        return edit(contact_id, *clear, properties)
 
     @app.route("POST", "/__sandbox/contacts/{contact_id}/sql", internal=True)
     def set_sql(request: Request, contact_id: str) -> Response:
         """A rep setting the lifecycle stage to SQL by hand, with whatever BANT they typed."""
-        contact(contact_id)
         bant = request.json().get("bant") or {}
-        properties = {f"crmsync_bant_{k}": v for k, v in bant.items()}
-        properties["lifecyclestage"] = "salesqualifiedlead"
-        try:
-            portal.update("contacts", contact_id, properties)
-        except PropertyError as exc:
-            raise HttpError(400, exc.message) from None
-        return Response(200, {"id": contact_id})
+        return edit(contact_id, {**{f"crmsync_bant_{k}": v for k, v in bant.items()},
+                                 "lifecyclestage": "salesqualifiedlead"})
 
     @app.route("POST", "/__sandbox/contacts/{contact_id}/calls", internal=True)
     def log_call(request: Request, contact_id: str) -> Response:
