@@ -395,7 +395,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print the statu
                      "lag_seconds": round((now - c["position"]).total_seconds())} for c in cursors],
         "contract": {**figures, "alerts": contract_alerts(figures, loaded.definitions.sla)},
         "outbox_depth": store.outbox_depth(),
-        "quarantined": len(store.quarantined()),
+        "quarantined": store.quarantine_count(),
         "last_runs": [{"id": r["id"], "crm": r["crm"], "kind": r["kind"], "outcome": r["outcome"],
                        "started_at": str(r["started_at"]), "counts": r["counts"], "error": r["error"]}
                       for r in store.runs(5)],

@@ -205,7 +205,7 @@ class Daemon:
             if cursor["stream"] == "contacts":
                 self.metrics.lag.labels(cursor["crm"]).set((now - cursor["position"]).total_seconds())
         self.metrics.outbox.set(self.store.outbox_depth())
-        self.metrics.quarantined.set(len(self.store.quarantined()))
+        self.metrics.quarantined.set(self.store.quarantine_count())
 
     # --- health ---------------------------------------------------------------------------------
 

@@ -346,10 +346,12 @@ class Store:
                 c.execute(update(t.outbox).where(t.outbox.c.id == row_id).values(
                     status=status, last_error=error, attempts=t.outbox.c.attempts + 1, updated_at=now))
 
-    def outbox_depth(self, crm: str | None = None) -> int:
+    def outbox_depth(self, crm: str | None = None, kind: str | None = None) -> int:
         query = select(func.count()).select_from(t.outbox).where(t.outbox.c.status == "pending")
         if crm:
             query = query.where(t.outbox.c.crm == crm)
+        if kind:
+            query = query.where(t.outbox.c.kind == kind)
         with self.engine.connect() as c:
             return int(c.execute(query).scalar() or 0)
 
@@ -376,6 +378,11 @@ class Store:
             c.execute(update(t.quarantine).where(and_(
                 t.quarantine.c.crm == crm, t.quarantine.c.record_id.in_(chunk), t.quarantine.c.resolved_at.is_(None),
             )).values(resolved_at=datetime.now(UTC)))
+
+    def quarantine_count(self) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(select(func.count()).select_from(t.quarantine)
+                                 .where(t.quarantine.c.resolved_at.is_(None))).scalar() or 0)
 
     def quarantined(self, crm: str | None = None) -> list[dict[str, Any]]:
         query = select(t.quarantine).where(t.quarantine.c.resolved_at.is_(None)).order_by(t.quarantine.c.last_seen)

@@ -297,9 +297,9 @@ class SyncPass:
         self._flush_tasks(report, only_full)
 
     def _flush_writes(self, report: PassReport | None, only_full: bool) -> None:
+        if only_full and self.store.outbox_depth(self.crm, "write") < FLUSH_AT:
+            return  # counted, not loaded: this check runs after every page
         rows = self.store.pending(self.crm, "write", 100_000)
-        if only_full and len(rows) < FLUSH_AT:
-            return
         for start in range(0, len(rows), FLUSH_AT):  # one connector call per group: it batches by 100 itself
             chunk = rows[start:start + FLUSH_AT]
             writes = [WriteBack(r["record_id"], r["payload"]["properties"], r["payload"]["previous"]) for r in chunk]
@@ -307,9 +307,9 @@ class SyncPass:
             self._acknowledge(chunk, results, report, "written", "write")
 
     def _flush_tasks(self, report: PassReport | None, only_full: bool) -> None:
-        rows = self.store.pending(self.crm, "task", 100_000)
-        if only_full and len(rows) < WRITE_BATCH:
+        if only_full and self.store.outbox_depth(self.crm, "task") < WRITE_BATCH:
             return
+        rows = self.store.pending(self.crm, "task", 100_000)
         for start in range(0, len(rows), WRITE_BATCH):
             chunk = rows[start:start + WRITE_BATCH]
             tasks = [OwnerTask(r["record_id"], r["payload"]["owner_id"], r["payload"]["subject"], r["payload"]["body"],
