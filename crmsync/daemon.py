@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -28,10 +27,11 @@ from crmsync.errors import CrmsyncError, FatalError
 from crmsync.metrics import Metrics
 from crmsync.observability import capture
 from crmsync.reporting.contract import contract_alerts
+from crmsync.server import HttpServer, Routes
 from crmsync.settings import Settings
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
-from crmsync.webhooks import WebhookIntake, source_uri
+from crmsync.webhooks import WebhookIntake
 
 log = logging.getLogger("crmsync.daemon")
 
@@ -56,10 +56,12 @@ class Daemon:
         self.leases: set[str] = set()
         self.locks = {name: threading.Lock() for name in connectors}  # a CRM's sync and sweep never overlap
         self.scheduler = BackgroundScheduler(timezone=UTC)
-        self.http: ThreadingHTTPServer | None = None
-        secret = settings.hubspot.app_secret
-        self.webhooks = WebhookIntake(secret.get_secret_value(), self.react,
-                                      lambda result: self.metrics.webhooks.labels(result).inc()) \
+        self.http: HttpServer | None = None
+        secret, hubspot = settings.hubspot.app_secret, settings.hubspot
+        self.webhooks = WebhookIntake(secret.get_secret_value(), store, self.react,
+                                      dedupe_days=hubspot.webhook_dedupe_days, public_url=hubspot.webhook_url,
+                                      trusted_proxy=settings.http.trusted_proxy,
+                                      count=lambda result: self.metrics.webhooks.labels(result).inc()) \
             if secret is not None and "hubspot" in connectors else None
         for name, connector in connectors.items():
             self._instrument(name, connector)
@@ -74,7 +76,7 @@ class Daemon:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.http = _serve_http(self, self.settings.http.host, self.settings.http.port)
+        self.http = _serve_http(self)
         for name in self.connectors:
             seconds = self.settings.salesforce.poll_seconds if name == "salesforce" else self.interval
             self.scheduler.add_job(self.sync, "interval", seconds=seconds, args=[name], id=f"sync:{name}",
@@ -91,7 +93,7 @@ class Daemon:
 
     @property
     def http_port(self) -> int:
-        return int(self.http.server_address[1]) if self.http else 0
+        return self.http.port if self.http else 0
 
     def stop(self) -> None:
         """Finish the current page, flush, release the leases, stop serving."""
@@ -103,8 +105,7 @@ class Daemon:
             self.store.release_lease(lease, self.holder)
         self.leases.clear()
         if self.http is not None:
-            self.http.shutdown()
-            self.http.server_close()
+            self.http.stop()
         log.info("daemon stopped", extra={"holder": self.holder})
 
     def run_forever(self) -> int:
@@ -143,8 +144,14 @@ class Daemon:
         if self.stopping.is_set() or "sync:hubspot" not in self.leases:
             return
         with self.locks["hubspot"]:
-            report = SyncPass(self.store, self.connectors["hubspot"], self.definitions, mode=self.settings.mode,
-                              clock=self.clock).react(record_ids)
+            run_id = self.store.start_run("hubspot", "webhook", self.settings.mode, None)
+            try:
+                report = SyncPass(self.store, self.connectors["hubspot"], self.definitions, mode=self.settings.mode,
+                                  clock=self.clock).react(record_ids)
+            except Exception as exc:
+                self.store.finish_run(run_id, "failed", {"records": len(record_ids)}, str(exc)[:2000])
+                raise
+            self.store.finish_run(run_id, report.outcome, report.counts)
             self.metrics.record_pass(report)
 
     def contract(self) -> dict[str, Any]:
@@ -220,41 +227,17 @@ class Daemon:
                     "standby": sorted(standby), "threshold_seconds": self.health_threshold.total_seconds()}
 
 
-def _serve_http(daemon: Daemon, host: str, port: int) -> ThreadingHTTPServer:
-    import json
+def _serve_http(daemon: Daemon) -> HttpServer:
+    """/healthz, /metrics and the webhook receiver on CRMSYNC_HTTP__HOST:PORT (crmsync.server)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return
+    def metrics() -> bytes:
+        daemon._gauges()
+        return daemon.metrics.exposition()
 
-        def do_GET(self) -> None:
-            if self.path.startswith("/healthz"):
-                ok, body = daemon.healthy()
-                self._send(200 if ok else 503, json.dumps(body).encode(), "application/json")
-            elif self.path.startswith("/metrics"):
-                daemon._gauges() if daemon.store else None
-                self._send(200, daemon.metrics.exposition(), "text/plain; version=0.0.4")
-            else:
-                self._send(404, b'{"error": "not found"}', "application/json")
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            if not self.path.startswith("/webhooks/hubspot") or daemon.webhooks is None:
-                self._send(404, b'{"error": "not found"}', "application/json")
-                return
-            uri = source_uri(dict(self.headers.items()), self.path, daemon.settings.hubspot.webhook_url)
-            status = daemon.webhooks.receive("POST", uri, dict(self.headers.items()), body)
-            self._send(status, b"{}", "application/json")
-
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="crmsync-http", daemon=True).start()
+    intake = daemon.webhooks
+    routes = Routes(health=daemon.healthy, metrics=metrics,
+                    refused=lambda reason: daemon.metrics.http_refused.labels(reason).inc(),
+                    webhook_precheck=intake.precheck if intake else None, webhook=intake.request if intake else None)
+    server = HttpServer(routes, daemon.settings.http)
+    server.start()
     return server

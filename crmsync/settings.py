@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,7 +34,9 @@ class HubSpotSettings(Section):
     access_token: SecretStr | None = None
     base_url: str = "https://api.hubapi.com"
     app_secret: SecretStr | None = Field(default=None, description="webhook signature secret (v3)")
-    webhook_url: str | None = Field(default=None, description="the public URL HubSpot posts webhooks to")
+    webhook_url: str | None = Field(default=None, description="the public URL HubSpot posts webhooks to (signed)")
+    webhook_dedupe_days: int = Field(default=3, ge=1, le=30,
+                                     description="how long webhook event ids are remembered to refuse replays")
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     api_share: float = Field(default=0.8, gt=0, le=1, description="share of the rate limit crmsync may use")
 
@@ -61,6 +63,15 @@ class SalesforceSettings(Section):
 class HttpSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port")
+    metrics_token: SecretStr | None = Field(default=None, description="when set, /metrics needs `Bearer <token>`")
+    trusted_proxy: bool = Field(default=False, description="derive the signed webhook URL from Forwarded / "
+                                "X-Forwarded-Proto / X-Forwarded-Host (only behind a proxy that sets them)")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=16_777_216, description="larger bodies get 413")
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300,
+                                           description="a request's head and body must arrive within this")
+    keep_alive_seconds: int = Field(default=5, ge=1, le=300, description="idle keep-alive connections are closed")
+    max_connections: int = Field(default=1024, ge=1, le=100_000,
+                                 description="connections beyond this are closed at once")
 
 
 class SyncSettings(Section):
@@ -87,6 +98,17 @@ class Settings(BaseSettings):
     salesforce: SalesforceSettings = SalesforceSettings()
     http: HttpSettings = HttpSettings()
     sync: SyncSettings = SyncSettings()
+
+    @model_validator(mode="after")
+    def _signed_url_known(self) -> Settings:
+        # HubSpot signs the URL it called (X-HubSpot-Signature-v3 covers method + URI + body + timestamp:
+        # https://developers.hubspot.com/docs/api/webhooks/validating-requests); behind a proxy this
+        # process cannot see it, so it is either configured or read from headers a trusted proxy sets.
+        if self.hubspot.app_secret is not None and not self.hubspot.webhook_url and not self.http.trusted_proxy:
+            raise ValueError("CRMSYNC_HUBSPOT__APP_SECRET turns webhooks on: set CRMSYNC_HUBSPOT__WEBHOOK_URL to the "
+                             "public URL HubSpot posts to, or CRMSYNC_HTTP__TRUSTED_PROXY=true behind a proxy that "
+                             "sets X-Forwarded-Proto / Forwarded")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -139,6 +161,8 @@ def _check_toml(path: Path) -> None:
 
 def _describe(err: Any, toml_file: Path | None) -> str:
     loc = [str(p) for p in err["loc"]]
+    if not loc:  # a rule across settings: its message names them
+        return str(err["msg"]).removeprefix("Value error, ")
     env_name = ENV_PREFIX + "__".join(p.upper() for p in loc)
     dotted = ".".join(loc)
     where = f"{env_name}" + (f" / {dotted} in {toml_file}" if toml_file else "")

@@ -91,6 +91,7 @@ def hubspot_run(tmp: Path, webhooks: bool, changes: int, rate: float, idle: floa
                "CRMSYNC_HTTP__PORT": "18981" if webhooks else "18982", "CRMSYNC_LOG_FORMAT": "json"}
         if webhooks:
             env["CRMSYNC_HUBSPOT__APP_SECRET"] = SECRET
+            env["CRMSYNC_HUBSPOT__WEBHOOK_URL"] = f"http://127.0.0.1:{env['CRMSYNC_HTTP__PORT']}/webhooks/hubspot"
         process = daemon(env)
         sender = None
         try:

@@ -169,3 +169,10 @@ leases = Table(
     Column("holder", String(128), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+webhook_events = Table(
+    "webhook_events", metadata,
+    Column("key", String(128), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_webhook_events_received", "received_at"),
+)
