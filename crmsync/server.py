@@ -7,7 +7,8 @@ take more than a bounded share of the process:
   `limit_concurrency` answers 503 only once a request has arrived, which does not bound idle ones);
 - a request's head and body must arrive within `request_timeout_seconds` of the connection opening
   (or of the first byte after a keep-alive pause), idle keep-alive connections close after
-  `keep_alive_seconds`, and a request head is at most 16 KiB (h11's limit): slow clients are dropped;
+  `keep_alive_seconds`, and a request head still incomplete past 16 KiB is refused (h11's limit; a
+  connection never buffers more than one 256 KiB read): slow clients are dropped;
 - a body is never buffered past `max_body_bytes` (413, checked against Content-Length before reading,
   then counted while streaming), at most `BODY_SLOTS` bodies are read at once, and only on the
   webhook path once its headers pass the timestamp and signature pre-checks;
