@@ -1,5 +1,9 @@
 # crmsync: the daemon (`crmsync run`) on a slim Python base, as a non-root user.
 # Configuration comes from the environment (CRMSYNC_*; see docs/settings.md and .env.example).
+# Port 8080 serves /healthz, /metrics and POST /webhooks/hubspot (uvicorn, with a connection cap,
+# timeouts and a body cap). It listens on all of the container's interfaces so a reverse proxy can
+# reach it: publish it to the proxy only, with TLS in front and only the webhook path public; set
+# CRMSYNC_HTTP__METRICS_TOKEN if /metrics leaves a trusted network (docs/operations.md).
 
 FROM python:3.11-slim AS build
 WORKDIR /src
