@@ -47,7 +47,7 @@ class Metrics:
         self.webhooks = Counter("crmsync_webhooks_total", "Webhook requests by result (accepted, bad_signature, "
                                 "stale, replayed, malformed)", ["result"], registry=r)
         self.http_refused = Counter("crmsync_http_refused_total", "HTTP connections or requests refused, by reason "
-                                    "(connections over the cap, timeout, too_large)", ["reason"], registry=r)
+                                    "(evicted or connections past the cap, timeout, too_large)", ["reason"], registry=r)
         self.standby = Gauge("crmsync_standby", "1 while another replica holds the stream's lease", ["crm"],
                              registry=r)
 

@@ -3,8 +3,9 @@
 It faces the internet (HubSpot posts webhooks to a public HTTPS URL), so nothing a client sends can
 take more than a bounded share of the process:
 
-- at most `max_connections` open connections: more are closed as soon as they are accepted (uvicorn's
-  `limit_concurrency` answers 503 only once a request has arrived, which does not bound idle ones);
+- at most `max_connections` open connections: past it, the connection that has waited longest for a
+  request (slow or idle) is closed to make room, or the new one when all are in a request (uvicorn's
+  `limit_concurrency` answers 503 only once a request has arrived, which bounds no idle connection);
 - a request's head and body must arrive within `request_timeout_seconds` of the connection opening
   (or of the first byte after a keep-alive pause), idle keep-alive connections close after
   `keep_alive_seconds`, and a request head still incomplete past 16 KiB is refused (h11's limit; a
@@ -161,47 +162,67 @@ async def _answer(send: Send, status: int, body: bytes, extra: list[tuple[bytes,
 
 
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a connection cap and a deadline for each request to arrive."""
+    """uvicorn's h11 protocol with a deadline for each request to arrive, and a connection cap that makes
+    room by closing the connection that has waited longest for a request (slow or idle): a flood of
+    slow connections cannot lock out a quick request such as /healthz."""
 
     max_connections: int = 1024
     request_timeout: float = 10.0
     refused: Callable[[str], None] = staticmethod(lambda reason: None)
+    waiting: dict[GuardedH11Protocol, None] = {}  # noqa: RUF012 - one per server (HttpServer), oldest first
     deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if len(self.connections) >= self.max_connections:
-            self.transport = transport
-            self.refused("connections")
-            transport.close()
-            return
         super().connection_made(transport)
-        self._arm()
+        if len(self.connections) > self.max_connections:
+            oldest = next(iter(self.waiting), None)
+            if oldest is None:  # every other connection is in a request: this one goes
+                self._close("connections")
+                return
+            oldest._close("evicted")
+        self._wait()
 
     def data_received(self, data: bytes) -> None:
         if self.deadline is None and self.conn.their_state is h11.IDLE:
-            self._arm()  # a new request after a keep-alive pause
+            self._wait()  # a new request after a keep-alive pause
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE and self.conn.their_state is not h11.SEND_BODY:
-            self._disarm()  # the request is in (or the connection is done)
+            self._busy()  # the request is in (or the connection is done)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport.is_closing():
+            return
+        if self.conn.their_state is h11.IDLE:
+            self.waiting[self] = None  # idle between requests: uvicorn's keep-alive timeout closes it
+        elif self.conn.their_state is h11.SEND_BODY:
+            self._wait()  # a pipelined request is arriving
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._busy()
         super().connection_lost(exc)
 
-    def _arm(self) -> None:
-        self._disarm()
+    def _wait(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
         self.deadline = self.loop.call_later(self.request_timeout, self._timed_out)
+        self.waiting[self] = None
 
-    def _disarm(self) -> None:
+    def _busy(self) -> None:
         if self.deadline is not None:
             self.deadline.cancel()
             self.deadline = None
+        self.waiting.pop(self, None)
+
+    def _close(self, reason: str) -> None:
+        self._busy()
+        self.refused(reason)
+        self.transport.close()
 
     def _timed_out(self) -> None:
         self.deadline = None
         if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
-            self.refused("timeout")
-            self.transport.close()
+            self._close("timeout")
 
 
 class HttpServer:
@@ -213,7 +234,7 @@ class HttpServer:
         limit = connection_cap(settings.max_connections)
         protocol = type("CrmsyncH11Protocol", (GuardedH11Protocol,), {
             "max_connections": limit, "request_timeout": settings.request_timeout_seconds,
-            "refused": staticmethod(routes.refused)})
+            "refused": staticmethod(routes.refused), "waiting": {}})
         config = uvicorn.Config(
             App(routes, settings), http=protocol, ws="none", lifespan="off", interface="asgi3",
             log_config=None, access_log=False, server_header=False, proxy_headers=False,

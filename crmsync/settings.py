@@ -71,7 +71,7 @@ class HttpSettings(Section):
                                            description="a request's head and body must arrive within this")
     keep_alive_seconds: int = Field(default=5, ge=1, le=300, description="idle keep-alive connections are closed")
     max_connections: int = Field(default=1024, ge=1, le=100_000,
-                                 description="connections beyond this are closed at once")
+                                 description="past this, the connection waiting longest for a request is closed")
 
 
 class SyncSettings(Section):
