@@ -344,7 +344,8 @@ def run_daemon() -> None:
         secrets = [s.get_secret_value() for s in (settings.hubspot.access_token, settings.hubspot.app_secret,
                                                   settings.salesforce.access_token, settings.salesforce.password,
                                                   settings.salesforce.security_token,
-                                                  settings.salesforce.client_secret) if s is not None]
+                                                  settings.salesforce.client_secret, settings.http.metrics_token)
+                   if s is not None]
         init_sentry(settings.sentry_dsn.get_secret_value(), secrets, release=f"crmsync@{__version__}")
     connectors: dict[str, Connector] = {name: connect(name, settings, loaded) for name in _crms(settings, None)}
     raise typer.Exit(Daemon(settings, loaded, store, connectors).run_forever())

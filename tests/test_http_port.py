@@ -263,3 +263,18 @@ def test_malformed_requests_get_answers_and_the_log_stays_json(tmp_path: Path) -
     lines = served.log.read_text().splitlines()
     assert lines and all(json.loads(line) for line in lines)  # no plain-text traceback, ever
     assert not any("Traceback" in line for line in lines)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "no-such-host.invalid"])
+def test_a_port_that_cannot_be_listened_on_is_one_line_and_exit_2(tmp_path: Path, host: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
+        env.update({"CRMSYNC_HUBSPOT__ACCESS_TOKEN": TOKEN, "CRMSYNC_HUBSPOT__BASE_URL": "http://127.0.0.1:9",
+                    "CRMSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}", "CRMSYNC_HTTP__HOST": host,
+                    "CRMSYNC_HTTP__PORT": str(taken.getsockname()[1])})
+        result = subprocess.run([sys.executable, "-m", "crmsync", "run"], cwd=ROOT, env=env, capture_output=True,
+                                text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: cannot listen on"), result.stderr
