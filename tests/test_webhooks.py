@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from crmsync.daemon import Daemon
@@ -26,6 +29,7 @@ from crmsync.sandbox.hubspot.api import HubSpotApp
 from crmsync.sandbox.hubspot.webhooks import WebhookSender
 from crmsync.settings import HttpSettings, Settings, SyncSettings, load_settings
 from crmsync.store import Store
+from crmsync.webhooks import WebhookIntake
 from tests.hubspot_fixtures import DEFS, TOKEN, connector, hubspot
 from tests.test_daemon import wait_for
 
@@ -259,3 +263,33 @@ def test_the_store_remembers_event_keys_for_a_bounded_window(database_url: str) 
     assert store.remember_webhook_events([f"k{i}" for i in range(5)], now) == [f"k{i}" for i in range(5)]
     assert store.forget_webhook_events(now - timedelta(days=3), keep_at_most=4) == 2 + 2  # a, b by age; 2 oldest
     assert store.remember_webhook_events(["a", "b"], now) == ["a", "b"]  # forgotten, so new again
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12)
+SUBSCRIPTIONS = st.sampled_from(["contact.propertyChange", "deal.creation"])
+EVENT = st.fixed_dictionaries({"eventId": st.integers(0, 10**12) | st.text(min_size=1, max_size=12)},
+                              optional={"objectId": st.integers(1, 10**9), "occurredAt": st.integers(0, 10**13),
+                                        "subscriptionType": SUBSCRIPTIONS})
+
+
+@pytest.fixture(scope="module")
+def intake_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    return Store.open(f"sqlite:///{tmp_path_factory.mktemp('intake') / 'i.db'}")
+
+
+@examples(max_examples=60, deadline=None)
+@given(body=st.one_of(JSON.map(json.dumps), st.lists(EVENT, max_size=5).map(json.dumps)))
+def test_any_signed_body_is_accepted_or_refused_with_400_never_an_error(intake_store: Store, body: str) -> None:
+    handled: list[list[str]] = []
+    intake = WebhookIntake(SECRET, intake_store, handled.append, public_url=PUBLIC_URL)
+    now = millis()
+    headers = {"x-hubspot-request-timestamp": now, "x-hubspot-signature-v3": sign(PUBLIC_URL, body.encode(), now)}
+    status = intake.request(headers, "http", "/webhooks/hubspot", "", body.encode())
+    value = json.loads(body)
+    is_events = isinstance(value, list) and all(isinstance(e, dict) and isinstance(e.get("eventId"), int | str)
+                                                 for e in value)
+    assert status == (200 if is_events else 400)
+    queued = intake.queue.qsize()
+    assert queued <= (len(value) if is_events else 0)  # only contact events, each at most once, ever
