@@ -8,11 +8,12 @@ take more than a bounded share of the process:
   `limit_concurrency` answers 503 only once a request has arrived, which bounds no idle connection);
 - a request's head and body must arrive within `request_timeout_seconds` of the connection opening
   (or of the first byte after a keep-alive pause), idle keep-alive connections close after
-  `keep_alive_seconds`, and a request head still incomplete past 16 KiB is refused (h11's limit; a
-  connection never buffers more than one 256 KiB read): slow clients are dropped;
-- a body is never buffered past `max_body_bytes` (413, checked against Content-Length before reading,
-  then counted while streaming), at most `BODY_SLOTS` bodies are read at once, and only on the
-  webhook path once its headers pass the timestamp and signature pre-checks;
+  `keep_alive_seconds`, and a request head past 16 KiB is refused (h11's limit, with reads of 16 KiB):
+  slow clients are dropped;
+- a body is not read until the app asks for it (reading pauses after the head), never buffered past
+  `max_body_bytes` (413, checked against Content-Length before reading, then counted while
+  streaming), at most `BODY_SLOTS` bodies are read at once, and only on the webhook path once its
+  headers pass the timestamp and signature pre-checks: a connection holds at most one 16 KiB read;
 - uvicorn's log records go through crmsync's logging (JSON), never as plain-text tracebacks.
 
 uvicorn runs in a thread with its own event loop; `stop()` (from the daemon's SIGTERM handling)
@@ -42,6 +43,7 @@ from crmsync.settings import HttpSettings
 log = logging.getLogger("crmsync.http")
 BODY_SLOTS = 8
 HEAD_LIMIT = 16 * 1024
+READ_SIZE = 16 * 1024
 FD_RESERVE = 128  # files the daemon keeps for its store, CRM calls and logs
 WEBHOOK_PATH = "/webhooks/hubspot"
 
@@ -56,7 +58,7 @@ class Routes:
 
     health: Callable[[], tuple[bool, dict[str, Any]]]
     metrics: Callable[[], bytes]
-    refused: Callable[[str], None]  # counts a refusal by reason: connections, timeout, too_large
+    refused: Callable[[str], None]  # counts a refusal by reason: evicted, connections, timeout, too_large
     # headers -> a status before the body is read, or None to go on
     webhook_precheck: Callable[[Mapping[str, str]], int | None] | None = None
     # (headers, scheme, path, query, body) -> the status
@@ -173,6 +175,10 @@ class GuardedH11Protocol(H11Protocol):
     deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        # asyncio reads up to 256 KiB a time (its transports' `max_size`): one read is what a connection
+        # buffers before anything is checked, so keep it to the head limit
+        if hasattr(transport, "max_size"):
+            transport.max_size = READ_SIZE
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
             oldest = next(iter(self.waiting), None)
@@ -186,7 +192,9 @@ class GuardedH11Protocol(H11Protocol):
         if self.deadline is None and self.conn.their_state is h11.IDLE:
             self._wait()  # a new request after a keep-alive pause
         super().data_received(data)
-        if self.conn.their_state is not h11.IDLE and self.conn.their_state is not h11.SEND_BODY:
+        if self.conn.their_state is h11.SEND_BODY and self.cycle is not None and not self.cycle.response_started:
+            self.flow.pause_reading()  # the body waits in the client's socket until the app asks for it
+        elif self.conn.their_state is not h11.IDLE:
             self._busy()  # the request is in (or the connection is done)
 
     def on_response_complete(self) -> None:

@@ -5,6 +5,7 @@ cap are closed at once, and whatever arrives, stderr carries JSON lines only."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -148,6 +149,45 @@ def test_a_100_mb_unsigned_post_gets_413_before_it_is_read(tmp_path: Path) -> No
         assert growth < 20 * MB
         assert chunked_sent < 100 * MB and served.metric('crmsync_http_refused_total{reason="too_large"}') == 2
         assert served.get("/healthz")[0] == 200
+
+
+def test_many_connections_with_forged_heads_and_big_bodies_stay_small(tmp_path: Path) -> None:
+    """300 clients each pass the header pre-checks (a fresh timestamp, any signature) and push 900 KB:
+    only 8 bodies are read at a time and the others wait in the clients' sockets, not in the daemon."""
+    with daemon(tmp_path, request_timeout_seconds="4") as served:
+        assert served.get("/healthz")[0] == 200
+        before = peak = served.rss()
+        stamp = int(time.time() * 1000)
+        head = (b"POST /webhooks/hubspot HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
+                b"X-HubSpot-Signature-v3: forged\r\nX-HubSpot-Request-Timestamp: %d\r\n\r\n" % stamp)
+        clients = []
+        for _ in range(300):
+            sock = socket.create_connection(("127.0.0.1", served.port), timeout=10)
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                sock.send(head + b"[" + b" " * 900_000)
+            clients.append(sock)
+            peak = max(peak, served.rss())
+
+        def all_closed() -> bool:
+            nonlocal peak
+            peak = max(peak, served.rss())
+            return all(closed_by_server(sock) or answered(sock) for sock in clients)
+
+        try:
+            wait_for(all_closed, seconds=60, what="every client answered or timed out")
+        finally:
+            for sock in clients:
+                sock.close()
+        print(f"300 forged 900 KB posts: RSS +{(peak - before) / MB:.1f} MB at the peak")
+        assert peak - before < 40 * MB
+
+
+def answered(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(12, socket.MSG_PEEK).startswith(b"HTTP/1.1 ")
+    except (BlockingIOError, ConnectionResetError):
+        return False
 
 
 @pytest.fixture
