@@ -28,6 +28,7 @@ from crmsync.reporting.contract import contract_alerts
 from crmsync.settings import Settings, load_settings, masked
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
+from crmsync.sync.pipeline import backfill_stream
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -358,10 +359,11 @@ def backfill(
     crm: CrmOption = None,
 ) -> None:
     """Re-evaluate a bounded window on its own cursor (the live cursor does not move). An
-    interrupted backfill of the same window resumes after the last committed page."""
+    interrupted backfill of the same window resumes after the last committed page; without --until,
+    the end is the time the backfill first started."""
     settings = _settings()
-    start, end = _when(since, "--since"), _when(until, "--until") if until else datetime.now(UTC)
-    if start >= end:
+    start, end = _when(since, "--since"), _when(until, "--until") if until else None
+    if start >= (end or datetime.now(UTC)):
         raise ConfigError(f"--since {since} is not before --until {until or 'now'}")
     loaded, store = _context(settings)
     interactive = sys.stderr.isatty()
@@ -371,9 +373,9 @@ def backfill(
         typer.echo(f"\r{line}" if interactive else line, err=True, nl=not interactive)
 
     for name in _crms(settings, crm):
-        stream = f"backfill:{start.isoformat()}:{end.isoformat()}"
         report = SyncPass(store, connect(name, settings, loaded), loaded, mode=settings.mode,
-                          progress=progress).run(kind="backfill", since=start, until=end, stream=stream)
+                          progress=progress).run(kind="backfill", since=start, until=end,
+                                                 stream=backfill_stream(name, start, end))
         if interactive:
             typer.echo("", err=True)
         typer.echo(_summary(report))

@@ -19,13 +19,19 @@ def test_migrations_apply_and_reopen(database_url: str) -> None:
 def test_cursor_and_checkpoint_round_trip(database_url: str) -> None:
     store = Store.open(database_url)
     when = datetime(2026, 11, 25, 10, 30, 15, 123000, tzinfo=UTC)
+    frozen = when + timedelta(days=1)
     with store.transaction() as c:
-        store.set_cursor(c, "hubspot", "contacts", when, checkpoint="1234")
-    assert store.cursor("hubspot", "contacts") == when
-    assert store.checkpoint("hubspot", "contacts") == "1234"
+        store.set_cursor(c, "hubspot", "backfill:x", when, upper_bound=frozen)
+    assert store.unfinished("hubspot", "backfill:x") == (frozen, None)
     with store.transaction() as c:
-        store.set_cursor(c, "hubspot", "contacts", when + timedelta(hours=1))
-    assert store.checkpoint("hubspot", "contacts") is None
+        store.set_checkpoint(c, "hubspot", "backfill:x", "1234")
+    assert store.cursor("hubspot", "backfill:x") == when
+    assert store.unfinished("hubspot", "backfill:x") == (frozen, "1234")
+    with store.transaction() as c:  # the window completes: nothing is left to resume
+        store.set_cursor(c, "hubspot", "backfill:x", frozen)
+    assert store.unfinished("hubspot", "backfill:x") == (None, None)
+    assert store.cursor("hubspot", "backfill:x") == frozen
+    assert store.unfinished("hubspot", "contacts") == (None, None)
 
 
 def test_a_failed_transaction_leaves_nothing(database_url: str) -> None:

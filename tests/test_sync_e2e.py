@@ -127,13 +127,3 @@ def test_sync_requires_once_and_a_configured_crm(tmp_path: Path) -> None:
     assert run("sync").returncode == 2
     no_crm = run("sync", "--once", env={"CRMSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}"})
     assert no_crm.returncode == 2 and "no CRM is configured" in no_crm.stderr
-
-
-def test_backfill_uses_its_own_cursor(tmp_path: Path) -> None:
-    with hubspot(40, real_clock=True) as (app, url):
-        result = run("backfill", "--since", "2020-01-01", env=env(url, tmp_path / "s.db"))
-        assert result.returncode == 0, result.stderr
-        assert "backfill" in result.stdout and "pulled 40" in result.stdout
-        status = json.loads(run("status", "--json", env=env(url, tmp_path / "s.db")).stdout)
-        assert [c["stream"] for c in status["cursors"]] == []  # the live cursor has not moved
-        assert contact(app, IDEAL_DEMO)["crmsync_stage"] == "mql"

@@ -24,6 +24,7 @@ cursors = Table(
     Column("stream", String(64), primary_key=True),
     Column("position", DateTime(timezone=True), nullable=False),
     Column("checkpoint", String(128)),
+    Column("upper_bound", DateTime(timezone=True)),  # the frozen end of an unfinished window (backfills)
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -75,14 +75,20 @@ class SyncPass:
     def run(self, *, kind: str = "sync", since: datetime | None = None, until: datetime | None = None,
             stream: str = "contacts") -> PassReport:
         """`sync`: from the stream's cursor (minus the overlap) to now. `backfill`: exactly [since, until)
-        on a cursor of its own, so the live cursor does not move."""
-        upper = until or self.clock()
+        on a cursor of its own (`backfill_stream`), so the live cursor does not move; without `until`,
+        the upper bound is frozen the first time and an unfinished backfill resumes after its last
+        committed page."""
+        frozen, resume = self.store.unfinished(self.crm, stream) if kind == "backfill" else (None, None)
+        upper = until or frozen or self.clock()
         cursor = self.store.cursor(self.crm, stream)
         lower = since if since is not None else (cursor - self.overlap if cursor else EPOCH)
         report = PassReport(self.crm, kind, self.mode, (lower, upper), self.dry_run)
         if not self.dry_run:
             report.run_id = self.store.start_run(self.crm, kind, self.mode, (lower, upper))
-        resume = self.store.checkpoint(self.crm, stream) if kind == "backfill" else None
+            if kind == "backfill" and frozen is None:
+                with self.store.transaction() as c:  # the window is fixed before its first page
+                    self.store.set_cursor(c, self.crm, stream, lower, upper_bound=upper)
+        checkpoint = stream if kind == "backfill" else None
         try:
             if self._writes_enabled:
                 # Finish what an interrupted pass left in the outbox first: a revert cut between its
@@ -90,12 +96,9 @@ class SyncPass:
                 self.flush(report)
             unstored = {} if resume else self._events(report, stream, lower, upper)
             for page in self.connector.pull_changed(lower, upper, after_key=resume, backfill=kind == "backfill"):
-                self._page(page, report, unstored, skip_seen=kind == "sync" and not unstored)
+                self._page(page, report, unstored, skip_seen=kind == "sync" and not unstored, checkpoint=checkpoint)
                 if self._writes_enabled:
                     self.flush(report, only_full=True)
-                if kind == "backfill" and not self.dry_run and page.resume_key:
-                    with self.store.transaction() as c:  # a crash resumes after this page
-                        self.store.set_cursor(c, self.crm, stream, lower, checkpoint=page.resume_key)
                 if self.progress:
                     self.progress(report)
                 if self.should_stop():
@@ -129,8 +132,8 @@ class SyncPass:
                 upper: datetime) -> dict[str, list[Activity]]:
         """Activities the CRM only offers as a stream (HubSpot page views, forms) are kept locally.
         A dry run stores nothing: it returns them, by record, for its decisions."""
-        events_stream = f"{stream}:events"
-        cursor = self.store.cursor(self.crm, events_stream)
+        events = events_stream(stream)
+        cursor = self.store.cursor(self.crm, events)
         since = lower if report.kind != "sync" or cursor is None else min(lower, cursor - self.overlap)
         found = self.connector.events(since, upper)
         if self.dry_run:
@@ -141,14 +144,15 @@ class SyncPass:
             return unstored
         report.counts["events"] += self.store.add_activities(self.crm, found)
         with self.store.transaction() as c:
-            self.store.set_cursor(c, self.crm, events_stream, upper)
+            self.store.set_cursor(c, self.crm, events, upper)
         return {}
 
     def _page(self, page: PulledPage, report: PassReport, unstored: dict[str, list[Activity]],
-              skip_seen: bool = False) -> None:
+              skip_seen: bool = False, checkpoint: str | None = None) -> None:
         """Decide a page. With `skip_seen` (incremental passes), a record already decided at this very
         modification time is left out: the overlap re-reads it, nothing about it changed (dedupe by id
-        and modification time), so it costs no activity reads and no decision."""
+        and modification time), so it costs no activity reads and no decision. With `checkpoint` (a
+        stream), the page's resume key is stored with the page: a crash resumes after it."""
         previous = self.store.records(self.crm, [c.id for c in page.contacts])
         report.counts["pulled"] += len(page.contacts)
         contacts = [c for c in page.contacts if not (skip_seen and _seen(previous.get(c.id), c))]
@@ -168,12 +172,13 @@ class SyncPass:
                              "actions": [a.kind.value for a in d.decision.actions]}
                             for d in decided if d.change is not None]
             return
-        self._store_page(decided, page.errors, report, now, released=ids)
+        resume = (checkpoint, page.resume_key) if checkpoint and page.resume_key else None
+        self._store_page(decided, page.errors, report, now, released=ids, resume=resume)
 
     def _store_page(self, decided: list[_Decided], errors: list[Any], report: PassReport, now: datetime,
-                    released: list[str] | None = None) -> None:
+                    released: list[str] | None = None, resume: tuple[str, str] | None = None) -> None:
         """A page's decisions, outbox rows and record snapshots, in one transaction; the records that
-        went through cleanly leave quarantine."""
+        went through cleanly leave quarantine; `resume` (stream, key) checkpoints the stream there."""
         status = "pending" if self.mode == "enforce" else "shadow"
         with self.store.transaction() as c:
             for error in errors:
@@ -201,6 +206,8 @@ class SyncPass:
             self.store.save_records(c, [d.record_row(self.crm, self.definitions.content_hash, now) for d in decided])
             if released:
                 self.store.release(c, self.crm, released)
+            if resume:
+                self.store.set_checkpoint(c, self.crm, *resume)
 
     def _decide_one(self, contact: Contact, acts: list[Activity], prev: dict[str, Any] | None,
                     now: datetime, report: PassReport) -> _Decided:
@@ -342,6 +349,19 @@ class SyncPass:
             with self.store.transaction() as c:
                 for record_id, error in failed:
                     self.store.quarantine(c, self.crm, record_id, step, error)
+
+
+def backfill_stream(crm: str, since: datetime, until: datetime | None) -> str:
+    """A backfill's own cursor: short (it fits `cursors.stream` with the `:events` suffix) and the same
+    for the same request, so a re-run finds and resumes it; an open window (no `until`) is one name
+    whatever the time, its upper bound being frozen in the cursor row."""
+    end = until.astimezone(UTC).isoformat() if until else "open"
+    return "backfill:" + fingerprint([crm, since.astimezone(UTC).isoformat(), end])[:16]
+
+
+def events_stream(stream: str) -> str:
+    """The cursor of the activities the CRM only offers as a stream, beside a record stream's."""
+    return f"{stream}:events"
 
 
 def _seen(previous: dict[str, Any] | None, contact: Contact) -> bool:
