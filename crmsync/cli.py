@@ -76,6 +76,9 @@ def _settings() -> Settings:
 
 
 def _load(path: Path) -> LoadedDefinitions:
+    if path == DEFAULT_DEFINITIONS:
+        typer.echo(f"definitions: {path} (the default shipped with crmsync; CRMSYNC_DEFINITIONS names your own)",
+                   err=True)
     try:
         return load_definitions(path)
     except DefinitionsError as exc:
@@ -447,20 +450,22 @@ def sandbox_serve(
     rate_limit: Annotated[str | None, typer.Option("--rate-limit", help="Request limit, e.g. 100/10s.")] = None,
     token: Annotated[str | None, typer.Option("--token", help="Accept only this bearer token (default: any).")] = None,
 ) -> None:
-    """Serve a stateful emulator of the CRM's API on loopback (plain HTTP) until interrupted."""
+    """Serve a stateful emulator of the CRM's API on loopback (plain HTTP) until interrupted. Its
+    crmsync properties / fields are those of the definitions in CRMSYNC_DEFINITIONS (else the default)."""
     from crmsync.sandbox.http import SandboxApp, SandboxServer
     from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
     from crmsync.sandbox.salesforce import SalesforceApp, seed_org
 
+    mappings = _load(_settings().definitions).definitions.mappings
     app_: SandboxApp
     try:
         if crm == "hubspot":
             app_ = hub = HubSpotApp(token=token, faults=faults, seed=seed, rate_limit=rate_limit)
-            seed_portal(hub.portal, contacts, seed=seed)
+            seed_portal(hub.portal, contacts, seed=seed, mapping=mappings.hubspot)
             hint = "point CRMSYNC_HUBSPOT__BASE_URL at it"
         elif crm == "salesforce":
             app_ = sf = SalesforceApp(token=token, faults=faults, seed=seed, rate_limit=rate_limit)
-            seed_org(sf.org, contacts, seed=seed)
+            seed_org(sf.org, contacts, seed=seed, mapping=mappings.salesforce)
             hint = "point CRMSYNC_SALESFORCE__INSTANCE_URL and __LOGIN_URL at it (any client id and secret)"
         else:
             raise ConfigError(f"--crm {crm}: expected hubspot or salesforce")

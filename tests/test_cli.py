@@ -11,10 +11,10 @@ from pathlib import Path
 from tests.builders import DEFAULT_DEFINITIONS, ROOT
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "crmsync", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "crmsync", *args], capture_output=True, text=True, cwd=cwd,
                           env=full_env, timeout=60)
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 from tests.test_cli import run
 
 
-def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
-    database = tmp_path / "demo.db"
-    result = run("demo", "--leads", "60", "--database", str(database))
+def test_demo_runs_the_whole_loop_from_any_directory(tmp_path: Path) -> None:
+    """As in `cd "$(mktemp -d)" && crmsync demo`: no config/ here, the packaged definitions are used."""
+    database = tmp_path / "crmsync-demo.db"
+    result = run("demo", "--leads", "60", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for heading in ("1. First sync", "2. A day of rep activity", "3. Second sync", "4. Funnel",
@@ -19,3 +20,4 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert "budget: empty" in out and "is not an accepted reason" in out
     assert out.count("Re-run on the stored inputs with definitions 2026.11.1: identical.") == 2
     assert database.exists()
+    assert "the default shipped with crmsync" in result.stderr

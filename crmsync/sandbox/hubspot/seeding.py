@@ -51,13 +51,15 @@ def employees_bucket(count: int | None) -> str | None:
 
 
 def seed_portal(portal: Portal, count: int, seed: int = 42, now: datetime | None = None,
-                crmsync_properties: bool = True, modified_at: datetime | None = None) -> list[str]:
+                crmsync_properties: bool = True, modified_at: datetime | None = None,
+                mapping: CrmMapping | None = None) -> list[str]:
     """Fill the portal with `count` realistic contacts; returns their ids in seed order.
 
-    `modified_at` stamps every contact with the same last-modified time (for window tests)."""
+    `modified_at` stamps every contact with the same last-modified time (for window tests); `mapping`
+    names the crmsync properties to install (the default definitions' unless given)."""
     now = now or portal.clock()
     if crmsync_properties:
-        install_crmsync_properties(portal)
+        install_crmsync_properties(portal, mapping)
     if not portal.owners:
         for i, (first, last) in enumerate(OWNERS):
             portal.owners.append({"id": str(7001 + i), "email": f"{first.lower()}@example.com", "firstName": first,

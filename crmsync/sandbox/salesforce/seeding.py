@@ -27,10 +27,11 @@ def install_custom_fields(org: Org, mapping: CrmMapping | None = None) -> None:
     org.add_custom_field("Task", "CRMSync_Task_Key__c", "string")
 
 
-def seed_org(org: Org, count: int, seed: int = 42, now: datetime | None = None, custom: bool = True) -> list[str]:
+def seed_org(org: Org, count: int, seed: int = 42, now: datetime | None = None, custom: bool = True,
+             mapping: CrmMapping | None = None) -> list[str]:
     now = now or org.clock()
     if custom:
-        install_custom_fields(org)
+        install_custom_fields(org, mapping)
     campaigns: dict[str, str] = {}
     ids = []
     for lead in generate(count, seed=seed, owners=len(OWNERS)):
