@@ -109,8 +109,9 @@ def definitions_validate(
 
 @definitions_app.command("activate")
 def definitions_activate(path: Annotated[Path, typer.Argument(help="The definitions file to make active.")]) -> None:
-    """Record a definitions version as active. Refuses a version number reused with different content;
-    warns when this content was never backtested. Point CRMSYNC_DEFINITIONS at the file to use it."""
+    """Record a definitions version as active: the running daemon reads it from the store and uses the
+    file from its next pass (the file must stay readable at this path). Refuses a version number
+    reused with different content; warns when this content was never backtested."""
     settings = _settings()
     _, store = _context(settings)
     loaded = _load(path)
@@ -123,10 +124,10 @@ def definitions_activate(path: Annotated[Path, typer.Argument(help="The definiti
         typer.echo(f"warning: this content ({loaded.content_hash[:12]}) was never backtested; run "
                    f"`crmsync backtest --definitions {path}` to see what it changes", err=True)
     entry = next(e for e in gov.changelog if e.version == gov.version)
-    store.activate_definitions(gov.version, loaded.content_hash, str(path),
+    store.activate_definitions(gov.version, loaded.content_hash, str(path.resolve()),
                                datetime.combine(gov.next_review_date, datetime.min.time(), UTC), entry.summary)
-    typer.echo(f"activated {gov.version} ({loaded.content_hash[:12]}); next review {gov.next_review_date}"
-               + ("" if str(settings.definitions) == str(path) else f"; set CRMSYNC_DEFINITIONS={path} to use it"))
+    typer.echo(f"activated {gov.version} ({loaded.content_hash[:12]}) from {path.resolve()}; next review "
+               f"{gov.next_review_date}; the running daemon switches to it at its next pass")
 
 
 @definitions_app.command("diff")

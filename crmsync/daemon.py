@@ -17,13 +17,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from crmsync.connectors.base import Connector
-from crmsync.definitions import LoadedDefinitions
-from crmsync.errors import CrmsyncError, FatalError
+from crmsync.definitions import LoadedDefinitions, load_definitions
+from crmsync.errors import CrmsyncError, DefinitionsError, FatalError
 from crmsync.metrics import Metrics
 from crmsync.observability import capture
 from crmsync.reporting.contract import contract_alerts
@@ -41,7 +42,8 @@ class Daemon:
                  connectors: dict[str, Connector], *, holder: str | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.settings = settings
-        self.definitions = definitions
+        self.definitions = definitions  # CRMSYNC_DEFINITIONS, until a version is activated (`_follow_active`)
+        self.unusable: tuple[str, str] | None = None  # an activated version that could not be loaded
         self.store = store
         self.connectors = connectors
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -122,6 +124,7 @@ class Daemon:
         if self.stopping.is_set():
             return None
         with self.locks[name]:
+            self._follow_active()
             return self._sync(name)
 
     def sweep(self, name: str) -> PassReport | None:
@@ -129,6 +132,7 @@ class Daemon:
         if self.stopping.is_set() or f"sync:{name}" not in self.leases:
             return None
         with self.locks[name]:
+            self._follow_active()
             try:
                 report = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
                                   clock=self.clock).sweep()
@@ -153,6 +157,30 @@ class Daemon:
                 raise
             self.store.finish_run(run_id, report.outcome, report.counts)
             self.metrics.record_pass(report)
+
+    def _follow_active(self) -> None:
+        """At a pass boundary: when `crmsync definitions activate` recorded another version than the
+        one in use, load its file and use it from this pass on. A file that is missing, invalid or no
+        longer holds the activated content is logged once and the current definitions stay."""
+        active = self.store.active_definitions()
+        if active is None or active["hash"] == self.definitions.content_hash:
+            return
+        wanted = (str(active["version"]), str(active["hash"]))
+        if wanted == self.unusable:
+            return
+        try:
+            loaded = load_definitions(Path(active["path"]))
+            if loaded.content_hash != active["hash"]:
+                raise ValueError(f"its content hash is {loaded.content_hash[:12]}, not {active['hash'][:12]}")
+        except (DefinitionsError, ValueError) as exc:
+            self.unusable = wanted
+            log.error("activated definitions not usable; keeping the current ones",
+                      extra={"version": wanted[0], "path": active["path"], "error": str(exc)[:500],
+                             "using": self.definitions.version})
+            return
+        log.info("definitions changed", extra={"from": self.definitions.version, "to": loaded.version,
+                                               "hash": loaded.content_hash, "path": active["path"]})
+        self.definitions = loaded
 
     def contract(self) -> dict[str, Any]:
         """The contract's figures; a figure below its floor is logged and flagged in /metrics."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -11,16 +12,22 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
+from crmsync.cli import app as cli
 from crmsync.daemon import Daemon
+from crmsync.definitions import parse_definitions
 from crmsync.settings import HttpSettings, Settings, SyncSettings
 from crmsync.store import Store
-from tests.builders import ROOT
+from tests.builders import DEFAULT_DEFINITIONS, ROOT
 from tests.hubspot_fixtures import DEFS, TOKEN, connector, hubspot
+from tests.test_governance import candidate
 
 
 def wait_for(condition: Callable[[], Any], seconds: float = 20.0, what: str = "condition") -> Any:
@@ -137,3 +144,45 @@ def test_two_daemons_one_syncs_and_the_standby_takes_over(postgres_url: str) -> 
                 if process.poll() is None:
                     process.terminate()
                     process.wait(timeout=15)
+
+
+def activate(path: Path, database_url: str) -> None:
+    result = CliRunner().invoke(cli, ["definitions", "activate", str(path)], env={"CRMSYNC_DATABASE_URL": database_url})
+    assert result.exit_code == 0, result.output
+
+
+def test_the_daemon_follows_the_activated_definitions_at_pass_boundaries(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logging.getLogger("crmsync.daemon"), "handlers", [caplog.handler])  # the CLI's own is apart
+    with hubspot(30, real_clock=True) as (_, url):
+        store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
+        daemon = Daemon(settings(url, store.url), DEFS, store, {"hubspot": connector(url)})
+        first = daemon.sync("hubspot")
+        assert first is not None and first.outcome == "ok" and daemon.definitions is DEFS
+        record_id = next(iter(store.latest_decisions(datetime(2000, 1, 1, tzinfo=UTC))))["record_id"]
+
+        new = tmp_path / "new.yaml"
+        new.write_text(candidate(70))
+        activate(new, store.url)
+        assert daemon.definitions is DEFS  # nothing changes between passes
+        with caplog.at_level(logging.INFO, logger="crmsync.daemon"):
+            daemon.sync("hubspot")
+        assert daemon.definitions.content_hash == parse_definitions(candidate(70)).content_hash
+        assert [r for r in caplog.records if r.message == "definitions changed"]
+        daemon.react([record_id])  # the next decision is made with the activated version
+        assert store.decisions_for("hubspot", record_id)[0]["definitions_version"] == "2026.12.0"
+
+        activate(DEFAULT_DEFINITIONS, store.url)  # a rollback is an activation of the older version
+        daemon.sync("hubspot")
+        assert daemon.definitions.content_hash == DEFS.content_hash
+
+        gone = tmp_path / "gone.yaml"
+        gone.write_text(candidate(60, version="2026.12.1"))
+        activate(gone, store.url)
+        gone.unlink()
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="crmsync.daemon"):
+            assert daemon.sync("hubspot") is not None and daemon.sync("hubspot") is not None
+        assert daemon.definitions.content_hash == DEFS.content_hash  # the file is gone: keep what works
+        assert len([r for r in caplog.records if r.message.startswith("activated definitions not usable")]) == 1
+        store.close()

@@ -219,12 +219,17 @@ class Store:
 
     def activate_definitions(self, version: str, digest: str, path: str, next_review: datetime,
                              changelog: str) -> None:
+        """Record a version as the active one; activating a version again (a rollback) makes it the
+        latest again (the caller refuses a version number reused with other content)."""
+        now = datetime.now(UTC)
         with self.transaction() as c:
             c.execute(self.insert(t.definitions_versions).values(
-                version=version, hash=digest, path=path, activated_at=datetime.now(UTC),
-                next_review_date=next_review, changelog=changelog).on_conflict_do_nothing(index_elements=["version"]))
+                version=version, hash=digest, path=path, activated_at=now, next_review_date=next_review,
+                changelog=changelog).on_conflict_do_update(index_elements=["version"],
+                                                           set_={"activated_at": now, "path": path}))
 
     def active_definitions(self) -> dict[str, Any] | None:
+        """The latest activated version (the daemon follows it at pass boundaries)."""
         with self.engine.connect() as c:
             row = c.execute(select(t.definitions_versions).order_by(t.definitions_versions.c.activated_at.desc())
                             .limit(1)).first()
