@@ -42,7 +42,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-definitions_app = typer.Typer(help="Governance of the definitions file: validate, diff.", no_args_is_help=True)
+definitions_app = typer.Typer(help="Governance of the definitions file: validate, diff, activate.",
+                              no_args_is_help=True)
 app.add_typer(definitions_app, name="definitions")
 sandbox_app = typer.Typer(help="Local emulators of the CRM APIs, for trying crmsync by hand.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")

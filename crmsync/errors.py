@@ -1,4 +1,4 @@
-"""Failures grouped by what the caller does about them (DESIGN.md §3).
+"""Failures grouped by what the caller does about them (docs/architecture.md, "Errors").
 
 - `FatalError`: stop. Bad configuration, revoked credentials: retrying cannot help.
 - `RetriableError`: try again later with backoff (429, 5xx, timeouts, lock contention).

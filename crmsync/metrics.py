@@ -22,8 +22,6 @@ class Metrics:
                                  ["crm", "endpoint", "status"], registry=r)
         self.retries = Counter("crmsync_retries_total", "CRM calls retried", ["crm"], registry=r)
         self.rate_limited = Counter("crmsync_rate_limited_total", "429 answers from the CRM", ["crm"], registry=r)
-        self.throttled = Counter("crmsync_throttled_seconds_total", "Seconds the API budget governor waited",
-                                 ["crm"], registry=r)
         self.runs = Counter("crmsync_sync_runs_total", "Sync passes by outcome", ["crm", "outcome"], registry=r)
         self.lag = Gauge("crmsync_lag_seconds", "Seconds between now and the stream's cursor", ["crm"], registry=r)
         self.outbox = Gauge("crmsync_outbox_depth", "Pending writes and tasks", registry=r)

@@ -1,7 +1,7 @@
 """API economy on the HubSpot sandbox: calls made to pull N contacts with their activities and
 write decisions back, against the minimum the API allows (pages + batches), and writes on a re-run.
 
-Goal (DESIGN.md §7): calls <= 1.1 x minimum; 0 writes on a re-run with nothing changed.
+Goal (the goals table in docs/benchmarks.md): calls <= 1.1 x minimum; 0 writes on a re-run with nothing changed.
 
     python scripts/bench_api_calls.py [--contacts 10000] [--crm hubspot|salesforce] [--json]
 """

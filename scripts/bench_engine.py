@@ -1,6 +1,6 @@
 """Engine throughput: contacts decided per second, 10 activities each, default definitions.
 
-Target (DESIGN.md §7): >= 20,000 contacts/s on one core. Prints numbers; never fails on timing.
+Target (the goals table in docs/benchmarks.md): >= 20,000 contacts/s on one core. Prints numbers; never fails on timing.
 
     python scripts/bench_engine.py [--contacts 20000] [--activities 10] [--rounds 3] [--json]
 """

@@ -3,7 +3,7 @@
 A rep sets SQL without a budget on one lead at a time, at a steady rate; the time until crmsync has
 reverted it is measured. Three set-ups: HubSpot with webhooks, HubSpot polling only (the default 30 s
 interval), Salesforce polling (the default 10 s poll). Then API calls per minute while idle.
-Goals (DESIGN.md §7): p95 <= 5 s with webhooks, <= 60 s with polling.
+Goals (the goals table in docs/benchmarks.md): p95 <= 5 s with webhooks, <= 60 s with polling.
 
     python scripts/bench_freshness.py [--changes 20] [--rate 1.0] [--idle 60] [--json]
 """

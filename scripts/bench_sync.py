@@ -1,8 +1,8 @@
 """A first sync (or a backfill) of N contacts against the HubSpot sandbox running in its own process.
 
 Reports records/s, API calls against the minimum, and this process's RSS sampled over the run
-(the sandbox's memory is not counted: it runs apart). Goals (DESIGN.md §7): calls <= 1.1 x minimum;
-flat memory on a 100,000-record backfill.
+(the sandbox's memory is not counted: it runs apart). Goals (the goals table in docs/benchmarks.md):
+calls <= 1.1 x minimum; flat memory on a 100,000-record backfill.
 
     python scripts/bench_sync.py [--contacts 10000] [--backfill] [--json]
 """

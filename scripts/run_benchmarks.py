@@ -74,7 +74,7 @@ def main() -> None:
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}.",
         "The sandboxes run on the same machine (loopback HTTP); numbers are wall-clock and vary a few percent.",
         "",
-        "| goal (DESIGN.md §7) | measured | verdict |",
+        "| goal | measured | verdict |",
         "|---|---|---|",
         f"| engine ≥ 20,000 contacts/s per core, 10 activities each | {engine['best_per_s']:,}/s best, "
         f"{engine['median_per_s']:,}/s median of {engine['rounds']} rounds | "

@@ -7,7 +7,6 @@ campaign responses are the lead's (a web-form campaign counts as a form submissi
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +21,6 @@ LEAD_FIELDS = ["Id", "IsDeleted", "FirstName", "LastName", "Email", "Company", "
 SOURCE = {"Web": "organic", "Advertisement": "paid_search", "Email": "email", "Social": "social",
           "Partner Referral": "referral", "Employee Referral": "referral", "External Referral": "referral",
           "Trade Show": "event", "Phone Inquiry": "direct"}
-_ID = re.compile(r"^[A-Za-z0-9]{15,18}$")
 
 
 def custom_fields(mapping: CrmMapping) -> list[tuple[str, str]]:
@@ -54,10 +52,6 @@ def soql_time(moment_: datetime) -> str:
 
 def id_list(ids: list[str]) -> str:
     return "(" + ", ".join(quote(i) for i in ids) + ")"
-
-
-def valid_id(value: str) -> bool:
-    return bool(_ID.match(value))
 
 
 class SalesforceMapping(Vocabulary):

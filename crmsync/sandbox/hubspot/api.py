@@ -1,8 +1,8 @@
 """The HubSpot HTTP API over a Portal: the paths, payloads, statuses and headers hubspot-api-client uses.
 
 Shapes follow the official OpenAPI specs (CRM v3 objects, properties, owners; associations v4;
-events v3) and the facts in DESIGN.md §5. `/__sandbox/` endpoints seed the portal, act as a human
-user and report call counts; they need no token and are never counted.
+events v3) and the mapping in config/definitions.yaml (docs/hubspot.md). `/__sandbox/` endpoints
+seed the portal, act as a human user and report call counts; they need no token and are never counted.
 """
 
 from __future__ import annotations
