@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,12 @@ from crmsync.model import Activity, Contact
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEFINITIONS = ROOT / "config" / "definitions.yaml"
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+NIGHTLY = os.environ.get("CRMSYNC_TEST_SCALE", "ci") == "nightly"
+
+
+def scaled(ci: int, nightly: int) -> int:
+    """A test's size: small enough for every CI run, the full size with CRMSYNC_TEST_SCALE=nightly."""
+    return nightly if NIGHTLY else ci
 
 
 def fit_contact(**overrides: Any) -> Contact:

@@ -1,17 +1,48 @@
-"""The CLI as users run it: a real process, real exit codes, real output."""
+"""The CLI as users run it: real exit codes and output, in-process (`run`) where a process adds
+nothing, in a real process (`run_process`) where it does (the entry point, the working directory)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from crmsync.cli import main
 from tests.builders import DEFAULT_DEFINITIONS, ROOT
 
 
-def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`crmsync ARGS` through the console entry point (`crmsync.cli.main`: its exit codes and one-line
+    errors), in this process, with only the given CRMSYNC_* variables set."""
+    overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("CRMSYNC_")}
+    overrides.update(env or {})
+    logger = logging.getLogger("crmsync")
+    saved = (logger.handlers[:], logger.level, logger.propagate)  # the CLI configures logging for itself
+    argv = sys.argv
+    code: int | str | None = 0
+    with CliRunner().isolation(env=overrides) as (stdout, stderr, _):
+        sys.argv = ["crmsync", *args]
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            sys.argv = argv
+            logger.handlers[:], logger.level, logger.propagate = saved
+            sys.stdout.flush()
+            sys.stderr.flush()
+        out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
+    returncode = code if isinstance(code, int) else (0 if code is None else 1)
+    return subprocess.CompletedProcess(["crmsync", *args], returncode, out, err)
+
+
+def run_process(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`python -m crmsync ARGS` in its own process, from `cwd`."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "crmsync", *args], capture_output=True, text=True, cwd=cwd,
@@ -19,7 +50,7 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subp
 
 
 def test_version_and_help() -> None:
-    assert run("--version").stdout.strip().startswith("crmsync ")
+    assert run_process("--version").stdout.strip().startswith("crmsync ")  # the module entry point runs
     out = run("--help").stdout
     assert "definitions" in out and "doctor" in out
     assert run("definitions", "validate", "--help").returncode == 0

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_cli import run
+from tests.test_cli import run_process
 
 
 def test_demo_runs_the_whole_loop_from_any_directory(tmp_path: Path) -> None:
     """As in `cd "$(mktemp -d)" && crmsync demo`: no config/ here, the packaged definitions are used."""
     database = tmp_path / "crmsync-demo.db"
-    result = run("demo", "--leads", "60", cwd=tmp_path)
+    result = run_process("demo", "--leads", "60", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for heading in ("1. First sync", "2. A day of rep activity", "3. Second sync", "4. Funnel",

@@ -14,6 +14,8 @@ from crmsync.errors import RetriableError
 from crmsync.model import OwnerTask, Stage, WriteBack
 from crmsync.rules import decide
 from crmsync.sandbox.hubspot import seed_portal
+from crmsync.sandbox.hubspot.api import SEARCH_CAP
+from tests.builders import scaled
 from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, FakeClock, connector, fast_retry, hubspot
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -54,16 +56,18 @@ def test_time_window_bounds_are_respected() -> None:
         assert all(inside.updated_at <= c.updated_at < inside.updated_at + timedelta(seconds=1) for c in contacts)
 
 
-def test_25000_contacts_modified_in_the_same_hour_are_all_pulled() -> None:
+def test_more_than_10000_contacts_modified_in_the_same_hour_are_all_pulled() -> None:
+    count = scaled(ci=10_200, nightly=25_000)  # past the search's 10,000-result cap either way
+    assert count > SEARCH_CAP
     with hubspot() as (app, url):
         same_time = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
-        seed_portal(app.portal, 25_000, now=SEED_NOW, modified_at=same_time)
+        seed_portal(app.portal, count, now=SEED_NOW, modified_at=same_time)
         conn = connector(url)
         hour = datetime(2026, 11, 25, 10, tzinfo=UTC)
         contacts, errors = pull_all(conn, hour, hour + timedelta(hours=1))
         assert errors == []
-        assert len({c.id for c in contacts}) == 25_000
-        assert app.call_counts() == {"objects.search": 125}  # no page past the 10,000 cap, no extra call
+        assert len({c.id for c in contacts}) == count
+        assert app.call_counts() == {"objects.search": count // 200}  # no page past the cap, no extra call
 
 
 def test_paging_past_10000_results_fails_as_the_real_api_does() -> None:

@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crmsync.connectors.hubspot import AuthError
+from crmsync.connectors.salesforce import BULK_PAGE
 from crmsync.connectors.salesforce_mapping import quote
 from crmsync.errors import FatalError
 from crmsync.model import OwnerTask, Stage, WriteBack
 from crmsync.rules import decide
 from crmsync.sandbox.salesforce.soql import parse
+from tests.builders import scaled
 from tests.hubspot_fixtures import DEFS, SEED_NOW
 from tests.salesforce_fixtures import salesforce, sf_connector
 
@@ -219,17 +221,20 @@ def test_a_second_decision_on_written_values_changes_nothing() -> None:
         assert [c.id for c in again if conn.changes(c, decide(c, activities[c.id], DEFS, SEED_NOW).writes)] == []
 
 
-def test_a_backfill_of_100000_leads_uses_bulk_api_2() -> None:
-    with salesforce(100_000) as (app, url):
+def test_a_large_backfill_uses_bulk_api_2() -> None:
+    """CI: 12,000 leads over a threshold of 10,000 (two result pages); nightly: 100,000 over the default."""
+    leads = scaled(ci=12_000, nightly=100_000)
+    with salesforce(leads) as (app, url):
         conn = sf_connector(url)
         conn.bulk_wait = 0
+        conn.bulk_threshold = min(conn.bulk_threshold, leads - 2_000)
         contacts: list = []  # type: ignore[type-arg]
         for page in conn.pull_changed(EPOCH, LATER, backfill=True):
             assert page.errors == []
             contacts += page.contacts
-        assert len(contacts) == 100_000 and len({c.id for c in contacts}) == 100_000
+        assert len(contacts) == leads and len({c.id for c in contacts}) == leads
         assert app.call_counts() == {"oauth.token": 1, "query": 1, "bulk2.create": 1, "bulk2.status": 2,
-                                     "bulk2.results": 10}
+                                     "bulk2.results": math.ceil(leads / BULK_PAGE)}
         sample = [c.id for c in contacts[:50]] + [c.id for c in contacts[-50:]]
         by_rest = {c.id: c for c in conn.read(sample).contacts}
         by_bulk = {c.id: c for c in contacts if c.id in by_rest}
