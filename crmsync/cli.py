@@ -76,8 +76,10 @@ def _settings() -> Settings:
     return load_settings(_State.config)
 
 
-def _load(path: Path) -> LoadedDefinitions:
-    if path == DEFAULT_DEFINITIONS:
+def _load(path: Path, *, announce: bool = True) -> LoadedDefinitions:
+    """Load a definitions file (exit 2 with every problem when invalid). The packaged default is named
+    on stderr when used (`announce`; the daemon names it in its start-up log line instead)."""
+    if announce and path == DEFAULT_DEFINITIONS:
         typer.echo(f"definitions: {path} (the default shipped with crmsync; CRMSYNC_DEFINITIONS names your own)",
                    err=True)
     try:
@@ -213,9 +215,9 @@ def vars_of(check: Check) -> dict[str, object]:
     return {"name": check.name, "ok": check.ok, "detail": check.detail}
 
 
-def _context(settings: Settings) -> tuple[LoadedDefinitions, Store]:
+def _context(settings: Settings, *, announce: bool = True) -> tuple[LoadedDefinitions, Store]:
     configure_logs(settings.log_format, settings.log_level)
-    loaded = _load(settings.definitions)
+    loaded = _load(settings.definitions, announce=announce)
     return loaded, Store.open(settings.database_url)
 
 
@@ -345,7 +347,7 @@ def run_daemon() -> None:
     from crmsync.observability import init_sentry
 
     settings = _settings()
-    loaded, store = _context(settings)
+    loaded, store = _context(settings, announce=False)  # named in the "daemon started" log line
     if settings.sentry_dsn is not None:
         secrets = [s.get_secret_value() for s in (settings.hubspot.access_token, settings.hubspot.app_secret,
                                                   settings.salesforce.access_token, settings.salesforce.password,

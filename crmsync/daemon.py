@@ -91,7 +91,9 @@ class Daemon:
         self.contract()
         log.info("daemon started", extra={"holder": self.holder, "crms": sorted(self.connectors),
                                           "interval_seconds": self.interval, "mode": self.settings.mode,
-                                          "http": f"{self.settings.http.host}:{self.http_port}"})
+                                          "http": f"{self.settings.http.host}:{self.http_port}",
+                                          "definitions": self.definitions.path,
+                                          "definitions_version": self.definitions.version})
 
     @property
     def http_port(self) -> int:

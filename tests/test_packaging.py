@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import selectors
 import subprocess
@@ -71,3 +72,20 @@ def _first_line(process: subprocess.Popen[str], deadline: float) -> str:
             if process.poll() is not None:
                 raise AssertionError(f"the sandbox exited: {process.stderr.read() if process.stderr else ''}")
     raise AssertionError("the sandbox printed nothing before the deadline")
+
+
+def test_the_daemon_names_its_definitions_when_it_starts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from crmsync.daemon import Daemon
+    from crmsync.store import Store
+    from tests.hubspot_fixtures import DEFS, connector, hubspot
+    from tests.test_daemon import settings
+
+    caplog.set_level(logging.INFO, logger="crmsync.daemon")
+    with hubspot(5) as (_, url):
+        store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
+        daemon = Daemon(settings(url, store.url, interval=3600), DEFS, store, {"hubspot": connector(url)})
+        daemon.start()
+        daemon.stop()
+        store.close()
+    started = [r for r in caplog.records if r.message == "daemon started"]
+    assert started and started[0].definitions == DEFS.path and started[0].definitions_version == DEFS.version
