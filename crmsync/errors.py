@@ -1,11 +1,17 @@
 """Failures grouped by what the caller does about them (docs/architecture.md, "Errors").
 
 - `FatalError`: stop. Bad configuration, revoked credentials: retrying cannot help.
-- `RetriableError`: try again later with backoff (429, 5xx, timeouts, lock contention).
+  `AuthError` is the credentials kind of it.
+- `RetriableError`: try again later with backoff (429, 5xx, timeouts, lock contention, malformed
+  answers). `QuotaError` is the kind that lasts until a quota resets (`resume_at`).
 - `RecordError`: one record is bad; quarantine it with the reason and carry on.
+
+Which CRM answer becomes which error is decided in one table, crmsync/connectors/calls.py.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class CrmsyncError(Exception):
@@ -18,6 +24,10 @@ class FatalError(CrmsyncError):
 
 class ConfigError(FatalError):
     """A setting or a definitions file is wrong. CLI exit code 2."""
+
+
+class AuthError(FatalError):
+    """The CRM refused the credentials (missing, wrong, revoked) or they lack a scope or permission."""
 
 
 class DefinitionsError(ConfigError):
@@ -35,6 +45,17 @@ class RetriableError(CrmsyncError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class QuotaError(RetriableError):
+    """The CRM's daily API quota is used up: nothing will work before `resume_at` (UTC).
+
+    Retriable, since it ends by itself; but not retried within a pass (the retry policy skips it):
+    the caller pauses the CRM until `resume_at`."""
+
+    def __init__(self, message: str, resume_at: datetime) -> None:
+        super().__init__(message)
+        self.resume_at = resume_at
 
 
 class RecordError(CrmsyncError):

@@ -10,7 +10,7 @@ import pytest
 from crmsync.connectors.hubspot import AuthError
 from crmsync.connectors.salesforce import BULK_PAGE
 from crmsync.connectors.salesforce_mapping import quote
-from crmsync.errors import FatalError
+from crmsync.errors import FatalError, QuotaError
 from crmsync.model import OwnerTask, Stage, WriteBack
 from crmsync.rules import decide
 from crmsync.sandbox.salesforce.soql import parse
@@ -85,11 +85,14 @@ def test_session_expiry_mid_run_reauthenticates_without_losing_the_page() -> Non
         assert ("query.more", 401) in statuses
 
 
-def test_request_limit_exceeded_stops_the_run() -> None:
+def test_request_limit_exceeded_stops_the_run_until_the_quota_resets() -> None:
     with salesforce(10) as (app, url):
         app.org.api_limit = 0
-        with pytest.raises(FatalError, match="REQUEST_LIMIT_EXCEEDED"):
+        with pytest.raises(QuotaError, match="REQUEST_LIMIT_EXCEEDED") as refused:
             pull_all(sf_connector(url))
+        assert refused.value.resume_at > datetime.now(UTC)
+        assert "paused until" in str(refused.value)
+        assert app.call_counts()["queryAll"] == 1  # not retried within the pass
 
 
 def test_wrong_credentials_are_an_auth_error() -> None:

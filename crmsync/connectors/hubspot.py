@@ -5,20 +5,20 @@ calls only, streams web-analytics events, writes back with batch update (100 a c
 results from 207), clears `lifecyclestage` before moving it backward, and creates owner tasks.
 
 The client's own urllib3 retries are off; every call goes through `RetryPolicy` (tenacity,
-honouring Retry-After) and failures are classified once, in `_classify`.
+honouring Retry-After), its raw answer is checked (an empty, HTML or cut-short body is a malformed
+answer, never "no data") and failures are classified once, by the error table in calls.py.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
-import urllib3
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
+from crmsync.connectors import calls
 from crmsync.connectors.base import PulledPage
 from crmsync.connectors.governor import Governor
 from crmsync.connectors.hubspot_mapping import (
@@ -30,7 +30,7 @@ from crmsync.connectors.hubspot_mapping import (
 )
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.definitions.schema import CrmMapping
-from crmsync.errors import FatalError, RecordError, RetriableError
+from crmsync.errors import AuthError, FatalError, RecordError, RetriableError
 from crmsync.model import Activity, Check, Contact, OwnerTask, WriteBack, WriteResult
 from crmsync.settings import HubSpotSettings
 
@@ -44,11 +44,8 @@ TASK_TO_CONTACT = 204
 TASK_KEY = "crmsync_task_key"
 TASK_KEY_SPEC = {"name": TASK_KEY, "label": "crmsync task key", "type": "string", "fieldType": "text",
                  "groupName": GROUP, "description": "Makes crmsync's owner tasks idempotent"}
-RECORD_LEVEL = {"VALIDATION_ERROR", "OBJECT_NOT_FOUND", "PROPERTY_DOESNT_EXIST", "INVALID_OPTION"}
-
-
-class AuthError(FatalError):
-    """The token is missing, wrong or revoked, or lacks a scope: nothing will work until it is fixed."""
+WRITES = {"create", "update", "upsert", "archive"}  # the client's operation names that change records
+__all__ = ["AuthError", "HubSpotConnector"]
 
 
 class HubSpotConnector:
@@ -75,27 +72,36 @@ class HubSpotConnector:
     # --- the one place every call goes through --------------------------------------------------
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        timeout = self.settings.timeout_seconds
+        """One call, retried as the error table says."""
+        return self.retry.run(lambda: self._attempt(what, fn, *args, **kwargs))
 
-        def attempt() -> T:
-            self.calls += 1
-            try:
-                result = fn(*args, _request_timeout=timeout, **kwargs)
-            except Exception as exc:  # the client raises one ApiException class per API package
-                self._observe(what, getattr(exc, "status", None) or "error")
-                raise _classify(what, exc) from None
-            self._after(what, fn)
+    def _attempt(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One try of one call: its result when the answer is well-formed, else the classified error."""
+        client = getattr(getattr(fn, "__self__", None), "api_client", None)
+        self.calls += 1
+        if client is not None:
+            client.last_response = None  # never mistake an earlier call's answer for this one's
+        failure: Exception | None = None
+        try:
+            result = fn(*args, _request_timeout=self.settings.timeout_seconds, **kwargs)
+        except Exception as exc:  # the client raises one ApiException class per API package, and more
+            failure = exc
+        response = getattr(client, "last_response", None)
+        answer = _answer(what, failure, response, getattr(fn, "__name__", "") in WRITES)
+        if answer is None:
+            self._after(what, response)
             return result
-
-        return self.retry.run(attempt)
+        self._observe(what, answer.status or "error")
+        if failure is not None and not calls.is_known(answer):
+            raise failure  # not a CRM answer nor a network fault: a bug, with its traceback
+        raise calls.classify(answer) from None
 
     def _observe(self, what: str, status: int | str) -> None:
         if self.on_call is not None:
             self.on_call(what, status)
 
-    def _after(self, what: str, fn: Callable[..., Any]) -> None:
+    def _after(self, what: str, response: Any) -> None:
         """Count the call, and let the governor read HubSpot's rate-limit headers."""
-        response = getattr(getattr(getattr(fn, "__self__", None), "api_client", None), "last_response", None)
         headers = dict(response.getheaders()) if response is not None else {}
         self._observe(what, getattr(response, "status", 200))
         self.governor.observe(_int(headers.get("X-HubSpot-RateLimit-Max")),
@@ -236,20 +242,27 @@ class HubSpotConnector:
         before a crash is not created again when the outbox is replayed. One result per task, in order."""
         results: list[WriteResult] = []
         for chunk in _chunks(tasks, BATCH):
-            existing = self._existing_task_keys([t.key for t in chunk])
-            outcome = {t.key: WriteResult(t.record_id, True) for t in chunk if t.key in existing}
-            todo = [t for t in chunk if t.key not in existing]
-            if todo:
-                response = self._call("create tasks", self.client.crm.objects.tasks.batch_api.create,
-                                      batch_input_simple_public_object_batch_input_for_create={
-                                          "inputs": [self._task_input(t) for t in todo]})
-                errors = getattr(response, "errors", None) or []
-                message = "; ".join(_error_text(e) for e in errors)
-                # batch create reports no ids for failures: the chunk is retried, keys prevent doubles
-                outcome.update({t.key: WriteResult(t.record_id, not errors, message, retriable=bool(errors))
-                                for t in todo})
+            outcome = self.retry.run(lambda chunk=chunk: self._create_missing_tasks(chunk))  # type: ignore[misc]
             results += [outcome[t.key] for t in chunk]
         return results
+
+    def _create_missing_tasks(self, chunk: list[OwnerTask]) -> dict[str, WriteResult]:
+        """The retried unit of a task create: look up which keys exist now, create only the others.
+        A retry after a lost answer (reset, timeout, cut-short body) finds the tasks that answer was
+        about and does not create them again."""
+        existing = self._existing_task_keys([t.key for t in chunk])
+        outcome = {t.key: WriteResult(t.record_id, True) for t in chunk if t.key in existing}
+        todo = [t for t in chunk if t.key not in existing]
+        if todo:
+            response = self._attempt("create tasks", self.client.crm.objects.tasks.batch_api.create,
+                                     batch_input_simple_public_object_batch_input_for_create={
+                                         "inputs": [self._task_input(t) for t in todo]})
+            errors = getattr(response, "errors", None) or []
+            message = "; ".join(_error_text(e) for e in errors)
+            # batch create reports no ids for failures: the chunk is retried, keys prevent doubles
+            outcome.update({t.key: WriteResult(t.record_id, not errors, message, retriable=bool(errors))
+                            for t in todo})
+        return outcome
 
     @staticmethod
     def _task_input(task: OwnerTask) -> dict[str, Any]:
@@ -264,8 +277,8 @@ class HubSpotConnector:
     def _existing_task_keys(self, keys: list[str]) -> set[str]:
         request = {"filterGroups": [{"filters": [{"propertyName": TASK_KEY, "operator": "IN", "values": keys}]}],
                    "sorts": [], "properties": [TASK_KEY], "limit": SEARCH_PAGE, "after": "0"}
-        page = self._call("search tasks", self.client.crm.objects.tasks.search_api.do_search,
-                          public_object_search_request=request)
+        page = self._attempt("search tasks", self.client.crm.objects.tasks.search_api.do_search,
+                             public_object_search_request=request)
         return {str(key) for obj in page.results or [] if (key := (obj.properties or {}).get(TASK_KEY))}
 
     # --- administration -------------------------------------------------------------------------
@@ -343,21 +356,20 @@ class HubSpotConnector:
 # --- failures, classified once --------------------------------------------------------------------
 
 
-def _classify(what: str, exc: Exception) -> Exception:
-    status = getattr(exc, "status", None)
-    if isinstance(status, int):
-        message = _body_message(getattr(exc, "body", None))
-        text = f"HubSpot {what}: HTTP {status}" + (f": {message}" if message else "")
-        if status == 401:
-            return AuthError(f"{text} (check CRMSYNC_HUBSPOT__ACCESS_TOKEN)")
-        if status == 403:
-            return AuthError(f"{text} (the token lacks a scope)")
-        if status == 429 or status >= 500:
-            return RetriableError(text, retry_after=_retry_after(getattr(exc, "headers", None)))
-        return FatalError(text)
-    if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
-        return RetriableError(f"HubSpot {what}: {type(exc).__name__}")
-    return exc
+def _answer(what: str, failure: Exception | None, response: Any, write: bool) -> calls.Answer | None:
+    """What one call got, for the error table; None when it is a well-formed answer to read."""
+    status = getattr(failure, "status", None)
+    if isinstance(status, int):  # ApiException: a status outside 2xx (hubspot/*/rest.py)
+        return calls.Answer("HubSpot", what, status, getattr(failure, "body", None), failure,
+                            calls.retry_after(getattr(failure, "headers", None)), write=write)
+    if response is not None:  # an answer came: the client could not read it, or it is not JSON
+        if failure is None and (response.status == 204 or calls.shape(response.data) == calls.JSON):
+            return None
+        return calls.Answer("HubSpot", what, response.status, response.data, failure, write=write,
+                            unreadable=failure is not None)
+    if failure is None:
+        return None
+    return calls.Answer("HubSpot", what, None, None, failure, write=write)
 
 
 def _int(value: Any) -> int | None:
@@ -367,31 +379,11 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _body_message(body: Any) -> str:
-    if not body:
-        return ""
-    try:
-        data = json.loads(body)
-    except (TypeError, ValueError):
-        return ""
-    return str(data.get("message", ""))[:300] if isinstance(data, dict) else ""
-
-
-def _retry_after(headers: Any) -> float | None:
-    if not headers:
-        return None
-    value = dict(headers).get("Retry-After") or dict(headers).get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def _per_record(ids: list[str], response: Any) -> list[WriteResult]:
     failed: dict[str, WriteResult] = {}
     for error in getattr(response, "errors", None) or []:
         context = error.context or {}
-        retriable = error.category not in RECORD_LEVEL
+        retriable = not calls.is_record_level({error.category})
         for record_id in context.get("ids") or context.get("id") or []:
             failed[str(record_id)] = WriteResult(str(record_id), False, _error_text(error), retriable)
     return [failed.get(i) or WriteResult(i, True) for i in ids]

@@ -1,7 +1,8 @@
 """Retries for CRM calls: tenacity with exponential backoff and jitter, honouring Retry-After.
 
-Only `RetriableError` is retried; everything else goes straight to the caller. The policy is a
-value so tests can shorten the waits and record the sleeps instead of sleeping.
+Only `RetriableError` is retried (calls.py's table says which answers are), except `QuotaError`:
+a used-up daily quota does not come back within a pass, so it goes straight to the caller, as does
+everything else. The policy is a value so tests can shorten the waits and record the sleeps.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from crmsync.errors import RetriableError
+from crmsync.errors import QuotaError, RetriableError
 
 T = TypeVar("T")
 
@@ -44,8 +45,12 @@ class RetryPolicy:
         retrying = Retrying(
             stop=stop_after_attempt(self.attempts),
             wait=self._wait(),
-            retry=retry_if_exception_type(RetriableError),
+            retry=retry_if_exception(_retriable),
             sleep=self.sleep,
             reraise=True,
         )
         return retrying(call)
+
+
+def _retriable(error: BaseException) -> bool:
+    return isinstance(error, RetriableError) and not isinstance(error, QuotaError)

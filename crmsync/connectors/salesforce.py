@@ -7,7 +7,8 @@ composite/sobjects, 200 records a call, with a result per record. Every SOQL lit
 
 simple-salesforce builds https URLs: one requests adapter (`_Transport`) sends them as plain HTTP
 to hosts configured with http:// (the sandboxes on loopback) and puts a timeout on every request,
-which the library does not. An expired session is renewed and the same call made again.
+which the library does not. An expired session is renewed and the same call made again, once; every
+other failure, and every malformed answer, is classified by the error table in calls.py.
 """
 
 from __future__ import annotations
@@ -23,16 +24,11 @@ import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
 from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation
-from simple_salesforce.exceptions import (
-    SalesforceError,
-    SalesforceExpiredSession,
-    SalesforceGeneralError,
-    SalesforceRefusedRequest,
-)
+from simple_salesforce.exceptions import SalesforceError
 
+from crmsync.connectors import calls
 from crmsync.connectors.base import PulledPage
 from crmsync.connectors.governor import Governor
-from crmsync.connectors.hubspot import AuthError
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.connectors.salesforce_mapping import (
     SalesforceMapping,
@@ -42,18 +38,16 @@ from crmsync.connectors.salesforce_mapping import (
     soql_time,
 )
 from crmsync.definitions.schema import CrmMapping
-from crmsync.errors import FatalError, RecordError, RetriableError
+from crmsync.errors import AuthError, FatalError, RecordError, RetriableError
 from crmsync.model import Activity, Check, Contact, OwnerTask, WriteBack, WriteResult
 from crmsync.settings import SalesforceSettings
 
 T = TypeVar("T")
+PAGE_KEYS = ("records", "done")  # what every query page has; a page without them is malformed
 COMPOSITE = 200
 BULK_PAGE = 10_000
 BULK_THRESHOLD = 50_000
 IN_CHUNK = 300  # ids per IN list: about 7,000 characters of SOQL, far below the 100,000 limit
-RECORD_LEVEL = {"FIELD_CUSTOM_VALIDATION_EXCEPTION", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "INVALID_FIELD",
-                "INVALID_CROSS_REFERENCE_KEY", "ENTITY_IS_DELETED", "STRING_TOO_LONG", "REQUIRED_FIELD_MISSING",
-                "INVALID_TYPE", "ALL_OR_NONE_OPERATION_ROLLED_BACK"}
 TASK_KEY = "CRMSync_Task_Key__c"
 
 
@@ -127,56 +121,72 @@ class SalesforceConnector:
             form.update(grant_type="password", username=s.username, password=password)
         else:
             form["grant_type"] = "client_credentials"
+        required = ("access_token", "instance_url")
         try:
             response = self.session.post(f"{s.login_url}/services/oauth2/token", data=form)
         except requests.RequestException as exc:
-            raise RetriableError(f"Salesforce login: {type(exc).__name__}") from None
-        if response.status_code != 200:
-            detail = response.json().get("error_description", "") if response.content else ""
-            raise AuthError(f"Salesforce login refused (HTTP {response.status_code}: {detail}); check the "
-                            "CRMSYNC_SALESFORCE__* credentials")
-        data = response.json()
-        return str(data["access_token"]), str(data["instance_url"])
+            raise calls.classify(calls.Answer("Salesforce", "login", exception=exc, login=True)) from None
+        if response.status_code == 200 and calls.shape(response.text, required) == calls.JSON:
+            data = response.json()
+            return str(data["access_token"]), str(data["instance_url"])
+        # an HTML, empty or cut-short answer, or a 5xx, is retried; only an OAuth refusal such as
+        # invalid_grant means wrong credentials (calls.TABLE)
+        raise calls.classify(calls.Answer("Salesforce", "login", response.status_code, response.text, login=True,
+                                          required=required,
+                                          retry_after=calls.retry_after(response.headers))) from None
 
-    def _call(self, what: str, fn: Callable[[Salesforce], T]) -> T:
-        def attempt() -> T:
+    def _call(self, what: str, fn: Callable[[Salesforce], T], required: tuple[str, ...] = ()) -> T:
+        """One call, retried as the error table says; `required`: keys its JSON answer must have."""
+        return self.retry.run(lambda: self._attempt(what, fn, required))
+
+    def _attempt(self, what: str, fn: Callable[[Salesforce], T], required: tuple[str, ...] = ()) -> T:
+        """One try of one call. A refused session (401) is renewed and the call made again, once;
+        a second refusal right after a new login is fatal."""
+        renewed = False
+        while True:
             if self.sf is None:
                 self.sf = self._login()
             self.calls += 1
+            failure: Exception | None = None
+            result: Any = None
             try:
                 result = fn(self.sf)
-            except SalesforceExpiredSession:
-                self._observe(what, 401)
-                self.sf = self._login()  # a new session, then the same call again
-                self.calls += 1
-                result = fn(self.sf)
-            except SalesforceError as exc:
-                self._observe(what, getattr(exc, "status", "error"))
-                raise _classify(what, exc) from None
-            except requests.RequestException as exc:
-                self._observe(what, "error")
-                raise RetriableError(f"Salesforce {what}: {type(exc).__name__}") from None
-            self._observe(what, 200)
-            usage = self.sf.api_usage.get("api-usage") if self.sf is not None else None
-            if usage is not None:
-                self.governor.observe(usage.total, usage.total - usage.used, 24 * 3600)
-            return result
-
-        return self.retry.run(attempt)
+            except Exception as exc:  # simple-salesforce's, requests' and the JSON decoder's exceptions
+                failure = exc
+            answer = _answer(what, failure, result, required)
+            if answer is None:
+                self._observe(what, 200)
+                usage = self.sf.api_usage.get("api-usage") if self.sf is not None else None
+                if usage is not None:
+                    self.governor.observe(usage.total, usage.total - usage.used, 24 * 3600)
+                return result  # type: ignore[no-any-return]
+            self._observe(what, answer.status or "error")
+            if failure is not None and not calls.is_known(answer):
+                raise failure  # not a CRM answer nor a network fault: a bug, with its traceback
+            error = calls.classify(answer)
+            if not isinstance(error, calls.SessionExpired):
+                raise error from None
+            if renewed:
+                raise AuthError(f"Salesforce {what}: HTTP 401 again right after a new login: the org refuses this "
+                                "user's sessions (user frozen or deactivated, or the connected app's session policy)")
+            self.sf, renewed = None, True  # a new session at the top of the loop, then the same call
 
     def _observe(self, what: str, status: int | str) -> None:
         if self.on_call is not None:
             self.on_call(what, status)
 
-    def _soql(self, what: str, query: str, include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
-        """Pages of records for one SOQL query, following nextRecordsUrl."""
-        page = self._call(what, lambda sf: sf.query(query, include_deleted=include_deleted))
+    def _soql(self, what: str, query: str, include_deleted: bool = False,
+              call: Callable[..., Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Pages of records for one SOQL query, following nextRecordsUrl. `call`: `_call` (retried)
+        or `_attempt` (inside a unit that is retried as a whole)."""
+        call = call or self._call
+        page = call(what, lambda sf: sf.query(query, include_deleted=include_deleted), PAGE_KEYS)
         while True:
-            yield list(page.get("records") or [])
+            yield list(page["records"] or [])
             next_url = page.get("nextRecordsUrl")
-            if page.get("done", True) or not next_url:
+            if page["done"] or not next_url:
                 return
-            page = self._call(what, _more(next_url))
+            page = call(what, _more(next_url), PAGE_KEYS)
 
     # --- pulling --------------------------------------------------------------------------------
 
@@ -207,7 +217,8 @@ class SalesforceConnector:
             yield page
 
     def _count(self, where: str) -> int:
-        answer = self._call("count leads", lambda sf: sf.query(f"SELECT COUNT() FROM Lead WHERE {where}"))
+        answer = self._call("count leads", lambda sf: sf.query(f"SELECT COUNT() FROM Lead WHERE {where}"),
+                            ("totalSize",))
         return int(answer.get("totalSize") or 0)
 
     def _bulk(self, query: str) -> Iterator[list[dict[str, Any]]]:
@@ -280,27 +291,37 @@ class SalesforceConnector:
         return results
 
     def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]:
+        """Composite creates of 200, skipping tasks whose key already exists. One result per task, in order."""
         results: list[WriteResult] = []
         for chunk in _chunks(tasks, COMPOSITE):
-            keys = [t.key for t in chunk]
-            existing: set[str] = set()
-            for part in _chunks(keys, IN_CHUNK):
-                for records in self._soql("query task keys", f"SELECT {TASK_KEY} FROM Task WHERE {TASK_KEY} IN "
-                                                             f"{id_list(part)}"):
-                    existing |= {str(r[TASK_KEY]) for r in records if r.get(TASK_KEY)}
-            outcome = {t.key: WriteResult(t.record_id, True) for t in chunk if t.key in existing}
-            todo = [t for t in chunk if t.key not in existing]
-            if todo:
-                records = [{"attributes": {"type": "Task"}, "WhoId": t.record_id, "Subject": t.subject[:255],
-                            "Description": t.body, "Status": "Not Started", "Priority": "High", TASK_KEY: t.key,
-                            "ActivityDate": (t.due_at or datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
-                            **({"OwnerId": t.owner_id} if t.owner_id else {})} for t in todo]
-                answer = self._call("create tasks", _rest("composite/sobjects", "POST",
-                                                          {"allOrNone": False, "records": records}))
-                for task, result in zip(todo, _per_record([t.record_id for t in todo], answer or []), strict=True):
-                    outcome[task.key] = result
+            outcome = self.retry.run(lambda chunk=chunk: self._create_missing_tasks(chunk))  # type: ignore[misc]
             results += [outcome[t.key] for t in chunk]
         return results
+
+    def _create_missing_tasks(self, chunk: list[OwnerTask]) -> dict[str, WriteResult]:
+        """The retried unit of a task create: look up which keys exist now, create only the others.
+        A retry after a lost answer (reset, timeout, empty or cut-short body) finds the tasks that
+        answer was about and does not create them again."""
+        existing: set[str] = set()
+        for part in _chunks([t.key for t in chunk], IN_CHUNK):
+            for records in self._soql("query task keys", f"SELECT {TASK_KEY} FROM Task WHERE {TASK_KEY} IN "
+                                                         f"{id_list(part)}", call=self._attempt):
+                existing |= {str(r[TASK_KEY]) for r in records if r.get(TASK_KEY)}
+        outcome = {t.key: WriteResult(t.record_id, True) for t in chunk if t.key in existing}
+        todo = [t for t in chunk if t.key not in existing]
+        if todo:
+            records = [{"attributes": {"type": "Task"}, "WhoId": t.record_id, "Subject": t.subject[:255],
+                        "Description": t.body, "Status": "Not Started", "Priority": "High", TASK_KEY: t.key,
+                        "ActivityDate": (t.due_at or datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
+                        **({"OwnerId": t.owner_id} if t.owner_id else {})} for t in todo]
+            answer = self._attempt("create tasks", _rest("composite/sobjects", "POST",
+                                                         {"allOrNone": False, "records": records}))
+            if not isinstance(answer, list) or len(answer) != len(todo):
+                raise calls.malformed("Salesforce", "create tasks", f"{len(todo)} tasks sent, "
+                                      f"{len(answer) if isinstance(answer, list) else 'no'} results")
+            for task, result in zip(todo, _per_record([t.record_id for t in todo], answer), strict=True):
+                outcome[task.key] = result
+        return outcome
 
     # --- administration -------------------------------------------------------------------------
 
@@ -393,18 +414,17 @@ def _more(url: str) -> Callable[[Salesforce], Any]:
     return call
 
 
-def _classify(what: str, exc: SalesforceError) -> Exception:
-    content = getattr(exc, "content", None)
-    first = content[0] if isinstance(content, list) and content and isinstance(content[0], dict) else {}
-    code, message = first.get("errorCode", ""), str(first.get("message", ""))[:300]
-    text = f"Salesforce {what}: HTTP {getattr(exc, 'status', '?')} {code}: {message}"
-    if isinstance(exc, SalesforceRefusedRequest):
-        if code == "REQUEST_LIMIT_EXCEEDED":
-            return FatalError(f"{text} (the org's daily API limit; crmsync waits for it to reset)")
-        return AuthError(f"{text} (the integration user lacks a permission)")
-    if isinstance(exc, SalesforceGeneralError) and int(getattr(exc, "status", 500) or 500) >= 500:
-        return RetriableError(text)
-    return FatalError(text)
+def _answer(what: str, failure: Exception | None, result: Any, required: tuple[str, ...]) -> calls.Answer | None:
+    """What one call got, for the error table; None when it is a well-formed answer to read."""
+    if isinstance(failure, SalesforceError):  # status >= 300 (simple_salesforce/util.py exception_handler)
+        return calls.Answer("Salesforce", what, failure.status, failure.content, failure)
+    if isinstance(failure, requests.exceptions.JSONDecodeError):  # a 2xx body that is not JSON
+        return calls.Answer("Salesforce", what, 200, failure.doc, failure)
+    if failure is not None:
+        return calls.Answer("Salesforce", what, None, None, failure)
+    if required and calls.shape(result, required) != calls.JSON:
+        return calls.Answer("Salesforce", what, 200, result, required=required)
+    return None
 
 
 def _per_record(ids: list[str], answer: list[dict[str, Any]]) -> list[WriteResult]:
@@ -416,7 +436,7 @@ def _per_record(ids: list[str], answer: list[dict[str, Any]]) -> list[WriteResul
         errors = result.get("errors") or []
         codes = {e.get("statusCode") for e in errors}
         message = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errors)[:500]
-        results.append(WriteResult(record_id, False, message, retriable=not codes & RECORD_LEVEL))
+        results.append(WriteResult(record_id, False, message, retriable=not calls.is_record_level(codes)))
     results += [WriteResult(i, False, "no answer for this record", True) for i in ids[len(results):]]
     return results
 
