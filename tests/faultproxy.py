@@ -1,0 +1,204 @@
+"""A hostile network between a CRM client library and a sandbox: a small threaded HTTP proxy on
+127.0.0.1 that injects, per route and method, the faults a sandbox's own `--faults` never produces.
+
+Kinds (what the client sees; whether the CRM got the request):
+
+- `html502`, `html504`: a gateway's HTML error page; the request WAS forwarded (the gateway gave up
+  waiting for the answer, so a write may have happened).
+- `html503`: an HTML "service unavailable" page; the request was not forwarded.
+- `reset_before`: forwarded, then the connection is reset before any byte of the answer.
+- `reset_during`: forwarded, then the status line, headers and half the body are sent and the
+  connection is reset.
+- `truncated`: forwarded; the answer is cut in half, with a Content-Length that matches the cut
+  (so the client reads a complete, malformed body).
+- `empty`: forwarded; the answer is `200` with an empty body.
+- `slow`: forwarded; the answer is sent `slow_seconds` later (longer than the client's timeout).
+- `twice`: the request is delivered twice; the client gets the second answer.
+- `unauthorized`: not forwarded; a `401` with the CRM's own error body.
+
+Deterministic: each `Fault` applies to the matching requests number `skip + 1` to `skip + times`
+(in arrival order); `log` records every request and what was done to it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.client import HTTPConnection
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+KINDS = ("html502", "html503", "html504", "reset_before", "reset_during", "truncated", "empty", "slow", "twice",
+         "unauthorized")
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "upgrade", "te"}
+
+
+@dataclass
+class Fault:
+    kind: str
+    method: str | None = None
+    path: str = ""
+    """A regular expression searched in the request path (with its query string)."""
+    times: int = 1
+    skip: int = 0
+    seen: int = field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS)}")
+
+    def take(self, method: str, path: str) -> bool:
+        """Whether this request gets the fault (counts the matching requests)."""
+        if (self.method and method != self.method) or not re.search(self.path, path):
+            return False
+        self.seen += 1
+        return self.skip < self.seen <= self.skip + self.times
+
+
+@dataclass(frozen=True)
+class Logged:
+    method: str
+    path: str
+    action: str
+    """"forwarded", or the fault kind."""
+
+
+def _html(status: int, reason: str) -> bytes:
+    return (f"<!DOCTYPE html><html><head><title>{status} {reason}</title></head><body><h1>{status} {reason}</h1>"
+            f"<p>The server encountered a temporary error.</p><hr><address>nginx</address></body></html>").encode()
+
+
+def _unauthorized_body(path: str) -> bytes:
+    """The CRM's own 401 shape: Salesforce [SF-ERR] (specs/salesforce/NOTES.md), the OAuth error of
+    its token endpoint, or HubSpot's error object (as the HubSpot sandbox answers a bad token)."""
+    if path.startswith("/services/oauth2/"):
+        body: Any = {"error": "invalid_client", "error_description": "invalid client credentials"}
+    elif path.startswith("/services/"):
+        body = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+    else:
+        body = {"status": "error", "message": "Authentication credentials not found.",
+                "category": "INVALID_AUTHENTICATION", "correlationId": "00000000-0000-0000-0000-000000000000"}
+    return json.dumps(body).encode()
+
+
+class FaultProxy:
+    """`with FaultProxy(upstream_url, [Fault("empty", "GET", "/events/")]) as proxy:` use `proxy.url`."""
+
+    def __init__(self, upstream: str, faults: list[Fault] | None = None, *, slow_seconds: float = 1.0) -> None:
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.faults = list(faults or [])
+        self.slow_seconds = slow_seconds
+        self.log: list[Logged] = []
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def injected(self) -> list[Logged]:
+        return [entry for entry in self.log if entry.action != "forwarded"]
+
+    def _fault_for(self, method: str, path: str) -> str:
+        with self._lock:
+            kind = next((f.kind for f in self.faults if f.take(method, path)), "forwarded")
+            self.log.append(Logged(method, path, kind))
+            return kind
+
+    def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str, list[
+            tuple[str, str]], bytes]:
+        connection = HTTPConnection(*self.upstream, timeout=30)
+        try:
+            connection.request(method, path, body=body or None, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.reason, response.getheaders(), response.read()
+        finally:
+            connection.close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                if body:
+                    headers["Content-Length"] = str(len(body))
+                kind = proxy._fault_for(self.command, self.path)
+                if kind == "html503":
+                    return self._send(503, "Service Unavailable", [("Content-Type", "text/html")],
+                                      _html(503, "Service Unavailable"))
+                if kind == "unauthorized":
+                    return self._send(401, "Unauthorized", [("Content-Type", "application/json")],
+                                      _unauthorized_body(self.path))
+                status, reason, upstream_headers, payload = proxy._forward(self.command, self.path, headers, body)
+                if kind == "twice":
+                    status, reason, upstream_headers, payload = proxy._forward(self.command, self.path, headers, body)
+                kept = [(k, v) for k, v in upstream_headers if k.lower() not in HOP_BY_HOP]
+                if kind in ("html502", "html504"):
+                    code, text = (502, "Bad Gateway") if kind == "html502" else (504, "Gateway Timeout")
+                    return self._send(code, text, [("Content-Type", "text/html")], _html(code, text))
+                if kind == "reset_before":
+                    return self._reset()
+                if kind == "reset_during":
+                    self._head(status, reason, kept, len(payload))
+                    self.wfile.write(payload[:len(payload) // 2])
+                    self.wfile.flush()
+                    return self._reset()
+                if kind == "truncated":
+                    payload = payload[:len(payload) // 2]
+                elif kind == "empty":
+                    status, reason, payload = 200, "OK", b""
+                elif kind == "slow":
+                    time.sleep(proxy.slow_seconds)
+                self._send(status, reason, kept, payload)
+
+            def _head(self, status: int, reason: str, headers: list[tuple[str, str]], length: int) -> None:
+                self.send_response_only(status, reason)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(length))
+                self.end_headers()
+
+            def _send(self, status: int, reason: str, headers: list[tuple[str, str]], payload: bytes) -> None:
+                try:
+                    self._head(status, reason, headers, len(payload))
+                    self.wfile.write(payload)
+                    self.wfile.flush()
+                except OSError:  # the client gave up (timeout) and closed: nothing more to do
+                    self.close_connection = True
+
+            def _reset(self) -> None:
+                """Close with RST (SO_LINGER 0), as a crashed peer or a middlebox does."""
+                self.close_connection = True
+                try:
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                except OSError:
+                    pass
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _any
+
+        return Handler
