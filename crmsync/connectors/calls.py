@@ -209,7 +209,7 @@ TABLE: tuple[Rule, ...] = (
          lambda a: a.status is not None and a.status < 300 and a.shape != JSON),
     Rule(Action.FATAL, "the login endpoint did not answer like an OAuth token endpoint (check the login URL)",
          lambda a: a.login),
-    Rule(Action.FATAL, "the CRM refused the request", lambda a: a.status is not None and a.status >= 300),
+    Rule(Action.FATAL, "the CRM refused the request", lambda a: a.status is not None),
 )
 
 
