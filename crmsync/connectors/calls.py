@@ -73,6 +73,14 @@ NO_ANSWER: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, requ
 BAD_CONFIG: tuple[type[BaseException], ...] = (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL,
                                                requests.exceptions.MissingSchema)
 
+# Sources of the codes: Salesforce REST "Status Codes and Error Responses"
+# (developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm: 401 session,
+# 403 REQUEST_LIMIT_EXCEEDED; bodies [{message, errorCode, fields}]); UNABLE_TO_LOCK_ROW and
+# DUPLICATES_DETECTED as restforce's ErrorCode classes (rubydoc.info/gems/restforce) and the UI API's
+# record exception (DUPLICATES_DETECTED); CANNOT_UPDATE_CONVERTED_LEAD: Salesforce help article
+# 000384333. HubSpot: `category` in every error body (recorded/hubspot/batch_update_400_*.json);
+# a duplicate is 409 `CONFLICT` "Contact already exists" (HubSpot/hubspot-api-python#51,
+# HubSpot/hubspot-api-nodejs#545); the daily limit is a 429 with policyName DAILY (specs/hubspot/NOTES.md).
 LOCKED = frozenset({"UNABLE_TO_LOCK_ROW"})  # Salesforce lock contention: retry
 RECORD_LEVEL = frozenset({
     # HubSpot (error `category`/`code`)
