@@ -100,3 +100,15 @@ def test_every_answer_with_a_status_has_exactly_one_class(status: int, body: obj
         return  # well-formed: read, not classified
     error = classify(answer)
     assert isinstance(error, RetriableError | FatalError | RecordError)
+
+
+def test_an_answer_the_client_library_cannot_read_is_a_classified_malformed_answer() -> None:
+    """hubspot-api-client raises ApiException(status=0) for a date it cannot parse in a 2xx answer."""
+    from tests.hubspot_fixtures import connector, hubspot
+
+    with hubspot(6) as (app, url):
+        assert app.portal.events
+        app.portal.events[0]["occurredAt"] = "not a date"
+        conn = connector(url, retry=RetryPolicy(attempts=2, initial_wait=0.001, max_wait=0.001, sleep=lambda _s: None))
+        with pytest.raises(RetriableError, match="HTTP 200 with an incomplete answer"):
+            list(conn.events(datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)))

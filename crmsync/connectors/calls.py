@@ -26,11 +26,14 @@ body's shape. How the client libraries raise, which `Answer` is built from:
   body is parsed with `result.json()` (api.py `parse_result_to_json`), which raises requests'
   JSONDecodeError (a RequestException) on an empty or truncated body; `restful` returns None for a
   204 or an empty JSON body.
-- hubspot-api-client (hubspot/*/rest.py): a status outside 2xx raises that API package's
-  ApiException with status, body and headers; a 2xx body that is not JSON is handed, as a string,
-  to the model deserializer (api_client.py `deserialize`), which then raises TypeError/ValueError
-  or, for models without required fields, returns an object with no results: so the connector
-  checks the raw body of every answer itself (`shape`).
+- hubspot-api-client (HubSpot/hubspot-api-python, hubspot/crm/contacts/rest.py and api_client.py,
+  the same in every API package): a status outside 2xx raises that package's ApiException with
+  status, body and headers; `last_response` is set before the body is read; a 2xx body that is not
+  JSON is handed, as a string, to the model deserializer (`deserialize`: `json.loads`, falling back
+  to the raw data), which then raises TypeError/ValueError or, for models without required fields,
+  returns an object with no results; a date it cannot parse raises ApiException with status 0. So
+  the connector checks the raw body of every answer itself (`shape`), and a status-0 ApiException
+  is an unreadable 2xx answer.
 """
 
 from __future__ import annotations

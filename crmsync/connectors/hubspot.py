@@ -359,7 +359,7 @@ class HubSpotConnector:
 def _answer(what: str, failure: Exception | None, response: Any, write: bool) -> calls.Answer | None:
     """What one call got, for the error table; None when it is a well-formed answer to read."""
     status = getattr(failure, "status", None)
-    if isinstance(status, int):  # ApiException: a status outside 2xx (hubspot/*/rest.py)
+    if isinstance(status, int) and status > 0:  # ApiException: a status outside 2xx (hubspot/*/rest.py)
         return calls.Answer("HubSpot", what, status, getattr(failure, "body", None), failure,
                             calls.retry_after(getattr(failure, "headers", None)), write=write)
     if response is not None:  # an answer came: the client could not read it, or it is not JSON
