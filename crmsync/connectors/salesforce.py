@@ -285,10 +285,18 @@ class SalesforceConnector:
         results: list[WriteResult] = []
         for chunk in _chunks(writes, COMPOSITE):
             records = [{"attributes": {"type": "Lead"}, "id": w.record_id, **w.properties} for w in chunk]
-            answer = self._call("update leads", _rest("composite/sobjects", "PATCH",
-                                                      {"allOrNone": False, "records": records}))
-            results += _per_record([w.record_id for w in chunk], answer or [])
+            answer = self.retry.run(lambda records=records: self._composite(  # type: ignore[misc]
+                "update leads", "PATCH", records))
+            results += _per_record([w.record_id for w in chunk], answer)
         return results
+
+    def _composite(self, what: str, method: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One try of a composite/sobjects call; an answer without one result per record is malformed."""
+        answer = self._attempt(what, _rest("composite/sobjects", method, {"allOrNone": False, "records": records}))
+        if not isinstance(answer, list) or len(answer) != len(records):
+            raise calls.malformed("Salesforce", what, f"{len(records)} records sent, "
+                                  f"{len(answer) if isinstance(answer, list) else 'no'} results")
+        return answer
 
     def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]:
         """Composite creates of 200, skipping tasks whose key already exists. One result per task, in order."""
@@ -314,11 +322,7 @@ class SalesforceConnector:
                         "Description": t.body, "Status": "Not Started", "Priority": "High", TASK_KEY: t.key,
                         "ActivityDate": (t.due_at or datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
                         **({"OwnerId": t.owner_id} if t.owner_id else {})} for t in todo]
-            answer = self._attempt("create tasks", _rest("composite/sobjects", "POST",
-                                                         {"allOrNone": False, "records": records}))
-            if not isinstance(answer, list) or len(answer) != len(todo):
-                raise calls.malformed("Salesforce", "create tasks", f"{len(todo)} tasks sent, "
-                                      f"{len(answer) if isinstance(answer, list) else 'no'} results")
+            answer = self._composite("create tasks", "POST", records)
             for task, result in zip(todo, _per_record([t.record_id for t in todo], answer), strict=True):
                 outcome[task.key] = result
         return outcome
@@ -429,7 +433,7 @@ def _answer(what: str, failure: Exception | None, result: Any, required: tuple[s
 
 def _per_record(ids: list[str], answer: list[dict[str, Any]]) -> list[WriteResult]:
     results = []
-    for record_id, result in zip(ids, answer, strict=False):
+    for record_id, result in zip(ids, answer, strict=True):  # one result per record (`_composite`)
         if result.get("success"):
             results.append(WriteResult(record_id, True))
             continue
@@ -437,7 +441,6 @@ def _per_record(ids: list[str], answer: list[dict[str, Any]]) -> list[WriteResul
         codes = {e.get("statusCode") for e in errors}
         message = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in errors)[:500]
         results.append(WriteResult(record_id, False, message, retriable=not calls.is_record_level(codes)))
-    results += [WriteResult(i, False, "no answer for this record", True) for i in ids[len(results):]]
     return results
 
 
