@@ -25,7 +25,7 @@ from crmsync.errors import ConfigError, CrmsyncError, DefinitionsError
 from crmsync.logs import configure as configure_logs
 from crmsync.model import Check
 from crmsync.reporting.contract import contract_alerts
-from crmsync.settings import Settings, load_settings, masked
+from crmsync.settings import Settings, check_listen, load_settings, masked
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
 from crmsync.sync.pipeline import backfill_stream
@@ -85,6 +85,9 @@ def _load(path: Path, *, announce: bool = True) -> LoadedDefinitions:
     try:
         return load_definitions(path)
     except DefinitionsError as exc:
+        if len(exc.problems) == 1:
+            typer.echo(f"{exc.path}: {exc.problems[0]}", err=True)
+            raise typer.Exit(EXIT_CONFIG) from None
         typer.echo(f"{exc.path}: invalid definitions ({len(exc.problems)} problem(s)):", err=True)
         for problem in exc.problems:
             typer.echo(f"  {exc.path}: {problem}", err=True)
@@ -347,6 +350,7 @@ def run_daemon() -> None:
     from crmsync.observability import init_sentry
 
     settings = _settings()
+    check_listen(settings.http)
     loaded, store = _context(settings, announce=False)  # named in the "daemon started" log line
     if settings.sentry_dsn is not None:
         secrets = [s.get_secret_value() for s in (settings.hubspot.access_token, settings.hubspot.app_secret,

@@ -7,23 +7,51 @@ Secrets are `SecretStr`: their repr is masked, so they never reach logs or Sentr
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import socket
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from crmsync.definitions import DEFAULT_DEFINITIONS
 from crmsync.errors import ConfigError
+from crmsync.files import UnreadableFile, read_limited
+from crmsync.redact import safe_url
 
 ENV_PREFIX = "CRMSYNC_"
+MAX_CONFIG_BYTES = 64 * 1024
+
+
+def _secret(value: SecretStr) -> SecretStr:
+    if not value.get_secret_value().strip():
+        raise ValueError("is empty: give the value or leave the setting out")
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_secret)]
+"""A credential: masked in every rendering, never empty (an empty variable is a mistake, not a value)."""
+Text = Annotated[str, Field(min_length=1)]
 
 
 class Section(BaseModel):
@@ -31,9 +59,9 @@ class Section(BaseModel):
 
 
 class HubSpotSettings(Section):
-    access_token: SecretStr | None = None
+    access_token: Secret | None = None
     base_url: str = "https://api.hubapi.com"
-    app_secret: SecretStr | None = Field(default=None, description="webhook signature secret (v3)")
+    app_secret: Secret | None = Field(default=None, description="webhook signature secret (v3)")
     webhook_url: str | None = Field(default=None, description="the public URL HubSpot posts webhooks to (signed)")
     webhook_dedupe_days: int = Field(default=3, ge=1, le=30,
                                      description="how long webhook event ids are remembered to refuse replays")
@@ -41,17 +69,18 @@ class HubSpotSettings(Section):
     api_share: float = Field(default=0.8, gt=0, le=1, description="share of the rate limit crmsync may use")
 
     _url = field_validator("base_url")(lambda cls, v: _http_url(v))
+    _signed = field_validator("webhook_url")(lambda cls, v: v if v is None else _http_url(v, exact=True))
 
 
 class SalesforceSettings(Section):
     instance_url: str | None = None
     login_url: str = "https://login.salesforce.com"
-    access_token: SecretStr | None = None
-    username: str | None = None
-    password: SecretStr | None = None
-    security_token: SecretStr | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
+    access_token: Secret | None = None
+    username: Text | None = None
+    password: Secret | None = None
+    security_token: SecretStr | None = None  # may be empty: orgs with trusted IP ranges need none
+    client_id: Text | None = None
+    client_secret: Secret | None = None
     api_version: str = Field(default="60.0", pattern=r"^\d{2,3}\.0$")
     poll_seconds: int = Field(default=10, ge=1, le=86400,
                               description="the short SystemModstamp poll: one cheap query when nothing changed")
@@ -63,7 +92,7 @@ class SalesforceSettings(Section):
 class HttpSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port")
-    metrics_token: SecretStr | None = Field(default=None, description="when set, /metrics needs `Bearer <token>`")
+    metrics_token: Secret | None = Field(default=None, description="when set, /metrics needs `Bearer <token>`")
     trusted_proxy: bool = Field(default=False, description="derive the signed webhook URL from Forwarded / "
                                 "X-Forwarded-Proto / X-Forwarded-Host (only behind a proxy that sets them)")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=16_777_216, description="larger bodies get 413")
@@ -72,6 +101,8 @@ class HttpSettings(Section):
     keep_alive_seconds: int = Field(default=5, ge=1, le=300, description="idle keep-alive connections are closed")
     max_connections: int = Field(default=1024, ge=1, le=100_000,
                                  description="past this, the connection waiting longest for a request is closed")
+
+    _host = field_validator("host")(lambda cls, v: _host_name(v))
 
 
 class SyncSettings(Section):
@@ -93,7 +124,7 @@ class Settings(BaseSettings):
     mode: Literal["enforce", "shadow"] = "enforce"
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    sentry_dsn: SecretStr | None = None
+    sentry_dsn: Secret | None = None
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
     http: HttpSettings = HttpSettings()
@@ -121,11 +152,68 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
 
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        from sentry_sdk.utils import BadDsn, Dsn
 
-def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")):
+        if value is not None:
+            try:
+                Dsn(value.get_secret_value())
+            except (BadDsn, ValueError) as exc:
+                raise ValueError(f"not a Sentry DSN ({exc})") from None
+        return value
+
+
+def _http_url(value: str, exact: bool = False) -> str:
+    """An absolute http(s) URL with a host and a valid port, checked now rather than at the first request;
+    without its trailing slash unless `exact` (a signed URL must stay as HubSpot calls it)."""
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ValueError("the URL contains spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
         raise ValueError("expected a URL starting with http:// or https://")
-    return value.rstrip("/")
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    return value if exact else value.rstrip("/")
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _host_name(value: str) -> str:
+    """An IP address or a DNS name (RFC 1123) to listen on."""
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if len(value) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in value.rstrip(".").split(".")):
+        raise ValueError("expected an IP address or a host name such as 0.0.0.0 or localhost")
+    return value
+
+
+def check_listen(http: HttpSettings) -> None:
+    """Bind the HTTP address once before the daemon starts, so a port in use or a host that is not
+    this machine's is one line at start-up rather than a traceback from the server."""
+    if http.port == 0:
+        return
+    where = f"CRMSYNC_HTTP__HOST:PORT {http.host}:{http.port}"
+    try:
+        infos = socket.getaddrinfo(http.host, http.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ConfigError(f"{where}: the host cannot be resolved ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise ConfigError(f"{where} cannot be listened on: {exc.strerror or exc}") from None
 
 
 def load_settings(config_file: str | Path | None = None) -> Settings:
@@ -145,18 +233,27 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
         return settings_cls()
     except ValidationError as exc:
         raise ConfigError("; ".join(_describe(err, toml_file) for err in exc.errors())) from None
+    except SettingsError as exc:
+        raise ConfigError(f"settings cannot be read: {_short(str(exc))}") from None
+    except RecursionError:
+        raise ConfigError("settings cannot be read: a CRMSYNC_* value is JSON nested too deeply") from None
 
 
 def _check_toml(path: Path) -> None:
+    """A regular file of sane size that parses as TOML (deep nesting and huge numbers included)."""
     try:
-        with path.open("rb") as handle:
-            tomllib.load(handle)
+        tomllib.loads(read_limited(path, MAX_CONFIG_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found (given by --config or CRMSYNC_CONFIG)") from None
+    except UnreadableFile as exc:
+        raise ConfigError(f"config file {path} cannot be used: it {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0][:120]
+        raise ConfigError(f"config file {path} is not valid TOML: {problem}") from None
 
 
 def _describe(err: Any, toml_file: Path | None) -> str:
@@ -171,10 +268,17 @@ def _describe(err: Any, toml_file: Path | None) -> str:
     message = str(err["msg"]).removeprefix("Value error, ")
     value = err.get("input")
     secret = any(word in dotted for word in ("token", "password", "secret", "dsn"))
-    shown = "" if secret or isinstance(value, dict) else f" (got {value!r})"
+    shown = "" if secret or isinstance(value, dict) else f" (got {_short(repr(value))})"
     return f"setting {where} is invalid: {message}{shown}"
 
 
+def _short(text: str) -> str:
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+
+
 def masked(settings: Settings) -> dict[str, Any]:
-    """The effective settings for display: every secret replaced by '**********' or None."""
-    return settings.model_dump(mode="json")
+    """The effective settings for display: every secret replaced by '**********' or None, and the
+    password of the database URL by ***."""
+    shown = settings.model_dump(mode="json")
+    shown["database_url"] = safe_url(shown["database_url"])
+    return shown

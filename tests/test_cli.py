@@ -41,12 +41,13 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     return subprocess.CompletedProcess(["crmsync", *args], returncode, out, err)
 
 
-def run_process(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """`python -m crmsync ARGS` in its own process, from `cwd`."""
+def run_process(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`python -m crmsync ARGS` in its own process, from `cwd`, killed after `timeout` seconds."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "crmsync", *args], capture_output=True, text=True, cwd=cwd,
-                          env=full_env, timeout=60)
+                          env=full_env, timeout=timeout)
 
 
 def test_version_and_help() -> None:

@@ -20,8 +20,14 @@ from pydantic import BaseModel, ValidationError
 
 from crmsync.definitions.schema import Definitions
 from crmsync.errors import DefinitionsError
+from crmsync.files import UnreadableFile, read_limited
 
 Loc = tuple[str | int, ...]
+
+MAX_BYTES = 128 * 1024
+"""A definitions file is about 10 KB; anything far larger is a wrong path, not a contract."""
+MAX_DEPTH = 32
+"""The schema nests 5 levels deep; deeper YAML is refused before it is built."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +56,19 @@ def load_definitions(path: str | Path) -> LoadedDefinitions:
     """Load and validate; raises `DefinitionsError` listing every problem with its line."""
     label = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_limited(Path(path), MAX_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise DefinitionsError(label, ["file not found (set CRMSYNC_DEFINITIONS or pass the path)"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DefinitionsError(label, [f"cannot read the file: {exc}"]) from None
+    except UnreadableFile as exc:
+        raise DefinitionsError(label, [f"cannot be used: it {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise DefinitionsError(label, [f"is not UTF-8 text (byte {exc.start})"]) from None
     return parse_definitions(text, label)
 
 
 def parse_definitions(text: str, label: str = "<definitions>") -> LoadedDefinitions:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_PlainLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -69,7 +77,10 @@ def parse_definitions(text: str, label: str = "<definitions>") -> LoadedDefiniti
     if node is None:
         raise DefinitionsError(label, ["the file is empty"])
     lines: dict[Loc, int] = {}
-    data = _construct(node, (), lines)
+    try:
+        data = _construct(node, (), lines)
+    except _BadScalar as exc:
+        raise DefinitionsError(label, [str(exc)]) from None
     if not isinstance(data, dict):
         raise DefinitionsError(label, ["line 1: expected a mapping of sections (governance, fit, ...)"])
     try:
@@ -79,12 +90,42 @@ def parse_definitions(text: str, label: str = "<definitions>") -> LoadedDefiniti
     return LoadedDefinitions(definitions, label, content_hash(definitions))
 
 
+class _PlainLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases (a "billion laughs" file expands exponentially, a recursive
+    alias never ends) and no deeper than `MAX_DEPTH`; both refused with the line, before building."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (&name, *name) are not allowed: write the values out",
+                event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _BadScalar(Exception):
+    """A scalar YAML accepts but Python cannot hold (e.g. an integer of 100,000 digits)."""
+
+
 def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
     """Plain Python values from a YAML node, recording the line of every location."""
     lines[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _BadScalar(f"line {key_node.start_mark.line + 1}: a key must be a plain word, not a list or map")
             key = key_node.value
             out[key] = _construct(value_node, (*loc, key), lines)
             lines[(*loc, key)] = key_node.start_mark.line + 1  # the key's line, not its block's
@@ -98,6 +139,9 @@ def _scalar(node: yaml.Node) -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError, yaml.YAMLError) as exc:
+        problem = str(exc).split("\n")[0].split(";")[0][:120]
+        raise _BadScalar(f"line {node.start_mark.line + 1}: value cannot be read ({problem})") from None
     finally:
         loader.dispose()
 

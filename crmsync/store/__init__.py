@@ -18,12 +18,14 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError as AlembicError
 from sqlalchemy import Connection, Engine, and_, create_engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
-from crmsync.errors import ConfigError, FatalError
+from crmsync.errors import ConfigError
 from crmsync.model import Activity
+from crmsync.redact import safe_url
 from crmsync.store import schema as t
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -48,7 +50,8 @@ class Store:
         try:
             self.engine: Engine = create_engine(self.url, future=True, pool_pre_ping=True)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
-            raise ConfigError(f"CRMSYNC_DATABASE_URL is not usable ({exc.__class__.__name__}: {exc})") from None
+            raise ConfigError(safe_url(f"CRMSYNC_DATABASE_URL is not usable ({exc.__class__.__name__}: {exc})")
+                              .splitlines()[0]) from None
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -67,8 +70,10 @@ class Store:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
-        except OperationalError as exc:
-            raise FatalError(f"cannot open the store at {_safe(self.url)}: {exc.orig}") from None
+        except (SQLAlchemyError, AlembicError) as exc:
+            # An unreachable or unusable database at start-up is configuration: one line, exit 2.
+            reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+            raise ConfigError(safe_url(f"cannot open the store at {self.url}: {reason}")[:500]) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -470,15 +475,6 @@ def _driver_url(url: str) -> str:
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
-    head, at, tail = url.rpartition("@")
-    if not at:
-        return url
-    scheme, _, credentials = head.partition("://")
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{tail}"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,146 @@
+"""Hostile definitions and settings end start-up within seconds: exit 2, one line, no traceback.
+
+Each case runs the real CLI in a process killed after 10 s (`subprocess.TimeoutExpired` fails the
+test), so a hang or an exponential expansion cannot pass.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import run_process as run
+
+DEADLINE = 10.0
+
+
+def one_line_exit_2(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert result.returncode == 2, result.stderr[-500:]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.strip().count("\n") == 0, result.stderr[:500]
+    assert len(result.stderr) < 600
+    for text in expected:
+        assert text in result.stderr, result.stderr
+
+
+def _laughs(path: Path) -> Path:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]" for i in range(8)]
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size < 600  # the issue's 494-byte bomb, give or take
+    return path
+
+
+def _write(text: str) -> Callable[[Path], Path]:
+    def make(path: Path) -> Path:
+        path.write_text(text)
+        return path
+    return make
+
+
+def _bytes(data: bytes) -> Callable[[Path], Path]:
+    def make(path: Path) -> Path:
+        path.write_bytes(data)
+        return path
+    return make
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _huge(path: Path) -> Path:
+    with path.open("wb") as handle:
+        handle.truncate(200 * 1024 * 1024)  # sparse: 200 MB of nothing, costs no disk
+    return path
+
+
+BAD_DEFINITIONS: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "billion laughs": (_laughs, "anchors and aliases"),
+    "recursive alias": (_write("a: &a [*a]\n"), "anchors and aliases"),
+    "10,000-deep nesting": (_write("a: " + "[" * 10_000 + "]" * 10_000 + "\n"), "nested more than"),
+    "300-deep block nesting": (_write("".join(" " * i + "k:\n" for i in range(300))), "nested more than"),
+    "100,000-digit integer": (_write("governance: " + "9" * 100_000 + "\n"), "value cannot be read"),
+    "a list as a key": (_write("? [a]\n: b\n"), "a key must be a plain word"),
+    "not UTF-8": (_bytes(b"governance: \xff\xfe\n"), "not UTF-8"),
+    "a FIFO": (_fifo, "is a FIFO"),
+    "a directory": (lambda p: p.parent, "is a directory"),
+    "a huge file": (_huge, "more than the"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DEFINITIONS))
+def test_hostile_definitions_end_in_seconds_with_one_line(case: str, tmp_path: Path) -> None:
+    make, expected = BAD_DEFINITIONS[case]
+    path = make(tmp_path / "bad.yaml")
+    one_line_exit_2(run("definitions", "validate", str(path), timeout=DEADLINE), str(path), expected)
+
+
+def test_dev_zero_as_definitions() -> None:
+    one_line_exit_2(run("definitions", "validate", "/dev/zero", timeout=DEADLINE), "character device")
+
+
+def test_dev_zero_and_fifo_as_the_settings_file(tmp_path: Path) -> None:
+    one_line_exit_2(run("--config", "/dev/zero", "doctor", timeout=DEADLINE), "character device")
+    one_line_exit_2(run("--config", str(_fifo(tmp_path / "fifo")), "doctor", timeout=DEADLINE), "FIFO")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("a = " + "[" * 10_000 + "]" * 10_000 + "\n", "nested too deeply"),
+    ("[http]\nport = " + "9" * 40_000 + "\n", "digits"),
+    ("x" * 70_000, "more than the"),
+])
+def test_hostile_settings_files(text: str, expected: str, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    one_line_exit_2(run("--config", str(config), "doctor", timeout=DEADLINE), expected)
+
+
+@pytest.mark.parametrize("variable, value, expected", [
+    ("CRMSYNC_HUBSPOT__BASE_URL", "http://", "the URL has no host"),
+    ("CRMSYNC_HUBSPOT__BASE_URL", "http://[::1", "not a valid URL"),
+    ("CRMSYNC_SALESFORCE__INSTANCE_URL", "http://example.com:99999", "not a valid URL (Port out of range"),
+    ("CRMSYNC_HUBSPOT__WEBHOOK_URL", "https://exa mple.com/hooks", "spaces or control characters"),
+    ("CRMSYNC_HUBSPOT__ACCESS_TOKEN", "", "is empty"),
+    ("CRMSYNC_SALESFORCE__CLIENT_SECRET", "  ", "is empty"),
+    ("CRMSYNC_SENTRY_DSN", "https://o1.ingest.sentry.io/1", "not a Sentry DSN"),
+    ("CRMSYNC_HTTP__HOST", "not a host!", "expected an IP address or a host name"),
+    ("CRMSYNC_HTTP__PORT", "9" * 100_000, "(100002 characters)"),
+    ("CRMSYNC_HTTP", "[" * 10_000 + "]" * 10_000, "nested too deeply"),
+])
+def test_bad_settings_fail_at_start_up(variable: str, value: str, expected: str) -> None:
+    result = run("doctor", env={variable: value}, timeout=DEADLINE)
+    one_line_exit_2(result, expected)
+    if "SENTRY" in variable:
+        assert value not in result.stderr  # a DSN carries its key
+
+
+def test_port_in_use_and_a_host_not_on_this_machine(tmp_path: Path) -> None:
+    env = {"CRMSYNC_HUBSPOT__ACCESS_TOKEN": "pat-test", "CRMSYNC_DATABASE_URL": f"sqlite:///{tmp_path}/s.db"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run("run", env={**env, "CRMSYNC_HTTP__PORT": port}, timeout=DEADLINE)
+    one_line_exit_2(result, f"127.0.0.1:{port} cannot be listened on")
+    result = run("run", env={**env, "CRMSYNC_HTTP__HOST": "192.0.2.1"}, timeout=DEADLINE)  # TEST-NET-1
+    one_line_exit_2(result, "192.0.2.1:8080 cannot be listened on")
+    result = run("run", env={**env, "CRMSYNC_HTTP__HOST": "no-such-host.invalid"}, timeout=DEADLINE)
+    one_line_exit_2(result, "cannot be resolved")
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("postgresql://crmsync:hunter2@127.0.0.1:1/nowhere", "cannot open the store at postgresql"),
+    ("nonsense://crmsync:hunter2@host/x", "CRMSYNC_DATABASE_URL is not usable"),
+    ("sqlite:////nonexistent-directory/crmsync.db", "cannot open the store"),
+])
+def test_store_errors_are_one_line_exit_2_without_the_password(url: str, expected: str) -> None:
+    result = run("status", env={"CRMSYNC_DATABASE_URL": url}, timeout=DEADLINE)
+    one_line_exit_2(result, expected)
+    assert "hunter2" not in result.stderr
