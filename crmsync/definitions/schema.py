@@ -7,12 +7,12 @@ mapping or reason code that points at a stage that does not exist.
 
 from __future__ import annotations
 
-import re
 from datetime import date, time
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crmsync.definitions.patterns import compile_pattern
 from crmsync.model import ActivityKind, LeadStatus, Stage
 
 Points = Annotated[float, Field(ge=0, le=1000)]
@@ -24,11 +24,12 @@ class Strict(BaseModel):
 
 
 def _compiles(pattern: str) -> str:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"not a valid regular expression ({exc})") from exc
+    compile_pattern(pattern)  # ValueError with the reason: RE2 cannot run it, or it nests quantifiers
     return pattern
+
+
+Regex = Annotated[str, Field(min_length=1), AfterValidator(_compiles)]
+"""A pattern matched against CRM text: it must run with RE2 (see crmsync.definitions.patterns)."""
 
 
 # --- governance ----------------------------------------------------------------------------------
@@ -82,9 +83,7 @@ class Titles(Strict):
     """Buyer personas: a title passes when it contains a keyword (whole words) or matches a pattern."""
 
     keywords: list[NonEmpty] = Field(default_factory=list)
-    patterns: list[NonEmpty] = Field(default_factory=list)
-
-    _check_patterns = field_validator("patterns")(lambda cls, v: [_compiles(p) for p in v])
+    patterns: list[Regex] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _something(self) -> Titles:
@@ -109,11 +108,9 @@ class ActivityRule(Strict):
 
     name: NonEmpty
     kind: ActivityKind
-    detail_pattern: str | None = None
+    detail_pattern: Regex | None = None
     points: Points
     max_points: Points | None = None
-
-    _check_pattern = field_validator("detail_pattern")(lambda cls, v: v if v is None else _compiles(v))
 
 
 class PropertyRule(Strict):
@@ -122,10 +119,8 @@ class PropertyRule(Strict):
     name: NonEmpty
     field: Literal["source", "industry", "title", "country", "company"]
     values: list[NonEmpty] = Field(default_factory=list)
-    pattern: str | None = None
+    pattern: Regex | None = None
     points: Points
-
-    _check_pattern = field_validator("pattern")(lambda cls, v: v if v is None else _compiles(v))
 
     @model_validator(mode="after")
     def _something(self) -> PropertyRule:
@@ -146,12 +141,10 @@ class FitPoints(Strict):
 class HighIntentAction(Strict):
     name: NonEmpty
     kind: ActivityKind
-    detail_pattern: NonEmpty
+    detail_pattern: Regex
     min_count: int = Field(default=1, ge=1)
     within_days: int = Field(ge=1, le=3650)
     direct_inquiry: bool = False
-
-    _check_pattern = field_validator("detail_pattern")(lambda cls, v: _compiles(v))
 
 
 class Engagement(Strict):
@@ -216,13 +209,11 @@ class Sla(Strict):
     first_contact_direct_inquiry_hours: float = Field(gt=0, le=720)
     at_risk_fraction: float = Field(gt=0, lt=1)
     accepted_lead_statuses: list[LeadStatus] = Field(min_length=1)
-    discovery_pattern: NonEmpty
+    discovery_pattern: Regex
     business_hours_for: list[SlaName] = Field(default_factory=lambda: list[SlaName](["accept"]))
     mql_to_sql_floor: float = Field(ge=0, le=1)
     sal_acceptance_floor: float = Field(ge=0, le=1)
     notify_manager: bool = False
-
-    _check_pattern = field_validator("discovery_pattern")(lambda cls, v: _compiles(v))
 
     @model_validator(mode="after")
     def _direct_is_faster(self) -> Sla:

@@ -1,7 +1,9 @@
 """Definitions turned into ready-to-match structures, once per definitions content.
 
 The engine runs tens of thousands of times a second: regexes are compiled and lists turned into
-sets here, not on every record.
+sets here, not on every record. Patterns written in the definitions run with RE2 (linear time, see
+`crmsync.definitions.patterns`); keyword lists become Python regexes of escaped literals between
+word boundaries (no repeats, so linear too), which keeps Unicode word boundaries RE2 lacks.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from crmsync.definitions import LoadedDefinitions
+from crmsync.definitions.patterns import Pattern, compile_pattern
 from crmsync.definitions.schema import ActivityRule, HighIntentAction, PropertyRule, ReasonCode
 from crmsync.model import ActivityKind
 from crmsync.rules.calendar import BusinessCalendar
@@ -25,10 +28,11 @@ class Compiled:
     loaded: LoadedDefinitions
     industries: frozenset[str]
     countries: frozenset[str]
-    title_pattern: re.Pattern[str]
-    activity_rules: dict[ActivityKind, tuple[tuple[re.Pattern[str] | None, ActivityRule], ...]]
-    property_rules: tuple[tuple[PropertyRule, frozenset[str], re.Pattern[str] | None], ...]
-    high_intent: dict[ActivityKind, tuple[tuple[re.Pattern[str], HighIntentAction], ...]]
+    title_keywords: re.Pattern[str] | None
+    title_patterns: Pattern | None
+    activity_rules: dict[ActivityKind, tuple[tuple[Pattern | None, ActivityRule], ...]]
+    property_rules: tuple[tuple[PropertyRule, frozenset[str], Pattern | None], ...]
+    high_intent: dict[ActivityKind, tuple[tuple[Pattern, HighIntentAction], ...]]
     personal_domains: frozenset[str]
     competitor_domains: frozenset[str]
     student_title: re.Pattern[str] | None
@@ -36,9 +40,17 @@ class Compiled:
     placeholders: frozenset[str]
     reason_lookup: dict[str, ReasonCode]
     not_accepted: frozenset[str]
-    discovery: re.Pattern[str]
+    discovery: Pattern
     calendar: BusinessCalendar
     matches: dict[tuple[ActivityKind, str], tuple[ActivityRule | None, tuple[HighIntentAction, ...]]]
+
+    def title_match(self, title: str) -> str | None:
+        """The text of the title that makes it a buyer persona (a keyword first, then a pattern)."""
+        for pattern in (self.title_keywords, self.title_patterns):
+            match = pattern.search(title) if pattern is not None else None
+            if match:
+                return match.group(0)
+        return None
 
     def classify(self, kind: ActivityKind, detail: str) -> tuple[ActivityRule | None, tuple[HighIntentAction, ...]]:
         """The scoring rule and the high-intent actions an activity matches, memoised.
@@ -73,17 +85,21 @@ def _words(words: list[str]) -> str:
     return "|".join(r"\b" + re.escape(w.casefold()) + r"\b" for w in words)
 
 
+def _any_of(patterns: list[str]) -> Pattern | None:
+    return compile_pattern("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+
+
 def _compile(loaded: LoadedDefinitions) -> Compiled:
     d = loaded.definitions
     flags = re.IGNORECASE
-    title_parts = [p for p in (_words(d.fit.titles.keywords), *d.fit.titles.patterns) if p]
-    activity: dict[ActivityKind, list[tuple[re.Pattern[str] | None, ActivityRule]]] = {}
+    keywords = d.fit.titles.keywords
+    activity: dict[ActivityKind, list[tuple[Pattern | None, ActivityRule]]] = {}
     for rule in d.engagement.activity_points:
-        pattern = re.compile(rule.detail_pattern, flags) if rule.detail_pattern else None
+        pattern = compile_pattern(rule.detail_pattern) if rule.detail_pattern else None
         activity.setdefault(rule.kind, []).append((pattern, rule))
-    intent: dict[ActivityKind, list[tuple[re.Pattern[str], HighIntentAction]]] = {}
+    intent: dict[ActivityKind, list[tuple[Pattern, HighIntentAction]]] = {}
     for action in d.engagement.high_intent:
-        intent.setdefault(action.kind, []).append((re.compile(action.detail_pattern, flags), action))
+        intent.setdefault(action.kind, []).append((compile_pattern(action.detail_pattern), action))
     reasons: dict[str, ReasonCode] = {}
     for code in d.reason_codes.codes:
         reasons[norm(code.code)] = code
@@ -94,10 +110,11 @@ def _compile(loaded: LoadedDefinitions) -> Compiled:
         loaded=loaded,
         industries=frozenset(norm(i) for i in d.fit.industries),
         countries=frozenset(norm(c) for c in d.fit.countries),
-        title_pattern=re.compile("|".join(title_parts), flags),
+        title_keywords=re.compile(_words(keywords), flags) if keywords else None,
+        title_patterns=_any_of(d.fit.titles.patterns),
         activity_rules={k: tuple(v) for k, v in activity.items()},
         property_rules=tuple(
-            (r, frozenset(norm(v) for v in r.values), re.compile(r.pattern, flags) if r.pattern else None)
+            (r, frozenset(norm(v) for v in r.values), compile_pattern(r.pattern) if r.pattern else None)
             for r in d.engagement.property_points
         ),
         high_intent={k: tuple(v) for k, v in intent.items()},
@@ -108,7 +125,7 @@ def _compile(loaded: LoadedDefinitions) -> Compiled:
         placeholders=frozenset(norm(p) for p in d.sql_requirements.placeholders),
         reason_lookup=reasons,
         not_accepted=frozenset(norm(v) for v in d.reason_codes.not_accepted),
-        discovery=re.compile(d.sla.discovery_pattern, flags),
+        discovery=compile_pattern(d.sla.discovery_pattern),
         calendar=BusinessCalendar(d.calendar),
         matches={},
     )

@@ -45,7 +45,7 @@ def _title(contact: Contact, c: Compiled) -> CriterionResult:
     raw = text(contact.title)
     if raw is None:
         return CriterionResult("title", False, preview(contact.title), "job title missing", insufficient=True)
-    match = c.title_pattern.search(raw[:_TITLE_SCAN])
+    match = c.title_match(raw[:_TITLE_SCAN])
     if match:
-        return CriterionResult("title", True, preview(raw), f"title matches buyer persona ({match.group(0)!r})")
+        return CriterionResult("title", True, preview(raw), f"title matches buyer persona ({match!r})")
     return CriterionResult("title", False, preview(raw), "title matches no buyer persona")
