@@ -24,6 +24,7 @@ from crmsync.definitions.diff import diff_definitions
 from crmsync.errors import ConfigError, CrmsyncError, DefinitionsError
 from crmsync.logs import configure as configure_logs
 from crmsync.model import Check
+from crmsync.redact import terminal_safe
 from crmsync.reporting.contract import contract_alerts
 from crmsync.settings import Settings, check_listen, load_settings, masked
 from crmsync.store import Store
@@ -199,7 +200,7 @@ def doctor(
                                "settings": masked(settings)}, indent=2))
     else:
         for check in checks:
-            typer.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:32} {check.detail}")
+            _say(f"{'ok  ' if check.ok else 'FAIL'} {check.name:32} {check.detail}")
     if not all(c.ok for c in checks):
         raise typer.Exit(EXIT_FAILED)
 
@@ -306,7 +307,7 @@ def report_command(
     elif as_csv:
         typer.echo(render_csv(report), nl=False)
     else:
-        typer.echo(render_text(report))
+        _say(render_text(report))
 
 
 @app.command("explain")
@@ -322,7 +323,10 @@ def explain_record(
     settings = _settings()
     loaded, store = _context(settings)
     explanation = explain(store, crm, record_id, loaded)
-    typer.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False) if as_json else render(explanation))
+    if as_json:
+        typer.echo(json.dumps(explanation.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _say(render(explanation))
 
 
 @app.command("backtest")
@@ -417,23 +421,28 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print the statu
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    typer.echo(f"mode {data['mode']}; definitions {loaded.version}, next review {review}"
-               + (" (OVERDUE)" if data["definitions"]["review_overdue"] else ""))
+    _say(f"mode {data['mode']}; definitions {loaded.version}, next review {review}"
+         + (" (OVERDUE)" if data["definitions"]["review_overdue"] else ""))
     for c in data["cursors"]:
-        typer.echo(f"cursor {c['crm']}/{c['stream']}: {c['position']} (lag {c['lag_seconds']} s)")
-    typer.echo(f"outbox depth {data['outbox_depth']}; quarantined {data['quarantined']}")
+        _say(f"cursor {c['crm']}/{c['stream']}: {c['position']} (lag {c['lag_seconds']} s)")
+    _say(f"outbox depth {data['outbox_depth']}; quarantined {data['quarantined']}")
     contract = data["contract"]
-    typer.echo(f"contract: MQL->SQL in 30 days {_pct(contract['mql_to_sql_30d'])} "
-               f"(floor {loaded.definitions.sla.mql_to_sql_floor:.0%}"
-               + (", BELOW" if contract["alerts"]["mql_to_sql_30d"] else "") + f"); SAL acceptance "
-               f"{_pct(contract['sal_acceptance'])} (floor {loaded.definitions.sla.sal_acceptance_floor:.0%}"
-               + (", BELOW" if contract["alerts"]["sal_acceptance"] else "") + f"); SLAs breached "
-               f"{contract['sla_breached']}, at risk {contract['sla_at_risk']}; compliance "
-               + (", ".join(f"{k} {_pct(v)}" for k, v in contract["sla_compliance"].items()) or "n/a")
-               + f"; invalid reason codes {contract['invalid_reasons']}")
+    _say(f"contract: MQL->SQL in 30 days {_pct(contract['mql_to_sql_30d'])} "
+         f"(floor {loaded.definitions.sla.mql_to_sql_floor:.0%}"
+         + (", BELOW" if contract["alerts"]["mql_to_sql_30d"] else "") + f"); SAL acceptance "
+         f"{_pct(contract['sal_acceptance'])} (floor {loaded.definitions.sla.sal_acceptance_floor:.0%}"
+         + (", BELOW" if contract["alerts"]["sal_acceptance"] else "") + f"); SLAs breached "
+         f"{contract['sla_breached']}, at risk {contract['sla_at_risk']}; compliance "
+         + (", ".join(f"{k} {_pct(v)}" for k, v in contract["sla_compliance"].items()) or "n/a")
+         + f"; invalid reason codes {contract['invalid_reasons']}")
     for r in data["last_runs"]:
-        typer.echo(f"run {r['id']} {r['crm']} {r['kind']}: {r['outcome']} {r['counts']}"
-                   + (f" error: {r['error']}" if r["error"] else ""))
+        _say(f"run {r['id']} {r['crm']} {r['kind']}: {r['outcome']} {r['counts']}"
+             + (f" error: {r['error']}" if r["error"] else ""))
+
+
+def _say(text: str) -> None:
+    """Human output that may carry CRM values: control characters (ESC, BEL, CR, ...) removed."""
+    typer.echo(terminal_safe(text))
 
 
 def _pct(value: float | None) -> str:

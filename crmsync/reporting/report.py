@@ -9,6 +9,7 @@ Grouped by source, segment, owner or definitions version when asked.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import statistics
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from crmsync.definitions import LoadedDefinitions
+from crmsync.redact import csv_cell
 from crmsync.reporting.contract import contract_alerts
 from crmsync.store import Store, aware
 from crmsync.store import schema as t
@@ -166,24 +168,30 @@ def render_text(report: dict[str, Any]) -> str:
 
 
 def render_csv(report: dict[str, Any]) -> str:
+    """The report as CSV; group names and reason codes come from the CRM, so every cell goes
+    through `csv_cell` (no formulas reach a spreadsheet)."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["section", "group", "name", "value", "rate"])
-    for row in report["funnel"]:
-        writer.writerow(["funnel", "all", row["stage"], row["count"], row["rate_from_previous"]])
+
+    def row(*cells: Any) -> None:
+        writer.writerow([csv_cell(cell) for cell in cells])
+
+    row("section", "group", "name", "value", "rate")
+    for item in report["funnel"]:
+        row("funnel", "all", item["stage"], item["count"], item["rate_from_previous"])
     for name, funnel in report.get("groups", {}).items():
-        for row in funnel:
-            writer.writerow(["funnel", name, row["stage"], row["count"], row["rate_from_previous"]])
+        for item in funnel:
+            row("funnel", name, item["stage"], item["count"], item["rate_from_previous"])
     for name, v in report["stage_times_hours"].items():
-        writer.writerow(["stage_time_median_hours", "all", name, v["median"], ""])
-        writer.writerow(["stage_time_p90_hours", "all", name, v["p90"], ""])
+        row("stage_time_median_hours", "all", name, v["median"], "")
+        row("stage_time_p90_hours", "all", name, v["p90"], "")
     for code, share in report["reasons"]["shares"].items():
-        writer.writerow(["reason", "all", code, report["reasons"]["counts"][code], share])
+        row("reason", "all", code, report["reasons"]["counts"][code], share)
     c = report["contract"]
-    writer.writerow(["contract", "all", "mql_to_sql_30d", "", c["mql_to_sql_30d"]])
-    writer.writerow(["contract", "all", "sal_acceptance", "", c["sal_acceptance"]])
+    row("contract", "all", "mql_to_sql_30d", "", c["mql_to_sql_30d"])
+    row("contract", "all", "sal_acceptance", "", c["sal_acceptance"])
     for sla, rate in c["sla_compliance"].items():
-        writer.writerow(["sla_compliance", "all", sla, "", rate])
+        row("sla_compliance", "all", sla, "", rate)
     return out.getvalue()
 
 
@@ -253,4 +261,4 @@ def _bars(items: Iterable[tuple[str, float, str]], name: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return html.escape(str(text), quote=True)
