@@ -24,9 +24,9 @@ from crmsync.definitions.diff import diff_definitions
 from crmsync.errors import ConfigError, CrmsyncError, DefinitionsError
 from crmsync.logs import configure as configure_logs
 from crmsync.model import Check
-from crmsync.redact import terminal_safe
+from crmsync.redact import register_secrets, scrub_text, terminal_safe
 from crmsync.reporting.contract import contract_alerts
-from crmsync.settings import Settings, check_listen, load_settings, masked
+from crmsync.settings import Settings, check_listen, load_settings, masked, secret_values
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
 from crmsync.sync.pipeline import backfill_stream
@@ -220,6 +220,7 @@ def vars_of(check: Check) -> dict[str, object]:
 
 
 def _context(settings: Settings, *, announce: bool = True) -> tuple[LoadedDefinitions, Store]:
+    register_secrets(secret_values(settings))
     configure_logs(settings.log_format, settings.log_level)
     loaded = _load(settings.definitions, announce=announce)
     return loaded, Store.open(settings.database_url)
@@ -357,12 +358,7 @@ def run_daemon() -> None:
     check_listen(settings.http)
     loaded, store = _context(settings, announce=False)  # named in the "daemon started" log line
     if settings.sentry_dsn is not None:
-        secrets = [s.get_secret_value() for s in (settings.hubspot.access_token, settings.hubspot.app_secret,
-                                                  settings.salesforce.access_token, settings.salesforce.password,
-                                                  settings.salesforce.security_token,
-                                                  settings.salesforce.client_secret, settings.http.metrics_token)
-                   if s is not None]
-        init_sentry(settings.sentry_dsn.get_secret_value(), secrets, release=f"crmsync@{__version__}")
+        init_sentry(settings.sentry_dsn.get_secret_value(), secret_values(settings), release=f"crmsync@{__version__}")
     connectors: dict[str, Connector] = {name: connect(name, settings, loaded) for name in _crms(settings, None)}
     raise typer.Exit(Daemon(settings, loaded, store, connectors).run_forever())
 
@@ -505,7 +501,7 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     except CrmsyncError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(terminal_safe(f"error: {scrub_text(str(exc))}"), err=True)
         sys.exit(EXIT_FAILED)
 
 

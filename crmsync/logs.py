@@ -1,7 +1,8 @@
 """Structured logs: one JSON object per line (or readable console lines), never secrets or PII.
 
 Log calls pass facts in `extra` (counts, ids, durations); names, emails and BANT text are never
-logged. `configure` is called once by the CLI from the settings.
+logged, and every text that may quote the CRM (the message, an `error` extra) goes through
+`scrub_text` here. `configure` is called once by the CLI from the settings.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from crmsync.redact import scrub_text
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 
 
@@ -21,9 +24,9 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "event": record.getMessage(),
+            "event": scrub_text(record.getMessage()),
         }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        entry.update(_extras(record))
         if record.exc_info and record.exc_info[0] is not None:
             entry["error"] = record.exc_info[0].__name__
         return json.dumps(entry, default=str, ensure_ascii=False)
@@ -31,9 +34,14 @@ class JsonFormatter(logging.Formatter):
 
 class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        extra = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
+        extra = " ".join(f"{k}={v}" for k, v in _extras(record).items())
         stamp = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
-        return f"{stamp} {record.levelname.lower():7} {record.getMessage()}" + (f"  {extra}" if extra else "")
+        line = f"{stamp} {record.levelname.lower():7} {scrub_text(record.getMessage())}"
+        return line + (f"  {extra}" if extra else "")
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: scrub_text(v) if isinstance(v, str) else v for k, v in vars(record).items() if k not in _STANDARD}
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]

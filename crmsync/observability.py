@@ -1,29 +1,33 @@
-"""Sentry, when CRMSYNC_SENTRY_DSN is set: errors only, scrubbed of emails, tokens and record text.
+"""Sentry, when CRMSYNC_SENTRY_DSN is set: errors only, scrubbed of record content and secrets.
 
-Events carry the error type and a scrubbed message; never request bodies, local variables,
-breadcrumb data or anything the CRM returned about a person.
+Events carry the error type and a scrubbed message (`crmsync.redact.scrub_text`); never request
+bodies, local variables, breadcrumb data or anything the CRM returned about a person. One event
+per error: only `capture` sends; log lines at ERROR are not turned into events (the logging
+integration would send a second event for every error the daemon both logs and captures).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import sentry_sdk
+from sentry_sdk.integrations.logging import LoggingIntegration
 
-EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")
-TOKEN = re.compile(r"\b(pat-[\w-]+|Bearer\s+\S+|00D\w{12,}![\w.]+|sk_[\w]+)", re.IGNORECASE)
-_secrets: list[str] = []
+from crmsync.redact import register_secrets, scrub_text
+
 _enabled = False
 
 
-def init_sentry(dsn: str, secrets: list[str], release: str, environment: str = "production") -> None:
-    """Start Sentry. `secrets` are the configured credential values: any occurrence is masked."""
+def init_sentry(dsn: str, secrets: list[str], release: str, environment: str = "production",
+                transport: Any = None) -> None:
+    """Start Sentry. `secrets` are the configured credential values: any occurrence is masked.
+    `transport` replaces the HTTP transport (tests pass a fake one)."""
     global _enabled
-    _secrets[:] = [s for s in secrets if s and len(s) >= 4]
+    register_secrets(secrets)
     sentry_sdk.init(dsn=dsn, release=release, environment=environment, send_default_pii=False,
                     include_local_variables=False, max_breadcrumbs=0, before_send=scrub_event,
-                    traces_sample_rate=0.0, default_integrations=True)
+                    traces_sample_rate=0.0, default_integrations=True, transport=transport,
+                    integrations=[LoggingIntegration(level=None, event_level=None)])
     _enabled = True
 
 
@@ -33,19 +37,17 @@ def capture(error: BaseException) -> None:
 
 
 def scrub_event(event: Any, hint: Any = None) -> Any:
-    for key in ("request", "extra", "user", "breadcrumbs", "contexts"):
+    for key in ("request", "extra", "user", "breadcrumbs", "contexts", "logentry"):
         event.pop(key, None)
     for exception in (event.get("exception") or {}).get("values") or []:
         for frame in (exception.get("stacktrace") or {}).get("frames") or []:
-            frame.pop("vars", None)
-    return _scrub(event)
+            for key in ("vars", "pre_context", "context_line", "post_context"):
+                frame.pop(key, None)
+    kept = {key: event[key] for key in _NOT_TEXT if key in event}  # "crmsync@0.1.0" is no email
+    return {**_scrub(event), **kept}
 
 
-def scrub_text(text: str) -> str:
-    for secret in _secrets:
-        text = text.replace(secret, "[secret]")
-    text = EMAIL.sub("[email]", text)
-    return TOKEN.sub("[token]", text)
+_NOT_TEXT = ("release", "environment", "sdk", "modules", "event_id", "timestamp", "platform")
 
 
 def _scrub(value: Any) -> Any:

@@ -276,6 +276,22 @@ def _short(text: str) -> str:
     return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
 
 
+def secret_values(settings: Settings) -> list[str]:
+    """Every configured credential, for `crmsync.redact.register_secrets`."""
+    found: list[str] = []
+
+    def walk(model: BaseModel) -> None:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, SecretStr):
+                found.append(value.get_secret_value())
+            elif isinstance(value, BaseModel):
+                walk(value)
+
+    walk(settings)
+    return found
+
+
 def masked(settings: Settings) -> dict[str, Any]:
     """The effective settings for display: every secret replaced by '**********' or None, and the
     password of the database URL by ***."""

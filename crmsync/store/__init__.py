@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crmsync.errors import ConfigError
 from crmsync.model import Activity
-from crmsync.redact import safe_url
+from crmsync.redact import safe_url, scrub_text
 from crmsync.store import schema as t
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -137,7 +137,8 @@ class Store:
     def finish_run(self, run_id: int, outcome: str, counts: dict[str, int], error: str | None = None) -> None:
         with self.transaction() as c:
             c.execute(update(t.runs).where(t.runs.c.id == run_id).values(
-                ended_at=datetime.now(UTC), outcome=outcome, counts=counts, error=error))
+                ended_at=datetime.now(UTC), outcome=outcome, counts=counts,
+                error=None if error is None else scrub_text(error)))
 
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
@@ -365,7 +366,8 @@ class Store:
         with self.transaction() as c:
             for row_id, status, error in outcomes:
                 c.execute(update(t.outbox).where(t.outbox.c.id == row_id).values(
-                    status=status, last_error=error, attempts=t.outbox.c.attempts + 1, updated_at=now))
+                    status=status, last_error=None if error is None else scrub_text(error),
+                    attempts=t.outbox.c.attempts + 1, updated_at=now))
 
     def outbox_depth(self, crm: str | None = None, kind: str | None = None) -> int:
         query = select(func.count()).select_from(t.outbox).where(t.outbox.c.status == "pending")
@@ -387,6 +389,7 @@ class Store:
 
     def quarantine(self, c: Connection, crm: str, record_id: str, step: str, reason: str) -> None:
         now = datetime.now(UTC)
+        reason = scrub_text(reason)
         statement = self.insert(t.quarantine).values(crm=crm, record_id=record_id, step=step, reason=reason[:2000],
                                                      first_seen=now, last_seen=now, count=1, resolved_at=None)
         c.execute(statement.on_conflict_do_update(index_elements=["crm", "record_id"], set_={
