@@ -392,6 +392,33 @@ def backfill(
         typer.echo(_summary(report))
 
 
+@app.command("forget")
+def forget(
+    record_id: Annotated[str, typer.Argument(help="The CRM record id (HubSpot contact id, Salesforce lead id).")],
+    crm: Annotated[str, typer.Option("--crm", help="hubspot or salesforce.")],
+) -> None:
+    """Erase everything the store keeps about one record (snapshot, inputs, activities, decisions,
+    outbox, quarantine). The record in the CRM is not touched; a later sync of it starts afresh."""
+    if crm not in ("hubspot", "salesforce"):
+        raise ConfigError(f"--crm {crm}: expected hubspot or salesforce")
+    settings = _settings()
+    _, store = _context(settings)
+    erased = store.forget(crm, record_id)
+    typer.echo(f"{crm} record {record_id}: erased " + ", ".join(f"{n} {table}" for table, n in erased.items()))
+
+
+@app.command("prune")
+def prune() -> None:
+    """Apply the retention: drop the inputs behind decisions older than CRMSYNC_INPUTS_RETENTION_DAYS
+    (the decisions stay; `explain` of those says their inputs are gone). Run it daily (cron)."""
+    settings = _settings()
+    _, store = _context(settings)
+    cutoff = datetime.now(UTC) - timedelta(days=settings.inputs_retention_days)
+    dropped = store.drop_inputs_before(cutoff)
+    typer.echo(f"dropped {dropped} stored input set(s) behind decisions older than "
+               f"{settings.inputs_retention_days} days")
+
+
 @app.command("status")
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False) -> None:
     """Cursors and lag, the last runs, outbox depth, quarantine, and when the definitions are due for review."""

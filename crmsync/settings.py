@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     sentry_dsn: Secret | None = None
+    inputs_retention_days: int = Field(
+        default=365, ge=1, le=36500, description="`crmsync prune` drops the inputs behind decisions older than this")
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
     http: HttpSettings = HttpSettings()

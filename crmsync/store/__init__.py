@@ -295,6 +295,26 @@ class Store:
             value = c.execute(select(t.inputs.c.data).where(t.inputs.c.hash == digest)).scalar()
         return value if isinstance(value, dict) else None
 
+    # --- personal data: retention and erasure (docs/privacy.md) ---------------------------------
+
+    def drop_inputs_before(self, cutoff: datetime) -> int:
+        """Drop the inputs (contact fields, activities) behind decisions older than `cutoff`; the
+        decisions stay. Inputs a record currently uses (the SLA sweep re-decides from them) or a
+        decision since `cutoff` used are kept. Returns how many were dropped."""
+        recent = select(t.decisions.c.inputs_hash).where(t.decisions.c.decided_at >= cutoff)
+        current = select(t.records.c.inputs_hash)
+        with self.transaction() as c:
+            result = c.execute(t.inputs.delete().where(t.inputs.c.hash.not_in(recent),
+                                                       t.inputs.c.hash.not_in(current)))
+        return int(result.rowcount or 0)
+
+    def forget(self, crm: str, record_id: str) -> dict[str, int]:
+        """Erase everything kept about one record, in one transaction; rows deleted per table."""
+        tables = (t.records, t.inputs, t.activities, t.decisions, t.outbox, t.quarantine)
+        with self.transaction() as c:
+            return {table.name: int(c.execute(table.delete().where(
+                table.c.crm == crm, table.c.record_id == record_id)).rowcount or 0) for table in tables}
+
     # --- activities kept locally (streams that cannot be read per record) -----------------------
 
     def add_activities(self, crm: str, items: Iterable[tuple[str, Activity]]) -> int:
