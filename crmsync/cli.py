@@ -26,7 +26,7 @@ from crmsync.logs import configure as configure_logs
 from crmsync.model import Check
 from crmsync.redact import register_secrets, scrub_text, terminal_safe
 from crmsync.reporting.contract import contract_alerts
-from crmsync.settings import Settings, check_listen, load_settings, masked, secret_values
+from crmsync.settings import Settings, load_settings, masked, secret_values
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
 from crmsync.sync.pipeline import backfill_stream
@@ -355,7 +355,6 @@ def run_daemon() -> None:
     from crmsync.observability import init_sentry
 
     settings = _settings()
-    check_listen(settings.http)
     loaded, store = _context(settings, announce=False)  # named in the "daemon started" log line
     if settings.sentry_dsn is not None:
         init_sentry(settings.sentry_dsn.get_secret_value(), secret_values(settings), release=f"crmsync@{__version__}")

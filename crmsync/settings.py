@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import socket
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -197,25 +196,6 @@ def _host_name(value: str) -> str:
     if len(value) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in value.rstrip(".").split(".")):
         raise ValueError("expected an IP address or a host name such as 0.0.0.0 or localhost")
     return value
-
-
-def check_listen(http: HttpSettings) -> None:
-    """Bind the HTTP address once before the daemon starts, so a port in use or a host that is not
-    this machine's is one line at start-up rather than a traceback from the server."""
-    if http.port == 0:
-        return
-    where = f"CRMSYNC_HTTP__HOST:PORT {http.host}:{http.port}"
-    try:
-        infos = socket.getaddrinfo(http.host, http.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise ConfigError(f"{where}: the host cannot be resolved ({exc})") from None
-    family, kind, proto, _, address = infos[0]
-    try:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
-    except OSError as exc:
-        raise ConfigError(f"{where} cannot be listened on: {exc.strerror or exc}") from None
 
 
 def load_settings(config_file: str | Path | None = None) -> Settings:
