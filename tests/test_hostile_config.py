@@ -1,21 +1,28 @@
 """Hostile definitions and settings end start-up within seconds: exit 2, one line, no traceback.
 
-Each case runs the real CLI in a process killed after 10 s (`subprocess.TimeoutExpired` fails the
-test), so a hang or an exponential expansion cannot pass.
+Each case runs the real CLI in a process killed after `STARTUP_LIMIT` (`subprocess.TimeoutExpired`
+fails the test), so a hang or an exponential expansion cannot pass; the limit leaves room for the
+interpreter's start-up on a loaded machine. The definitions cases are also timed in-process
+against the 10 s the issue asks for (they take milliseconds).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from crmsync.definitions import load_definitions
+from crmsync.errors import DefinitionsError
 from tests.test_cli import run_process as run
 
 DEADLINE = 10.0
+STARTUP_LIMIT = 30.0
 
 
 def one_line_exit_2(result: subprocess.CompletedProcess[str], *expected: str) -> None:
@@ -65,7 +72,8 @@ BAD_DEFINITIONS: dict[str, tuple[Callable[[Path], Path], str]] = {
     "recursive alias": (_write("a: &a [*a]\n"), "anchors and aliases"),
     "10,000-deep nesting": (_write("a: " + "[" * 10_000 + "]" * 10_000 + "\n"), "nested more than"),
     "300-deep block nesting": (_write("".join(" " * i + "k:\n" for i in range(300))), "nested more than"),
-    "100,000-digit integer": (_write("governance: " + "9" * 100_000 + "\n"), "value cannot be read"),
+    "100,000-digit integer": (_write("governance: " + "9" * 100_000 + "\n"), "more than the 65536 allowed"),
+    "40,000-digit integer": (_write("governance: " + "9" * 40_000 + "\n"), "value cannot be read"),
     "a list as a key": (_write("? [a]\n: b\n"), "a key must be a plain word"),
     "not UTF-8": (_bytes(b"governance: \xff\xfe\n"), "not UTF-8"),
     "a FIFO": (_fifo, "is a FIFO"),
@@ -78,16 +86,30 @@ BAD_DEFINITIONS: dict[str, tuple[Callable[[Path], Path], str]] = {
 def test_hostile_definitions_end_in_seconds_with_one_line(case: str, tmp_path: Path) -> None:
     make, expected = BAD_DEFINITIONS[case]
     path = make(tmp_path / "bad.yaml")
-    one_line_exit_2(run("definitions", "validate", str(path), timeout=DEADLINE), str(path), expected)
+    started = time.monotonic()
+    with pytest.raises(DefinitionsError, match=re.escape(expected)):
+        load_definitions(path)
+    assert time.monotonic() - started < DEADLINE
+    one_line_exit_2(run("definitions", "validate", str(path), timeout=STARTUP_LIMIT), str(path), expected)
+
+
+def test_the_largest_file_allowed_is_parsed_within_the_deadline(tmp_path: Path) -> None:
+    """64 KB of dense YAML (the worst the size cap lets through) is read and refused in time."""
+    path = tmp_path / "dense.yaml"
+    path.write_text("a:\n" + "- {b: 1, c: [x, y]}\n" * 3200)
+    assert 60_000 < path.stat().st_size <= 65536
+    result = run("definitions", "validate", str(path), timeout=STARTUP_LIMIT)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "a: unknown key" in result.stderr
 
 
 def test_dev_zero_as_definitions() -> None:
-    one_line_exit_2(run("definitions", "validate", "/dev/zero", timeout=DEADLINE), "character device")
+    one_line_exit_2(run("definitions", "validate", "/dev/zero", timeout=STARTUP_LIMIT), "character device")
 
 
 def test_dev_zero_and_fifo_as_the_settings_file(tmp_path: Path) -> None:
-    one_line_exit_2(run("--config", "/dev/zero", "doctor", timeout=DEADLINE), "character device")
-    one_line_exit_2(run("--config", str(_fifo(tmp_path / "fifo")), "doctor", timeout=DEADLINE), "FIFO")
+    one_line_exit_2(run("--config", "/dev/zero", "doctor", timeout=STARTUP_LIMIT), "character device")
+    one_line_exit_2(run("--config", str(_fifo(tmp_path / "fifo")), "doctor", timeout=STARTUP_LIMIT), "FIFO")
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -98,7 +120,7 @@ def test_dev_zero_and_fifo_as_the_settings_file(tmp_path: Path) -> None:
 def test_hostile_settings_files(text: str, expected: str, tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(text)
-    one_line_exit_2(run("--config", str(config), "doctor", timeout=DEADLINE), expected)
+    one_line_exit_2(run("--config", str(config), "doctor", timeout=STARTUP_LIMIT), expected)
 
 
 @pytest.mark.parametrize("variable, value, expected", [
@@ -114,7 +136,7 @@ def test_hostile_settings_files(text: str, expected: str, tmp_path: Path) -> Non
     ("CRMSYNC_HTTP", "[" * 10_000 + "]" * 10_000, "nested too deeply"),
 ])
 def test_bad_settings_fail_at_start_up(variable: str, value: str, expected: str) -> None:
-    result = run("doctor", env={variable: value}, timeout=DEADLINE)
+    result = run("doctor", env={variable: value}, timeout=STARTUP_LIMIT)
     one_line_exit_2(result, expected)
     if "SENTRY" in variable:
         assert value not in result.stderr  # a DSN carries its key
@@ -126,6 +148,6 @@ def test_bad_settings_fail_at_start_up(variable: str, value: str, expected: str)
     ("sqlite:////nonexistent-directory/crmsync.db", "cannot open the store"),
 ])
 def test_store_errors_are_one_line_exit_2_without_the_password(url: str, expected: str) -> None:
-    result = run("status", env={"CRMSYNC_DATABASE_URL": url}, timeout=DEADLINE)
+    result = run("status", env={"CRMSYNC_DATABASE_URL": url}, timeout=STARTUP_LIMIT)
     one_line_exit_2(result, expected)
     assert "hunter2" not in result.stderr

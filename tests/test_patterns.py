@@ -30,7 +30,7 @@ def with_title_pattern(pattern: str) -> str:
 def test_validate_refuses_a_nested_quantifier_with_the_reason(tmp_path: Path) -> None:
     candidate = tmp_path / "candidate.yaml"
     candidate.write_text(with_title_pattern("(a+)+$"))
-    result = run("definitions", "validate", str(candidate), timeout=10)
+    result = run("definitions", "validate", str(candidate), timeout=30)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "fit.titles.patterns.0: nested quantifier" in result.stderr
     assert result.stderr.strip().count("\n") == 0

@@ -24,7 +24,7 @@ from crmsync.files import UnreadableFile, read_limited
 
 Loc = tuple[str | int, ...]
 
-MAX_BYTES = 128 * 1024
+MAX_BYTES = 64 * 1024
 """A definitions file is about 10 KB; anything far larger is a wrong path, not a contract."""
 MAX_DEPTH = 32
 """The schema nests 5 levels deep; deeper YAML is refused before it is built."""
