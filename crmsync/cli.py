@@ -222,8 +222,8 @@ def vars_of(check: Check) -> dict[str, object]:
 def _context(settings: Settings, *, announce: bool = True) -> tuple[LoadedDefinitions, Store]:
     register_secrets(secret_values(settings))
     configure_logs(settings.log_format, settings.log_level)
-    loaded = _load(settings.definitions, announce=announce)
-    return loaded, Store.open(settings.database_url)
+    store = Store.open(settings.database_url)  # first: a store error is the only line on stderr
+    return _load(settings.definitions, announce=announce), store
 
 
 def _summary(report: PassReport) -> str:
