@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from crmsync.connectors.base import Connector
 from crmsync.definitions import LoadedDefinitions, load_definitions
-from crmsync.errors import CrmsyncError, DefinitionsError, FatalError
+from crmsync.errors import CrmsyncError, DefinitionsError, FatalError, LeaseLost
 from crmsync.metrics import Metrics
 from crmsync.observability import capture
 from crmsync.reporting.contract import contract_alerts
@@ -32,6 +32,8 @@ from crmsync.server import HttpServer, Routes
 from crmsync.settings import Settings
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
+from crmsync.sync.lease import Lease
+from crmsync.sync.sanitize import storable
 from crmsync.webhooks import WebhookIntake
 
 log = logging.getLogger("crmsync.daemon")
@@ -49,13 +51,15 @@ class Daemon:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.clock = clock
         self.interval = settings.sync.interval_seconds
-        self.lease_ttl = timedelta(seconds=max(15, 3 * self.interval))
+        self.lease_ttl = timedelta(seconds=settings.sync.lease_seconds or max(15, 3 * self.interval))
+        self.unhealthy_after = settings.sync.unhealthy_after_failed_passes
+        self.failed_passes: dict[str, int] = dict.fromkeys(connectors, 0)  # consecutive, per CRM
         self.health_threshold = timedelta(seconds=max(120, 5 * self.interval))
         self.metrics = Metrics()
         self.started_at = clock()
         self.last_success: dict[str, datetime] = {}
         self.stopping = threading.Event()
-        self.leases: set[str] = set()
+        self.leases: dict[str, Lease] = {}
         self.locks = {name: threading.Lock() for name in connectors}  # a CRM's sync and sweep never overlap
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.http: HttpServer | None = None
@@ -105,8 +109,8 @@ class Daemon:
         if self.webhooks is not None:
             self.webhooks.stop()
         self.scheduler.shutdown(wait=True)
-        for lease in list(self.leases):
-            self.store.release_lease(lease, self.holder)
+        for name in list(self.leases):
+            self.store.release_lease(name, self.holder)
         self.leases.clear()
         if self.http is not None:
             self.http.stop()
@@ -137,7 +141,7 @@ class Daemon:
             self._follow_active()
             try:
                 report = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
-                                  clock=self.clock).sweep()
+                                  clock=self.clock, lease=self.leases.get(f"sync:{name}")).sweep()
             except CrmsyncError as exc:
                 log.warning("SLA sweep failed, will retry", extra={"crm": name, "error": str(exc)})
                 capture(exc)
@@ -153,9 +157,11 @@ class Daemon:
             run_id = self.store.start_run("hubspot", "webhook", self.settings.mode, None)
             try:
                 report = SyncPass(self.store, self.connectors["hubspot"], self.definitions, mode=self.settings.mode,
-                                  clock=self.clock).react(record_ids)
-            except Exception as exc:
-                self.store.finish_run(run_id, "failed", {"records": len(record_ids)}, str(exc)[:2000])
+                                  clock=self.clock, lease=self.leases.get("sync:hubspot")).react(record_ids)
+            except BaseException as exc:
+                outcome = "failed" if isinstance(exc, Exception) and not isinstance(exc, LeaseLost) else "interrupted"
+                self.store.finish_run(run_id, outcome, {"records": len(record_ids)},
+                                      storable(f"{exc.__class__.__name__}: {exc}")[:2000])
                 raise
             self.store.finish_run(run_id, report.outcome, report.counts)
             self.metrics.record_pass(report)
@@ -199,39 +205,54 @@ class Daemon:
         return figures
 
     def _sync(self, name: str) -> PassReport | None:
-        lease = f"sync:{name}"
-        if not self.store.acquire_lease(lease, self.holder, self.lease_ttl):
-            self.leases.discard(lease)
+        lease = Lease.take(self.store, f"sync:{name}", self.holder, self.lease_ttl)
+        if lease is None:
+            self.leases.pop(f"sync:{name}", None)
             self.metrics.standby.labels(name).set(1)
             log.info("standby: another replica holds the lease", extra={"crm": name})
             return None
-        self.leases.add(lease)
+        self.leases[lease.name] = lease
         self.metrics.standby.labels(name).set(0)
         syncer = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
                           overlap=timedelta(seconds=self.settings.sync.overlap_seconds), clock=self.clock,
-                          progress=lambda _report: self._renew(lease), should_stop=self._should_stop(lease))
+                          progress=lambda _report: self._renew(lease), should_stop=self._should_stop(lease.name),
+                          lease=lease)
         try:
             report = syncer.run()
-        except FatalError as exc:
-            log.error("sync failed, needs attention", extra={"crm": name, "error": str(exc)})
-            capture(exc)
-            self.metrics.runs.labels(name, "failed").inc()
+        except LeaseLost as exc:
+            self.leases.pop(lease.name, None)
+            log.warning("lease lost: stopped before the next write", extra={"crm": name, "error": str(exc)})
+            self.metrics.runs.labels(name, "interrupted").inc()
             return None
-        except CrmsyncError as exc:
-            log.warning("sync failed, will retry", extra={"crm": name, "error": str(exc)})
-            capture(exc)
-            self.metrics.runs.labels(name, "failed").inc()
+        except Exception as exc:  # every failure is counted; the next tick retries
+            self._failed(name, exc)
             return None
         self.metrics.record_pass(report)
         if report.outcome == "ok":
+            self.failed_passes[name] = 0
+            self.metrics.failed_streak.labels(name).set(0)
             self.last_success[name] = self.clock()
             self.metrics.last_success.labels(name).set(self.clock().timestamp())
         self._gauges()
         return report
 
-    def _renew(self, lease: str) -> None:
-        if not self.store.acquire_lease(lease, self.holder, self.lease_ttl):
-            self.leases.discard(lease)
+    def _failed(self, name: str, exc: Exception) -> None:
+        """A failed pass: counted, logged in one line (fatal: needs attention), sent to Sentry."""
+        self.failed_passes[name] += 1
+        self.metrics.runs.labels(name, "failed").inc()
+        self.metrics.failed_passes.labels(name).inc()
+        self.metrics.failed_streak.labels(name).set(self.failed_passes[name])
+        message = "sync failed, needs attention" if isinstance(exc, FatalError) else "sync failed, will retry"
+        log.log(logging.ERROR if isinstance(exc, FatalError) else logging.WARNING, message,
+                extra={"crm": name, "error": storable(f"{exc.__class__.__name__}: {exc}")[:500],
+                       "consecutive_failures": self.failed_passes[name]})
+        capture(exc)
+
+    def _renew(self, lease: Lease) -> None:
+        try:
+            lease.hold()
+        except LeaseLost:
+            self.leases.pop(lease.name, None)
 
     def _should_stop(self, lease: str) -> Callable[[], bool]:
         return lambda: self.stopping.is_set() or lease not in self.leases
@@ -247,14 +268,17 @@ class Daemon:
     # --- health ---------------------------------------------------------------------------------
 
     def healthy(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy while every CRM's last success (or the start, before the first) is recent enough."""
+        """Healthy while every CRM this replica syncs had a recent success (or the start, before the
+        first) and fewer than `unhealthy_after_failed_passes` failed passes in a row."""
         now = self.clock()
         standby = {name for name in self.connectors if f"sync:{name}" not in self.leases}
         ages = {name: (now - self.last_success.get(name, self.started_at)).total_seconds()
                 for name in self.connectors if name not in standby}
-        ok = all(age <= self.health_threshold.total_seconds() for age in ages.values())
+        failing = sorted(name for name, n in self.failed_passes.items() if n >= self.unhealthy_after)
+        ok = not failing and all(age <= self.health_threshold.total_seconds() for age in ages.values())
         return ok, {"ok": ok, "holder": self.holder, "last_success_age_seconds": ages,
-                    "standby": sorted(standby), "threshold_seconds": self.health_threshold.total_seconds()}
+                    "standby": sorted(standby), "threshold_seconds": self.health_threshold.total_seconds(),
+                    "consecutive_failed_passes": dict(self.failed_passes), "failing": failing}
 
 
 def _serve_http(daemon: Daemon) -> HttpServer:

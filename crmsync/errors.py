@@ -65,3 +65,8 @@ class RecordError(CrmsyncError):
         super().__init__(f"record {record_id}: {reason}")
         self.record_id = record_id
         self.reason = reason
+
+
+class LeaseLost(CrmsyncError):
+    """This replica no longer holds the stream's lease (another took it over): it stops before its next
+    write, and the pass closes as interrupted. Not a failure: the new holder carries on."""

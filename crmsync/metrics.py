@@ -22,7 +22,13 @@ class Metrics:
                                  ["crm", "endpoint", "status"], registry=r)
         self.retries = Counter("crmsync_retries_total", "CRM calls retried", ["crm"], registry=r)
         self.rate_limited = Counter("crmsync_rate_limited_total", "429 answers from the CRM", ["crm"], registry=r)
-        self.runs = Counter("crmsync_sync_runs_total", "Sync passes by outcome", ["crm", "outcome"], registry=r)
+        self.runs = Counter("crmsync_sync_runs_total", "Sync passes by outcome (ok, failed, interrupted)",
+                            ["crm", "outcome"], registry=r)
+        self.failed_passes = Counter("crmsync_failed_passes_total", "Sync passes that failed", ["crm"], registry=r)
+        self.failed_streak = Gauge("crmsync_consecutive_failed_passes", "Failed passes in a row (0 after a success)",
+                                   ["crm"], registry=r)
+        self.stale_writes = Counter("crmsync_stale_writes_total", "Pending writes dropped: the record changed in "
+                                    "the CRM since the decision (re-decided)", ["crm"], registry=r)
         self.lag = Gauge("crmsync_lag_seconds", "Seconds between now and the stream's cursor", ["crm"], registry=r)
         self.outbox = Gauge("crmsync_outbox_depth", "Pending writes and tasks", registry=r)
         self.quarantined = Gauge("crmsync_quarantined", "Records in quarantine", registry=r)
@@ -58,6 +64,7 @@ class Metrics:
         self.writes.labels(crm, "failed").inc(report.counts["write_failed"])
         self.tasks.labels(crm).inc(report.counts["tasks"])
         self.runs.labels(crm, report.outcome).inc()
+        self.stale_writes.labels(crm).inc(report.counts["stale_writes"])
 
     def record_contract(self, figures: dict[str, Any], alerts: dict[str, bool]) -> None:
         for gauge, key in ((self.mql_to_sql, "mql_to_sql_30d"), (self.sal_acceptance, "sal_acceptance")):

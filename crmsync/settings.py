@@ -108,6 +108,12 @@ class SyncSettings(Section):
     interval_seconds: int = Field(default=30, ge=1, le=86400)
     sla_sweep_seconds: int = Field(default=60, ge=1, le=86400)
     overlap_seconds: int = Field(default=300, ge=0, le=86400)
+    lease_seconds: int | None = Field(default=None, ge=1, le=86400,
+                                      description="how long a replica's lease on a CRM lasts without renewal; "
+                                                  "default 3 x interval_seconds, at least 15")
+    unhealthy_after_failed_passes: int = Field(default=3, ge=1, le=10000,
+                                               description="consecutive failed passes of a CRM that turn "
+                                                           "/healthz to 503")
 
 
 class Settings(BaseSettings):

@@ -77,20 +77,31 @@ def test_daemon_syncs_reports_health_and_metrics_and_stops(tmp_path: Path) -> No
         assert app.portal.records["contacts"][next(iter(app.portal.records["contacts"]))].properties["crmsync_stage"]
 
 
-def test_health_turns_503_when_syncs_keep_failing(tmp_path: Path) -> None:
-    with hubspot(5, real_clock=True, faults="503:1.0") as (_app, url):
+def test_health_turns_503_after_n_failed_passes_in_a_row_and_recovers(tmp_path: Path) -> None:
+    with hubspot(5, real_clock=True, faults="503:1.0") as (app, url):
         store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
         from tests.hubspot_fixtures import fast_retry
 
         failing = connector(url, retry=fast_retry(attempts=2))
-        daemon = Daemon(settings(url, store.url), DEFS, store, {"hubspot": failing})
-        daemon.health_threshold = daemon.health_threshold * 0  # any age is too old once a pass has failed
+        config = settings(url, store.url)
+        config.sync.unhealthy_after_failed_passes = 2
+        daemon = Daemon(config, DEFS, store, {"hubspot": failing})
+        assert daemon.health_threshold.total_seconds() >= 120  # the age check alone cannot flip it here
         daemon.start()
         try:
             base = f"http://127.0.0.1:{daemon.http_port}"
-            wait_for(lambda: get(base + "/metrics")[1].find(b'outcome="failed"') >= 0, what="a failed pass")
-            status, body = get(base + "/healthz")
-            assert status == 503 and json.loads(body)["ok"] is False
+            _status, body = wait_for(lambda: (r := get(base + "/healthz"))[0] == 503 and r, what="/healthz 503")
+            health = json.loads(body)
+            assert health["ok"] is False and health["failing"] == ["hubspot"]
+            assert health["consecutive_failed_passes"]["hubspot"] >= 2
+            metrics = get(base + "/metrics")[1].decode()
+            assert 'crmsync_failed_passes_total{crm="hubspot"}' in metrics
+            assert 'crmsync_sync_runs_total{crm="hubspot",outcome="failed"}' in metrics
+            outcomes = [run["outcome"] for run in store.runs(100)]  # every failed run row is closed
+            assert set(outcomes) <= {"failed", "running"} and outcomes.count("running") <= 1
+            app.faults.set("")  # the CRM is back: one good pass makes the replica healthy again
+            wait_for(lambda: get(base + "/healthz")[0] == 200, what="/healthz back to 200")
+            assert 'crmsync_consecutive_failed_passes{crm="hubspot"} 0.0' in get(base + "/metrics")[1].decode()
         finally:
             daemon.stop()
 

@@ -86,6 +86,31 @@ def test_leases_exclude_and_expire(database_url: str) -> None:
     assert store.lease_holder("sync:hubspot") is None
 
 
+def test_lease_tokens_fence_a_replica_that_lost_its_lease(database_url: str) -> None:
+    store = Store.open(database_url)
+    first = store.acquire_lease("sync:hubspot", "a", timedelta(seconds=30))
+    assert first == 1 and store.acquire_lease("sync:hubspot", "a", timedelta(seconds=30)) == first  # renewal keeps it
+    assert store.renew_lease("sync:hubspot", "a", first, timedelta(seconds=-1))  # expire it now
+    assert not store.renew_lease("sync:hubspot", "a", first, timedelta(seconds=30))  # expired: lost, even unclaimed
+    second = store.acquire_lease("sync:hubspot", "b", timedelta(seconds=30))
+    assert second == first + 1
+    assert not store.renew_lease("sync:hubspot", "a", first, timedelta(seconds=30))
+    assert store.renew_lease("sync:hubspot", "b", second, timedelta(seconds=30))
+    store.release_lease("sync:hubspot", "b")
+    assert store.acquire_lease("sync:hubspot", "a", timedelta(seconds=30)) == 1  # a released lease starts over
+
+
+def test_runs_left_running_are_closed_as_interrupted_unless_leased(database_url: str) -> None:
+    store = Store.open(database_url)
+    killed = store.start_run("hubspot", "sync", "enforce", None)
+    other = store.start_run("salesforce", "sync", "enforce", None)
+    store.acquire_lease("sync:hubspot", "live", timedelta(seconds=30))
+    assert store.close_stale_runs("hubspot", "sync", unless_leased="sync:hubspot") == 0  # a replica may run it
+    assert store.close_stale_runs("hubspot", "sync") == 1  # the lease holder knows nobody else runs one
+    outcomes = {r["id"]: r["outcome"] for r in store.runs()}
+    assert outcomes == {killed: "interrupted", other: "running"}
+
+
 def test_activities_are_stored_once(database_url: str) -> None:
     store = Store.open(database_url)
     when = datetime(2026, 11, 1, tzinfo=UTC)

@@ -88,7 +88,13 @@ def moment(value: Any) -> datetime | None:
             parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        try:  # 9999-12-31T23:59:59-01:00 has no UTC time: no date, like any other unreadable text
+            parsed.astimezone(UTC)
+        except OverflowError:
+            return None
+        return parsed
     return None
 
 

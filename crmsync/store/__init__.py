@@ -19,7 +19,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError as AlembicError
-from sqlalchemy import Connection, Engine, and_, create_engine, event, func, select, update
+from sqlalchemy import Connection, Engine, and_, case, create_engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -139,6 +139,20 @@ class Store:
             c.execute(update(t.runs).where(t.runs.c.id == run_id).values(
                 ended_at=datetime.now(UTC), outcome=outcome, counts=counts,
                 error=None if error is None else scrub_text(error)))
+
+    def close_stale_runs(self, crm: str, kind: str, unless_leased: str | None = None) -> int:
+        """Close as interrupted the runs of (crm, kind) still marked running: their process was killed.
+        Called at the start of a pass that holds the CRM's lease (nobody else can be running one); a
+        pass without a lease passes `unless_leased` and closes nothing while that lease is held."""
+        now = datetime.now(UTC)
+        with self.transaction() as c:
+            if unless_leased is not None and c.execute(select(t.leases.c.name).where(
+                    t.leases.c.name == unless_leased, t.leases.c.expires_at >= now)).first() is not None:
+                return 0
+            closed = c.execute(update(t.runs).where(
+                t.runs.c.crm == crm, t.runs.c.kind == kind, t.runs.c.outcome == "running",
+            ).values(outcome="interrupted", ended_at=now, error="its process stopped; closed at the next start"))
+            return int(closed.rowcount)
 
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
@@ -289,6 +303,21 @@ class Store:
             rows = c.execute(select(t.decisions).where(t.decisions.c.crm == crm, t.decisions.c.record_id == record_id)
                              .order_by(t.decisions.c.id.desc()).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
+
+    def decision_basis(self, decision_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """What each decision was made on and decided: {id: {inputs (the contact's fields), target_stage,
+        writes}}, in one query per 500 ids."""
+        found: dict[int, dict[str, Any]] = {}
+        with self.engine.connect() as c:
+            for part in _chunks(sorted(set(decision_ids)), 500):
+                query = (select(t.decisions.c.id, t.decisions.c.target_stage, t.decisions.c.decision,
+                                t.inputs.c.data).join(t.inputs, t.inputs.c.hash == t.decisions.c.inputs_hash)
+                         .where(t.decisions.c.id.in_(part)))
+                for row in c.execute(query):
+                    found[int(row.id)] = {"inputs": (row.data or {}).get("contact", {}),
+                                          "target_stage": row.target_stage,
+                                          "writes": (row.decision or {}).get("writes", {})}
+        return found
 
     def inputs_for(self, digest: str) -> dict[str, Any] | None:
         with self.engine.connect() as c:
@@ -460,17 +489,29 @@ class Store:
 
     # --- leases: one syncer per stream across replicas -------------------------------------------
 
-    def acquire_lease(self, name: str, holder: str, ttl: timedelta) -> bool:
-        """Take or renew the lease; True when `holder` has it until now + ttl."""
+    def acquire_lease(self, name: str, holder: str, ttl: timedelta) -> int | None:
+        """Take or renew the lease until now + ttl. The fencing token when `holder` has it (it goes up
+        each time the lease changes hands or is taken again after expiring), None when another has it."""
         now = datetime.now(UTC)
         with self.transaction() as c:
-            c.execute(self.insert(t.leases).values(name=name, holder=holder, expires_at=now + ttl)
-                      .on_conflict_do_nothing(index_elements=["name"]))
+            c.execute(self.insert(t.leases).values(name=name, holder=holder, expires_at=now - timedelta(seconds=1),
+                                                   token=0).on_conflict_do_nothing(index_elements=["name"]))
+            kept = (t.leases.c.holder == holder) & (t.leases.c.expires_at >= now)
             taken = c.execute(update(t.leases).where(
-                t.leases.c.name == name,
-                (t.leases.c.holder == holder) | (t.leases.c.expires_at < now),
-            ).values(holder=holder, expires_at=now + ttl))
-            return bool(taken.rowcount)
+                t.leases.c.name == name, (t.leases.c.holder == holder) | (t.leases.c.expires_at < now),
+            ).values(holder=holder, expires_at=now + ttl,
+                     token=case((kept, t.leases.c.token), else_=t.leases.c.token + 1)).returning(t.leases.c.token))
+            token = taken.scalar()
+            return int(token) if token is not None else None
+
+    def renew_lease(self, name: str, holder: str, token: int, ttl: timedelta) -> bool:
+        """Extend a lease still held under this token (not expired, not taken since); False when lost."""
+        now = datetime.now(UTC)
+        with self.transaction() as c:
+            renewed = c.execute(update(t.leases).where(
+                t.leases.c.name == name, t.leases.c.holder == holder, t.leases.c.token == token,
+                t.leases.c.expires_at >= now).values(expires_at=now + ttl))
+            return bool(renewed.rowcount)
 
     def release_lease(self, name: str, holder: str) -> None:
         with self.transaction() as c:

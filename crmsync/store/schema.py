@@ -169,6 +169,7 @@ leases = Table(
     Column("name", String(128), primary_key=True),
     Column("holder", String(128), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("token", Integer, nullable=False, server_default="0"),
 )
 
 webhook_events = Table(

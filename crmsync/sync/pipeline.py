@@ -11,20 +11,25 @@ values changes nothing, so nothing more is written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from crmsync.connectors.base import Connector, PulledPage
 from crmsync.definitions import LoadedDefinitions
-from crmsync.errors import CrmsyncError
+from crmsync.errors import LeaseLost, RecordError
 from crmsync.model import ActionKind, Activity, Contact, Decision, LeadStatus, OwnerTask, WriteBack
 from crmsync.rules import decide
 from crmsync.rules.sla import next_change
 from crmsync.rules.values import count, moment
 from crmsync.store import Store, aware, fingerprint
 from crmsync.sync.inputs import contact_inputs, restore
+from crmsync.sync.lease import Lease
+from crmsync.sync.sanitize import activity_problem, contact_problem, storable
 
 log = logging.getLogger("crmsync.sync")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -47,7 +52,7 @@ class PassReport:
     run_id: int | None = None
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("pulled", "unchanged", "decided", "stored", "changed", "written", "write_failed", "tasks", "quarantined",
-         "events"), 0))
+         "events", "stale_writes"), 0))
     plan: list[dict[str, Any]] = field(default_factory=list)
     stages: dict[str, int] = field(default_factory=dict)
     outcome: str = "running"
@@ -58,7 +63,7 @@ class SyncPass:
                  mode: str = "enforce", overlap: timedelta = timedelta(minutes=5), dry_run: bool = False,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  progress: Callable[[PassReport], None] | None = None,
-                 should_stop: Callable[[], bool] = lambda: False) -> None:
+                 should_stop: Callable[[], bool] = lambda: False, lease: Lease | None = None) -> None:
         self.store = store
         self.connector = connector
         self.definitions = definitions
@@ -68,7 +73,9 @@ class SyncPass:
         self.clock = clock
         self.progress = progress
         self.should_stop = should_stop
+        self.lease = lease
         self.crm = connector.name
+        self.started = datetime.now(UTC)  # outbox rows older than this were decided by an earlier pass
 
     # --- the pass -------------------------------------------------------------------------------
 
@@ -77,52 +84,68 @@ class SyncPass:
         """`sync`: from the stream's cursor (minus the overlap) to now. `backfill`: exactly [since, until)
         on a cursor of its own (`backfill_stream`), so the live cursor does not move; without `until`,
         the upper bound is frozen the first time and an unfinished backfill resumes after its last
-        committed page."""
+        committed page. The run row always closes: ok, failed (any exception), or interrupted
+        (stopped, lease lost, KeyboardInterrupt, SystemExit)."""
         frozen, resume = self.store.unfinished(self.crm, stream) if kind == "backfill" else (None, None)
         upper = until or frozen or self.clock()
         cursor = self.store.cursor(self.crm, stream)
         lower = since if since is not None else (cursor - self.overlap if cursor else EPOCH)
         report = PassReport(self.crm, kind, self.mode, (lower, upper), self.dry_run)
         if not self.dry_run:
+            self.store.close_stale_runs(self.crm, kind, unless_leased=None if self.lease else f"sync:{self.crm}")
             report.run_id = self.store.start_run(self.crm, kind, self.mode, (lower, upper))
-            if kind == "backfill" and frozen is None:
+        try:
+            if kind == "backfill" and frozen is None and not self.dry_run:
                 with self.store.transaction() as c:  # the window is fixed before its first page
                     self.store.set_cursor(c, self.crm, stream, lower, upper_bound=upper)
-        checkpoint = stream if kind == "backfill" else None
-        try:
-            if self._writes_enabled:
-                # Finish what an interrupted pass left in the outbox first: a revert cut between its
-                # "clear" and its "set" must not be re-decided from the half-written record.
-                self.flush(report)
-            unstored = {} if resume else self._events(report, stream, lower, upper)
-            for page in self.connector.pull_changed(lower, upper, after_key=resume, backfill=kind == "backfill"):
-                self._page(page, report, unstored, skip_seen=kind == "sync" and not unstored, checkpoint=checkpoint)
-                if self._writes_enabled:
-                    self.flush(report, only_full=True)
-                if self.progress:
-                    self.progress(report)
-                if self.should_stop():
-                    report.outcome = "interrupted"
-                    break
-            if self._writes_enabled:
-                self.flush(report)
-            if report.outcome == "interrupted":  # stopped between pages: the window is read again next time
-                if report.run_id is not None:
-                    self.store.finish_run(report.run_id, "interrupted", report.counts)
-                return report
-            if not self.dry_run:
-                with self.store.transaction() as c:
-                    self.store.set_cursor(c, self.crm, stream, upper)
-            report.outcome = "ok"
-        except (CrmsyncError, KeyboardInterrupt) as exc:
-            report.outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            if report.run_id is not None:
-                self.store.finish_run(report.run_id, report.outcome, report.counts, str(exc)[:2000])
+            self._run(report, stream, lower, upper, resume)
+        except BaseException as exc:
+            failed = isinstance(exc, Exception) and not isinstance(exc, LeaseLost)
+            report.outcome = "failed" if failed else "interrupted"
+            self._close(report, storable(f"{exc.__class__.__name__}: {exc}")[:2000])
             raise
-        if report.run_id is not None:
-            self.store.finish_run(report.run_id, "ok", report.counts)
-        log.info("sync pass done", extra={"crm": self.crm, "kind": kind, "counts": report.counts})
+        self._close(report)
+        log.info("sync pass done", extra={"crm": self.crm, "kind": kind, "outcome": report.outcome,
+                                          "counts": report.counts})
         return report
+
+    def _run(self, report: PassReport, stream: str, lower: datetime, upper: datetime, resume: str | None) -> None:
+        kind = report.kind
+        checkpoint = stream if kind == "backfill" else None
+        if self._writes_enabled:
+            # Finish what an interrupted pass left in the outbox first (re-read: a person's later edit
+            # wins); a revert cut between its "clear" and its "set" is completed, not re-decided.
+            self.flush(report)
+        unstored = {} if resume else self._events(report, stream, lower, upper)
+        for page in self.connector.pull_changed(lower, upper, after_key=resume, backfill=kind == "backfill"):
+            self._page(page, report, unstored, skip_seen=kind == "sync" and not unstored, checkpoint=checkpoint)
+            if self._writes_enabled:
+                self.flush(report, only_full=True)
+            if self.progress:
+                self.progress(report)
+            if self.should_stop():
+                report.outcome = "interrupted"
+                break
+        if self._writes_enabled:
+            self.flush(report)
+        if report.outcome == "interrupted":  # stopped between pages: the window is read again next time
+            return
+        if not self.dry_run:
+            with self.store.transaction() as c:
+                self.store.set_cursor(c, self.crm, stream, upper)
+        report.outcome = "ok"
+
+    def _close(self, report: PassReport, error: str | None = None) -> None:
+        if report.run_id is None:
+            return
+        if error is None:
+            self.store.finish_run(report.run_id, report.outcome, report.counts)
+            return
+        try:
+            self.store.finish_run(report.run_id, report.outcome, report.counts, error)
+        except Exception as exc:  # the store itself failed: the row is closed at the next start
+            log.warning("could not close the run", extra={"crm": self.crm, "run_id": report.run_id,
+                                                         "error": exc.__class__.__name__})
 
     @property
     def _writes_enabled(self) -> bool:
@@ -142,10 +165,19 @@ class SyncPass:
                 unstored.setdefault(record_id, []).append(activity)
                 report.counts["events"] += 1
             return unstored
-        report.counts["events"] += self.store.add_activities(self.crm, found)
+        report.counts["events"] += self.store.add_activities(self.crm, self._storable(found))
         with self.store.transaction() as c:
             self.store.set_cursor(c, self.crm, events, upper)
         return {}
+
+    def _storable(self, found: Iterator[tuple[str, Activity]]) -> Iterator[tuple[str, Activity]]:
+        """Streamed activities the store can keep; one it cannot is left out and logged, by id only."""
+        for record_id, activity in found:
+            poisoned = activity_problem(activity)
+            if poisoned:
+                log.warning("activity left out: it cannot be stored", extra={"crm": self.crm, "reason": poisoned})
+                continue
+            yield record_id, activity
 
     def _page(self, page: PulledPage, report: PassReport, unstored: dict[str, list[Activity]],
               skip_seen: bool = False, checkpoint: str | None = None) -> None:
@@ -153,44 +185,82 @@ class SyncPass:
         modification time is left out: the overlap re-reads it, nothing about it changed (dedupe by id
         and modification time), so it costs no activity reads and no decision. With `checkpoint` (a
         stream), the page's resume key is stored with the page: a crash resumes after it."""
-        previous = self.store.records(self.crm, [c.id for c in page.contacts])
         report.counts["pulled"] += len(page.contacts)
-        contacts = [c for c in page.contacts if not (skip_seen and _seen(previous.get(c.id), c))]
-        report.counts["unchanged"] += len(page.contacts) - len(contacts)
-        ids = [c.id for c in contacts]
+        resume = (checkpoint, page.resume_key) if checkpoint and page.resume_key else None
+        self._decide_page(page.contacts, [("read", e) for e in page.errors], report, unstored, skip_seen, resume)
+
+    def _decide_page(self, contacts: list[Contact], rejected: list[tuple[str, RecordError]], report: PassReport,
+                     unstored: dict[str, list[Activity]], skip_seen: bool = False,
+                     resume: tuple[str, str] | None = None) -> None:
+        """Decide records and store the decisions. One bad record (a value no store keeps, a decision
+        that raises) is quarantined with the reason, and the others go on."""
+        previous = self.store.records(self.crm, [c.id for c in contacts])
+        fresh = [c for c in contacts if not (skip_seen and _seen(previous.get(c.id), c))]
+        report.counts["unchanged"] += len(contacts) - len(fresh)
+        ids = [c.id for c in fresh]
         engaged = self.connector.activities(ids) if ids else {}
         stored = self.store.activities_for(self.crm, ids)
         for record_id in ids:
             stored.setdefault(record_id, []).extend(unstored.get(record_id, []))
         now = self.clock()
-        decided = [self._decide_one(contact, engaged.get(contact.id, []) + stored.get(contact.id, []),
-                                    previous.get(contact.id), now, report) for contact in contacts]
+        decided: list[_Decided] = []
+        for contact in fresh:
+            acts = engaged.get(contact.id, []) + stored.get(contact.id, [])
+            poisoned = contact_problem(contact, acts)
+            if poisoned:
+                rejected.append(("read", RecordError(contact.id, poisoned)))
+                continue
+            try:
+                decided.append(self._decide_one(contact, acts, previous.get(contact.id), now, report))
+            except Exception as exc:  # one record's decision must never stop the pass
+                rejected.append(("decide", RecordError(contact.id, _why(exc))))
         if self.dry_run:
-            report.counts["quarantined"] += len(page.errors)
+            report.counts["quarantined"] += len(rejected)
             report.plan += [{"record_id": d.contact.id, "from": d.decision.current_stage.value,
                              "to": d.decision.target_stage.value, "properties": d.change.properties,
                              "actions": [a.kind.value for a in d.decision.actions]}
                             for d in decided if d.change is not None]
             return
-        resume = (checkpoint, page.resume_key) if checkpoint and page.resume_key else None
-        self._store_page(decided, page.errors, report, now, released=ids, resume=resume)
+        self._store_page(decided, rejected, report, now, release=True, resume=resume)
 
-    def _store_page(self, decided: list[_Decided], errors: list[Any], report: PassReport, now: datetime,
-                    released: list[str] | None = None, resume: tuple[str, str] | None = None) -> None:
-        """A page's decisions, outbox rows and record snapshots, in one transaction; the records that
-        went through cleanly leave quarantine; `resume` (stream, key) checkpoints the stream there."""
+    def _store_page(self, decided: list[_Decided], rejected: list[tuple[str, RecordError]], report: PassReport,
+                    now: datetime, release: bool = False, resume: tuple[str, str] | None = None) -> None:
+        """A page in one transaction (with the stream's checkpoint `resume`, when given: a crash resumes
+        after it). When it fails for something in the data, the page is stored record by record: the
+        records the store refuses are quarantined, the rest committed."""
+        try:
+            self._store_records(decided, rejected, report, now, release, resume)
+            return
+        except Exception as exc:
+            if _store_down(exc) or len(decided) < 1:
+                raise
+            page_error = exc
+        refused: list[tuple[str, RecordError]] = []
+        for item in decided:
+            try:
+                self._store_records([item], [], report, now, release)
+            except Exception as exc:
+                if _store_down(exc):
+                    raise
+                refused.append(("store", RecordError(item.contact.id, _why(exc))))
+        if len(refused) == len(decided) > 1:
+            raise page_error  # every record refused: the store's problem, not the records'
+        self._store_records([], rejected + refused, report, now, release, resume)
+
+    def _store_records(self, decided: list[_Decided], rejected: list[tuple[str, RecordError]], report: PassReport,
+                       now: datetime, release: bool, resume: tuple[str, str] | None = None) -> None:
+        """Decisions, outbox rows and record snapshots in one transaction; the records that went through
+        cleanly leave quarantine; `resume` (stream, key) checkpoints the stream there."""
         status = "pending" if self.mode == "enforce" else "shadow"
         with self.store.transaction() as c:
-            for error in errors:
-                self.store.quarantine(c, self.crm, error.record_id, "read", error.reason)
-                report.counts["quarantined"] += 1
+            for step, error in rejected:
+                self.store.quarantine(c, self.crm, storable(error.record_id), step, storable(error.reason))
             fresh = [(d, d.row) for d in decided if d.row is not None]
             self.store.save_inputs(c, list({d.digest: {"hash": d.digest, "crm": self.crm, "record_id": d.contact.id,
                                                        "data": d.data} for d, _ in fresh}.values()))
             ids_stored = self.store.add_decisions(c, [row for _, row in fresh])
             for (item, _), decision_id in zip(fresh, ids_stored, strict=True):
                 item.decision_id = decision_id
-            report.counts["stored"] += len(fresh)
             outbox: list[dict[str, Any]] = []
             for d in decided:
                 if d.change is not None:
@@ -204,10 +274,12 @@ class SyncPass:
                                 "due_at": task.due_at.isoformat() if task.due_at else None}} for task in d.tasks]
             self.store.enqueue_many(c, self.crm, outbox)
             self.store.save_records(c, [d.record_row(self.crm, self.definitions.content_hash, now) for d in decided])
-            if released:
-                self.store.release(c, self.crm, released)
+            if release:
+                self.store.release(c, self.crm, [d.contact.id for d in decided])
             if resume:
                 self.store.set_checkpoint(c, self.crm, *resume)
+        report.counts["quarantined"] += len(rejected)
+        report.counts["stored"] += len(fresh)
 
     def _decide_one(self, contact: Contact, acts: list[Activity], prev: dict[str, Any] | None,
                     now: datetime, report: PassReport) -> _Decided:
@@ -215,8 +287,6 @@ class SyncPass:
         data = contact_inputs(contact, acts)
         digest = fingerprint(data)
         decision = decide(contact, acts, self.definitions, now)
-        report.counts["decided"] += 1
-        report.stages[decision.target_stage.value] = report.stages.get(decision.target_stage.value, 0) + 1
         decision_id = prev["last_decision_id"] if prev else None
         unchanged = (prev is not None and decision_id is not None and prev["inputs_hash"] == digest
                      and prev["definitions_hash"] == self.definitions.content_hash)
@@ -226,9 +296,12 @@ class SyncPass:
             "definitions_hash": decision.definitions_hash, "current_stage": decision.current_stage.value,
             "target_stage": decision.target_stage.value, "mql": decision.mql, "decision": decision.to_dict()}
         change = self.connector.changes(contact, decision.writes)
+        tasks = self._tasks(contact, decision, now)
+        report.counts["decided"] += 1
+        report.stages[decision.target_stage.value] = report.stages.get(decision.target_stage.value, 0) + 1
         if change is not None:
             report.counts["changed"] += 1
-        return _Decided(contact, decision, data, digest, row, decision_id, change, self._tasks(contact, decision, now))
+        return _Decided(contact, decision, data, digest, row, decision_id, change, tasks)
 
     @staticmethod
     def _carry_lead_status(contact: Contact, prev: dict[str, Any] | None) -> None:
@@ -277,7 +350,7 @@ class SyncPass:
         report = PassReport(self.crm, "sla_sweep", self.mode, (now, now), self.dry_run)
         due = self.store.records_due(self.crm, now)
         for start in range(0, len(due), 200):
-            decided = []
+            decided, rejected = [], []
             for row in due[start:start + 200]:
                 data = self.store.inputs_for(row["inputs_hash"])
                 if data is None:
@@ -288,8 +361,11 @@ class SyncPass:
                     if not getattr(contact, stamp) and row[stamp] is not None:
                         setattr(contact, stamp, aware(row[stamp]))
                 prev = {**row, "inputs_hash": ""}  # force a stored decision: time moved the clocks
-                decided.append(self._decide_one(contact, activities, prev, now, report))
-            self._store_page(decided, [], report, now)
+                try:
+                    decided.append(self._decide_one(contact, activities, prev, now, report))
+                except Exception as exc:  # one record's decision must never stop the sweep
+                    rejected.append(("decide", RecordError(contact.id, _why(exc))))
+            self._store_page(decided, rejected, report, now)
         if self._writes_enabled:
             self.flush(report)
         report.outcome = "ok"
@@ -299,33 +375,74 @@ class SyncPass:
 
     def flush(self, report: PassReport | None = None, only_full: bool = False) -> None:
         """Send pending writes, then pending tasks; each record acknowledged on its own. During a pass
-        (`only_full`) only when there is enough for full CRM batches: fewer, fuller calls."""
+        (`only_full`) only when there is enough for full CRM batches: fewer, fuller calls. Writes left
+        by an earlier pass are checked against the CRM first; each batch is sent only while this
+        replica holds the stream's lease."""
+        report = report or PassReport(self.crm, "flush", self.mode, (self.started, self.started), self.dry_run)
         self._flush_writes(report, only_full)
         self._flush_tasks(report, only_full)
 
-    def _flush_writes(self, report: PassReport | None, only_full: bool) -> None:
+    def _flush_writes(self, report: PassReport, only_full: bool) -> None:
         if only_full and self.store.outbox_depth(self.crm, "write") < FLUSH_AT:
             return  # counted, not loaded: this check runs after every page
         rows = self.store.pending(self.crm, "write", 100_000)
-        for start in range(0, len(rows), FLUSH_AT):  # one connector call per group: it batches by 100 itself
-            chunk = rows[start:start + FLUSH_AT]
+        if self._drop_stale([r for r in rows if (aware(r["created_at"]) or self.started) < self.started], report):
+            rows = self.store.pending(self.crm, "write", 100_000)
+        size = getattr(self.connector, "write_batch", WRITE_BATCH)
+        for start in range(0, len(rows), size):  # one CRM call per batch, each under the lease
+            chunk = rows[start:start + size]
+            self._hold()
             writes = [WriteBack(r["record_id"], r["payload"]["properties"], r["payload"]["previous"]) for r in chunk]
             results = {r.record_id: r for r in self.connector.write(writes)}
             self._acknowledge(chunk, results, report, "written", "write")
 
-    def _flush_tasks(self, report: PassReport | None, only_full: bool) -> None:
+    def _drop_stale(self, stale: list[dict[str, Any]], report: PassReport) -> bool:
+        """A person's later edit wins. Writes decided by an earlier pass are compared with the records
+        as the CRM has them now (one batch read): where a field crmsync meant to write, or one the
+        decision depended on, was changed since, the write is dropped and the record re-decided from
+        its current values (the same decide / store / outbox path). True when any was dropped."""
+        if not stale:
+            return False
+        current = self.connector.read([r["record_id"] for r in stale])
+        now_by_id = {c.id: c for c in current.contacts}
+        unreadable = {e.record_id: e for e in current.errors}
+        basis = self.store.decision_basis([r["decision_id"] for r in stale if r["decision_id"] is not None])
+        dropped, redecide, rejected = [], [], []
+        for row in stale:
+            record_id = row["record_id"]
+            if record_id in unreadable:  # now unmappable: never overwrite what a person set
+                dropped.append(row["id"])
+                rejected.append(("read", unreadable[record_id]))
+            elif record_id in now_by_id and _edited(row, now_by_id[record_id], basis.get(row["decision_id"])):
+                dropped.append(row["id"])
+                redecide.append(now_by_id[record_id])
+        if not dropped:
+            return False
+        self.store.acknowledge([(row_id, "stale", "the record changed in the CRM since the decision")
+                                for row_id in dropped])
+        report.counts["stale_writes"] += len(dropped)
+        log.info("stale writes dropped, records re-decided", extra={"crm": self.crm, "count": len(dropped)})
+        self._decide_page(redecide, rejected, report, {})
+        return True
+
+    def _hold(self) -> None:
+        if self.lease is not None:
+            self.lease.hold()
+
+    def _flush_tasks(self, report: PassReport, only_full: bool) -> None:
         if only_full and self.store.outbox_depth(self.crm, "task") < WRITE_BATCH:
             return
         rows = self.store.pending(self.crm, "task", 100_000)
         for start in range(0, len(rows), WRITE_BATCH):
             chunk = rows[start:start + WRITE_BATCH]
+            self._hold()
             tasks = [OwnerTask(r["record_id"], r["payload"]["owner_id"], r["payload"]["subject"], r["payload"]["body"],
                                r["key"], _parse(r["payload"].get("due_at"))) for r in chunk]
             outcomes = self.connector.create_tasks(tasks)
             self._acknowledge(chunk, {f"{r['id']}": o for r, o in zip(chunk, outcomes, strict=True)}, report,
                               "tasks", "task", by_row=True)
 
-    def _acknowledge(self, rows: list[dict[str, Any]], results: dict[str, Any], report: PassReport | None,
+    def _acknowledge(self, rows: list[dict[str, Any]], results: dict[str, Any], report: PassReport,
                      counter: str, step: str, by_row: bool = False) -> None:
         acks: list[tuple[int, str, str | None]] = []
         failed: list[tuple[str, str]] = []
@@ -335,20 +452,54 @@ class SyncPass:
                 acks.append((row["id"], "pending", "the CRM gave no answer for this record"))
             elif result.ok:
                 acks.append((row["id"], "done", None))
-                if report:
-                    report.counts[counter] += 1
+                report.counts[counter] += 1
             elif result.retriable and row["attempts"] + 1 < MAX_ATTEMPTS:
                 acks.append((row["id"], "pending", result.error))
             else:
                 acks.append((row["id"], "failed", result.error))
                 failed.append((row["record_id"], result.error))
-                if report:
-                    report.counts["write_failed"] += 1
+                report.counts["write_failed"] += 1
         self.store.acknowledge(acks)
         if failed:
             with self.store.transaction() as c:
                 for record_id, error in failed:
                     self.store.quarantine(c, self.crm, record_id, step, error)
+
+
+DEPENDS_ON = ("stage", "lead_status", "owner_id", "dq_reason", "bant")
+"""What a decision depends on that people change in the CRM (besides the fields crmsync writes)."""
+
+
+def _edited(row: dict[str, Any], current: Contact, basis: dict[str, Any] | None) -> bool:
+    """Whether a person changed the record since the decision behind this pending write: a field it
+    writes holds neither the value decided from nor the value to write, or a field the decision
+    depended on holds neither the value decided from nor the value decided on. A written field found
+    empty is crmsync's own half-done move (HubSpot's lifecycle stage is cleared before it is moved
+    back): the stage is then judged by the other fields, and the write is sent to finish the move."""
+    payload = row["payload"]
+    cleared = False
+    for name, value in payload["properties"].items():
+        now_value, before = current.snapshot.get(name, ""), payload["previous"].get(name, "")
+        if now_value == "" and before != "" and value != "":
+            cleared = True
+        elif now_value not in (before, value):
+            return True
+    if basis is None:
+        return False
+    now = contact_inputs(current, [])["contact"]
+    decided_on = {"stage": basis["target_stage"], "lead_status": basis["writes"].get("lead_status")}
+    return any(now.get(name) not in (basis["inputs"].get(name), decided_on.get(name))
+               for name in DEPENDS_ON if not (cleared and name == "stage"))
+
+
+def _why(exc: Exception) -> str:
+    """A record-level failure as a quarantine reason."""
+    return storable(f"{exc.__class__.__name__}: {exc}")[:2000]
+
+
+def _store_down(exc: Exception) -> bool:
+    """The store itself is unreachable or busy: no record is to blame, the pass fails and retries."""
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout)
 
 
 def backfill_stream(crm: str, since: datetime, until: datetime | None) -> str:

@@ -1,0 +1,23 @@
+"""A fencing token with each lease: incremented whenever the lease changes hands.
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("leases") as batch:
+        batch.add_column(sa.Column("token", sa.Integer, nullable=False, server_default="0"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("leases") as batch:
+        batch.drop_column("token")
