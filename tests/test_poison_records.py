@@ -1,0 +1,96 @@
+"""One poisoned record among 1,000 is quarantined with a reason naming its field; the other 999 are
+decided and written, and the pass ends ok (SQLite and PostgreSQL, both CRMs, real sandboxes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from crmsync.model import Activity, Contact
+from crmsync.store import Store
+from crmsync.sync import PassReport, SyncPass
+from crmsync.sync.sanitize import contact_problem, problem
+from tests.hubspot_fixtures import DEFS, SEED_NOW, connector, hubspot
+from tests.salesforce_fixtures import salesforce, sf_connector
+
+RECORDS = 1000
+POISON = 417  # which seeded record gets the bad value
+
+KINDS = [  # (crm, the CRM's field, the value, the neutral field the reason must name)
+    ("hubspot", "firstname", "Ann\ud800", "first_name"),  # a lone surrogate, as JSON allows
+    ("hubspot", "company", "Acme\x00Corp", "company"),  # PostgreSQL text refuses NUL
+    ("hubspot", "crmsync_bant_need", "x\x00", "bant.need"),
+    ("hubspot", "crmsync_mql_at", "9999-12-31T23:59:59-01:00", "mql_at"),  # year 10000 in UTC
+    ("hubspot", "createdate", "0001-01-01T00:00:00+01:00", "created_at"),  # year 0 in UTC
+    ("salesforce", "LastName", "\udfff", "last_name"),
+    ("salesforce", "NumberOfEmployees", float("1e309"), "employees"),  # JSON 1e309 reads as inf
+    ("salesforce", "NumberOfEmployees", float("nan"), "employees"),
+    ("salesforce", "CreatedDate", "9999-12-31T23:59:59-01:00", "created_at"),
+]
+
+
+@pytest.mark.parametrize(("crm", "field", "value", "named"), KINDS,
+                         ids=[f"{k[0]}-{k[1]}-{k[3]}-{i}" for i, k in enumerate(KINDS)])
+def test_one_poisoned_record_is_quarantined_and_the_other_999_go_through(
+        database_url: str, crm: str, field: str, value: Any, named: str) -> None:
+    store = Store.open(database_url)
+    if crm == "hubspot":
+        with hubspot(RECORDS) as (app, url):
+            ids = list(app.portal.records["contacts"])
+            app.portal.records["contacts"][ids[POISON]].properties[field] = value
+            report = SyncPass(store, connector(url), DEFS).run()
+            written = {rid: r.properties.get("crmsync_stage") for rid, r in app.portal.records["contacts"].items()}
+    else:
+        with salesforce(RECORDS) as (app, url):
+            ids = list(app.org.records["Lead"])
+            app.org.records["Lead"][ids[POISON]][field] = value
+            report = SyncPass(store, sf_connector(url), DEFS).run()
+            words = DEFS.definitions.mappings.salesforce.stages  # Salesforce shows its own stage words
+            written = {rid: next((s for s in ("lead", "mql", "sal", "sql", "recycled", "disqualified")
+                                  if getattr(words, s) == r.get("CRMSync_Stage__c")), None)
+                       for rid, r in app.org.records["Lead"].items()}
+    poisoned = ids[POISON]
+    assert report.outcome == "ok" and store.runs()[0]["outcome"] == "ok"
+    assert report.counts["pulled"] == RECORDS and report.counts["decided"] == RECORDS - 1
+    assert report.counts["quarantined"] == 1 and report.counts["write_failed"] == 0
+    [quarantined] = store.quarantined()
+    assert quarantined["record_id"] == poisoned and quarantined["reason"].startswith(f"{named}:")
+    assert "Ann" not in quarantined["reason"] and "Acme" not in quarantined["reason"]  # no personal data
+    decided = store.records(crm, ids)
+    assert set(decided) == set(ids) - {poisoned}
+    assert report.counts["written"] == report.counts["changed"] > RECORDS * 0.9
+    assert all(written[rid] == row["target_stage"] for rid, row in decided.items()  # all 999 written
+               if row["target_stage"] not in ("opportunity", "customer"))  # (sales-owned: never touched)
+    assert store.outbox_depth() == 0
+
+
+def test_the_sanitizer_names_the_field_of_every_kind() -> None:
+    assert problem("title", "ok") is None and problem("employees", 12.5) is None
+    assert problem("title", "a\x00b") == "title: contains a NUL character"
+    assert (problem("bant", {"need": "\ud83d"}) or "").startswith("bant.need: contains a lone UTF-16 surrogate")
+    assert problem("score", float("-inf")) == "score: number -inf cannot be stored (not finite)"
+    assert "outside the years" in (problem("sql_at", "0001-01-01T00:00:00+01:00") or "")
+    assert problem("sql_at", "9999-12-31T23:59:59Z") is None  # in range in UTC: fine
+    assert problem("sql_at", "2026-11-25") is None and problem("sql_at", "last tuesday") is None
+    bad_activity = Activity("call-1", "call", "2026-11-25T10:00:00Z", "Discovery\x00")
+    assert contact_problem(Contact("c-1"), [bad_activity]) == "activity call-1 detail: contains a NUL character"
+
+
+def test_a_page_the_store_refuses_is_stored_record_by_record(database_url: str) -> None:
+    """Defence in depth: a value that slipped past the sanitizer fails the page's transaction; the
+    page is retried record by record, the refused record quarantined (step `store`), the rest kept."""
+    store = Store.open(database_url)
+    with hubspot(3) as (app, url):
+        syncer = SyncPass(store, connector(url), DEFS)
+        report = PassReport("hubspot", "sync", "enforce", (SEED_NOW, SEED_NOW))
+        contacts = syncer.connector.read(list(app.portal.records["contacts"])).contacts
+        decided = [syncer._decide_one(c, [], None, SEED_NOW, report) for c in contacts]
+    decided[1].contact.source = "web\udc80"  # as if a mapping produced it after the check
+    syncer._store_page(decided, [], report, SEED_NOW, release=True)
+    stored = store.records("hubspot", [c.id for c in contacts])
+    assert set(stored) == {contacts[0].id, contacts[2].id}
+    [refused] = store.quarantined()
+    assert refused["record_id"] == contacts[1].id and refused["step"] == "store"
+    assert report.counts["stored"] == 2 and report.counts["quarantined"] == 1
+    assert {r["record_id"] for r in store.outbox_rows("hubspot")} <= {contacts[0].id, contacts[2].id}
