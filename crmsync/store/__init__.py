@@ -387,8 +387,8 @@ class Store:
 
     def enqueue_many(self, c: Connection, crm: str, items: list[dict[str, Any]]) -> None:
         """Add pending writes and tasks ({record_id, kind, key, payload, status, decision_id}); the same
-        key twice is one row. A newer write for a record supersedes its older pending ones (only the
-        latest decision is written)."""
+        key twice is one row (a row found stale is pending again when decided again the same). A newer
+        write for a record supersedes its older pending ones (only the latest decision is written)."""
         if not items:
             return
         now = datetime.now(UTC)
@@ -400,7 +400,10 @@ class Store:
                 t.outbox.c.key.not_in([i["key"] for i in chunk]),
             ).values(status="superseded", updated_at=now))
         rows = [{**i, "crm": crm, "attempts": 0, "created_at": now, "updated_at": now} for i in items]
-        c.execute(self.insert(t.outbox).on_conflict_do_nothing(index_elements=["key"]), rows)
+        statement = self.insert(t.outbox)
+        c.execute(statement.on_conflict_do_update(  # a write found stale, decided again as it was, is sent
+            index_elements=["key"], set_={"status": statement.excluded.status, "created_at": now, "updated_at": now},
+            where=t.outbox.c.status == "stale"), rows)
 
     def pending(self, crm: str, kind: str, limit: int) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
