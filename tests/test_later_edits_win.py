@@ -89,3 +89,31 @@ def _state(app: Any, crm: str, record_id: str) -> tuple[str | None, str | None]:
         return properties.get("crmsync_stage"), properties.get("hs_lead_status")
     lead = app.org.records["Lead"][record_id]
     return lead.get("CRMSync_Stage__c"), lead.get("Status")
+
+
+BASIS = {"inputs": {"stage": "sql", "lead_status": "in_progress", "owner_id": "7001", "dq_reason": None,
+                    "bant": {"need": None, "authority": None, "timeline": None, "budget": None}},
+         "target_stage": "mql", "writes": {"stage": "mql", "lead_status": "new"}}
+ROW = {"payload": {"properties": {"lifecyclestage": "marketingqualifiedlead", "hs_lead_status": "NEW"},
+                   "previous": {"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "IN_PROGRESS"}}}
+
+
+@pytest.mark.parametrize(("snapshot", "changes", "edited"), [
+    ({"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "IN_PROGRESS"}, {}, False),  # as decided
+    ({"lifecyclestage": "marketingqualifiedlead", "hs_lead_status": "NEW"}, {"stage": "mql", "lead_status": "new"},
+     False),  # already written (an answer lost)
+    ({"lifecyclestage": "", "hs_lead_status": "IN_PROGRESS"}, {"stage": "sal"}, False),  # crmsync's own clear
+    ({"lifecyclestage": "opportunity", "hs_lead_status": "IN_PROGRESS"}, {"stage": "opportunity"}, True),
+    ({"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "CONNECTED"}, {"lead_status": "connected"}, True),
+    ({"lifecyclestage": "", "hs_lead_status": "CONNECTED"}, {"stage": "sal", "lead_status": "connected"}, True),
+    ({"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "IN_PROGRESS"}, {"owner_id": "7002"}, True),
+    ({"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "IN_PROGRESS"},
+     {"bant": {"need": "Routing loses demos", "authority": None, "timeline": None, "budget": None}}, True),
+])
+def test_what_counts_as_a_persons_edit(snapshot: dict[str, str], changes: dict[str, Any], edited: bool) -> None:
+    from crmsync.model import Contact
+    from crmsync.sync.pipeline import _edited
+
+    fields = {**BASIS["inputs"], **changes}
+    current = Contact("1001", snapshot=snapshot, **fields)  # type: ignore[arg-type]
+    assert _edited(ROW, current, BASIS) is edited

@@ -72,7 +72,9 @@ def test_sigkill_at_random_points_ends_in_the_same_state(tmp_path: Path) -> None
                 assert result.returncode == 0, result.stderr
             state = crm_state(app)
             assert state == expected, f"trial {trial}: state differs after a kill at call {target}"
-            assert Store.open(f"sqlite:///{db}").outbox_depth() == 0
+            store = Store.open(f"sqlite:///{db}")
+            assert store.outbox_depth() == 0
+            assert "running" not in {r["outcome"] for r in store.runs(20)}  # the killed run was closed
     assert killed_mid_run >= trials - 1
 
 
