@@ -39,3 +39,18 @@ def test_a_run_left_running_by_a_killed_process_is_closed_at_the_next_start(data
     runs = {r["id"]: r for r in store.runs()}
     assert runs[killed]["outcome"] == "interrupted" and "closed at the next start" in runs[killed]["error"]
     assert runs[report.run_id]["outcome"] == "ok"
+
+
+def test_the_lease_holder_also_closes_webhook_runs_left_running(database_url: str) -> None:
+    from datetime import timedelta
+
+    from crmsync.sync.lease import Lease
+
+    store = Store.open(database_url)
+    webhook = store.start_run("hubspot", "webhook", "enforce", None)
+    with hubspot(10) as (_app, url):
+        SyncPass(store, connector(url), DEFS).run()  # no lease: it cannot tell a live batch from a dead one
+        assert {r["id"]: r["outcome"] for r in store.runs()}[webhook] == "running"
+        lease = Lease.take(store, "sync:hubspot", "me", timedelta(seconds=30))
+        SyncPass(store, connector(url), DEFS, lease=lease).run()
+    assert {r["id"]: r["outcome"] for r in store.runs()}[webhook] == "interrupted"

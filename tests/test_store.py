@@ -105,8 +105,8 @@ def test_runs_left_running_are_closed_as_interrupted_unless_leased(database_url:
     killed = store.start_run("hubspot", "sync", "enforce", None)
     other = store.start_run("salesforce", "sync", "enforce", None)
     store.acquire_lease("sync:hubspot", "live", timedelta(seconds=30))
-    assert store.close_stale_runs("hubspot", "sync", unless_leased="sync:hubspot") == 0  # a replica may run it
-    assert store.close_stale_runs("hubspot", "sync") == 1  # the lease holder knows nobody else runs one
+    assert store.close_stale_runs("hubspot", ["sync"], unless_leased="sync:hubspot") == 0  # a replica may run it
+    assert store.close_stale_runs("hubspot", ["sync"]) == 1  # the lease holder knows nobody else runs one
     outcomes = {r["id"]: r["outcome"] for r in store.runs()}
     assert outcomes == {killed: "interrupted", other: "running"}
 

@@ -140,9 +140,9 @@ class Store:
                 ended_at=datetime.now(UTC), outcome=outcome, counts=counts,
                 error=None if error is None else scrub_text(error)))
 
-    def close_stale_runs(self, crm: str, kind: str, unless_leased: str | None = None) -> int:
-        """Close as interrupted the runs of (crm, kind) still marked running: their process was killed.
-        Called at the start of a pass that holds the CRM's lease (nobody else can be running one); a
+    def close_stale_runs(self, crm: str, kinds: list[str], unless_leased: str | None = None) -> int:
+        """Close as interrupted the runs of a CRM (of these kinds) still marked running: their process was
+        killed. Called at the start of a pass that holds the CRM's lease (nobody else can be running one); a
         pass without a lease passes `unless_leased` and closes nothing while that lease is held."""
         now = datetime.now(UTC)
         with self.transaction() as c:
@@ -150,7 +150,7 @@ class Store:
                     t.leases.c.name == unless_leased, t.leases.c.expires_at >= now)).first() is not None:
                 return 0
             closed = c.execute(update(t.runs).where(
-                t.runs.c.crm == crm, t.runs.c.kind == kind, t.runs.c.outcome == "running",
+                t.runs.c.crm == crm, t.runs.c.kind.in_(kinds), t.runs.c.outcome == "running",
             ).values(outcome="interrupted", ended_at=now, error="its process stopped; closed at the next start"))
             return int(closed.rowcount)
 

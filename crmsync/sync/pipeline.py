@@ -92,7 +92,10 @@ class SyncPass:
         lower = since if since is not None else (cursor - self.overlap if cursor else EPOCH)
         report = PassReport(self.crm, kind, self.mode, (lower, upper), self.dry_run)
         if not self.dry_run:
-            self.store.close_stale_runs(self.crm, kind, unless_leased=None if self.lease else f"sync:{self.crm}")
+            if self.lease is not None:  # with the lease no other sync or webhook batch of this CRM runs
+                self.store.close_stale_runs(self.crm, [kind, "webhook"] if kind == "sync" else [kind])
+            else:
+                self.store.close_stale_runs(self.crm, [kind], unless_leased=f"sync:{self.crm}")
             report.run_id = self.store.start_run(self.crm, kind, self.mode, (lower, upper))
         try:
             if kind == "backfill" and frozen is None and not self.dry_run:
