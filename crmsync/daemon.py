@@ -142,6 +142,9 @@ class Daemon:
             try:
                 report = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
                                   clock=self.clock, lease=self.leases.get(f"sync:{name}")).sweep()
+            except LeaseLost:  # another replica took over: it sweeps from now on
+                self.leases.pop(f"sync:{name}", None)
+                return None
             except CrmsyncError as exc:
                 log.warning("SLA sweep failed, will retry", extra={"crm": name, "error": str(exc)})
                 capture(exc)
