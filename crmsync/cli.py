@@ -488,6 +488,9 @@ def sandbox_serve(
     faults: Annotated[str, typer.Option("--faults", help='Faults, e.g. "429:0.05,500:0.02,timeout:0.01".')] = "",
     rate_limit: Annotated[str | None, typer.Option("--rate-limit", help="Request limit, e.g. 100/10s.")] = None,
     token: Annotated[str | None, typer.Option("--token", help="Accept only this bearer token (default: any).")] = None,
+    org_shape: Annotated[str, typer.Option("--org-shape", help="Salesforce: default (a new org's four lead "
+                                                               "statuses) or rich (adds Qualified, Unqualified).")]
+    = "default",
 ) -> None:
     """Serve a stateful emulator of the CRM's API on loopback (plain HTTP) until interrupted. Its
     crmsync properties / fields are those of the definitions in CRMSYNC_DEFINITIONS (else the default)."""
@@ -503,7 +506,7 @@ def sandbox_serve(
             seed_portal(hub.portal, contacts, seed=seed, mapping=mappings.hubspot)
             hint = "point CRMSYNC_HUBSPOT__BASE_URL at it"
         elif crm == "salesforce":
-            app_ = sf = SalesforceApp(token=token, faults=faults, seed=seed, rate_limit=rate_limit)
+            app_ = sf = SalesforceApp(token=token, faults=faults, seed=seed, rate_limit=rate_limit, shape=org_shape)
             seed_org(sf.org, contacts, seed=seed, mapping=mappings.salesforce)
             hint = "point CRMSYNC_SALESFORCE__INSTANCE_URL and __LOGIN_URL at it (any client id and secret)"
         else:

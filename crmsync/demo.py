@@ -39,7 +39,7 @@ def run_demo(definitions: LoadedDefinitions, database: Path, leads: int = 300, e
     for suffix in ("-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     store = Store.open(f"sqlite:///{database}")
-    hubspot, salesforce = HubSpotApp(), SalesforceApp()
+    hubspot, salesforce = HubSpotApp(), SalesforceApp(shape="rich")
     seed_portal(hubspot.portal, leads, seed=7)
     seed_org(salesforce.org, leads, seed=8)
     retry = RetryPolicy(attempts=3, initial_wait=0.05, max_wait=0.5)

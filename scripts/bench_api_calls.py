@@ -34,7 +34,7 @@ EPOCH, LATER = datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC
 
 def salesforce(count: int, definitions: LoadedDefinitions) -> dict[str, Any]:
     """The same on the Salesforce sandbox: pages of 2,000, three IN queries per 300 leads, composite of 200."""
-    app = SalesforceApp()
+    app = SalesforceApp(shape="rich")
     app.org.clock = lambda: NOW
     seed_org(app.org, count, now=NOW)
     with SandboxServer(app) as server:

@@ -123,7 +123,7 @@ def hubspot_run(tmp: Path, webhooks: bool, changes: int, rate: float, idle: floa
 
 
 def salesforce_run(tmp: Path, changes: int, rate: float, idle: float) -> dict[str, Any]:
-    app = SalesforceApp()
+    app = SalesforceApp(shape="rich")
     seed_org(app.org, 400, seed=6)
     with SandboxServer(app) as server:
         process = daemon({"CRMSYNC_SALESFORCE__INSTANCE_URL": server.url, "CRMSYNC_SALESFORCE__LOGIN_URL": server.url,

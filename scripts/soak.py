@@ -147,7 +147,7 @@ def crm_state(run: Run) -> dict[str, Any]:
 
 def one_run(leads: int, seed: int, faults: str, seconds: float, workdir: Path,
             chaotic: bool) -> tuple[Run, dict[str, Any]]:
-    hubspot, salesforce = HubSpotApp(), SalesforceApp()
+    hubspot, salesforce = HubSpotApp(), SalesforceApp(shape="rich")
     seed_portal(hubspot.portal, leads, seed=seed)
     seed_org(salesforce.org, leads, seed=seed + 1)
     with SandboxServer(hubspot) as hs, SandboxServer(salesforce) as sf:

@@ -103,7 +103,7 @@ def test_wrong_credentials_are_an_auth_error() -> None:
 
 
 def test_composite_update_reports_validation_rule_and_lock_errors_per_record() -> None:
-    with salesforce(6, faults="lock:1.0") as (app, url):
+    with salesforce(6, faults="lock:1.0", shape="rich") as (app, url):
         app.org.validation_rule = True
         ids = list(app.org.records["Lead"])
         results = sf_connector(url).write([
@@ -118,9 +118,10 @@ def test_composite_update_reports_validation_rule_and_lock_errors_per_record() -
 
 
 def test_writes_go_in_composite_calls_of_200() -> None:
-    with salesforce(450) as (app, url):
+    with salesforce(500) as (app, url):
         conn = sf_connector(url)
-        ids = list(app.org.records["Lead"])
+        ids = [rid for rid, lead in app.org.records["Lead"].items() if not lead["IsConverted"]][:450]
+        assert len(ids) == 450
         app.reset_counts()
         results = conn.write([WriteBack(i, {"CRMSync_SLA_State__c": "on_track"}) for i in ids])
         assert all(r.ok for r in results)
@@ -171,7 +172,7 @@ def test_malformed_soql_is_refused_like_salesforce() -> None:
 
 
 def test_undocumented_qualified_is_reverted_to_the_previous_status() -> None:
-    with salesforce(12) as (app, url):
+    with salesforce(12, shape="rich") as (app, url):
         conn = sf_connector(url)
         contacts, _ = pull_all(conn)
         asked = next(c for c in contacts if c.stage == "sql" and not c.bant.get("budget"))
@@ -203,13 +204,13 @@ def test_setup_is_idempotent_and_doctor_checks_fields_and_statuses() -> None:
         before = {c.name: c for c in conn.doctor()}
         assert before["salesforce login"].ok and not before["salesforce fields"].ok
         created = conn.setup()
-        assert "Lead.BANT_Budget__c" in created and "Task.CRMSync_Task_Key__c" in created
+        assert "Lead.BANT_Budget__c" in created and "Activity.CRMSync_Task_Key__c" in created
         assert conn.setup() == []
         assert all(c.ok for c in conn.doctor())
         app.org.records["LeadStatus"] = {k: v for k, v in app.org.records["LeadStatus"].items()
-                                         if v["MasterLabel"] != "Qualified"}
+                                         if v["MasterLabel"] != "Working - Contacted"}
         drifted = {c.name: c for c in conn.doctor()}
-        assert not drifted["salesforce Lead Status values"].ok and "Qualified" in drifted[
+        assert not drifted["salesforce Lead Status values"].ok and "Working - Contacted" in drifted[
             "salesforce Lead Status values"].detail
 
 

@@ -30,7 +30,7 @@ def post(url: str, path: str, body: dict[str, Any]) -> None:
 
 
 def test_salesforce_sync_promotes_settles_and_reverts(tmp_path: Path) -> None:
-    with salesforce(40, real_clock=True) as (app, url):
+    with salesforce(40, real_clock=True, shape="rich") as (app, url):
         first = run("sync", "--once", "--crm", "salesforce", env=env(url, tmp_path / "s.db"))
         assert first.returncode == 0, first.stderr
         assert lead(app, IDEAL_DEMO)["CRMSync_Stage__c"] == "MQL"

@@ -71,9 +71,9 @@ class HubSpotMapping(Vocabulary):
         snapshot = {name: self.normal(name, p.get(name, "")) for name in self.owned_properties()}
         return Contact(
             id=rid, crm="hubspot", email=p.get("email"), first_name=p.get("firstname"), last_name=p.get("lastname"),
-            company=p.get("company"), title=p.get("jobtitle"), industry=p.get("industry"),
+            company=p.get("company"), title=p.get("jobtitle"), industry=self.industry(p.get("industry")),
             employees=p.get("numemployees"), country=p.get("country"),
-            source=SOURCE.get(p.get("hs_analytics_source", ""), p.get("hs_analytics_source")),
+            source=self.source(p.get("hs_analytics_source"), SOURCE),
             owner_id=p.get(f.owner), stage=stage.value if stage else None,
             governed_stage=governed.value if governed else None, lead_status=status.value if status else None,
             dq_reason=p.get(f.dq_reason), bant={item: p.get(getattr(f, f"bant_{item}")) for item in BANT_ITEMS},

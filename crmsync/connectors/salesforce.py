@@ -39,7 +39,7 @@ from crmsync.connectors.salesforce_mapping import (
 )
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import AuthError, FatalError, RecordError, RetriableError
-from crmsync.model import Activity, Check, Contact, OwnerTask, WriteBack, WriteResult
+from crmsync.model import Activity, Check, Contact, LeadStatus, OwnerTask, WriteBack, WriteResult
 from crmsync.settings import SalesforceSettings
 
 T = TypeVar("T")
@@ -49,6 +49,7 @@ BULK_PAGE = 10_000
 BULK_THRESHOLD = 50_000
 IN_CHUNK = 300  # ids per IN list: about 7,000 characters of SOQL, far below the 100,000 limit
 TASK_KEY = "CRMSync_Task_Key__c"
+PERMISSION_SET = "CRMSync_Integration"
 
 
 class _Transport(HTTPAdapter):
@@ -232,7 +233,8 @@ class SalesforceConnector:
         locator = ""
         while True:
             result = self._call("bulk results", _bulk_page(job["id"], locator))
-            yield [_typed(row) for row in csv.DictReader(io.StringIO(result["records"]))]
+            booleans = _BOOLEAN | {self.map.fields.sql_request} if self.map.fields.sql_request else _BOOLEAN
+            yield [_typed(row, booleans) for row in csv.DictReader(io.StringIO(result["records"]))]
             locator = result.get("locator") or ""
             if not locator:
                 return
@@ -333,13 +335,33 @@ class SalesforceConnector:
         result = self._call(f"describe {sobject}", _rest(f"sobjects/{sobject}/describe", "GET"))
         return result if isinstance(result, dict) else {"fields": []}
 
+    def _wanted_fields(self) -> list[tuple[str, str, str]]:
+        """(object the field is created on, field, metadata type). Custom fields for tasks are created
+        on Activity and appear on Task (Salesforce Help, "Activity Custom Fields")."""
+        return [("Lead", name, kind) for name, kind in custom_fields(self.map.mapping)] + \
+            [("Activity", TASK_KEY, "Text")]
+
+    def _existing_fields(self) -> set[str]:
+        """Every custom field that exists on Lead and Activity, visible to this user or not (Tooling API
+        CustomField: DeveloperName without __c, TableEnumOrId the object)."""
+        answer = self._call("query custom fields", lambda sf: sf.restful("tooling/query", params={
+            "q": "SELECT DeveloperName, TableEnumOrId FROM CustomField WHERE TableEnumOrId IN ('Lead', 'Activity')"}))
+        return {f"{r['TableEnumOrId']}.{r['DeveloperName']}__c" for r in (answer or {}).get("records") or []}
+
+    def _visible_fields(self) -> set[str]:
+        """Fields this user can see: describe lists only those (field-level security)."""
+        return {f"{'Activity' if obj == 'Task' else obj}.{f['name']}"
+                for obj in ("Lead", "Task") for f in self._describe(obj)["fields"]}
+
     def setup(self) -> list[str]:
-        """Create the custom fields crmsync needs through the Tooling API; idempotent."""
+        """Create the custom fields crmsync needs (Tooling API) and grant them to this user: a permission
+        set with read/edit on each (FieldPermissions) assigned to the user (PermissionSetAssignment).
+        Idempotent: what exists is left alone. FieldPermissions and PermissionSetAssignment are plain
+        sObjects (object reference, FieldPermissions)."""
         created = []
-        wanted = [("Lead", name, kind) for name, kind in custom_fields(self.map.mapping)] + [("Task", TASK_KEY, "Text")]
-        existing = {obj: {f["name"] for f in self._describe(obj)["fields"]} for obj in ("Lead", "Task")}
-        for sobject, name, kind in wanted:
-            if name in existing[sobject]:
+        existing = self._existing_fields()
+        for sobject, name, kind in self._wanted_fields():
+            if f"{sobject}.{name}" in existing:
                 continue
             metadata: dict[str, Any] = {"type": kind, "label": name.removesuffix("__c").replace("_", " ")}
             if kind == "Text":
@@ -348,31 +370,113 @@ class SalesforceConnector:
                 metadata.update(length=32768, visibleLines=3)
             elif kind == "Number":
                 metadata.update(precision=8, scale=2)
+            elif kind == "Checkbox":
+                metadata["defaultValue"] = "false"
+            if name == TASK_KEY:
+                metadata["externalId"] = True  # indexed: the task-key lookup before each create
             self._call("create field", _rest("tooling/sobjects/CustomField", "POST",
                                              {"FullName": f"{sobject}.{name}", "Metadata": metadata}))
             created.append(f"{sobject}.{name}")
-        return created
+        return created + self._grant()
+
+    def _grant(self) -> list[str]:
+        done: list[str] = []
+        user = self._user_id()
+        pset = self._first("PermissionSet", f"Name = {quote(PERMISSION_SET)}")
+        if pset is None:
+            pset = self._create("PermissionSet", [{"Name": PERMISSION_SET, "Label": "crmsync integration"}])[0]
+            done.append(f"PermissionSet {PERMISSION_SET}")
+        have: set[str] = set()
+        for records in self._soql("query field permissions", f"SELECT Id, SobjectType, Field FROM FieldPermissions "
+                                                             f"WHERE ParentId = {quote(pset)}"):
+            have |= {str(r["Field"]) for r in records}
+        wanted = [f"{'Task' if obj == 'Activity' else obj}.{name}" for obj, name, _ in self._wanted_fields()]
+        missing = [f for f in wanted if f not in have]
+        if missing:
+            self._create("FieldPermissions", [{"ParentId": pset, "SobjectType": f.split(".")[0], "Field": f,
+                                               "PermissionsRead": True, "PermissionsEdit": True} for f in missing])
+            done.append(f"FieldPermissions for {len(missing)} fields")
+        if self._first("PermissionSetAssignment",
+                       f"PermissionSetId = {quote(pset)} AND AssigneeId = {quote(user)}") is None:
+            self._create("PermissionSetAssignment", [{"PermissionSetId": pset, "AssigneeId": user}])
+            done.append(f"PermissionSetAssignment of {PERMISSION_SET} to user {user}")
+        return done
+
+    def _user_id(self) -> str:
+        """The user this session acts as (the OpenID Connect UserInfo endpoint)."""
+        answer = self._call("userinfo", lambda sf: sf.oauth2("userinfo"))
+        if not isinstance(answer, dict) or not answer.get("user_id"):
+            raise FatalError("Salesforce setup: the userinfo endpoint named no user to grant the fields to")
+        return str(answer["user_id"])
+
+    def _first(self, sobject: str, where: str) -> str | None:
+        for records in self._soql(f"query {sobject}", f"SELECT Id FROM {sobject} WHERE {where} LIMIT 1"):
+            for record in records:
+                return str(record["Id"])
+        return None
+
+    def _create(self, sobject: str, records: list[dict[str, Any]]) -> list[str]:
+        ids: list[str] = []
+        for chunk in _chunks(records, COMPOSITE):
+            answer = self._call(f"create {sobject}", _rest("composite/sobjects", "POST", {
+                "allOrNone": True, "records": [{"attributes": {"type": sobject}, **r} for r in chunk]}))
+            for result in answer or []:
+                if not result.get("success"):
+                    errors = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in result.get("errors") or [])
+                    raise FatalError(f"Salesforce setup: creating {sobject} failed: {errors}")
+                ids.append(str(result["id"]))
+        return ids
 
     def doctor(self) -> list[Check]:
         try:
-            lead = self._describe("Lead")
+            visible = self._visible_fields()
         except AuthError as exc:
             return [Check("salesforce login", False, str(exc))]
         except (RetriableError, FatalError) as exc:
             return [Check("salesforce connectivity", False, str(exc))]
         checks = [Check("salesforce login", True, f"session on {self.sf.sf_instance if self.sf else '?'}")]
-        names = {f["name"] for f in lead["fields"]}
-        missing = [n for n, _ in custom_fields(self.map.mapping) if n not in names]
-        checks.append(Check("salesforce fields", not missing,
-                            "all present" if not missing else f"missing {', '.join(missing)}: run `crmsync setup`"))
-        statuses: set[str] = set()
-        for records in self._soql("query lead statuses", "SELECT MasterLabel FROM LeadStatus"):
-            statuses |= {str(r["MasterLabel"]) for r in records}
-        unknown = sorted({v for v in self.map.status_values.values() if v} - statuses)
-        checks.append(Check("salesforce Lead Status values", not unknown,
-                            "all mapped values exist" if not unknown else
-                            f"mapped values not in the org's Lead Status picklist: {', '.join(unknown)}"))
-        return checks
+        try:
+            existing = self._existing_fields()
+        except FatalError as exc:  # no Tooling API access: every invisible field counts as missing
+            existing, note = set(), f" (could not list the org's fields: {exc})"
+        else:
+            note = ""
+        wanted = [f"{obj}.{name}" for obj, name, _ in self._wanted_fields()]
+        missing = [f for f in wanted if f not in visible and f not in existing]
+        hidden = [f for f in wanted if f not in visible and f in existing]
+        problems = []
+        if missing:
+            problems.append(f"missing {', '.join(missing)}: run `crmsync setup`{note}")
+        if hidden:
+            problems.append(f"not visible to this user {', '.join(hidden)}: run `crmsync setup` (it grants them "
+                            f"through permission set {PERMISSION_SET}) or assign that permission set to the "
+                            "integration user")
+        checks.append(Check("salesforce fields", not problems, "; ".join(problems) or "all present and visible"))
+        return checks + self._status_checks()
+
+    def _status_checks(self) -> list[Check]:
+        """The mapping against the org's LeadStatus by API name: every mapped value exists, the converted
+        one is a converted status, and no org status is left unmapped (such a lead is quarantined)."""
+        org: dict[str, bool] = {}
+        for records in self._soql("query lead statuses", "SELECT ApiName, MasterLabel, IsConverted FROM LeadStatus"):
+            org |= {str(r.get("ApiName") or r["MasterLabel"]): bool(r.get("IsConverted")) for r in records}
+        values = self.map.status_values
+        by_checkbox = self.map.fields.sql_request
+        absent = sorted({v for s, v in values.items() if v and v not in org
+                         and not (s is LeadStatus.QUALIFIED and by_checkbox)})
+        notes = []
+        qualified = values[LeadStatus.QUALIFIED]
+        if qualified and qualified not in org and by_checkbox:
+            notes.append(f"no status {qualified!r} in this org: reps request SQL with {by_checkbox}")
+        converted = values[LeadStatus.CONVERTED]
+        wrong = converted is not None and converted in org and not org[converted]
+        unmapped = sorted(set(org) - {v for v in values.values() if v})
+        problems = ([f"mapped values not in the org's Lead Status picklist: {', '.join(absent)}"] if absent else []) + (
+            [f"converted maps to {converted!r}, which is not a converted status"] if wrong else []) + (
+            [f"org statuses no lead status maps (such leads are quarantined): {', '.join(unmapped)}"] if unmapped
+            else [])
+        return [Check("salesforce Lead Status values", not problems,
+                      "; ".join(problems + notes) or "; ".join(["all mapped values exist", *notes]))]
 
 
 def _bulk_page(job_id: str, locator: str) -> Callable[[Salesforce], Any]:
@@ -391,13 +495,13 @@ _BOOLEAN = {"IsDeleted", "IsConverted"}
 _INTEGER = {"NumberOfEmployees"}
 
 
-def _typed(row: dict[str, str]) -> dict[str, Any]:
+def _typed(row: dict[str, str], booleans: set[str] = _BOOLEAN) -> dict[str, Any]:
     """A Bulk API CSV row with the types the REST API would give (empty means null)."""
     out: dict[str, Any] = {}
     for name, value in row.items():
         if value == "":
             out[name] = None
-        elif name in _BOOLEAN:
+        elif name in booleans:
             out[name] = value.lower() == "true"
         elif name in _INTEGER:
             out[name] = int(float(value))

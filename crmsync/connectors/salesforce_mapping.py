@@ -1,8 +1,12 @@
 """Salesforce shapes <-> the CRM-neutral model, in one place; and SOQL literals, always escaped.
 
-A rep asks for SQL by setting the Lead's Status to the mapped `qualified` value; crmsync's own
-stage is `CRMSync_Stage__c`. Tasks and Events on the Lead (WhoId) are the owner's activities;
-campaign responses are the lead's (a web-form campaign counts as a form submission).
+A rep asks for SQL by ticking the mapped `sql_request` checkbox (a default org has no "Qualified"
+status) or by setting the Lead's Status to the mapped `qualified` value where the org has one;
+crmsync's own stage is `CRMSync_Stage__c`. The org's Industry and LeadSource values are read through
+the mapping's `industries` and `sources` tables (the admin's), so fit compares the definitions' words.
+A converted lead is read-only in Salesforce: it is read (its converted Contact/Account/Opportunity
+ids go in the snapshot) and never written. Tasks and Events on the Lead (WhoId) are the owner's
+activities; campaign responses are the lead's (a web-form campaign counts as a form submission).
 """
 
 from __future__ import annotations
@@ -17,10 +21,15 @@ from crmsync.model import BANT_ITEMS, Activity, Contact, LeadStatus, Stage
 from crmsync.rules.values import moment
 
 LEAD_FIELDS = ["Id", "IsDeleted", "FirstName", "LastName", "Email", "Company", "Title", "Industry", "NumberOfEmployees",
-               "Country", "LeadSource", "Status", "OwnerId", "IsConverted", "CreatedDate", "SystemModstamp"]
+               "Country", "LeadSource", "Status", "OwnerId", "IsConverted", "CreatedDate", "SystemModstamp",
+               "ConvertedContactId", "ConvertedAccountId", "ConvertedOpportunityId"]
 SOURCE = {"Web": "organic", "Advertisement": "paid_search", "Email": "email", "Social": "social",
           "Partner Referral": "referral", "Employee Referral": "referral", "External Referral": "referral",
           "Trade Show": "event", "Phone Inquiry": "direct"}
+"""LeadSource values -> the definitions' source words; the mapping's `sources` override these."""
+CONVERTED = ("ConvertedContactId", "ConvertedAccountId", "ConvertedOpportunityId")
+"""Where a converted lead went (standard Lead fields; describe_lead.json): kept in the snapshot so a
+later stream can follow the contact."""
 
 
 def custom_fields(mapping: CrmMapping) -> list[tuple[str, str]]:
@@ -28,14 +37,14 @@ def custom_fields(mapping: CrmMapping) -> list[tuple[str, str]]:
     f = mapping.fields
     kinds = {"mql_at": "DateTime", "sal_at": "DateTime", "sql_at": "DateTime", "recycled_at": "DateTime",
              "engagement_score": "Number", "fit_reasons": "LongTextArea",
-             "sql_blocked_reason": "LongTextArea", "dq_reason_status": "LongTextArea"}
-    names = ["stage", "bant_need", "bant_authority", "bant_timeline", "bant_budget", "dq_reason", "fit", "fit_reasons",
-             "engagement_score", "mql_at", "sal_at", "sql_at", "recycled_at", "sql_blocked_reason",
-             "dq_reason_status", "sla_state", "definitions_version"]
+             "sql_blocked_reason": "LongTextArea", "dq_reason_status": "LongTextArea", "sql_request": "Checkbox"}
+    names = ["sql_request", "stage", "bant_need", "bant_authority", "bant_timeline", "bant_budget", "dq_reason",
+             "fit", "fit_reasons", "engagement_score", "mql_at", "sal_at", "sql_at", "recycled_at",
+             "sql_blocked_reason", "dq_reason_status", "sla_state", "definitions_version"]
     out: list[tuple[str, str]] = []
     for neutral in names:
         name = getattr(f, neutral)
-        if name.endswith("__c") and name not in [n for n, _ in out]:
+        if name and name.endswith("__c") and name not in [n for n, _ in out]:
             out.append((name, kinds.get(neutral, "Text")))
     return out
 
@@ -62,12 +71,17 @@ class SalesforceMapping(Vocabulary):
     def lead_fields(self) -> list[str]:
         f = self.fields
         names = [*LEAD_FIELDS, f.stage, f.dq_reason, *(getattr(f, f"bant_{i}") for i in BANT_ITEMS),
-                 *(getattr(f, n) for n in OWNED)]
+                 *(getattr(f, n) for n in OWNED), *([f.sql_request] if f.sql_request else [])]
         return list(dict.fromkeys(names))
 
     def owned_fields(self) -> list[str]:
         f = self.fields
-        return list(dict.fromkeys([f.stage, f.lead_status, *(getattr(f, n) for n in OWNED)]))
+        return list(dict.fromkeys([f.stage, f.lead_status, *(getattr(f, n) for n in OWNED),
+                                   *([f.sql_request] if f.sql_request else [])]))
+
+    def sql_requested(self, record: dict[str, Any]) -> bool:
+        name = self.fields.sql_request
+        return bool(name and record.get(name) in (True, "true", "True"))
 
     def to_contact(self, record: dict[str, Any]) -> Contact:
         rid = record.get("Id")
@@ -89,15 +103,19 @@ class SalesforceMapping(Vocabulary):
         stage = governed or Stage.LEAD
         if record.get("IsConverted") or status is LeadStatus.CONVERTED:
             stage = governed if governed in (Stage.OPPORTUNITY, Stage.CUSTOMER) else Stage.OPPORTUNITY
-        elif status is LeadStatus.QUALIFIED:
+        elif status is LeadStatus.QUALIFIED or self.sql_requested(record):
             stage = Stage.SQL  # a rep asked for SQL
         snapshot = {name: self.normal(name, record.get(name)) for name in self.owned_fields()}
+        if record.get("IsConverted"):
+            snapshot["IsConverted"] = "true"
+            snapshot.update({name: str(record[name]) for name in CONVERTED if record.get(name)})
         company = record.get("Company")
         return Contact(
             id=str(rid), crm="salesforce", email=record.get("Email"), first_name=record.get("FirstName"),
             last_name=record.get("LastName"), company=None if company == "[not provided]" else company,
-            title=record.get("Title"), industry=record.get("Industry"), employees=record.get("NumberOfEmployees"),
-            country=record.get("Country"), source=SOURCE.get(record.get("LeadSource") or "", record.get("LeadSource")),
+            title=record.get("Title"), industry=self.industry(record.get("Industry")),
+            employees=record.get("NumberOfEmployees"), country=record.get("Country"),
+            source=self.source(record.get("LeadSource"), SOURCE),
             owner_id=record.get("OwnerId"), stage=stage.value, governed_stage=governed.value if governed else None,
             lead_status=status.value if status else None, dq_reason=record.get(f.dq_reason),
             bant={item: record.get(getattr(f, f"bant_{item}")) for item in BANT_ITEMS},
@@ -124,8 +142,15 @@ class SalesforceMapping(Vocabulary):
         return Activity(str(record.get("Id")), kind, record.get("CreatedDate"), campaign.get("Name") or "")
 
     def changes(self, contact: Contact, writes: dict[str, str]) -> dict[str, Any]:
+        """The fields to write; none for a converted lead (Salesforce refuses every update of one with
+        CANNOT_UPDATE_CONVERTED_LEAD). A ticked SQL request is cleared when the SQL is not kept."""
+        if contact.snapshot.get("IsConverted") == "true":
+            return {}
         f = self.fields
         wanted: dict[str, Any] = {}
+        if f.sql_request and "stage" in writes and writes["stage"] != Stage.SQL.value and \
+                contact.snapshot.get(f.sql_request) in ("True", "true"):
+            wanted[f.sql_request] = False
         for name, value in writes.items():
             if name == "stage":
                 wanted[f.stage] = self.stage_values[Stage(value)]

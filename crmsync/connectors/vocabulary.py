@@ -35,6 +35,17 @@ class Vocabulary:
                 self.status_for.setdefault(value, status)
         self._timestamps = {getattr(self.fields, t) for t in TIMESTAMPS}
 
+    def industry(self, value: Any) -> Any:
+        """The definitions' word for a CRM industry value (the mapping's `industries`), else the value."""
+        return self.mapping.industries.get(value, value) if isinstance(value, str) else value
+
+    def source(self, value: Any, standard: dict[str, str]) -> Any:
+        """The definitions' word for a CRM lead source: the mapping's `sources` first, then the CRM's
+        standard values, else the value as it is."""
+        if not isinstance(value, str):
+            return value
+        return self.mapping.sources.get(value) or standard.get(value, value)
+
     def same(self, name: str, current: str, new: Any) -> bool:
         if name == self.fields.engagement_score and current and new not in (None, ""):
             try:

@@ -361,12 +361,19 @@ class Fields(Strict):
     dq_reason_status: NonEmpty
     sla_state: NonEmpty
     definitions_version: NonEmpty
+    sql_request: NonEmpty | None = None
+    """A checkbox a rep ticks to ask for SQL (Salesforce: a default org has no "Qualified" status)."""
 
 
 class CrmMapping(Strict):
     stages: StageValues
     lead_statuses: LeadStatusValues
     fields: Fields
+    industries: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
+    """The CRM's industry values -> the words `fit.industries` uses (an org's picklist is not the
+    definitions' vocabulary: Salesforce's standard Industry says "Technology", the definitions "software")."""
+    sources: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
+    """The CRM's lead source values -> the definitions' source words (what property rules compare)."""
 
     @model_validator(mode="after")
     def _statuses_needed(self) -> CrmMapping:

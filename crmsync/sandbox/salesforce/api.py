@@ -17,17 +17,18 @@ from urllib.parse import parse_qs
 
 from crmsync.sandbox.http import HttpError, Request, Response, SandboxApp
 from crmsync.sandbox.salesforce import soql
-from crmsync.sandbox.salesforce.org import FieldError, Org
+from crmsync.sandbox.salesforce.org import INTEGRATION_USER, FieldError, Org
 
 COMPOSITE_MAX = 200
 DEFAULT_BATCH = 2000
 
 
 class SalesforceApp(SandboxApp):
-    def __init__(self, *, token: str | None = None, org: Org | None = None, **options: Any) -> None:
+    def __init__(self, *, token: str | None = None, org: Org | None = None, shape: str = "default",
+                 **options: Any) -> None:
         super().__init__(**options)
         self.token = token
-        self.org = org or Org()
+        self.org = org or Org(shape=shape)
         self.cursors: dict[str, list[dict[str, Any]]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         _routes(self)
@@ -41,6 +42,12 @@ class SalesforceApp(SandboxApp):
                 return self.error(403, "TotalRequests Limit exceeded.", errorCode="REQUEST_LIMIT_EXCEEDED")
             return None
         return self.error(401, "Session expired or invalid", errorCode="INVALID_SESSION_ID")
+
+    def caller(self, request: Request) -> str:
+        """The user a request acts as: its session's user (the fixed token is the integration user's)."""
+        header = request.headers.get("Authorization") or request.headers.get("authorization") or ""
+        token = header.partition(" ")[2]
+        return self.org.session_users.get(token, INTEGRATION_USER)
 
     def error(self, status: int, message: str, **extra: Any) -> Response:
         code = extra.pop("errorCode", {400: "MALFORMED_QUERY", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
@@ -88,7 +95,7 @@ def _routes(app: SalesforceApp) -> None:
         host = request.headers.get("Host", "127.0.0.1")
         app.calls[("oauth.token", 200)] += 1
         return Response(200, {"access_token": org.issue_token(), "instance_url": f"http://{host}",
-                              "id": f"http://{host}/id/00D5g0000000001/0055g0000000001",
+                              "id": f"http://{host}/id/00D5g0000000001AAA/{INTEGRATION_USER}",
                               "token_type": "Bearer", "issued_at": str(int(org.clock().timestamp() * 1000)),
                               "signature": secrets.token_urlsafe(16)})
 
@@ -100,12 +107,15 @@ def _routes(app: SalesforceApp) -> None:
             query = soql.parse(text)
         except soql.MalformedQuery as exc:
             raise HttpError(400, f"{exc}", errorCode="MALFORMED_QUERY") from None
-        if query.sobject not in org.records:
+        if query.sobject not in org.fields:
             raise HttpError(400, f"sObject type '{query.sobject}' is not supported.", errorCode="INVALID_TYPE")
-        known = org.fields.get(query.sobject, {})
+        # A field the user cannot see does not exist for them: INVALID_FIELD, worded as the recorded
+        # answer (../shared/recorded/salesforce/error_invalid_field.json)
+        known = org.visible(app.caller(request), query.sobject)
         for name in query.fields:
             if name.split(".")[0] not in known and not name.startswith("Campaign."):
-                raise HttpError(400, f"No such column '{name}' on entity '{query.sobject}'", errorCode="INVALID_FIELD")
+                raise HttpError(400, f"No such column '{name}' on sobject of type {query.sobject}",
+                                errorCode="INVALID_FIELD")
         rows = [r for r in org.records[query.sobject].values()
                 if (include_deleted or not r.get("IsDeleted")) and (query.where is None or query.where(r))]
         for name, descending in reversed(query.order):
@@ -143,8 +153,13 @@ def _routes(app: SalesforceApp) -> None:
             query = soql.parse(str(body.get("query") or ""))
         except soql.MalformedQuery as exc:
             raise HttpError(400, str(exc), errorCode="MALFORMED_QUERY") from None
-        if query.sobject not in org.records or not query.fields:
+        if query.sobject not in org.fields or not query.fields:
             raise HttpError(400, "Bulk queries need an object and fields", errorCode="INVALIDJOB")
+        known = org.visible(app.caller(request), query.sobject)
+        hidden = [name for name in query.fields if name.split(".")[0] not in known]
+        if hidden:
+            raise HttpError(400, f"No such column '{hidden[0]}' on sobject of type {query.sobject}",
+                            errorCode="INVALID_FIELD")
         rows = [r for r in org.records[query.sobject].values()
                 if (operation == "queryAll" or not r.get("IsDeleted")) and (query.where is None or query.where(r))]
         for name, descending in reversed(query.order):
@@ -188,11 +203,13 @@ def _routes(app: SalesforceApp) -> None:
         if sobject not in org.fields:
             raise HttpError(404, f"The requested resource does not exist: {sobject}", errorCode="NOT_FOUND")
         fields = []
-        for name, kind in org.fields[sobject].items():
+        # describe lists only the fields the user can see (field-level security)
+        for name, kind in org.visible(app.caller(request), sobject).items():
             entry: dict[str, Any] = {"name": name, "type": "id" if name == "Id" else kind,
                                      "custom": name.endswith("__c"),
-                                     "label": name, "updateable": kind != "system", "nillable": True,
-                                     "picklistValues": []}
+                                     "label": name, "updateable": kind not in ("system", "readonly"),
+                                     "nillable": True, "picklistValues": [],
+                                     "externalId": name in org.external_ids}
             if sobject == "Lead" and name == "Status":
                 entry["picklistValues"] = [{"value": v, "label": v, "active": True} for v in org.statuses()]
             fields.append(entry)
@@ -204,7 +221,7 @@ def _routes(app: SalesforceApp) -> None:
         if sobject not in org.records:
             raise HttpError(404, f"The requested resource does not exist: {sobject}", errorCode="NOT_FOUND")
         try:
-            org.update(sobject, rid, request.json())
+            org.update(sobject, rid, request.json(), user=app.caller(request))
         except FieldError as exc:
             raise HttpError(400, exc.message, errorCode=exc.code, fields=exc.fields) from None
         return Response(204, None, app.limit_headers())
@@ -223,14 +240,44 @@ def _routes(app: SalesforceApp) -> None:
         full = str(body.get("FullName") or "")
         sobject, _, name = full.partition(".")
         kind = str((body.get("Metadata") or {}).get("type") or "Text")
-        if sobject not in org.fields or not name.endswith("__c"):
+        if sobject in ("Task", "Event"):
+            # Custom fields for tasks and events are created on Activity (Salesforce Help, "Activity
+            # Custom Fields": https://help.salesforce.com/s/articleView?id=sf.activity_custom_fields.htm);
+            # the error code and text are unconfirmed
+            raise HttpError(400, f"Cannot create custom fields on {sobject}: create them on Activity",
+                            errorCode="INVALID_TYPE")
+        if (sobject not in org.fields and sobject != "Activity") or not name.endswith("__c"):
             raise HttpError(400, f"Invalid FullName {full!r}: use Object.Field__c", errorCode="INVALID_FIELD")
         if not org.add_custom_field(sobject, name, {"Text": "string", "LongTextArea": "textarea",
                                                     "DateTime": "datetime", "Number": "double",
                                                     "Checkbox": "boolean"}.get(kind, "string")):
             raise HttpError(400, f"There's already a field named {name} on {sobject}.",
                             errorCode="DUPLICATE_DEVELOPER_NAME")
+        if (body.get("Metadata") or {}).get("externalId"):
+            org.external_ids.add(name)
         return Response(201, {"id": org.new_id("CustomField"), "success": True, "errors": []}, app.limit_headers())
+
+    @app.route("GET", "/services/data/{version}/tooling/query", "tooling.query")
+    def tooling_query(request: Request, version: str) -> Response:
+        """Tooling SOQL over CustomField (DeveloperName, TableEnumOrId): the fields that exist, whoever
+        can see them (Tooling API object reference, CustomField)."""
+        try:
+            query = soql.parse(request.arg("q") or "")
+        except soql.MalformedQuery as exc:
+            raise HttpError(400, str(exc), errorCode="MALFORMED_QUERY") from None
+        if query.sobject != "CustomField":
+            raise HttpError(400, f"sObject type '{query.sobject}' is not supported.", errorCode="INVALID_TYPE")
+        rows = [r for r in org.records["CustomField"].values() if query.where is None or query.where(r)]
+        shaped = [app.shape(version, "CustomField", r, query.fields) for r in rows]
+        return Response(200, {"size": len(shaped), "totalSize": len(shaped), "done": True, "records": shaped,
+                              "entityTypeName": "CustomField"}, app.limit_headers())
+
+    @app.route("GET", "/services/oauth2/userinfo", "oauth.userinfo")
+    def userinfo(request: Request) -> Response:
+        """The OpenID Connect UserInfo endpoint: who this session is (user_id, organization_id)."""
+        user = app.caller(request)
+        return Response(200, {"user_id": user, "organization_id": "00D5g0000000001AAA",
+                              "preferred_username": org.records["User"].get(user, {}).get("Username")})
 
     from crmsync.sandbox.salesforce.control import control_routes
 
@@ -289,6 +336,7 @@ def _composite(app: SalesforceApp, request: Request, create: bool) -> Response:
         if all_or_none else None
     failed = False
     locked = request.partial_fault  # an injected 207 / lock fault: every other record is locked
+    user = app.caller(request)
     for index, record in enumerate(records):
         sobject = (record.get("attributes") or {}).get("type")
         values = {k: v for k, v in record.items() if k not in ("attributes", "id", "Id")}
@@ -300,9 +348,10 @@ def _composite(app: SalesforceApp, request: Request, create: bool) -> Response:
             failed = True
             continue
         try:
-            if sobject not in org.records:
+            if sobject not in org.fields:
                 raise FieldError("INVALID_TYPE", f"sObject type '{sobject}' is not supported", [])
-            saved = org.create(sobject, values) if create else org.update(sobject, str(rid), values)
+            saved = org.create(sobject, values, user=user) if create else \
+                org.update(sobject, str(rid), values, user=user)
             results.append({"id": saved["Id"], "success": True, "errors": []})
         except FieldError as exc:
             failed = True

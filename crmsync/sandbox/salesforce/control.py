@@ -57,6 +57,9 @@ def control_routes(app: SalesforceApp) -> None:
             org.sessions.clear()
         if "api_limit" in body:
             org.api_limit = int(body["api_limit"])
+        if "shape" in body:  # a new org of that shape: records, fields and permissions start over
+            org.shape = str(body["shape"])
+            org.reset()
         return Response(200, {"ok": True})
 
     @app.route("GET", "/__sandbox/leads/{rid}", internal=True)
@@ -71,11 +74,24 @@ def control_routes(app: SalesforceApp) -> None:
 
     @app.route("POST", "/__sandbox/leads/{rid}/sql", internal=True)
     def set_sql(request: Request, rid: str) -> Response:
-        """A rep setting Status to Qualified by hand, with whatever BANT they typed."""
+        """A rep asking for SQL by hand, with whatever BANT they typed: Status "Qualified" where the org
+        has it (the rich shape), else the SQL-request checkbox `crmsync setup` creates."""
         lead(rid)
         bant = request.json().get("bant") or {}
-        edit("Lead", rid, {**{f"BANT_{k.title()}__c": v for k, v in bant.items()}, "Status": "Qualified"})
+        ask = {"Status": "Qualified"} if "Qualified" in org.statuses() else {"CRMSync_SQL_Requested__c": True}
+        edit("Lead", rid, {**{f"BANT_{k.title()}__c": v for k, v in bant.items()}, **ask})
         return Response(200, {"id": rid})
+
+    @app.route("POST", "/__sandbox/leads/{rid}/convert", internal=True)
+    def convert(request: Request, rid: str) -> Response:
+        """A rep converting the lead (Account, Contact, Opportunity; activities move to the contact)."""
+        lead(rid)
+        try:
+            converted = org.convert(rid)
+        except FieldError as exc:
+            raise HttpError(400, exc.message, errorCode=exc.code) from None
+        return Response(200, {name: converted[name] for name in
+                              ("Id", "ConvertedContactId", "ConvertedAccountId", "ConvertedOpportunityId")})
 
     @app.route("POST", "/__sandbox/leads/{rid}/tasks", internal=True)
     def log_call(request: Request, rid: str) -> Response:

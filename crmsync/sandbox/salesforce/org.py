@@ -1,8 +1,12 @@
 """The Salesforce org the sandbox emulates: Leads, Tasks, Events, CampaignMembers, LeadStatus,
-the fields each object has (standard and custom), sessions, the daily API limit, and an optional
-validation rule (Status 'Qualified' needs the four BANT fields).
+the fields each object has (standard and custom), sessions (each for a user), field-level security,
+lead conversion, the daily API limit, and an optional validation rule (Status 'Qualified' needs the
+four BANT fields).
 
-Every change bumps SystemModstamp and LastModifiedDate, Salesforce's change cursor.
+Two shapes: "default" (a new org: the four standard Lead statuses, as the recorded describe of a
+scratch org shows, ../shared/recorded/salesforce/describe_lead.json) and "rich" (an org whose admin
+added "Qualified" and "Unqualified"). Every change bumps SystemModstamp and LastModifiedDate,
+Salesforce's change cursor.
 """
 
 from __future__ import annotations
@@ -14,16 +18,27 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 PREFIX = {"Lead": "00Q", "Task": "00T", "Event": "00U", "CampaignMember": "00v", "LeadStatus": "01J",
-          "Campaign": "701", "User": "005", "CustomField": "00N"}
-LEAD_STATUSES = [("Open - Not Contacted", False, True), ("Working - Contacted", False, False),
+          "Campaign": "701", "User": "005", "CustomField": "00N", "PermissionSet": "0PS", "FieldPermissions": "01k",
+          "PermissionSetAssignment": "0Pa", "Contact": "003", "Account": "001", "Opportunity": "006"}
+DEFAULT_STATUSES = [("Open - Not Contacted", False, True), ("Working - Contacted", False, False),
+                    ("Closed - Converted", True, False), ("Closed - Not Converted", False, False)]
+"""A new org's Lead Status picklist: the recorded describe (describe_lead.json) has exactly these four."""
+RICH_STATUSES = [("Open - Not Contacted", False, True), ("Working - Contacted", False, False),
                  ("Qualified", False, False), ("Unqualified", False, False), ("Closed - Converted", True, False),
                  ("Closed - Not Converted", False, False)]
+LEAD_STATUSES = RICH_STATUSES  # kept for callers that list the rich org's statuses
+SHAPES = {"default": DEFAULT_STATUSES, "rich": RICH_STATUSES}
+INTEGRATION_USER = "0055g0000000001AAA"
+"""The user every OAuth session and the fixed token act as (the id in the token answer's identity URL)."""
+ACTIVITY_OBJECTS = ("Task", "Event")
 SYSTEM = ["Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"]
 STANDARD_FIELDS: dict[str, dict[str, str]] = {
     "Lead": {**dict.fromkeys(SYSTEM, "system"), "FirstName": "string", "LastName": "string", "Email": "email",
              "Company": "string", "Title": "string", "Industry": "picklist", "NumberOfEmployees": "int",
              "Country": "string", "LeadSource": "picklist", "Status": "picklist", "OwnerId": "reference",
-             "IsConverted": "boolean"},
+             "IsConverted": "readonly", "ConvertedDate": "readonly", "ConvertedContactId": "readonly",
+             "ConvertedAccountId": "readonly", "ConvertedOpportunityId": "readonly",
+             "LastActivityDate": "readonly"},
     "Task": {**dict.fromkeys(SYSTEM, "system"), "WhoId": "reference", "OwnerId": "reference", "Subject": "string",
              "Description": "textarea", "ActivityDate": "date", "Status": "picklist", "Type": "picklist",
              "TaskSubtype": "picklist", "Priority": "picklist"},
@@ -33,6 +48,19 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
                        "Status": "picklist", "HasResponded": "boolean", "FirstRespondedDate": "date"},
     "LeadStatus": {"Id": "system", "MasterLabel": "string", "ApiName": "string", "IsConverted": "boolean",
                    "IsDefault": "boolean", "SortOrder": "int"},
+    "User": {"Id": "system", "Username": "string", "Name": "string", "IsActive": "boolean"},
+    # FieldPermissions, PermissionSet and PermissionSetAssignment are plain sObjects (create, query):
+    # https://developer.salesforce.com/docs/atlas.en-us.262.0.object_reference.meta/object_reference/sforce_api_objects_fieldpermissions.htm
+    "PermissionSet": {**dict.fromkeys(SYSTEM, "system"), "Name": "string", "Label": "string"},
+    "FieldPermissions": {**dict.fromkeys(SYSTEM, "system"), "ParentId": "reference", "SobjectType": "picklist",
+                         "Field": "picklist", "PermissionsRead": "boolean", "PermissionsEdit": "boolean"},
+    "PermissionSetAssignment": {**dict.fromkeys(SYSTEM, "system"), "PermissionSetId": "reference",
+                                "AssigneeId": "reference"},
+    "Account": {**dict.fromkeys(SYSTEM, "system"), "Name": "string", "Industry": "picklist", "OwnerId": "reference"},
+    "Contact": {**dict.fromkeys(SYSTEM, "system"), "FirstName": "string", "LastName": "string", "Email": "email",
+                "Title": "string", "AccountId": "reference", "OwnerId": "reference"},
+    "Opportunity": {**dict.fromkeys(SYSTEM, "system"), "Name": "string", "AccountId": "reference",
+                    "StageName": "picklist", "CloseDate": "date", "OwnerId": "reference"},
 }
 BANT_FIELDS = ["BANT_Need__c", "BANT_Authority__c", "BANT_Timeline__c", "BANT_Budget__c"]
 
@@ -53,28 +81,37 @@ class Org:
     records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     fields: dict[str, dict[str, str]] = field(default_factory=dict)
     sessions: dict[str, datetime] = field(default_factory=dict)
+    session_users: dict[str, str] = field(default_factory=dict)
     session_seconds: float = 7200.0
     api_limit: int = 100_000
     api_used: int = 0
     validation_rule: bool = False
     credentials: dict[str, str] | None = None
     counter: int = 0
+    shape: str = "default"
+    external_ids: set[str] = field(default_factory=set)
     on_change: list[Callable[[str, str], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.shape not in SHAPES:
+            raise ValueError(f"unknown org shape {self.shape!r}: use one of {', '.join(SHAPES)}")
         if not self.fields:
             self.reset()
 
     def reset(self) -> None:
         self.records = {name: {} for name in STANDARD_FIELDS}
         self.records["Campaign"] = {}
+        self.records["CustomField"] = {}
         self.fields = {name: dict(spec) for name, spec in STANDARD_FIELDS.items()}
+        self.external_ids = set()
         self.counter = 0
         self.api_used = 0
-        for order, (label, converted, default) in enumerate(LEAD_STATUSES, 1):
+        for order, (label, converted, default) in enumerate(SHAPES[self.shape], 1):
             rid = self.new_id("LeadStatus")
             self.records["LeadStatus"][rid] = {"Id": rid, "MasterLabel": label, "ApiName": label,
                                                "IsConverted": converted, "IsDefault": default, "SortOrder": order}
+        self.records["User"][INTEGRATION_USER] = {"Id": INTEGRATION_USER, "Username": "crmsync@example.com",
+                                                  "Name": "crmsync integration", "IsActive": True}
 
     def new_id(self, sobject: str) -> str:
         self.counter += 1
@@ -85,39 +122,80 @@ class Org:
 
     # --- sessions -------------------------------------------------------------------------------
 
-    def issue_token(self) -> str:
+    def issue_token(self, user: str = INTEGRATION_USER) -> str:
         token = "00D5g0000000001!" + secrets.token_urlsafe(24)
         self.sessions[token] = self.clock() + timedelta(seconds=self.session_seconds)
+        self.session_users[token] = user
         return token
 
     def session_valid(self, token: str) -> bool:
         expires = self.sessions.get(token)
         return expires is not None and self.clock() < expires
 
+    # --- field-level security -------------------------------------------------------------------
+
+    def granted(self, user: str | None, sobject: str, name: str, edit: bool = False) -> bool:
+        """A custom field is visible to a user only through a FieldPermissions row of a permission set
+        assigned to them ("To grant a user access to a field, associate a FieldPermissions record with a
+        PermissionSet that's assigned to a user": the FieldPermissions object reference). Standard fields
+        are visible to everyone and internal calls (user None: seeding, a person in the UI) see all:
+        both simplifications, listed in docs/salesforce.md."""
+        if user is None or not name.endswith("__c"):
+            return True
+        sets = {a["PermissionSetId"] for a in self.records["PermissionSetAssignment"].values()
+                if a["AssigneeId"] == user}
+        key = f"{sobject}.{name}"
+        return any(p["ParentId"] in sets and p["Field"] == key and p.get("PermissionsRead")
+                   and (p.get("PermissionsEdit") or not edit) for p in self.records["FieldPermissions"].values())
+
+    def visible(self, user: str | None, sobject: str) -> dict[str, str]:
+        return {n: kind for n, kind in self.fields[sobject].items() if self.granted(user, sobject, n)}
+
+    def grant(self, user: str, fields: list[str], name: str = "Sandbox_Granted") -> None:
+        """What an admin does by hand: a permission set with read/edit on `fields` ("Lead.X"), assigned."""
+        sets = [p for p in self.records["PermissionSet"].values() if p["Name"] == name]
+        pset = sets[0] if sets else self.create("PermissionSet", {"Name": name, "Label": name})
+        have = {p["Field"] for p in self.records["FieldPermissions"].values() if p["ParentId"] == pset["Id"]}
+        for full in fields:
+            if full not in have:
+                self.create("FieldPermissions", {"ParentId": pset["Id"], "SobjectType": full.split(".")[0],
+                                                 "Field": full, "PermissionsRead": True, "PermissionsEdit": True})
+        if not any(a["PermissionSetId"] == pset["Id"] and a["AssigneeId"] == user
+                   for a in self.records["PermissionSetAssignment"].values()):
+            self.create("PermissionSetAssignment", {"PermissionSetId": pset["Id"], "AssigneeId": user})
+
     # --- records --------------------------------------------------------------------------------
 
-    def create(self, sobject: str, values: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
+    def create(self, sobject: str, values: dict[str, Any], at: datetime | None = None,
+               user: str | None = None) -> dict[str, Any]:
         values = _blank_is_null(values)
         now = at or self.clock()
-        self._check(sobject, values)
+        self._check(sobject, values, user)
+        self._unique(sobject, values)
         rid = self.new_id(sobject)
         stamp = sf_time(now)
         record = {"Id": rid, "IsDeleted": False, "CreatedDate": stamp, "LastModifiedDate": stamp,
                   "SystemModstamp": stamp, **{k: v for k, v in values.items() if k not in SYSTEM}}
         if sobject == "Lead":
-            record.setdefault("Status", "Open - Not Contacted")
+            record.setdefault("Status", self.statuses()[0])
             record.setdefault("IsConverted", False)
             self._validate_lead(record)
         self.records[sobject][rid] = record
         return record
 
-    def update(self, sobject: str, rid: str, values: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
+    def update(self, sobject: str, rid: str, values: dict[str, Any], at: datetime | None = None,
+               user: str | None = None) -> dict[str, Any]:
         values = _blank_is_null(values)
         record = self.records[sobject].get(rid)
         if record is None or record.get("IsDeleted"):
             raise FieldError("ENTITY_IS_DELETED" if record else "INVALID_CROSS_REFERENCE_KEY",
                              f"invalid cross reference id: {rid}", [])
-        self._check(sobject, values)
+        if sobject == "Lead" and record.get("IsConverted"):
+            # A converted lead is read-only: "CANNOT_UPDATE_CONVERTED_LEAD" (Salesforce Help 000384333,
+            # "Error 'CANNOT_UPDATE_CONVERTED_LEAD' When Executing Apex Trigger on Lead Record"); the message
+            # as integrations report it ("cannot reference converted lead", kb.commvault.com/article/67630).
+            raise FieldError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [])
+        self._check(sobject, values, user)
         candidate = {**record, **{k: v for k, v in values.items() if k not in SYSTEM}}
         if sobject == "Lead":
             self._validate_lead(candidate)
@@ -141,14 +219,75 @@ class Org:
         if stamp > record["SystemModstamp"]:
             record["SystemModstamp"] = record["LastModifiedDate"] = stamp
 
-    def _check(self, sobject: str, values: dict[str, Any]) -> None:
+    def convert(self, rid: str, at: datetime | None = None) -> dict[str, Any]:
+        """Convert a lead as Salesforce does: an Account, a Contact and an Opportunity are created, the
+        lead gets IsConverted, ConvertedDate, Converted{Account,Contact,Opportunity}Id and the org's
+        converted status, and its open and closed activities move to the new contact (Salesforce Help,
+        "Convert Leads": https://help.salesforce.com/s/articleView?id=sf.leads_convert.htm)."""
+        lead = self.records["Lead"].get(rid)
+        if lead is None or lead.get("IsDeleted"):
+            raise FieldError("INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id: {rid}", [])
+        if lead.get("IsConverted"):
+            raise FieldError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [])
+        now = at or self.clock()
+        company = lead.get("Company") or f"{lead.get('LastName')}"
+        account = self.create("Account", {"Name": company, "Industry": lead.get("Industry"),
+                                          "OwnerId": lead.get("OwnerId")}, at=now)
+        contact = self.create("Contact", {"FirstName": lead.get("FirstName"), "LastName": lead.get("LastName"),
+                                          "Email": lead.get("Email"), "Title": lead.get("Title"),
+                                          "AccountId": account["Id"], "OwnerId": lead.get("OwnerId")}, at=now)
+        opportunity = self.create("Opportunity", {"Name": f"{company}-", "AccountId": account["Id"],
+                                                  "StageName": "Prospecting", "CloseDate": now.date().isoformat(),
+                                                  "OwnerId": lead.get("OwnerId")}, at=now)
+        status = next(r["MasterLabel"] for r in sorted(self.records["LeadStatus"].values(),
+                                                        key=lambda r: r["SortOrder"]) if r["IsConverted"])
+        stamp = sf_time(now)
+        lead.update({"IsConverted": True, "ConvertedDate": now.date().isoformat(), "Status": status,
+                     "ConvertedAccountId": account["Id"], "ConvertedContactId": contact["Id"],
+                     "ConvertedOpportunityId": opportunity["Id"], "LastModifiedDate": stamp, "SystemModstamp": stamp})
+        for sobject in ACTIVITY_OBJECTS:
+            for activity in self.records[sobject].values():
+                if activity.get("WhoId") == rid:
+                    activity.update({"WhoId": contact["Id"], "LastModifiedDate": stamp, "SystemModstamp": stamp})
+        for listener in self.on_change:
+            listener("Lead", rid)
+        return lead
+
+    def _check(self, sobject: str, values: dict[str, Any], user: str | None = None) -> None:
         known = self.fields[sobject]
-        unknown = [k for k in values if k not in known and k != "attributes"]
+        unknown = [k for k in values if k != "attributes" and (k not in known or not self.granted(user, sobject, k))]
         if unknown:
             raise FieldError("INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {sobject}", unknown)
+        if user is not None:
+            # Read-only fields, and fields the user may read but not edit (Salesforce error codes page:
+            # INVALID_FIELD_FOR_INSERT_UPDATE; the message text is unconfirmed)
+            locked = [k for k in values if k != "attributes" and (
+                (known[k] in ("system", "readonly") and k != "Id") or not self.granted(user, sobject, k, edit=True))]
+            if locked:
+                raise FieldError("INVALID_FIELD_FOR_INSERT_UPDATE", f"Unable to create/update fields: "
+                                 f"{', '.join(locked)}. Please check the security settings of this field and verify "
+                                 "that it is read/write for your profile or permission set.", locked)
         if sobject == "Lead" and "Status" in values and values["Status"] not in self.statuses():
             raise FieldError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                              f"Status: bad value for restricted picklist field: {values['Status']}", ["Status"])
+        if sobject == "FieldPermissions":
+            # Field is a restricted picklist of existing "Object.Field" names (FieldPermissions reference)
+            target, _, name = str(values.get("Field") or "").partition(".")
+            if name not in self.fields.get(target, {}):
+                raise FieldError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                                 f"Field: bad value for restricted picklist field: {values.get('Field')}", ["Field"])
+
+    def _unique(self, sobject: str, values: dict[str, Any]) -> None:
+        """A permission set's name, a field's permission row in a set and an assignment exist once
+        (error codes: DUPLICATE_DEVELOPER_NAME and DUPLICATE_VALUE are unconfirmed for these objects)."""
+        keys = {"PermissionSet": ("Name",), "FieldPermissions": ("ParentId", "Field"),
+                "PermissionSetAssignment": ("PermissionSetId", "AssigneeId")}.get(sobject)
+        if keys is None:
+            return
+        wanted = tuple(values.get(k) for k in keys)
+        if any(tuple(r.get(k) for k in keys) == wanted for r in self.records[sobject].values()):
+            code = "DUPLICATE_DEVELOPER_NAME" if sobject == "PermissionSet" else "DUPLICATE_VALUE"
+            raise FieldError(code, f"duplicate value found: {', '.join(keys)} duplicates value on record", list(keys))
 
     def _validate_lead(self, record: dict[str, Any]) -> None:
         if self.validation_rule and record.get("Status") == "Qualified":
@@ -158,9 +297,16 @@ class Org:
                                  "Document need, authority, timeline and budget before setting Qualified", missing)
 
     def add_custom_field(self, sobject: str, name: str, kind: str) -> bool:
-        if name in self.fields[sobject]:
+        """A custom field as the Tooling API creates it: one on Activity appears on Task and Event.
+        New fields are visible to no one until a permission set grants them (see `granted`)."""
+        targets = ACTIVITY_OBJECTS if sobject == "Activity" else (sobject,)
+        if any(name in self.fields[t] for t in targets):
             return False
-        self.fields[sobject][name] = kind
+        for target in targets:
+            self.fields[target][name] = kind
+        rid = self.new_id("CustomField")
+        self.records["CustomField"][rid] = {"Id": rid, "DeveloperName": name.removesuffix("__c"),
+                                            "TableEnumOrId": sobject}
         return True
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from crmsync.connectors.salesforce_mapping import custom_fields
 from crmsync.definitions import DEFAULT_DEFINITIONS, load_definitions
 from crmsync.definitions.schema import CrmMapping
-from crmsync.sandbox.salesforce.org import Org, sf_time
+from crmsync.sandbox.salesforce.org import INTEGRATION_USER, Org, sf_time
 from crmsync.sandbox.seed import SeedLead, generate
 
 OWNERS = ["0055g00000A1", "0055g00000A2", "0055g00000A3", "0055g00000A4", "0055g00000A5"]
@@ -17,14 +17,28 @@ STATUS = {"lead": "Open - Not Contacted", "mql": "Open - Not Contacted", "sal": 
 NEUTRAL_STATUS = {"in_progress": "Working - Contacted", "unqualified": "Closed - Not Converted"}
 SOURCE = {"organic": "Web", "paid_search": "Advertisement", "email": "Email", "social": "Social",
           "referral": "Partner Referral", "partner": "Partner Referral", "direct": "Web", "event": "Trade Show"}
+DEFAULT_SOURCE = {"organic": "Web", "direct": "Web", "referral": "Partner Referral", "partner": "Partner Referral",
+                  "paid_search": "Other", "email": "Other", "social": "Other", "event": "Other"}
+"""A default org's LeadSource picklist has Web, Phone Inquiry, Partner Referral, Purchased List and
+Other (the recorded describe, describe_lead.json)."""
+DEFAULT_INDUSTRY = {"Financial Services": "Finance", "Logistics": "Transportation",
+                    "Information Technology": "Technology", "Software": "Technology",
+                    "Management Consulting": "Consulting", "Computer Software": "Technology", "E-commerce": "Retail",
+                    "Media Production": "Media"}
+"""The seed's industries as a default org's standard Industry picklist has them (describe_lead.json);
+values already standard (Healthcare, Insurance, Retail, Banking, ...) stay."""
+KINDS = {"DateTime": "datetime", "Number": "double", "Checkbox": "boolean", "LongTextArea": "textarea"}
 
 
-def install_custom_fields(org: Org, mapping: CrmMapping | None = None) -> None:
+def install_custom_fields(org: Org, mapping: CrmMapping | None = None, grant: bool = True) -> None:
+    """The fields `crmsync setup` creates, as if it had run (and, with `grant`, its permission set)."""
     mapping = mapping or load_definitions(DEFAULT_DEFINITIONS).definitions.mappings.salesforce
-    kinds = {"DateTime": "datetime", "Number": "double", "Checkbox": "string", "LongTextArea": "textarea"}
+    wanted = [f"Lead.{name}" for name, _ in custom_fields(mapping)] + ["Task.CRMSync_Task_Key__c"]
     for name, kind in custom_fields(mapping):
-        org.add_custom_field("Lead", name, kinds.get(kind, "string"))
-    org.add_custom_field("Task", "CRMSync_Task_Key__c", "string")
+        org.add_custom_field("Lead", name, KINDS.get(kind, "string"))
+    org.add_custom_field("Activity", "CRMSync_Task_Key__c", "string")
+    if grant:
+        org.grant(INTEGRATION_USER, wanted, name="CRMSync_Integration")
 
 
 def seed_org(org: Org, count: int, seed: int = 42, now: datetime | None = None, custom: bool = True,
@@ -41,14 +55,21 @@ def seed_org(org: Org, count: int, seed: int = 42, now: datetime | None = None, 
 
 def _add(org: Org, lead: SeedLead, now: datetime, custom: bool, campaigns: dict[str, str]) -> str:
     created = now - timedelta(days=lead.created_days_ago)
+    rich = org.shape == "rich"
+    status = STATUS[lead.stage] if lead.stage in ("sql", "opportunity", "customer") \
+        else NEUTRAL_STATUS.get(lead.lead_status or "", STATUS[lead.stage])
+    sql_by_checkbox = status == "Qualified" and not rich
     values: dict[str, Any] = {
         "FirstName": lead.first_name, "LastName": lead.last_name, "Email": lead.email,
-        "Company": lead.company or "[not provided]", "Title": lead.title, "Industry": lead.industry,
-        "NumberOfEmployees": lead.employees, "Country": lead.country, "LeadSource": SOURCE.get(lead.source),
-        "Status": STATUS[lead.stage] if lead.stage in ("sql", "opportunity", "customer")
-        else NEUTRAL_STATUS.get(lead.lead_status or "", STATUS[lead.stage]), "OwnerId": OWNERS[lead.owner],
+        "Company": lead.company or "[not provided]", "Title": lead.title,
+        "Industry": lead.industry if rich else DEFAULT_INDUSTRY.get(lead.industry or "", lead.industry),
+        "NumberOfEmployees": lead.employees, "Country": lead.country,
+        "LeadSource": (SOURCE if rich else DEFAULT_SOURCE).get(lead.source or ""),
+        "Status": "Working - Contacted" if sql_by_checkbox else status, "OwnerId": OWNERS[lead.owner],
         "IsConverted": lead.stage in ("opportunity", "customer"),
     }
+    if custom and sql_by_checkbox:
+        values["CRMSync_SQL_Requested__c"] = True  # how a rep asks for SQL on a default org
     if custom:
         values.update({f"BANT_{k.title()}__c": v for k, v in lead.bant.items()})
         values["CRMSync_DQ_Reason__c"] = lead.dq_reason

@@ -1,0 +1,112 @@
+"""A real org's rules in the sandbox: field-level security, Task fields on Activity, a default-shaped
+org; and `crmsync setup`, `doctor` and `sync` on such an org with a user that starts with no field
+permissions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crmsync.errors import FatalError
+from crmsync.sandbox.salesforce.org import INTEGRATION_USER
+from crmsync.sandbox.salesforce.seeding import DEFAULT_INDUSTRY, DEFAULT_SOURCE
+from tests.salesforce_fixtures import salesforce, sf_connector
+from tests.test_cli import run
+from tests.test_salesforce_contract import pull_all
+from tests.test_sync_e2e_salesforce import env
+
+RECORDED = Path("/work/shared/recorded/salesforce")
+BANT = ["Lead.BANT_Need__c", "Lead.BANT_Authority__c", "Lead.BANT_Timeline__c", "Lead.BANT_Budget__c"]
+
+
+def recorded_describe() -> dict[str, list[str]]:
+    path = RECORDED / "describe_lead.json"
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the recorded Lead describe is read at test time, never copied")
+    fields = json.loads(path.read_text())["fields"]
+    return {f["name"]: [p["value"] for p in f["picklistValues"]] for f in fields}
+
+
+def fresh_org(app: object) -> None:
+    """The admin's BANT fields exist; crmsync's do not; the integration user has no field permissions."""
+    org = app.org  # type: ignore[attr-defined]
+    for name in BANT:
+        org.add_custom_field("Lead", name.split(".")[1], "string")
+
+
+def test_the_default_org_is_the_recorded_org() -> None:
+    picklists = recorded_describe()
+    with salesforce(60) as (app, _url):
+        assert app.org.statuses() == picklists["Status"]
+        leads = list(app.org.records["Lead"].values())
+        assert {lead["Status"] for lead in leads} <= set(picklists["Status"])
+        assert {lead["Industry"] for lead in leads if lead.get("Industry")} <= set(picklists["Industry"])
+        assert {lead["LeadSource"] for lead in leads if lead.get("LeadSource")} <= set(picklists["LeadSource"])
+    assert set(DEFAULT_INDUSTRY.values()) <= set(picklists["Industry"])
+    assert set(DEFAULT_SOURCE.values()) <= set(picklists["LeadSource"])
+
+
+def test_an_invisible_field_is_invalid_field_and_setup_grants_it() -> None:
+    with salesforce(3, custom_fields=False) as (app, url):
+        fresh_org(app)
+        conn = sf_connector(url)
+        with pytest.raises(Exception, match="INVALID_FIELD"):
+            list(conn._soql("read", "SELECT Id, BANT_Need__c FROM Lead"))
+        doctor = {c.name: c for c in conn.doctor()}
+        fields = doctor["salesforce fields"]
+        assert not fields.ok
+        assert "missing" in fields.detail and "Lead.CRMSync_Stage__c" in fields.detail
+        hidden = fields.detail.split("not visible to this user")[1]
+        assert all(name in hidden for name in BANT) and "CRMSync_Integration" in hidden
+
+        created = conn.setup()
+        assert "Activity.CRMSync_Task_Key__c" in created and "Lead.BANT_Need__c" not in created
+        assert any(c.startswith("PermissionSetAssignment") for c in created)
+        assert conn.setup() == []  # idempotent: no DUPLICATE_DEVELOPER_NAME, no duplicate grants
+        assert app.org.fields["Task"]["CRMSync_Task_Key__c"] and "CRMSync_Task_Key__c" in app.org.fields["Event"]
+        assert "CRMSync_Task_Key__c" in app.org.external_ids
+        assert all(app.org.granted(INTEGRATION_USER, *name.split("."), edit=True) for name in BANT)
+        assert all(c.ok for c in conn.doctor()), conn.doctor()
+        assert list(conn._soql("read", "SELECT Id, BANT_Need__c, CRMSync_Stage__c FROM Lead"))
+
+
+def test_custom_fields_for_tasks_are_created_on_activity() -> None:
+    with salesforce(0, custom_fields=False) as (app, url):
+        conn = sf_connector(url)
+        body = {"FullName": "Task.Mine__c", "Metadata": {"type": "Text", "length": 10, "label": "Mine"}}
+        with pytest.raises(FatalError, match=r"INVALID_TYPE.*Activity"):
+            conn._call("create", lambda sf: sf.restful("tooling/sobjects/CustomField", method="POST", json=body))
+        body["FullName"] = "Activity.Mine__c"
+        conn._call("create", lambda sf: sf.restful("tooling/sobjects/CustomField", method="POST", json=body))
+        assert "Mine__c" in app.org.fields["Task"]
+
+
+def test_a_rep_requests_sql_with_the_checkbox_on_a_default_org() -> None:
+    with salesforce(12) as (app, url):
+        conn = sf_connector(url)
+        contacts, _ = pull_all(conn)
+        asked = [c for c in contacts if c.stage == "sql"]
+        assert asked and all(app.org.records["Lead"][c.id]["Status"] != "Qualified" for c in asked)
+        industries = {c.industry for c in contacts}
+        assert "software" in industries and "Technology" not in industries  # the admin's mapping applies
+
+
+def test_setup_doctor_and_sync_on_a_default_org_with_no_field_permissions(tmp_path: Path) -> None:
+    with salesforce(40, custom_fields=False, real_clock=True) as (app, url):
+        fresh_org(app)
+        variables = env(url, tmp_path / "s.db")
+        before = run("doctor", "--crm", "salesforce", env=variables)
+        assert before.returncode == 1 and "not visible to this user" in before.stdout
+        setup = run("setup", "--crm", "salesforce", env=variables)
+        assert setup.returncode == 0, setup.stderr
+        doctor = run("doctor", "--crm", "salesforce", env=variables)
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        sync = run("sync", "--once", "--crm", "salesforce", env=variables)
+        assert sync.returncode == 0, sync.stderr
+        leads = [lead for lead in app.org.records["Lead"].values() if not lead["IsConverted"]]
+        stages = [lead.get("CRMSync_Stage__c") for lead in leads]
+        assert all(stages), [(lead["Status"], lead.get("Email")) for lead in leads if not lead.get("CRMSync_Stage__c")]
+        assert stages.count("MQL") >= 2, stages
+
