@@ -93,6 +93,7 @@ RECORD_LEVEL = frozenset({
     "INVALID_CROSS_REFERENCE_KEY", "ENTITY_IS_DELETED", "STRING_TOO_LONG", "REQUIRED_FIELD_MISSING", "INVALID_TYPE",
     "ALL_OR_NONE_OPERATION_ROLLED_BACK", "CANNOT_UPDATE_CONVERTED_LEAD", "DUPLICATE_VALUE", "DUPLICATES_DETECTED",
     "FIELD_INTEGRITY_EXCEPTION", "INVALID_EMAIL_ADDRESS", "NUMBER_OUTSIDE_VALID_RANGE",
+    "INVALID_FIELD_FOR_INSERT_UPDATE",  # a read-only field, or one the user may read but not edit (errorcodes page)
 })
 DAILY_QUOTA = frozenset({"REQUEST_LIMIT_EXCEEDED", "DAILY"})  # Salesforce errorCode; HubSpot 429 policyName
 # OAuth token endpoint answers that mean the credentials themselves are wrong (RFC 6749 §5.2 codes;
