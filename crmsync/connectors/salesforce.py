@@ -30,6 +30,7 @@ from crmsync.connectors import calls
 from crmsync.connectors.base import PulledPage
 from crmsync.connectors.governor import Governor
 from crmsync.connectors.retry import RetryPolicy
+from crmsync.connectors.salesforce_auth import grant_form
 from crmsync.connectors.salesforce_mapping import (
     SalesforceMapping,
     custom_fields,
@@ -91,6 +92,7 @@ class SalesforceConnector:
         self.session.mount("https://", transport)
         self.session.mount("http://", transport)
         self.sf: Salesforce | None = None
+        self.logins = 0
 
     # --- sessions and the one place every call goes through -------------------------------------
 
@@ -99,10 +101,15 @@ class SalesforceConnector:
         if s.username or s.client_id:
             token, instance = self._oauth()
         elif s.access_token is not None and s.instance_url:
+            if self.logins:
+                # A fixed token cannot be renewed: logging in "again" would send the same dead token
+                raise AuthError("Salesforce refused CRMSYNC_SALESFORCE__ACCESS_TOKEN (expired or revoked): set a "
+                                "new one, or configure the JWT bearer flow so crmsync renews its own session")
             token, instance = s.access_token.get_secret_value(), s.instance_url
         else:
-            raise FatalError("Salesforce credentials missing: set CRMSYNC_SALESFORCE__ACCESS_TOKEN, or the "
-                             "username/password/security token, or the client id and secret")
+            raise FatalError("Salesforce credentials missing: set CRMSYNC_SALESFORCE__CLIENT_ID and __USERNAME "
+                             "with __PRIVATE_KEY_FILE (JWT bearer), or __CLIENT_ID and __CLIENT_SECRET (client "
+                             "credentials), or the username/password/security token, or __ACCESS_TOKEN")
         netloc = urlsplit(instance).netloc
         if instance.startswith("http://"):
             transport = self.session.get_adapter("https://x")
@@ -110,21 +117,14 @@ class SalesforceConnector:
                 transport.plain_hosts.add(netloc)
         sf = Salesforce(instance_url=instance, session_id=token, version=s.api_version, session=self.session)
         sf.headers["Sforce-Query-Options"] = "batchSize=2000"
+        self.logins += 1
         return sf
 
     def _oauth(self) -> tuple[str, str]:
         s = self.settings
-        form: dict[str, str] = {"client_id": s.client_id or "",
-                                "client_secret": s.client_secret.get_secret_value() if s.client_secret else ""}
-        if s.username:
-            password = (s.password.get_secret_value() if s.password else "") + (
-                s.security_token.get_secret_value() if s.security_token else "")
-            form.update(grant_type="password", username=s.username, password=password)
-        else:
-            form["grant_type"] = "client_credentials"
         required = ("access_token", "instance_url")
         try:
-            response = self.session.post(f"{s.login_url}/services/oauth2/token", data=form)
+            response = self.session.post(s.token_url, data=grant_form(s))
         except requests.RequestException as exc:
             raise calls.classify(calls.Answer("Salesforce", "login", exception=exc, login=True)) from None
         if response.status_code == 200 and calls.shape(response.text, required) == calls.JSON:

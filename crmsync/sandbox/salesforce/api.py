@@ -1,6 +1,6 @@
 """The Salesforce REST API over an Org: what simple-salesforce and the connector use.
 
-OAuth token endpoint (password and client-credentials flows), query / queryAll with
+OAuth token endpoint (password, client-credentials and JWT bearer flows: oauth.py), UserInfo, query / queryAll with
 nextRecordsUrl paging, sobject describe, single-record PATCH (204), composite/sobjects PATCH and
 POST (up to 200 records, allOrNone, per-record results), Tooling API CustomField creation, the
 `Sforce-Limit-Info` header, INVALID_SESSION_ID after the session lifetime, REQUEST_LIMIT_EXCEEDED
@@ -13,10 +13,9 @@ import csv
 import io
 import secrets
 from typing import Any
-from urllib.parse import parse_qs
 
 from crmsync.sandbox.http import HttpError, Request, Response, SandboxApp
-from crmsync.sandbox.salesforce import soql
+from crmsync.sandbox.salesforce import oauth, soql
 from crmsync.sandbox.salesforce.org import INTEGRATION_USER, FieldError, Org
 
 COMPOSITE_MAX = 200
@@ -85,19 +84,7 @@ def _routes(app: SalesforceApp) -> None:
 
     @app.route("POST", "/services/oauth2/token", "oauth.token", internal=True)
     def token(request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
-        grant = form.get("grant_type")
-        if grant not in ("password", "client_credentials"):
-            return Response(400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"})
-        wanted = org.credentials
-        if wanted and any(form.get(k) != v for k, v in wanted.items() if k in form or grant == "password"):
-            return Response(400, {"error": "invalid_grant", "error_description": "authentication failure"})
-        host = request.headers.get("Host", "127.0.0.1")
-        app.calls[("oauth.token", 200)] += 1
-        return Response(200, {"access_token": org.issue_token(), "instance_url": f"http://{host}",
-                              "id": f"http://{host}/id/00D5g0000000001AAA/{INTEGRATION_USER}",
-                              "token_type": "Bearer", "issued_at": str(int(org.clock().timestamp() * 1000)),
-                              "signature": secrets.token_urlsafe(16)})
+        return oauth.token(app, request)
 
     def run_query(request: Request, version: str, include_deleted: bool) -> Response:
         text = request.arg("q")

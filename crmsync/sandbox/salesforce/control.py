@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from crmsync.sandbox.http import HttpError, Request, Response
+from crmsync.sandbox.salesforce.oauth import ConnectedApp
 from crmsync.sandbox.salesforce.org import FieldError
 from crmsync.sandbox.salesforce.seeding import install_custom_fields, seed_org
 
@@ -47,7 +48,8 @@ def control_routes(app: SalesforceApp) -> None:
 
     @app.route("POST", "/__sandbox/settings", internal=True)
     def settings(request: Request) -> Response:
-        """Switch the validation rule, shorten sessions, expire them, set the daily limit."""
+        """Switch the validation rule, shorten sessions, expire them, set the daily limit, the OAuth
+        host rule and the connected app, or start over as an org of another shape."""
         body = request.json()
         if "validation_rule" in body:
             org.validation_rule = bool(body["validation_rule"])
@@ -57,6 +59,13 @@ def control_routes(app: SalesforceApp) -> None:
             org.sessions.clear()
         if "api_limit" in body:
             org.api_limit = int(body["api_limit"])
+        if "login_host" in body:  # play login.salesforce.com: the client-credentials flow is refused
+            org.login_host = bool(body["login_host"])
+        if "connected_app" in body:  # {client_id, public_key, audience?, preauthorized: [user ids]}
+            spec = dict(body["connected_app"])
+            org.connected_app = ConnectedApp(str(spec["client_id"]), str(spec["public_key"]),
+                                             str(spec.get("audience") or "https://login.salesforce.com"),
+                                             set(spec.get("preauthorized") or []))
         if "shape" in body:  # a new org of that shape: records, fields and permissions start over
             org.shape = str(body["shape"])
             org.reset()

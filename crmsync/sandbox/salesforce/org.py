@@ -90,6 +90,10 @@ class Org:
     counter: int = 0
     shape: str = "default"
     external_ids: set[str] = field(default_factory=set)
+    connected_app: Any = None
+    """The JWT bearer flow's connected app (oauth.ConnectedApp), if the org has one."""
+    login_host: bool = False
+    """The sandbox plays login.salesforce.com: the client-credentials flow is refused (oauth.py)."""
     on_change: list[Callable[[str, str], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
