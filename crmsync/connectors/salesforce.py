@@ -32,6 +32,7 @@ from crmsync.connectors.governor import Governor
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.connectors.salesforce_auth import grant_form
 from crmsync.connectors.salesforce_mapping import (
+    TASK_KEY,
     SalesforceMapping,
     custom_fields,
     id_list,
@@ -49,7 +50,6 @@ COMPOSITE = 200
 BULK_PAGE = 10_000
 BULK_THRESHOLD = 50_000
 IN_CHUNK = 300  # ids per IN list: about 7,000 characters of SOQL, far below the 100,000 limit
-TASK_KEY = "CRMSync_Task_Key__c"
 PERMISSION_SET = "CRMSync_Integration"
 
 
@@ -256,19 +256,19 @@ class SalesforceConnector:
         for chunk in _chunks(lead_ids, IN_CHUNK):
             ids = id_list(chunk)
             for what, query, key, convert in (
-                ("query tasks", f"SELECT Id, WhoId, Subject, Type, TaskSubtype, CreatedDate FROM Task "
+                ("query tasks", f"SELECT Id, WhoId, Subject, Type, TaskSubtype, CreatedDate, {TASK_KEY} FROM Task "
                                 f"WHERE WhoId IN {ids}", "WhoId", self.map.task),
                 ("query events", f"SELECT Id, WhoId, Subject, StartDateTime, CreatedDate FROM Event "
                                  f"WHERE WhoId IN {ids}", "WhoId", self.map.event),
-                ("query campaign members", f"SELECT Id, LeadId, CreatedDate, Campaign.Name, Campaign.Type FROM "
-                                           f"CampaignMember WHERE LeadId IN {ids}", "LeadId",
+                ("query campaign members", f"SELECT Id, LeadId, CreatedDate, HasResponded, Campaign.Name, "
+                                           f"Campaign.Type FROM CampaignMember WHERE LeadId IN {ids}", "LeadId",
                  self.map.campaign_response),
             ):
                 for records in self._soql(what, query):
                     for record in records:
-                        owner = str(record.get(key))
-                        if owner in found:
-                            found[owner].append(convert(record))
+                        owner, activity = str(record.get(key)), convert(record)
+                        if owner in found and activity is not None:
+                            found[owner].append(activity)
         return found
 
     def events(self, since: datetime, until: datetime) -> Iterator[tuple[str, Activity]]:

@@ -30,6 +30,8 @@ SOURCE = {"Web": "organic", "Advertisement": "paid_search", "Email": "email", "S
 CONVERTED = ("ConvertedContactId", "ConvertedAccountId", "ConvertedOpportunityId")
 """Where a converted lead went (standard Lead fields; describe_lead.json): kept in the snapshot so a
 later stream can follow the contact."""
+TASK_KEY = "CRMSync_Task_Key__c"
+"""The key crmsync puts on the reminder tasks it creates (an external id on Activity)."""
 
 
 def custom_fields(mapping: CrmMapping) -> list[tuple[str, str]]:
@@ -125,10 +127,17 @@ class SalesforceMapping(Vocabulary):
         )
 
     @staticmethod
-    def task(record: dict[str, Any]) -> Activity:
-        kind = "email" if (record.get("TaskSubtype") or record.get("Type")) == "Email" else "call"
-        return Activity(str(record.get("Id")), kind, record.get("CreatedDate"), record.get("Subject") or "",
-                        by_owner=True)
+    def task(record: dict[str, Any]) -> Activity | None:
+        """A call or an email a person logged; None for anything else: crmsync's own reminders (they
+        carry its task key) and to-dos are not contact attempts. TaskSubtype (Call, Email, Task, ...)
+        says what the task is; Type (Call, Email, Meeting, Other) where the subtype is a plain task."""
+        if record.get(TASK_KEY):
+            return None
+        kind = record.get("TaskSubtype") if record.get("TaskSubtype") in ("Call", "Email") else record.get("Type")
+        if kind not in ("Call", "Email"):
+            return None
+        return Activity(str(record.get("Id")), "email" if kind == "Email" else "call", record.get("CreatedDate"),
+                        record.get("Subject") or "", by_owner=True)
 
     @staticmethod
     def event(record: dict[str, Any]) -> Activity:
@@ -136,7 +145,10 @@ class SalesforceMapping(Vocabulary):
                         record.get("Subject") or "", by_owner=True)
 
     @staticmethod
-    def campaign_response(record: dict[str, Any]) -> Activity:
+    def campaign_response(record: dict[str, Any]) -> Activity | None:
+        """Only members who responded (HasResponded: a member can be merely sent a campaign)."""
+        if record.get("HasResponded") is False:
+            return None
         campaign = record.get("Campaign") or {}
         kind = "form_submission" if campaign.get("Type") == "Web Form" else "campaign_response"
         return Activity(str(record.get("Id")), kind, record.get("CreatedDate"), campaign.get("Name") or "")

@@ -1,0 +1,46 @@
+"""What counts as a person's activity on a Salesforce lead: calls and emails people logged, not
+crmsync's own reminders or to-dos; campaign members who responded, not those merely sent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from crmsync.model import OwnerTask
+from crmsync.rules import decide
+from tests.hubspot_fixtures import DEFS, SEED_NOW
+from tests.salesforce_fixtures import salesforce, sf_connector
+from tests.test_salesforce_contract import pull_all
+
+
+def test_crmsyncs_own_reminder_is_not_the_owners_call() -> None:
+    with salesforce(40) as (app, url):
+        conn = sf_connector(url)
+        contacts, _ = pull_all(conn)
+        before = conn.activities([c.id for c in contacts])
+        mql = next(c for c in contacts if decide(c, before[c.id], DEFS, SEED_NOW).target_stage.value == "mql"
+                   and not any(a.by_owner for a in before[c.id]))
+        clocks = {s.name: s.state for s in decide(mql, before[mql.id], DEFS, SEED_NOW).slas}
+        assert clocks.get("first_contact") not in (None, "met", "met_late")
+        reminder = OwnerTask(mql.id, mql.owner_id, "crmsync: SLA needs attention", "first contact is due", "sla-1",
+                             due_at=SEED_NOW + timedelta(hours=4))
+        assert conn.create_tasks([reminder])[0].ok
+        app.org.create("Task", {"WhoId": mql.id, "Subject": "Follow up", "TaskSubtype": "Task", "Status": "Open"})
+        after = conn.activities([mql.id])[mql.id]
+        assert after == before[mql.id]  # neither the reminder nor a to-do is a contact attempt
+        assert {s.name: s.state for s in decide(mql, after, DEFS, SEED_NOW).slas} == clocks
+
+        app.org.create("Task", {"WhoId": mql.id, "Subject": "Intro call", "TaskSubtype": "Call", "Type": "Call",
+                                "Status": "Completed"}, at=SEED_NOW)
+        called = conn.activities([mql.id])[mql.id]
+        assert [a.kind for a in called if a.by_owner] == ["call"]
+
+
+def test_only_campaign_members_who_responded_count() -> None:
+    with salesforce(20) as (app, url):
+        conn = sf_connector(url)
+        members = list(app.org.records["CampaignMember"].values())
+        assert members
+        lead_id = members[0]["LeadId"]
+        counted = len(conn.activities([lead_id])[lead_id])
+        members[0]["HasResponded"] = False  # sent the campaign, never responded
+        assert len(conn.activities([lead_id])[lead_id]) == counted - 1
