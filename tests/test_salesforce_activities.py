@@ -9,7 +9,7 @@ from crmsync.model import OwnerTask
 from crmsync.rules import decide
 from tests.hubspot_fixtures import DEFS, SEED_NOW
 from tests.salesforce_fixtures import salesforce, sf_connector
-from tests.test_salesforce_contract import pull_all
+from tests.test_salesforce_contract import EPOCH, LATER, pull_all
 
 
 def test_crmsyncs_own_reminder_is_not_the_owners_call() -> None:
@@ -44,3 +44,18 @@ def test_only_campaign_members_who_responded_count() -> None:
         counted = len(conn.activities([lead_id])[lead_id])
         members[0]["HasResponded"] = False  # sent the campaign, never responded
         assert len(conn.activities([lead_id])[lead_id]) == counted - 1
+
+
+def test_a_bulk_backfill_has_no_order_by_and_no_resume_keys() -> None:
+    with salesforce(90) as (app, url):
+        app.pk_chunk = 20  # the job's chunks come back in no order
+        conn = sf_connector(url)
+        conn.bulk_threshold, conn.bulk_wait = 10, 0
+        pages = list(conn.pull_changed(EPOCH, LATER, backfill=True))
+        (job,) = app.jobs.values()
+        assert "ORDER BY" not in job["query"].upper()
+        ids = [c.id for page in pages for c in page.contacts]
+        assert sorted(ids) == sorted(r for r, lead in app.org.records["Lead"].items()) and ids != sorted(ids)
+        assert all(page.resume_key is None for page in pages)
+        rest = list(conn.pull_changed(EPOCH, LATER))  # incremental pulls stay on REST, by Id, resumable
+        assert [p.resume_key for p in rest if p.contacts] == [rest[-1].contacts[-1].id]

@@ -200,11 +200,14 @@ class SalesforceConnector:
         where = f"SystemModstamp >= {soql_time(since)} AND SystemModstamp < {soql_time(ceiling)}"
         if after_key:
             where += f" AND Id > {quote(after_key)}"
-        query = f"SELECT {', '.join(self.map.lead_fields())} FROM Lead WHERE {where} ORDER BY Id"
-        if backfill and self._count(where) > self.bulk_threshold:
-            pages: Iterator[list[dict[str, Any]]] = self._bulk(query)
-        else:
-            pages = self._soql("query leads", query, include_deleted=True)
+        select = f"SELECT {', '.join(self.map.lead_fields())} FROM Lead WHERE {where}"
+        bulk = backfill and self._count(where) > self.bulk_threshold
+        # A Bulk query has no ORDER BY: "Use of ORDER BY in a Bulk 2.0 query disables PKChunking ...
+        # potentially results in query timeouts" (Bulk API 2.0, "Troubleshooting Query Timeouts").
+        # Its pages come in no order, so they carry no resume key (a backfill interrupted there reads
+        # the window again; decisions are idempotent).
+        pages = self._bulk(select) if bulk else self._soql("query leads", f"{select} ORDER BY Id",
+                                                           include_deleted=True)
         for records in pages:
             page = PulledPage()
             for record in records:
@@ -214,7 +217,7 @@ class SalesforceConnector:
                     page.contacts.append(self.map.to_contact(record))
                 except RecordError as exc:
                     page.errors.append(exc)
-            page.resume_key = str(records[-1]["Id"]) if records else None
+            page.resume_key = str(records[-1]["Id"]) if records and not bulk else None
             yield page
 
     def _count(self, where: str) -> int:

@@ -20,6 +20,7 @@ from crmsync.sandbox.salesforce.org import INTEGRATION_USER, FieldError, Org
 
 COMPOSITE_MAX = 200
 DEFAULT_BATCH = 2000
+PK_CHUNK = 25_000
 
 
 class SalesforceApp(SandboxApp):
@@ -30,6 +31,7 @@ class SalesforceApp(SandboxApp):
         self.org = org or Org(shape=shape)
         self.cursors: dict[str, list[dict[str, Any]]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.pk_chunk = PK_CHUNK
         _routes(self)
 
     def authenticate(self, request: Request) -> Response | None:
@@ -151,11 +153,18 @@ def _routes(app: SalesforceApp) -> None:
                 if (operation == "queryAll" or not r.get("IsDeleted")) and (query.where is None or query.where(r))]
         for name, descending in reversed(query.order):
             rows.sort(key=_by(name), reverse=descending)
+        if not query.order:
+            # Without ORDER BY the job is PK-chunked and its chunks finish in parallel: the rows come in
+            # no particular order (Bulk API 2.0, "Troubleshooting Query Timeouts"; the chunk order is
+            # unconfirmed). The sandbox returns its chunks last first.
+            size = app.pk_chunk
+            chunks = [rows[i:i + size] for i in range(0, len(rows), size)]
+            rows = [row for chunk in reversed(chunks) for row in chunk]
         if query.limit is not None:
             rows = rows[:query.limit]
         job_id = "750" + secrets.token_hex(7)
         app.jobs[job_id] = {"fields": query.fields, "rows": rows, "polls": 0, "object": query.sobject,
-                            "operation": operation}
+                            "operation": operation, "query": body.get("query")}
         return Response(200, _job(job_id, app.jobs[job_id], "UploadComplete"), app.limit_headers())
 
     @app.route("GET", "/services/data/{version}/jobs/query/{job_id}", "bulk2.status")
