@@ -15,7 +15,7 @@ from crmsync.sandbox.salesforce.seeding import DEFAULT_INDUSTRY, DEFAULT_SOURCE
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_cli import run
 from tests.test_salesforce_contract import pull_all
-from tests.test_sync_e2e_salesforce import env
+from tests.test_sync_e2e_salesforce import env, post
 
 RECORDED = Path("/work/shared/recorded/salesforce")
 BANT = ["Lead.BANT_Need__c", "Lead.BANT_Authority__c", "Lead.BANT_Timeline__c", "Lead.BANT_Budget__c"]
@@ -110,3 +110,29 @@ def test_setup_doctor_and_sync_on_a_default_org_with_no_field_permissions(tmp_pa
         assert all(stages), [(lead["Status"], lead.get("Email")) for lead in leads if not lead.get("CRMSync_Stage__c")]
         assert stages.count("MQL") >= 2, stages
 
+
+
+def test_an_undocumented_sql_request_is_reverted_and_the_box_cleared(tmp_path: Path) -> None:
+    with salesforce(40, real_clock=True) as (app, url):
+        variables = env(url, tmp_path / "s.db")
+        assert run("sync", "--once", "--crm", "salesforce", env=variables).returncode == 0
+        mql = next(rid for rid, lead in app.org.records["Lead"].items() if lead.get("CRMSync_Stage__c") == "MQL")
+        post(url, f"/__sandbox/leads/{mql}/sql", {"bant": {"need": "Lead routing loses a third of demo requests",
+                                                           "authority": "VP Finance signs", "timeline": "",
+                                                           "budget": "$40k approved"}})
+        assert app.org.records["Lead"][mql]["CRMSync_SQL_Requested__c"] is True
+        assert run("sync", "--once", "--crm", "salesforce", env=variables).returncode == 0
+        lead = app.org.records["Lead"][mql]
+        assert lead["CRMSync_SQL_Requested__c"] is False and lead["CRMSync_Stage__c"] == "MQL"
+        assert "timeline: empty" in lead["CRMSync_SQL_Blocked_Reason__c"]
+        app.reset_counts()
+        assert run("sync", "--once", "--crm", "salesforce", env=variables).returncode == 0
+        assert "composite.update" not in app.call_counts()  # settled: no loop between rep and crmsync
+
+        documented = {"need": "Inbound demo requests sit for days; a third are lost",
+                      "authority": "Reports to the CFO, who signs off", "timeline": "Decision within 6 weeks",
+                      "budget": "$45k approved in the FY27 budget"}
+        post(url, f"/__sandbox/leads/{mql}/sql", {"bant": documented})
+        assert run("sync", "--once", "--crm", "salesforce", env=variables).returncode == 0
+        lead = app.org.records["Lead"][mql]
+        assert lead["CRMSync_Stage__c"] == "SQL" and lead["CRMSync_SQL_Requested__c"] is True
