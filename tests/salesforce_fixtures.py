@@ -33,4 +33,5 @@ def salesforce(leads: int = 0, *, seed: int = 42, custom_fields: bool = True, re
 def sf_connector(url: str, *, retry: RetryPolicy | None = None, timeout: float = 5.0) -> SalesforceConnector:
     settings = SalesforceSettings(instance_url=url, login_url=url, client_id="crmsync-app",
                                   client_secret=SecretStr("s3cret"), timeout_seconds=timeout)
-    return SalesforceConnector(settings, DEFS.definitions.mappings.salesforce, retry=retry or fast_retry())
+    return SalesforceConnector(settings, DEFS.definitions.mappings.salesforce, retry=retry or fast_retry(),
+                               fit_industries=DEFS.definitions.fit.industries)

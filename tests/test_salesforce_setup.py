@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.errors import FatalError
-from crmsync.sandbox.salesforce.org import INTEGRATION_USER
+from crmsync.sandbox.salesforce.org import INTEGRATION_USER, STANDARD_INDUSTRIES, STANDARD_SOURCES
 from crmsync.sandbox.salesforce.seeding import DEFAULT_INDUSTRY, DEFAULT_SOURCE
+from tests.hubspot_fixtures import DEFS
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_cli import run
 from tests.test_salesforce_contract import pull_all
@@ -46,6 +48,7 @@ def test_the_default_org_is_the_recorded_org() -> None:
         assert {lead["LeadSource"] for lead in leads if lead.get("LeadSource")} <= set(picklists["LeadSource"])
     assert set(DEFAULT_INDUSTRY.values()) <= set(picklists["Industry"])
     assert set(DEFAULT_SOURCE.values()) <= set(picklists["LeadSource"])
+    assert (picklists["Industry"], picklists["LeadSource"]) == (STANDARD_INDUSTRIES, STANDARD_SOURCES)
 
 
 def test_an_invisible_field_is_invalid_field_and_setup_grants_it() -> None:
@@ -136,3 +139,20 @@ def test_an_undocumented_sql_request_is_reverted_and_the_box_cleared(tmp_path: P
         assert run("sync", "--once", "--crm", "salesforce", env=variables).returncode == 0
         lead = app.org.records["Lead"][mql]
         assert lead["CRMSync_Stage__c"] == "SQL" and lead["CRMSync_SQL_Requested__c"] is True
+
+
+def test_doctor_checks_the_orgs_industries_against_fit() -> None:
+    with salesforce(0) as (_app, url):
+        conn = sf_connector(url)
+        check = {c.name: c for c in conn.doctor()}["salesforce Industry values"]
+        assert check.ok and "Technology" in check.detail.split("no fit criterion")[0]
+        assert "Agriculture" in check.detail.split("no fit criterion")[1]
+        unmapped = SalesforceConnector(conn.settings, DEFS.definitions.mappings.salesforce.model_copy(
+            update={"industries": {}}), fit_industries=DEFS.definitions.fit.industries)
+        check = {c.name: c for c in unmapped.doctor()}["salesforce Industry values"]
+        # without the mapping, only the standard values that happen to be fit words pass
+        assert check.ok and "Technology" not in check.detail.split("no fit criterion")[0]
+        nothing = SalesforceConnector(conn.settings, DEFS.definitions.mappings.salesforce.model_copy(
+            update={"industries": {}}), fit_industries=["software"])
+        check = {c.name: c for c in nothing.doctor()}["salesforce Industry values"]
+        assert not check.ok and "none can become MQL" in check.detail

@@ -36,5 +36,6 @@ def connect(name: str, settings: Settings, definitions: LoadedDefinitions,
         if not sf.instance_url and not (sf.username or sf.client_id):
             raise ConfigError("Salesforce is not configured: set CRMSYNC_SALESFORCE__INSTANCE_URL and an access "
                               "token, or the login URL with username/password or client credentials")
-        return SalesforceConnector(sf, definitions.definitions.mappings.salesforce, retry=retry)
+        return SalesforceConnector(sf, definitions.definitions.mappings.salesforce, retry=retry,
+                                   fit_industries=definitions.definitions.fit.industries)
     raise ConfigError(f"unknown CRM {name!r}: expected one of {', '.join(KNOWN)}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -74,11 +74,13 @@ class SalesforceConnector:
     name = "salesforce"
 
     def __init__(self, settings: SalesforceSettings, mapping: CrmMapping, *, retry: RetryPolicy | None = None,
-                 bulk_threshold: int = BULK_THRESHOLD, bulk_wait: float = 2.0) -> None:
+                 bulk_threshold: int = BULK_THRESHOLD, bulk_wait: float = 2.0,
+                 fit_industries: Sequence[str] = ()) -> None:
         if not settings.instance_url and not settings.login_url:
             raise FatalError("CRMSYNC_SALESFORCE__INSTANCE_URL is not set")
         self.settings = settings
         self.map = SalesforceMapping(mapping)
+        self.fit_industries = list(fit_industries)
         self.retry = retry or RetryPolicy()
         self.bulk_threshold = bulk_threshold
         self.bulk_wait = bulk_wait
@@ -351,10 +353,10 @@ class SalesforceConnector:
             "q": "SELECT DeveloperName, TableEnumOrId FROM CustomField WHERE TableEnumOrId IN ('Lead', 'Activity')"}))
         return {f"{r['TableEnumOrId']}.{r['DeveloperName']}__c" for r in (answer or {}).get("records") or []}
 
-    def _visible_fields(self) -> set[str]:
+    def _visible_fields(self, lead: dict[str, Any]) -> set[str]:
         """Fields this user can see: describe lists only those (field-level security)."""
-        return {f"{'Activity' if obj == 'Task' else obj}.{f['name']}"
-                for obj in ("Lead", "Task") for f in self._describe(obj)["fields"]}
+        return {f"Lead.{f['name']}" for f in lead["fields"]} | {
+            f"Activity.{f['name']}" for f in self._describe("Task")["fields"]}
 
     def setup(self) -> list[str]:
         """Create the custom fields crmsync needs (Tooling API) and grant them to this user: a permission
@@ -432,7 +434,8 @@ class SalesforceConnector:
 
     def doctor(self) -> list[Check]:
         try:
-            visible = self._visible_fields()
+            lead = self._describe("Lead")
+            visible = self._visible_fields(lead)
         except AuthError as exc:
             return [Check("salesforce login", False, str(exc))]
         except (RetriableError, FatalError) as exc:
@@ -455,7 +458,25 @@ class SalesforceConnector:
                             f"through permission set {PERMISSION_SET}) or assign that permission set to the "
                             "integration user")
         checks.append(Check("salesforce fields", not problems, "; ".join(problems) or "all present and visible"))
-        return checks + self._status_checks()
+        return checks + self._status_checks() + self._industry_checks(lead)
+
+    def _industry_checks(self, lead: dict[str, Any]) -> list[Check]:
+        """The org's Industry values against the fit industries, through the mapping's `industries`:
+        if none can pass, no lead is ever MQL; the others are listed so the admin can map them."""
+        fit = {word.casefold() for word in self.fit_industries}
+        values = next((f.get("picklistValues") or [] for f in lead["fields"] if f["name"] == "Industry"), [])
+        org = [str(v["value"]) for v in values if v.get("active", True)]
+        if not fit or not org:
+            return []
+        passing = [v for v in org if str(self.map.industry(v)).casefold() in fit]
+        others = [v for v in org if v not in passing]
+        detail = (f"{len(passing)} of the org's {len(org)} Industry values meet fit ({', '.join(passing)})"
+                  if passing else "none of the org's Industry values meets fit: every lead fails fit and none "
+                                  "can become MQL")
+        if others:
+            detail += (f"; no fit criterion mentions {', '.join(others)} (map the ones that should count in "
+                       "mappings.salesforce.industries)")
+        return [Check("salesforce Industry values", bool(passing), detail)]
 
     def _status_checks(self) -> list[Check]:
         """The mapping against the org's LeadStatus by API name: every mapped value exists, the converted

@@ -206,8 +206,8 @@ def _routes(app: SalesforceApp) -> None:
                                      "label": name, "updateable": kind not in ("system", "readonly"),
                                      "nillable": True, "picklistValues": [],
                                      "externalId": name in org.external_ids}
-            if sobject == "Lead" and name == "Status":
-                entry["picklistValues"] = [{"value": v, "label": v, "active": True} for v in org.statuses()]
+            entry["picklistValues"] = [{"value": v, "label": v, "active": True, "defaultValue": False}
+                                       for v in org.picklist(sobject, name)]
             fields.append(entry)
         return Response(200, {"name": sobject, "label": sobject, "custom": False, "fields": fields,
                               "updateable": True, "queryable": True}, app.limit_headers())

@@ -26,6 +26,20 @@ DEFAULT_STATUSES = [("Open - Not Contacted", False, True), ("Working - Contacted
 RICH_STATUSES = [("Open - Not Contacted", False, True), ("Working - Contacted", False, False),
                  ("Qualified", False, False), ("Unqualified", False, False), ("Closed - Converted", True, False),
                  ("Closed - Not Converted", False, False)]
+STANDARD_INDUSTRIES = ["Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications",
+                       "Construction", "Consulting", "Education", "Electronics", "Energy", "Engineering",
+                       "Entertainment", "Environmental", "Finance", "Food & Beverage", "Government", "Healthcare",
+                       "Hospitality", "Insurance", "Machinery", "Manufacturing", "Media", "Not For Profit",
+                       "Recreation", "Retail", "Shipping", "Technology", "Telecommunications", "Transportation",
+                       "Utilities", "Other"]
+STANDARD_SOURCES = ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"]
+"""A new org's Industry and LeadSource picklists, as the recorded describe has them (describe_lead.json;
+tests/test_salesforce_setup.py checks they are equal)."""
+RICH_INDUSTRIES = ["Financial Services", "Healthcare", "Logistics", "Information Technology", "Software",
+                   "Insurance", "Retail", "Biotechnology", "Management Consulting", "Telecommunications",
+                   "Computer Software", "Banking", "E-commerce", "Media Production"]
+RICH_SOURCES = ["Web", "Advertisement", "Email", "Social", "Partner Referral", "Trade Show", "Phone Inquiry"]
+"""The rich org's admin replaced the picklists with the seed's (and the definitions') own words."""
 LEAD_STATUSES = RICH_STATUSES  # kept for callers that list the rich org's statuses
 SHAPES = {"default": DEFAULT_STATUSES, "rich": RICH_STATUSES}
 INTEGRATION_USER = "0055g0000000001AAA"
@@ -120,6 +134,17 @@ class Org:
     def new_id(self, sobject: str) -> str:
         self.counter += 1
         return f"{PREFIX.get(sobject, '001')}5g{self.counter:010d}AAA"
+
+    def picklist(self, sobject: str, name: str) -> list[str]:
+        """A picklist's values as describe lists them (Lead Status from LeadStatus)."""
+        rich = self.shape == "rich"
+        if sobject == "Lead" and name == "Status":
+            return self.statuses()
+        if sobject == "Lead" and name == "Industry":
+            return RICH_INDUSTRIES if rich else STANDARD_INDUSTRIES
+        if sobject == "Lead" and name == "LeadSource":
+            return RICH_SOURCES if rich else STANDARD_SOURCES
+        return []
 
     def statuses(self) -> list[str]:
         return [r["MasterLabel"] for r in sorted(self.records["LeadStatus"].values(), key=lambda r: r["SortOrder"])]
