@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from crmsync.errors import RetriableError
 from crmsync.model import OwnerTask
 from crmsync.rules import decide
 from tests.hubspot_fixtures import DEFS, SEED_NOW
@@ -59,3 +62,24 @@ def test_a_bulk_backfill_has_no_order_by_and_no_resume_keys() -> None:
         assert all(page.resume_key is None for page in pages)
         rest = list(conn.pull_changed(EPOCH, LATER))  # incremental pulls stay on REST, by Id, resumable
         assert [p.resume_key for p in rest if p.contacts] == [rest[-1].contacts[-1].id]
+
+
+def test_a_failed_bulk_job_is_created_again_then_reported() -> None:
+    with salesforce(30) as (app, url):
+        conn = sf_connector(url)
+        conn.bulk_threshold, conn.bulk_wait = 10, 0
+        app.org.failing_bulk_jobs = 2  # two jobs fail, the third completes
+        pages = list(conn.pull_changed(EPOCH, LATER, backfill=True))
+        assert sum(len(p.contacts) for p in pages) == 30 and len(app.jobs) == 3
+        app.org.failing_bulk_jobs = 3
+        with pytest.raises(RetriableError, match="failed 3 times.*QUERY_TIMEOUT"):
+            list(conn.pull_changed(EPOCH, LATER, backfill=True))
+
+
+def test_the_concurrent_limit_is_refused_with_its_own_message() -> None:
+    with salesforce(3) as (app, url):
+        conn = sf_connector(url)
+        app.org.concurrent_refusals = 1
+        with pytest.raises(Exception, match="ConcurrentPerOrgLongTxn"):
+            list(conn._soql("read", "SELECT Id FROM Lead"))
+        assert list(conn._soql("read", "SELECT Id FROM Lead"))  # it clears: the next call goes through

@@ -24,7 +24,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
 from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation
-from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.exceptions import SalesforceError, SalesforceOperationError
 
 from crmsync.connectors import calls
 from crmsync.connectors.base import PulledPage
@@ -51,6 +51,12 @@ BULK_PAGE = 10_000
 BULK_THRESHOLD = 50_000
 IN_CHUNK = 300  # ids per IN list: about 7,000 characters of SOQL, far below the 100,000 limit
 PERMISSION_SET = "CRMSync_Integration"
+BULK_JOB_ATTEMPTS = 3
+
+
+class BulkJobFailed(FatalError):
+    """A Bulk API 2.0 job ended Failed or Aborted (simple-salesforce raises SalesforceOperationError,
+    which is no SalesforceError); polling it again cannot help, a new job may."""
 
 
 class _Transport(HTTPAdapter):
@@ -232,9 +238,23 @@ class SalesforceConnector:
         def client(sf: Salesforce) -> Any:
             return _bulk_client(sf)
 
-        job = self._call("bulk create", lambda sf: client(sf).create_job(
-            Operation.query_all, query, ColumnDelimiter.COMMA, LineEnding.LF))
-        self._call("bulk wait", lambda sf: client(sf).wait_for_job(job["id"], True, self.bulk_wait))
+        def wait(job_id: str) -> Callable[[Salesforce], Any]:
+            def call(sf: Salesforce) -> Any:
+                try:
+                    return client(sf).wait_for_job(job_id, True, self.bulk_wait)
+                except SalesforceOperationError as exc:  # not a SalesforceError: the job Failed or Aborted
+                    raise BulkJobFailed(str(exc)[:300]) from None
+            return call
+
+        for attempt in range(1, BULK_JOB_ATTEMPTS + 1):
+            job = self._call("bulk create", lambda sf: client(sf).create_job(
+                Operation.query_all, query, ColumnDelimiter.COMMA, LineEnding.LF))
+            try:
+                self._call("bulk wait", wait(job["id"]))
+                break
+            except BulkJobFailed as exc:  # a failed job stays failed: a new job, not another poll
+                if attempt == BULK_JOB_ATTEMPTS:
+                    raise RetriableError(f"Salesforce Bulk query job failed {attempt} times, last: {exc}") from None
         locator = ""
         while True:
             result = self._call("bulk results", _bulk_page(job["id"], locator))

@@ -41,6 +41,12 @@ class SalesforceApp(SandboxApp):
             self.org.api_used += 1
             if self.org.api_used > self.org.api_limit:
                 return self.error(403, "TotalRequests Limit exceeded.", errorCode="REQUEST_LIMIT_EXCEEDED")
+            if self.org.concurrent_refusals > 0:
+                # Too many long-running requests at once: the same errorCode as the daily limit, another
+                # message; it clears in seconds (Salesforce Developer Limits, "Concurrent API Request
+                # Limits"; the message text as integrations report it, unconfirmed)
+                self.org.concurrent_refusals -= 1
+                return self.error(403, "ConcurrentPerOrgLongTxn Limit exceeded.", errorCode="REQUEST_LIMIT_EXCEEDED")
             return None
         return self.error(401, "Session expired or invalid", errorCode="INVALID_SESSION_ID")
 
@@ -163,8 +169,11 @@ def _routes(app: SalesforceApp) -> None:
         if query.limit is not None:
             rows = rows[:query.limit]
         job_id = "750" + secrets.token_hex(7)
+        failed = app.org.failing_bulk_jobs > 0
+        app.org.failing_bulk_jobs -= failed
         app.jobs[job_id] = {"fields": query.fields, "rows": rows, "polls": 0, "object": query.sobject,
-                            "operation": operation, "query": body.get("query")}
+                            "operation": operation, "query": body.get("query"),
+                            "final": "Failed" if failed else "JobComplete"}
         return Response(200, _job(job_id, app.jobs[job_id], "UploadComplete"), app.limit_headers())
 
     @app.route("GET", "/services/data/{version}/jobs/query/{job_id}", "bulk2.status")
@@ -173,13 +182,17 @@ def _routes(app: SalesforceApp) -> None:
         if job is None:
             raise HttpError(404, f"job {job_id} not found", errorCode="NOT_FOUND")
         job["polls"] += 1  # the first poll finds it in progress, as a real job would be
-        return Response(200, _job(job_id, job, "InProgress" if job["polls"] == 1 else "JobComplete"),
-                        app.limit_headers())
+        answer = _job(job_id, job, "InProgress" if job["polls"] == 1 else job["final"])
+        if answer["state"] == "Failed":
+            # A failed job: state Failed and an errorMessage (Bulk API 2.0, "Get Information About a
+            # Query Job"); the message text is unconfirmed
+            answer["errorMessage"] = "QUERY_TIMEOUT: the query took too long (injected by the sandbox)"
+        return Response(200, answer, app.limit_headers())
 
     @app.route("GET", "/services/data/{version}/jobs/query/{job_id}/results", "bulk2.results")
     def bulk_results(request: Request, version: str, job_id: str) -> Response:
         job = app.jobs.get(job_id)
-        if job is None or job["polls"] < 2:
+        if job is None or job["polls"] < 2 or job["final"] != "JobComplete":
             raise HttpError(400 if job else 404, "job not complete", errorCode="INVALIDJOB")
         start = int(request.arg("locator") or 0)
         size = min(int(request.arg("maxRecords") or 50_000), 100_000)

@@ -59,6 +59,10 @@ def control_routes(app: SalesforceApp) -> None:
             org.sessions.clear()
         if "api_limit" in body:
             org.api_limit = int(body["api_limit"])
+        if "failing_bulk_jobs" in body:
+            org.failing_bulk_jobs = int(body["failing_bulk_jobs"])
+        if "concurrent_refusals" in body:
+            org.concurrent_refusals = int(body["concurrent_refusals"])
         if "login_host" in body:  # play login.salesforce.com: the client-credentials flow is refused
             org.login_host = bool(body["login_host"])
         if "connected_app" in body:  # {client_id, public_key, audience?, preauthorized: [user ids]}

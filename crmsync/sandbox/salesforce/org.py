@@ -107,6 +107,10 @@ class Org:
     connected_app: Any = None
     """The JWT bearer flow's connected app (oauth.ConnectedApp), if the org has one."""
     login_host: bool = False
+    failing_bulk_jobs: int = 0
+    """The next N Bulk query jobs end Failed."""
+    concurrent_refusals: int = 0
+    """The next N API calls are refused by the concurrent long-running request limit."""
     """The sandbox plays login.salesforce.com: the client-credentials flow is refused (oauth.py)."""
     on_change: list[Callable[[str, str], None]] = field(default_factory=list)
 
