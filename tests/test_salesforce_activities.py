@@ -72,7 +72,7 @@ def test_a_failed_bulk_job_is_created_again_then_reported() -> None:
         pages = list(conn.pull_changed(EPOCH, LATER, backfill=True))
         assert sum(len(p.contacts) for p in pages) == 30 and len(app.jobs) == 3
         app.org.failing_bulk_jobs = 3
-        with pytest.raises(RetriableError, match="failed 3 times.*QUERY_TIMEOUT"):
+        with pytest.raises(RetriableError, match=r"failed 3 times.*QUERY_TIMEOUT"):
             list(conn.pull_changed(EPOCH, LATER, backfill=True))
 
 
@@ -83,3 +83,19 @@ def test_the_concurrent_limit_is_refused_with_its_own_message() -> None:
         with pytest.raises(Exception, match="ConcurrentPerOrgLongTxn"):
             list(conn._soql("read", "SELECT Id FROM Lead"))
         assert list(conn._soql("read", "SELECT Id FROM Lead"))  # it clears: the next call goes through
+
+
+def test_the_campaign_type_gives_the_kind_through_the_mapping() -> None:
+    with salesforce(30) as (app, url):
+        conn = sf_connector(url)
+        kinds = {c["Type"] for c in app.org.records["Campaign"].values()}
+        assert {"Web Form", "Webinar"} <= kinds
+        members = {m["LeadId"] for m in app.org.records["CampaignMember"].values()}
+        found = {a.kind for acts in conn.activities(sorted(members)).values() for a in acts if not a.by_owner}
+        assert {"form_submission", "webinar"} <= found
+        for campaign in app.org.records["Campaign"].values():
+            campaign["Type"] = "Other"  # an org without the mapped types
+        for member in app.org.records["CampaignMember"].values():
+            member["Campaign"]["Type"] = "Other"
+        found = {a.kind for acts in conn.activities(sorted(members)).values() for a in acts if not a.by_owner}
+        assert found == {"campaign_response"}

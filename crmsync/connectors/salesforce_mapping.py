@@ -144,13 +144,13 @@ class SalesforceMapping(Vocabulary):
         return Activity(str(record.get("Id")), "meeting", record.get("StartDateTime") or record.get("CreatedDate"),
                         record.get("Subject") or "", by_owner=True)
 
-    @staticmethod
-    def campaign_response(record: dict[str, Any]) -> Activity | None:
-        """Only members who responded (HasResponded: a member can be merely sent a campaign)."""
+    def campaign_response(self, record: dict[str, Any]) -> Activity | None:
+        """Only members who responded (HasResponded: a member can be merely sent a campaign); the kind
+        comes from the campaign's Type through the mapping's `campaign_types`."""
         if record.get("HasResponded") is False:
             return None
         campaign = record.get("Campaign") or {}
-        kind = "form_submission" if campaign.get("Type") == "Web Form" else "campaign_response"
+        kind = self.mapping.campaign_types.get(str(campaign.get("Type") or ""), "campaign_response")
         return Activity(str(record.get("Id")), kind, record.get("CreatedDate"), campaign.get("Name") or "")
 
     def changes(self, contact: Contact, writes: dict[str, str]) -> dict[str, Any]:

@@ -374,6 +374,9 @@ class CrmMapping(Strict):
     definitions' vocabulary: Salesforce's standard Industry says "Technology", the definitions "software")."""
     sources: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
     """The CRM's lead source values -> the definitions' source words (what property rules compare)."""
+    campaign_types: dict[NonEmpty, ActivityKind] = Field(default_factory=dict)
+    """Salesforce: a Campaign Type -> the activity kind a response to it is (the standard picklist has
+    no web-form type; unlisted types are campaign responses)."""
 
     @model_validator(mode="after")
     def _statuses_needed(self) -> CrmMapping:
