@@ -8,7 +8,10 @@ composite/sobjects, 200 records a call, with a result per record. Every SOQL lit
 simple-salesforce builds https URLs: one requests adapter (`_Transport`) sends them as plain HTTP
 to hosts configured with http:// (the sandboxes on loopback) and puts a timeout on every request,
 which the library does not. An expired session is renewed and the same call made again, once; every
-other failure, and every malformed answer, is classified by the error table in calls.py.
+other failure, and every malformed answer, is classified by the error table in calls.py. The login
+flow (JWT bearer, client credentials, password) is chosen in salesforce_auth.py. `setup` creates the
+fields and grants them to the integration user through a permission set (field-level security);
+`doctor` tells a missing field from one the user cannot see.
 """
 
 from __future__ import annotations
