@@ -8,10 +8,18 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.errors import FatalError
-from crmsync.sandbox.salesforce.org import INTEGRATION_USER, STANDARD_INDUSTRIES, STANDARD_SOURCES
+from crmsync.sandbox.salesforce.org import (
+    INTEGRATION_USER,
+    STANDARD_INDUSTRIES,
+    STANDARD_SOURCES,
+    FieldError,
+    Org,
+)
 from crmsync.sandbox.salesforce.seeding import DEFAULT_INDUSTRY, DEFAULT_SOURCE
 from tests.hubspot_fixtures import DEFS
 from tests.salesforce_fixtures import salesforce, sf_connector
@@ -156,3 +164,34 @@ def test_doctor_checks_the_orgs_industries_against_fit() -> None:
             update={"industries": {}}), fit_industries=["software"])
         check = {c.name: c for c in nothing.doctor()}["salesforce Industry values"]
         assert not check.ok and "none can become MQL" in check.detail
+
+
+CUSTOM = ["A__c", "B__c", "C__c", "D__c"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(read=st.sets(st.sampled_from(CUSTOM)), edit=st.sets(st.sampled_from(CUSTOM)),
+       assigned=st.booleans())
+def test_a_user_sees_and_writes_exactly_what_an_assigned_permission_set_grants(
+        read: set[str], edit: set[str], assigned: bool) -> None:
+    org = Org()
+    for name in CUSTOM:
+        org.add_custom_field("Lead", name, "string")
+    lead = org.create("Lead", {"LastName": "Ng", "Company": "Acme"})
+    pset = org.create("PermissionSet", {"Name": "P", "Label": "P"})
+    for name in read | edit:
+        org.create("FieldPermissions", {"ParentId": pset["Id"], "SobjectType": "Lead", "Field": f"Lead.{name}",
+                                        "PermissionsRead": True, "PermissionsEdit": name in edit})
+    if assigned:
+        org.create("PermissionSetAssignment", {"PermissionSetId": pset["Id"], "AssigneeId": INTEGRATION_USER})
+    visible = {n for n in org.visible(INTEGRATION_USER, "Lead") if n.endswith("__c")}
+    assert visible == ((read | edit) if assigned else set())
+    assert set(org.visible(None, "Lead")) >= set(CUSTOM)  # internal calls see everything
+    for name in CUSTOM:
+        writable = assigned and name in edit
+        try:
+            org.update("Lead", lead["Id"], {name: "x"}, user=INTEGRATION_USER)
+            assert writable
+        except FieldError as exc:
+            assert not writable
+            assert exc.code == ("INVALID_FIELD" if name not in visible else "INVALID_FIELD_FOR_INSERT_UPDATE")
