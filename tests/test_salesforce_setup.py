@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.errors import FatalError
+from crmsync.model import WriteBack
 from crmsync.sandbox.salesforce.org import (
     INTEGRATION_USER,
     STANDARD_INDUSTRIES,
@@ -195,3 +196,18 @@ def test_a_user_sees_and_writes_exactly_what_an_assigned_permission_set_grants(
         except FieldError as exc:
             assert not writable
             assert exc.code == ("INVALID_FIELD" if name not in visible else "INVALID_FIELD_FOR_INSERT_UPDATE")
+
+
+def test_the_stage_field_is_a_restricted_picklist_of_the_mapping_s_stages() -> None:
+    with salesforce(0, custom_fields=False) as (app, url):
+        conn = sf_connector(url)
+        conn.setup()
+        stages = app.org.picklist("Lead", "CRMSync_Stage__c")
+        assert stages == ["Lead", "MQL", "SAL", "SQL", "Opportunity", "Customer", "Recycled", "Disqualified"]
+        rid = app.org.create("Lead", {"LastName": "Ng", "Company": "Acme"})["Id"]
+        (refused,) = conn.write([WriteBack(rid, {"CRMSync_Stage__c": "Hot"})])
+        assert not refused.ok and "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in refused.error
+        assert conn.write([WriteBack(rid, {"CRMSync_Stage__c": "MQL"})])[0].ok
+        app.org.custom_picklists[("Lead", "CRMSync_Stage__c")].remove("Recycled")  # an admin edited it
+        fields = {c.name: c for c in conn.doctor()}["salesforce fields"]
+        assert not fields.ok and "without Recycled" in fields.detail

@@ -39,6 +39,7 @@ from crmsync.connectors.salesforce_mapping import (
     SalesforceMapping,
     custom_fields,
     id_list,
+    picklist_values,
     quote,
     soql_time,
 )
@@ -400,6 +401,9 @@ class SalesforceConnector:
                 metadata.update(precision=8, scale=2)
             elif kind == "Checkbox":
                 metadata["defaultValue"] = "false"
+            elif kind == "Picklist":  # restricted to crmsync's values (Metadata API, CustomField: valueSet)
+                metadata["valueSet"] = {"restricted": True, "valueSetDefinition": {"sorted": False, "value": [
+                    {"fullName": v, "label": v, "default": False} for v in picklist_values(self.map.mapping, name)]}}
             if name == TASK_KEY:
                 metadata["externalId"] = True  # indexed: the task-key lookup before each create
             self._call("create field", _rest("tooling/sobjects/CustomField", "POST",
@@ -480,6 +484,13 @@ class SalesforceConnector:
             problems.append(f"not visible to this user {', '.join(hidden)}: run `crmsync setup` (it grants them "
                             f"through permission set {PERMISSION_SET}) or assign that permission set to the "
                             "integration user")
+        stage = next((f for f in lead["fields"] if f["name"] == self.map.fields.stage), None)
+        if stage is not None and stage.get("type") == "picklist":
+            have = {str(v["value"]) for v in stage.get("picklistValues") or []}
+            lacking = [v for v in picklist_values(self.map.mapping, stage["name"]) if v not in have]
+            if lacking:
+                problems.append(f"{stage['name']} is a picklist without {', '.join(lacking)}: add those values "
+                                "to it, or crmsync's writes of them are refused")
         checks.append(Check("salesforce fields", not problems, "; ".join(problems) or "all present and visible"))
         return checks + self._status_checks() + self._industry_checks(lead)
 

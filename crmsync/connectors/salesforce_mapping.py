@@ -39,7 +39,8 @@ def custom_fields(mapping: CrmMapping) -> list[tuple[str, str]]:
     f = mapping.fields
     kinds = {"mql_at": "DateTime", "sal_at": "DateTime", "sql_at": "DateTime", "recycled_at": "DateTime",
              "engagement_score": "Number", "fit_reasons": "LongTextArea",
-             "sql_blocked_reason": "LongTextArea", "dq_reason_status": "LongTextArea", "sql_request": "Checkbox"}
+             "sql_blocked_reason": "LongTextArea", "dq_reason_status": "LongTextArea", "sql_request": "Checkbox",
+             "stage": "Picklist"}
     names = ["sql_request", "stage", "bant_need", "bant_authority", "bant_timeline", "bant_budget", "dq_reason",
              "fit", "fit_reasons", "engagement_score", "mql_at", "sal_at", "sql_at", "recycled_at",
              "sql_blocked_reason", "dq_reason_status", "sla_state", "definitions_version"]
@@ -49,6 +50,13 @@ def custom_fields(mapping: CrmMapping) -> list[tuple[str, str]]:
         if name and name.endswith("__c") and name not in [n for n, _ in out]:
             out.append((name, kinds.get(neutral, "Text")))
     return out
+
+
+def picklist_values(mapping: CrmMapping, name: str) -> list[str]:
+    """The values of a custom picklist crmsync creates: the stage field's are the mapping's stage values."""
+    if name != mapping.fields.stage:
+        return []
+    return list(dict.fromkeys(getattr(mapping.stages, stage.value) for stage in Stage))
 
 
 def quote(value: str) -> str:

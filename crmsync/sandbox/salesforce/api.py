@@ -257,9 +257,14 @@ def _routes(app: SalesforceApp) -> None:
                             errorCode="INVALID_TYPE")
         if (sobject not in org.fields and sobject != "Activity") or not name.endswith("__c"):
             raise HttpError(400, f"Invalid FullName {full!r}: use Object.Field__c", errorCode="INVALID_FIELD")
+        # A restricted picklist's values: Metadata.valueSet.valueSetDefinition.value[].fullName (Metadata
+        # API, CustomField and ValueSet)
+        value_set = (body.get("Metadata") or {}).get("valueSet") or {}
+        values = [str(v.get("fullName")) for v in (value_set.get("valueSetDefinition") or {}).get("value") or []]
         if not org.add_custom_field(sobject, name, {"Text": "string", "LongTextArea": "textarea",
                                                     "DateTime": "datetime", "Number": "double",
-                                                    "Checkbox": "boolean"}.get(kind, "string")):
+                                                    "Checkbox": "boolean", "Picklist": "picklist"}.get(kind, "string"),
+                                    values if kind == "Picklist" and value_set.get("restricted") else None):
             raise HttpError(400, f"There's already a field named {name} on {sobject}.",
                             errorCode="DUPLICATE_DEVELOPER_NAME")
         if (body.get("Metadata") or {}).get("externalId"):

@@ -104,6 +104,7 @@ class Org:
     counter: int = 0
     shape: str = "default"
     external_ids: set[str] = field(default_factory=set)
+    custom_picklists: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     connected_app: Any = None
     """The JWT bearer flow's connected app (oauth.ConnectedApp), if the org has one."""
     login_host: bool = False
@@ -126,6 +127,7 @@ class Org:
         self.records["CustomField"] = {}
         self.fields = {name: dict(spec) for name, spec in STANDARD_FIELDS.items()}
         self.external_ids = set()
+        self.custom_picklists = {}
         self.counter = 0
         self.api_used = 0
         for order, (label, converted, default) in enumerate(SHAPES[self.shape], 1):
@@ -148,7 +150,7 @@ class Org:
             return RICH_INDUSTRIES if rich else STANDARD_INDUSTRIES
         if sobject == "Lead" and name == "LeadSource":
             return RICH_SOURCES if rich else STANDARD_SOURCES
-        return []
+        return self.custom_picklists.get((sobject, name), [])
 
     def statuses(self) -> list[str]:
         return [r["MasterLabel"] for r in sorted(self.records["LeadStatus"].values(), key=lambda r: r["SortOrder"])]
@@ -303,6 +305,11 @@ class Org:
         if sobject == "Lead" and "Status" in values and values["Status"] not in self.statuses():
             raise FieldError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                              f"Status: bad value for restricted picklist field: {values['Status']}", ["Status"])
+        for name, value in values.items():
+            allowed = self.custom_picklists.get((sobject, name))
+            if allowed is not None and value is not None and value not in allowed:
+                raise FieldError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                                 f"{name}: bad value for restricted picklist field: {value}", [name])
         if sobject == "FieldPermissions":
             # Field is a restricted picklist of existing "Object.Field" names (FieldPermissions reference)
             target, _, name = str(values.get("Field") or "").partition(".")
@@ -329,14 +336,17 @@ class Org:
                 raise FieldError("FIELD_CUSTOM_VALIDATION_EXCEPTION",
                                  "Document need, authority, timeline and budget before setting Qualified", missing)
 
-    def add_custom_field(self, sobject: str, name: str, kind: str) -> bool:
+    def add_custom_field(self, sobject: str, name: str, kind: str, values: list[str] | None = None) -> bool:
         """A custom field as the Tooling API creates it: one on Activity appears on Task and Event.
-        New fields are visible to no one until a permission set grants them (see `granted`)."""
+        New fields are visible to no one until a permission set grants them (see `granted`). A
+        picklist with `values` is restricted to them."""
         targets = ACTIVITY_OBJECTS if sobject == "Activity" else (sobject,)
         if any(name in self.fields[t] for t in targets):
             return False
         for target in targets:
             self.fields[target][name] = kind
+            if values is not None:
+                self.custom_picklists[(target, name)] = list(values)
         rid = self.new_id("CustomField")
         self.records["CustomField"][rid] = {"Id": rid, "DeveloperName": name.removesuffix("__c"),
                                             "TableEnumOrId": sobject}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from crmsync.connectors.salesforce_mapping import custom_fields
+from crmsync.connectors.salesforce_mapping import custom_fields, picklist_values
 from crmsync.definitions import DEFAULT_DEFINITIONS, load_definitions
 from crmsync.definitions.schema import CrmMapping
 from crmsync.sandbox.salesforce.org import INTEGRATION_USER, Org, sf_time
@@ -27,7 +27,8 @@ DEFAULT_INDUSTRY = {"Financial Services": "Finance", "Logistics": "Transportatio
                     "Media Production": "Media"}
 """The seed's industries as a default org's standard Industry picklist has them (describe_lead.json);
 values already standard (Healthcare, Insurance, Retail, Banking, ...) stay."""
-KINDS = {"DateTime": "datetime", "Number": "double", "Checkbox": "boolean", "LongTextArea": "textarea"}
+KINDS = {"DateTime": "datetime", "Number": "double", "Checkbox": "boolean", "LongTextArea": "textarea",
+         "Picklist": "picklist"}
 
 
 def install_custom_fields(org: Org, mapping: CrmMapping | None = None, grant: bool = True) -> None:
@@ -35,7 +36,8 @@ def install_custom_fields(org: Org, mapping: CrmMapping | None = None, grant: bo
     mapping = mapping or load_definitions(DEFAULT_DEFINITIONS).definitions.mappings.salesforce
     wanted = [f"Lead.{name}" for name, _ in custom_fields(mapping)] + ["Task.CRMSync_Task_Key__c"]
     for name, kind in custom_fields(mapping):
-        org.add_custom_field("Lead", name, KINDS.get(kind, "string"))
+        org.add_custom_field("Lead", name, KINDS.get(kind, "string"),
+                             picklist_values(mapping, name) if kind == "Picklist" else None)
     org.add_custom_field("Activity", "CRMSync_Task_Key__c", "string")
     if grant:
         org.grant(INTEGRATION_USER, wanted, name="CRMSync_Integration")
