@@ -52,6 +52,9 @@ def test_jwt_bearer_login_acts_as_the_preauthorised_user(tmp_path: Path) -> None
         assert len(conn.read(lead_ids(app)).contacts) == 2
         assert set(app.org.session_users.values()) == {INTEGRATION_USER}
         assert app.call_counts()["oauth.token"] == 1
+        app.org.sessions.clear()  # the session expires: a fresh assertion renews it
+        assert len(conn.read(lead_ids(app)).contacts) == 2
+        assert app.call_counts()["oauth.token"] == 2
 
 
 @pytest.mark.parametrize(("change", "refusal"), [
