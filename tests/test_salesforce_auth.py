@@ -111,7 +111,8 @@ def test_a_dead_fixed_token_is_one_clear_error() -> None:
             "CRMSYNC_SALESFORCE__INSTANCE_URL": url, "CRMSYNC_SALESFORCE__ACCESS_TOKEN": "00D!dead",
             "CRMSYNC_DATABASE_URL": "sqlite://"})
         assert result.returncode == 1 and "Traceback" not in result.stderr
-        assert result.stderr.strip().count("\n") == 0 and "ACCESS_TOKEN" in result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "ACCESS_TOKEN (expired or revoked)" in errors[0]
         assert "00D!dead" not in result.stderr + result.stdout
 
 
