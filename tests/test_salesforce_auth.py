@@ -74,6 +74,17 @@ def test_jwt_bearer_is_verified(change: dict[str, object], refusal: str) -> None
             conn.read(lead_ids(app))
 
 
+def test_a_missing_or_wrong_key_file_is_a_config_error(tmp_path: Path) -> None:
+    base = {"client_id": "consumer-key", "username": USERNAME}
+    with pytest.raises(ConfigError, match="no such file"):
+        grant_form(SalesforceSettings(**base, private_key_file=tmp_path / "absent.key"))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="is a directory"):
+        grant_form(SalesforceSettings(**base, private_key_file=tmp_path))  # type: ignore[arg-type]
+    (tmp_path / "bad.key").write_text("not a key")
+    with pytest.raises(ConfigError, match="not a PEM RSA private key"):
+        grant_form(SalesforceSettings(**base, private_key_file=tmp_path / "bad.key"))  # type: ignore[arg-type]
+
+
 def test_the_jwt_audience_is_the_sandbox_host_for_sandbox_orgs() -> None:
     assert audience(SalesforceSettings()) == "https://login.salesforce.com"
     assert audience(SalesforceSettings(domain="test")) == "https://test.salesforce.com"

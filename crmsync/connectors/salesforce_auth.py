@@ -20,11 +20,13 @@ from urllib.parse import urlsplit
 import jwt
 
 from crmsync.errors import ConfigError
+from crmsync.files import UnreadableFile, read_limited
 from crmsync.settings import SalesforceSettings
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 LOGIN_HOSTS = {"login.salesforce.com", "test.salesforce.com"}
 ASSERTION_SECONDS = 180
+KEY_BYTES = 16 * 1024  # a PEM RSA key of 4096 bits is about 3.3 KB
 
 
 def flow(s: SalesforceSettings) -> str:
@@ -75,7 +77,9 @@ def _private_key(s: SalesforceSettings) -> str:
     if s.private_key is not None:
         return s.private_key.get_secret_value()
     assert s.private_key_file is not None
-    try:
-        return s.private_key_file.read_text()
-    except OSError as exc:
-        raise ConfigError(f"CRMSYNC_SALESFORCE__PRIVATE_KEY_FILE {s.private_key_file}: {exc.strerror}") from None
+    try:  # a regular file of a key's size only (files.py): a wrong path is one line, not a hang
+        return read_limited(s.private_key_file, KEY_BYTES).decode("ascii", errors="replace")
+    except FileNotFoundError:
+        raise ConfigError(f"CRMSYNC_SALESFORCE__PRIVATE_KEY_FILE {s.private_key_file}: no such file") from None
+    except UnreadableFile as exc:
+        raise ConfigError(f"CRMSYNC_SALESFORCE__PRIVATE_KEY_FILE {s.private_key_file} {exc}") from None
