@@ -24,6 +24,8 @@ class PulledPage:
 class Connector(Protocol):
     name: str
     calls: int
+    write_batch: int
+    """Records per write call: the pipeline checks its lease before each one."""
 
     def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None,
                      backfill: bool = False) -> Iterator[PulledPage]: ...

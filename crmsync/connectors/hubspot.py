@@ -50,6 +50,7 @@ __all__ = ["AuthError", "HubSpotConnector"]
 
 class HubSpotConnector:
     name = "hubspot"
+    write_batch = BATCH  # a batch update takes 100 records
 
     def __init__(self, settings: HubSpotSettings, mapping: CrmMapping, *, retry: RetryPolicy | None = None,
                  engagement_types: tuple[str, ...] = ("calls", "emails", "meetings")) -> None:

@@ -82,6 +82,7 @@ class _Transport(HTTPAdapter):
 
 class SalesforceConnector:
     name = "salesforce"
+    write_batch = COMPOSITE  # one composite call: 200 records
 
     def __init__(self, settings: SalesforceSettings, mapping: CrmMapping, *, retry: RetryPolicy | None = None,
                  bulk_threshold: int = BULK_THRESHOLD, bulk_wait: float = 2.0,

@@ -391,7 +391,7 @@ class SyncPass:
         rows = self.store.pending(self.crm, "write", 100_000)
         if self._drop_stale([r for r in rows if (aware(r["created_at"]) or self.started) < self.started], report):
             rows = self.store.pending(self.crm, "write", 100_000)
-        size = getattr(self.connector, "write_batch", WRITE_BATCH)
+        size = self.connector.write_batch
         for start in range(0, len(rows), size):  # one CRM call per batch, each under the lease
             chunk = rows[start:start + size]
             self._hold()
