@@ -420,17 +420,22 @@ def prune() -> None:
 
 @app.command("status")
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False) -> None:
-    """Cursors and lag, the last runs, outbox depth, quarantine, and when the definitions are due for review."""
+    """Cursors and lag, the last runs, outbox depth, quarantine, CRMs paused for their daily quota, the
+    definitions (the file CRMSYNC_DEFINITIONS names, the activated version, which one the daemon uses)
+    and when they are due for review."""
     settings = _settings()
     loaded, store = _context(settings)
     now = datetime.now(UTC)
+    paused = {crm: {"until": p[0].isoformat(), "why": p[1]}
+              for crm in ("hubspot", "salesforce") if (p := store.paused(crm, now)) is not None}
     cursors = [c for c in store.cursors() if not c["stream"].startswith("backfill:")]
     review = loaded.definitions.governance.next_review_date
     figures = store.contract(now)
     data: dict[str, Any] = {
         "mode": settings.mode,
         "definitions": {"version": loaded.version, "hash": loaded.content_hash, "next_review": str(review),
-                        "review_overdue": review < now.date()},
+                        "review_overdue": review < now.date(), **_definitions_in_use(store, loaded)},
+        "paused": paused,
         "cursors": [{"crm": c["crm"], "stream": c["stream"], "position": c["position"].isoformat(),
                      "lag_seconds": round((now - c["position"]).total_seconds())} for c in cursors],
         "contract": {**figures, "alerts": contract_alerts(figures, loaded.definitions.sla)},
@@ -445,6 +450,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print the statu
         return
     _say(f"mode {data['mode']}; definitions {loaded.version}, next review {review}"
          + (" (OVERDUE)" if data["definitions"]["review_overdue"] else ""))
+    _say(data["definitions"]["daemon_uses"]["note"])
+    for crm, pause in paused.items():
+        _say(f"{crm} PAUSED until {pause['until']}: {pause['why']}")
     for c in data["cursors"]:
         _say(f"cursor {c['crm']}/{c['stream']}: {c['position']} (lag {c['lag_seconds']} s)")
     _say(f"outbox depth {data['outbox_depth']}; quarantined {data['quarantined']}")
@@ -460,6 +468,35 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print the statu
     for r in data["last_runs"]:
         _say(f"run {r['id']} {r['crm']} {r['kind']}: {r['outcome']} {r['counts']}"
              + (f" error: {r['error']}" if r["error"] else ""))
+
+
+def _definitions_in_use(store: Store, loaded: LoadedDefinitions) -> dict[str, Any]:
+    """The activated version (the store) next to the file CRMSYNC_DEFINITIONS names, and which of the
+    two the daemon uses: the activated one from its next pass boundary, unless its file cannot be used."""
+    from crmsync.daemon import load_activated
+
+    active = store.active_definitions()
+    file = f"{loaded.version} ({loaded.path})"
+    if active is None:
+        return {"activated": None, "daemon_uses": {"version": loaded.version, "source": "file",
+                                                   "note": f"definitions in use: {file}; none activated"}}
+    activated = {"version": active["version"], "hash": active["hash"], "path": active["path"],
+                 "activated_at": str(active["activated_at"])}
+    if active["hash"] == loaded.content_hash:
+        uses = {"version": loaded.version, "source": "file",
+                "note": f"definitions in use: {file}, the activated version"}
+    else:
+        try:
+            load_activated(active)
+        except (DefinitionsError, ValueError) as exc:
+            uses = {"version": loaded.version, "source": "file", "note": (
+                f"definitions: activated {active['version']} ({active['path']}) cannot be used "
+                f"({str(exc)[:200]}); the daemon keeps what it has (after a restart: the file, {file})")}
+        else:
+            uses = {"version": active["version"], "source": "activated", "note": (
+                f"definitions: activated {active['version']} ({active['path']}) differs from the file "
+                f"CRMSYNC_DEFINITIONS names, {file}; the daemon uses the activated {active['version']}")}
+    return {"activated": activated, "daemon_uses": uses}
 
 
 def _say(text: str) -> None:

@@ -4,6 +4,11 @@ Each CRM's sync is an APScheduler job (coalesced, one instance at a time). Befor
 daemon takes the stream's lease in the store; a standby replica finds it held and waits, and
 takes over once the holder stops renewing it. SIGTERM/SIGINT stop between pages: the pass
 flushes its outbox, the lease is released and the process exits 0.
+
+A CRM that refuses with its daily quota (`QuotaError`) is paused until `resume_at`: the pause is kept
+in the store (every replica, and a restarted one, honours it), no pass, SLA sweep or webhook batch
+of that CRM runs before then, and it is reported once (docs/operations.md, "Daily quota"). Once a
+day the retention job drops the inputs behind decisions older than CRMSYNC_INPUTS_RETENTION_DAYS.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +30,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from crmsync.connectors.base import Connector
 from crmsync.definitions import LoadedDefinitions, load_definitions
-from crmsync.errors import CrmsyncError, DefinitionsError, FatalError, LeaseLost
+from crmsync.errors import CrmsyncError, DefinitionsError, FatalError, LeaseLost, QuotaError
 from crmsync.metrics import Metrics
 from crmsync.observability import capture
 from crmsync.reporting.contract import contract_alerts
@@ -37,6 +43,9 @@ from crmsync.sync.sanitize import storable
 from crmsync.webhooks import WebhookIntake
 
 log = logging.getLogger("crmsync.daemon")
+
+RETENTION_EVERY = timedelta(days=1)
+RETENTION_FIRST = timedelta(minutes=10)  # after a start: the first passes go first
 
 
 class Daemon:
@@ -58,6 +67,8 @@ class Daemon:
         self.metrics = Metrics()
         self.started_at = clock()
         self.last_success: dict[str, datetime] = {}
+        self.pauses: dict[str, tuple[datetime, str]] = {}  # CRMs paused for their quota: (until, why)
+        self.resumed_at: dict[str, datetime] = {}  # when a CRM's last pause ended (its health age starts there)
         self.stopping = threading.Event()
         self.leases: dict[str, Lease] = {}
         self.locks = {name: threading.Lock() for name in connectors}  # a CRM's sync and sweep never overlap
@@ -89,6 +100,8 @@ class Daemon:
                                    coalesce=True, max_instances=1, next_run_time=datetime.now(UTC))
             self.scheduler.add_job(self.sweep, "interval", seconds=self.settings.sync.sla_sweep_seconds, args=[name],
                                    id=f"sla:{name}", coalesce=True, max_instances=1)
+        self.scheduler.add_job(self.prune, "interval", seconds=RETENTION_EVERY.total_seconds(), id="retention",
+                               coalesce=True, max_instances=1, next_run_time=datetime.now(UTC) + RETENTION_FIRST)
         self.scheduler.start()
         if self.webhooks is not None:
             self.webhooks.start()
@@ -138,12 +151,17 @@ class Daemon:
         if self.stopping.is_set() or f"sync:{name}" not in self.leases:
             return None
         with self.locks[name]:
+            if self._paused(name):  # the clocks due now stay due: the first sweep after the pause moves them
+                return None
             self._follow_active()
             try:
                 report = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
                                   clock=self.clock, lease=self.leases.get(f"sync:{name}")).sweep()
             except LeaseLost:  # another replica took over: it sweeps from now on
                 self.leases.pop(f"sync:{name}", None)
+                return None
+            except QuotaError as exc:
+                self._pause(name, exc)
                 return None
             except CrmsyncError as exc:
                 log.warning("SLA sweep failed, will retry", extra={"crm": name, "error": str(exc)})
@@ -153,10 +171,15 @@ class Daemon:
             return report
 
     def react(self, record_ids: list[str]) -> None:
-        """HubSpot webhook batch: only the replica holding the stream's lease acts on it."""
+        """HubSpot webhook batch: only the replica holding the stream's lease acts on it, with the
+        definitions activated by then (a batch is a pass boundary too). While HubSpot is paused the
+        batch is left to the first pass after the pause (its cursor has not moved past these records)."""
         if self.stopping.is_set() or "sync:hubspot" not in self.leases:
             return
         with self.locks["hubspot"]:
+            if self._paused("hubspot"):
+                return
+            self._follow_active()
             run_id = self.store.start_run("hubspot", "webhook", self.settings.mode, None)
             try:
                 report = SyncPass(self.store, self.connectors["hubspot"], self.definitions, mode=self.settings.mode,
@@ -165,6 +188,9 @@ class Daemon:
                 outcome = "failed" if isinstance(exc, Exception) and not isinstance(exc, LeaseLost) else "interrupted"
                 self.store.finish_run(run_id, outcome, {"records": len(record_ids)},
                                       storable(f"{exc.__class__.__name__}: {exc}")[:2000])
+                if isinstance(exc, QuotaError):
+                    self._pause("hubspot", exc)
+                    return
                 raise
             self.store.finish_run(run_id, report.outcome, report.counts)
             self.metrics.record_pass(report)
@@ -180,9 +206,7 @@ class Daemon:
         if wanted == self.unusable:
             return
         try:
-            loaded = load_definitions(Path(active["path"]))
-            if loaded.content_hash != active["hash"]:
-                raise ValueError(f"its content hash is {loaded.content_hash[:12]}, not {active['hash'][:12]}")
+            loaded = load_activated(active)
         except (DefinitionsError, ValueError) as exc:
             self.unusable = wanted
             log.error("activated definitions not usable; keeping the current ones",
@@ -216,6 +240,8 @@ class Daemon:
             return None
         self.leases[lease.name] = lease
         self.metrics.standby.labels(name).set(0)
+        if self._paused(name):
+            return None
         syncer = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
                           overlap=timedelta(seconds=self.settings.sync.overlap_seconds), clock=self.clock,
                           progress=lambda _report: self._renew(lease), should_stop=self._should_stop(lease.name),
@@ -226,6 +252,10 @@ class Daemon:
             self.leases.pop(lease.name, None)
             log.warning("lease lost: stopped before the next write", extra={"crm": name, "error": str(exc)})
             self.metrics.runs.labels(name, "interrupted").inc()
+            return None
+        except QuotaError as exc:  # not a failed pass: nothing runs until the quota resets
+            self.metrics.runs.labels(name, "failed").inc()
+            self._pause(name, exc)
             return None
         except Exception as exc:  # every failure is counted; the next tick retries
             self._failed(name, exc)
@@ -251,6 +281,36 @@ class Daemon:
                        "consecutive_failures": self.failed_passes[name]})
         capture(exc)
 
+    def _pause(self, name: str, exc: QuotaError) -> None:
+        """The CRM's daily quota is used up: pause it until `resume_at` (in the store, for every replica
+        and across restarts). A new pause is reported once: one ERROR line and one Sentry event."""
+        why = storable(str(exc)).split("; paused until")[0]
+        new = self.store.pause(name, exc.resume_at, why, self.clock())
+        self.pauses[name] = self.store.paused(name, self.clock()) or (exc.resume_at, why)  # an extension
+        self.metrics.paused.labels(name).set(1)
+        if new:
+            log.error(f"{name} paused until {exc.resume_at:%Y-%m-%d %H:%M} UTC: its daily API quota is used up",
+                      extra={"crm": name, "paused_until": exc.resume_at.isoformat(), "error": why[:500]})
+            capture(exc)
+
+    def _paused(self, name: str) -> bool:
+        """Whether the CRM is paused now, as the store says. A pause found there (set by another
+        replica, or before a restart) is logged once; the first check after a pause ends lifts it."""
+        now = self.clock()
+        pause = self.store.paused(name, now)
+        self.metrics.paused.labels(name).set(1 if pause else 0)
+        known = self.pauses.pop(name, None)
+        if pause is not None:
+            if known is None:
+                log.info(f"{name} paused until {pause[0]:%Y-%m-%d %H:%M} UTC (found in the store)",
+                         extra={"crm": name, "paused_until": pause[0].isoformat(), "error": pause[1]})
+            self.pauses[name] = pause
+        elif known is not None:
+            self.store.resume(name, now)
+            self.resumed_at[name] = known[0]
+            log.info(f"{name} quota pause over: syncing again", extra={"crm": name})
+        return pause is not None
+
     def _renew(self, lease: Lease) -> None:
         try:
             lease.hold()
@@ -271,17 +331,42 @@ class Daemon:
     # --- health ---------------------------------------------------------------------------------
 
     def healthy(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy while every CRM this replica syncs had a recent success (or the start, before the
-        first) and fewer than `unhealthy_after_failed_passes` failed passes in a row."""
+        """Healthy while every CRM this replica syncs had a recent success (or the start, or the end of
+        its last quota pause, before the first) and fewer than `unhealthy_after_failed_passes` failed
+        passes in a row. A CRM paused for its daily quota is degraded, not unhealthy: a restart cannot
+        bring the quota back (docs/operations.md, "Daily quota")."""
         now = self.clock()
         standby = {name for name in self.connectors if f"sync:{name}" not in self.leases}
-        ages = {name: (now - self.last_success.get(name, self.started_at)).total_seconds()
-                for name in self.connectors if name not in standby}
+        paused = {name: pause for name, pause in self.pauses.items() if pause[0] > now}
+        ages = {name: (now - max(self.last_success.get(name, self.started_at),
+                                 self.resumed_at.get(name, self.started_at))).total_seconds()
+                for name in self.connectors if name not in standby and name not in paused}
         failing = sorted(name for name, n in self.failed_passes.items() if n >= self.unhealthy_after)
         ok = not failing and all(age <= self.health_threshold.total_seconds() for age in ages.values())
-        return ok, {"ok": ok, "holder": self.holder, "last_success_age_seconds": ages,
+        return ok, {"ok": ok, "degraded": bool(paused), "holder": self.holder, "last_success_age_seconds": ages,
                     "standby": sorted(standby), "threshold_seconds": self.health_threshold.total_seconds(),
-                    "consecutive_failed_passes": dict(self.failed_passes), "failing": failing}
+                    "consecutive_failed_passes": dict(self.failed_passes), "failing": failing,
+                    "paused": {name: {"until": until.isoformat(), "why": why}
+                               for name, (until, why) in sorted(paused.items())}}
+
+    # --- retention ------------------------------------------------------------------------------
+
+    def prune(self) -> int:
+        """The daily retention job: drop the inputs behind decisions older than
+        CRMSYNC_INPUTS_RETENTION_DAYS (what `crmsync prune` does), between passes of every CRM."""
+        days = self.settings.inputs_retention_days
+        with ExitStack() as held:
+            for name in sorted(self.locks):
+                held.enter_context(self.locks[name])
+            try:
+                dropped = self.store.drop_inputs_before(self.clock() - timedelta(days=days))
+            except Exception as exc:  # the store is down: tomorrow's run tries again
+                log.warning("retention failed, will retry tomorrow", extra={"error": storable(str(exc))[:500]})
+                capture(exc)
+                return 0
+        self.metrics.pruned.inc(dropped)
+        log.info("retention applied", extra={"dropped_inputs": dropped, "retention_days": days})
+        return dropped
 
 
 def _serve_http(daemon: Daemon) -> HttpServer:
@@ -298,3 +383,12 @@ def _serve_http(daemon: Daemon) -> HttpServer:
     server = HttpServer(routes, daemon.settings.http)
     server.start()
     return server
+
+
+def load_activated(active: dict[str, Any]) -> LoadedDefinitions:
+    """The definitions file of an activated version (a row of `Store.active_definitions`), checked to
+    still hold the activated content. Raises DefinitionsError or ValueError when it cannot be used."""
+    loaded = load_definitions(Path(active["path"]))
+    if loaded.content_hash != active["hash"]:
+        raise ValueError(f"its content hash is {loaded.content_hash[:12]}, not {active['hash'][:12]}")
+    return loaded

@@ -52,6 +52,10 @@ class Metrics:
                                 "stale, replayed, malformed)", ["result"], registry=r)
         self.http_refused = Counter("crmsync_http_refused_total", "HTTP connections or requests refused, by reason "
                                     "(evicted or connections past the cap, timeout, too_large)", ["reason"], registry=r)
+        self.paused = Gauge("crmsync_crm_paused", "1 while the CRM is paused until its daily API quota resets",
+                            ["crm"], registry=r)
+        self.pruned = Counter("crmsync_pruned_inputs_total", "Stored input sets dropped by the daily retention job",
+                              registry=r)
         self.standby = Gauge("crmsync_standby", "1 while another replica holds the stream's lease", ["crm"],
                              registry=r)
 

@@ -15,6 +15,8 @@ Kinds (what the client sees; whether the CRM got the request):
 - `slow`: forwarded; the answer is sent `slow_seconds` later (longer than the client's timeout).
 - `twice`: the request is delivered twice; the client gets the second answer.
 - `unauthorized`: not forwarded; a `401` with the CRM's own error body.
+- `daily_limit`: not forwarded; the CRM's own "daily API quota used up" answer: HubSpot `429` with
+  `policyName: DAILY`, Salesforce `403 REQUEST_LIMIT_EXCEEDED`.
 
 Deterministic: each `Fault` applies to the matching requests number `skip + 1` to `skip + times`
 (in arrival order); `log` records every request and what was done to it.
@@ -36,6 +38,7 @@ from urllib.parse import urlsplit
 
 KINDS = ("html502", "html503", "html504", "reset_before", "reset_during", "truncated", "empty", "slow", "twice",
          "unauthorized")
+REFUSALS = ("daily_limit",)  # the CRM's own answers, not network faults (not in KINDS' fault matrix)
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "upgrade", "te"}
 
 
@@ -50,8 +53,8 @@ class Fault:
     seen: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS)}")
+        if self.kind not in KINDS + REFUSALS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS + REFUSALS)}")
 
     def take(self, method: str, path: str) -> bool:
         """Whether this request gets the fault (counts the matching requests)."""
@@ -85,6 +88,20 @@ def _unauthorized_body(path: str) -> bytes:
         body = {"status": "error", "message": "Authentication credentials not found.",
                 "category": "INVALID_AUTHENTICATION", "correlationId": "00000000-0000-0000-0000-000000000000"}
     return json.dumps(body).encode()
+
+
+def _daily_limit(path: str) -> tuple[int, str, bytes]:
+    """The CRM's daily-limit answer. HubSpot: the 429 body quoted in its usage-details doc
+    (specs/hubspot/NOTES.md, "Rate limits / 429": policyName DAILY, errorType RATE_LIMIT). Salesforce:
+    403 REQUEST_LIMIT_EXCEEDED (REST API "Status Codes and Error Responses", errorcodes.htm), as
+    its sandbox answers past `api_limit`."""
+    if path.startswith("/services/"):
+        return 403, "Forbidden", json.dumps([{"message": "TotalRequests Limit exceeded.",
+                                              "errorCode": "REQUEST_LIMIT_EXCEEDED"}]).encode()
+    return 429, "Too Many Requests", json.dumps({
+        "status": "error", "message": "You have reached your daily limit.", "errorType": "RATE_LIMIT",
+        "correlationId": "00000000-0000-0000-0000-000000000000", "policyName": "DAILY",
+        "requestId": "00000000-0000-0000-0000-000000000001"}).encode()
 
 
 class FaultProxy:
@@ -153,6 +170,9 @@ class FaultProxy:
                 if kind == "unauthorized":
                     return self._send(401, "Unauthorized", [("Content-Type", "application/json")],
                                       _unauthorized_body(self.path))
+                if kind == "daily_limit":
+                    code, text, refusal = _daily_limit(self.path)
+                    return self._send(code, text, [("Content-Type", "application/json")], refusal)
                 status, reason, upstream_headers, payload = proxy._forward(self.command, self.path, headers, body)
                 if kind == "twice":
                     status, reason, upstream_headers, payload = proxy._forward(self.command, self.path, headers, body)

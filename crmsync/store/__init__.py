@@ -525,6 +525,35 @@ class Store:
             row = c.execute(select(t.leases).where(t.leases.c.name == name)).first()
         return (row.holder, aware(row.expires_at)) if row else None  # type: ignore[return-value]
 
+    # --- pauses: a CRM that refused with its daily quota is left alone until the quota resets -----
+    # Kept in the leases table (a named row that holds until a time): the lease `pause:<crm>`, whose
+    # holder is why it is paused, until `expires_at`. No replica takes it; every replica reads it.
+
+    def pause(self, crm: str, until: datetime, why: str, now: datetime) -> bool:
+        """Pause a CRM until `until` (a later time extends a pause, an earlier one changes nothing). True
+        when it was not paused at `now`: a new pause, which the caller reports once."""
+        name = f"pause:{crm}"
+        with self.transaction() as c:
+            row = c.execute(select(t.leases.c.expires_at).where(t.leases.c.name == name)).first()
+            before = aware(row.expires_at) if row else None
+            active = before is not None and before > now
+            if before is None or not active or until > before:
+                why = scrub_text(why)[:128]
+                statement = self.insert(t.leases).values(name=name, holder=why, expires_at=until, token=0)
+                c.execute(statement.on_conflict_do_update(index_elements=["name"],
+                                                          set_={"holder": why, "expires_at": until}))
+        return not active
+
+    def paused(self, crm: str, now: datetime) -> tuple[datetime, str] | None:
+        """(until, why) while the CRM is paused at `now`, else None."""
+        found = self.lease_holder(f"pause:{crm}")
+        return (found[1], found[0]) if found is not None and found[1] > now else None
+
+    def resume(self, crm: str, now: datetime) -> None:
+        """Forget a pause that is over (one set since, by another replica, stays)."""
+        with self.transaction() as c:
+            c.execute(t.leases.delete().where(t.leases.c.name == f"pause:{crm}", t.leases.c.expires_at <= now))
+
 
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
