@@ -409,7 +409,8 @@ def forget(
 @app.command("prune")
 def prune() -> None:
     """Apply the retention: drop the inputs behind decisions older than CRMSYNC_INPUTS_RETENTION_DAYS
-    (the decisions stay; `explain` of those says their inputs are gone). Run it daily (cron)."""
+    (the decisions stay; `explain` of those says their inputs are gone). The daemon does this once a
+    day by itself; without a daemon, run it daily (cron)."""
     settings = _settings()
     _, store = _context(settings)
     cutoff = datetime.now(UTC) - timedelta(days=settings.inputs_retention_days)

@@ -154,7 +154,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     sentry_dsn: Secret | None = None
     inputs_retention_days: int = Field(
-        default=365, ge=1, le=36500, description="`crmsync prune` drops the inputs behind decisions older than this")
+        default=365, ge=1, le=36500,
+        description="the daemon's daily retention job and `crmsync prune` drop the inputs behind decisions "
+                    "older than this")
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
     http: HttpSettings = HttpSettings()
