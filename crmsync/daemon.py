@@ -299,15 +299,16 @@ class Daemon:
         now = self.clock()
         pause = self.store.paused(name, now)
         self.metrics.paused.labels(name).set(1 if pause else 0)
-        known = self.pauses.pop(name, None)
+        known = self.pauses.get(name)
         if pause is not None:
             if known is None:
                 log.info(f"{name} paused until {pause[0]:%Y-%m-%d %H:%M} UTC (found in the store)",
                          extra={"crm": name, "paused_until": pause[0].isoformat(), "error": pause[1]})
             self.pauses[name] = pause
         elif known is not None:
+            self.resumed_at[name] = known[0]  # first: /healthz always sees one or the other
+            del self.pauses[name]
             self.store.resume(name, now)
-            self.resumed_at[name] = known[0]
             log.info(f"{name} quota pause over: syncing again", extra={"crm": name})
         return pause is not None
 
@@ -327,6 +328,8 @@ class Daemon:
                 self.metrics.lag.labels(cursor["crm"]).set((now - cursor["position"]).total_seconds())
         self.metrics.outbox.set(self.store.outbox_depth())
         self.metrics.quarantined.set(self.store.quarantine_count())
+        for name in self.connectors:  # from the store: a standby replica shows the pause too
+            self.metrics.paused.labels(name).set(1 if self.store.paused(name, now) else 0)
 
     # --- health ---------------------------------------------------------------------------------
 
@@ -337,7 +340,7 @@ class Daemon:
         bring the quota back (docs/operations.md, "Daily quota")."""
         now = self.clock()
         standby = {name for name in self.connectors if f"sync:{name}" not in self.leases}
-        paused = {name: pause for name, pause in self.pauses.items() if pause[0] > now}
+        paused = {name: pause for name, pause in dict(self.pauses).items() if pause[0] > now}
         ages = {name: (now - max(self.last_success.get(name, self.started_at),
                                  self.resumed_at.get(name, self.started_at))).total_seconds()
                 for name in self.connectors if name not in standby and name not in paused}
