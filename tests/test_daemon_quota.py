@@ -218,3 +218,23 @@ def test_status_shows_the_activated_version_which_one_the_daemon_uses_and_pauses
     data = json.loads(run("status", "--json", env=env).stdout)
     assert data["definitions"]["daemon_uses"]["source"] == "file"
     assert "cannot be used" in data["definitions"]["daemon_uses"]["note"]
+
+
+def test_a_daily_limit_met_by_the_sla_sweep_pauses_the_crm_too(tmp_path: Path) -> None:
+    """The sweep's writes hit Salesforce's daily limit: the CRM pauses, and neither pass nor sweep calls it."""
+    with salesforce(30, real_clock=True) as (app, url):
+        store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
+        clock = Clock(datetime.now(UTC))
+        daemon = Daemon(settings("http://127.0.0.1:9", store.url), DEFS, store, {"salesforce": sf_connector(url)},
+                        clock=clock)
+        assert daemon.sync("salesforce") is not None
+        clock.now += timedelta(days=10)  # the MQLs' SLA clocks come due: the sweep has state to write
+        assert store.records_due("salesforce", clock())
+        app.org.api_limit = app.org.api_used
+        assert daemon.sweep("salesforce") is None
+        clock.now = datetime.now(UTC)  # back to the time the quota's reset was reckoned in
+        pause = store.paused("salesforce", clock())
+        assert pause is not None and "REQUEST_LIMIT_EXCEEDED" in pause[1]
+        used = app.org.api_used
+        assert daemon.sweep("salesforce") is None and daemon.sync("salesforce") is None
+        assert app.org.api_used == used
