@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from crmsync.errors import RetriableError
+from crmsync.errors import QuotaError, RetriableError
 from crmsync.model import OwnerTask
 from crmsync.rules import decide
 from tests.hubspot_fixtures import DEFS, SEED_NOW
@@ -76,13 +76,15 @@ def test_a_failed_bulk_job_is_created_again_then_reported() -> None:
             list(conn.pull_changed(EPOCH, LATER, backfill=True))
 
 
-def test_the_concurrent_limit_is_refused_with_its_own_message() -> None:
+def test_the_concurrent_limit_is_retried_not_taken_for_the_daily_limit() -> None:
     with salesforce(3) as (app, url):
         conn = sf_connector(url)
         app.org.concurrent_refusals = 1
-        with pytest.raises(Exception, match="ConcurrentPerOrgLongTxn"):
+        assert list(conn._soql("read", "SELECT Id FROM Lead"))  # refused once, retried: it clears in seconds
+        app.org.concurrent_refusals = 100
+        with pytest.raises(RetriableError, match="ConcurrentPerOrgLongTxn") as refused:
             list(conn._soql("read", "SELECT Id FROM Lead"))
-        assert list(conn._soql("read", "SELECT Id FROM Lead"))  # it clears: the next call goes through
+        assert not isinstance(refused.value, QuotaError)  # never a pause until the quota resets
 
 
 def test_the_campaign_type_gives_the_kind_through_the_mapping() -> None:

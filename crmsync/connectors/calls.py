@@ -196,6 +196,15 @@ class Rule:
     when: Callable[[Answer], bool] = field(compare=False)
 
 
+def _concurrent(answer: Answer) -> bool:
+    """Salesforce's concurrent-request limits share REQUEST_LIMIT_EXCEEDED with the daily limit and
+    differ only in the message: "ConcurrentPerOrgLongTxn Limit exceeded" or "ConcurrentRequests
+    (Concurrent API Requests) Limit exceeded" (Salesforce Help 000389067; the errorcodes page), where
+    the daily one says "TotalRequests Limit exceeded". They clear when a running request ends."""
+    return (answer.status == 403 and "REQUEST_LIMIT_EXCEEDED" in answer.codes
+            and error_message(answer.body).lower().startswith("concurrent"))
+
+
 def _code(codes: frozenset[str]) -> Callable[[Answer], bool]:
     return lambda a: bool(a.codes & codes)
 
@@ -209,6 +218,7 @@ TABLE: tuple[Rule, ...] = (
          lambda a: a.login and bool(a.codes & BAD_CREDENTIALS)),
     Rule(Action.REFRESH, "the session expired", lambda a: a.crm == "Salesforce" and not a.login and a.status == 401),
     Rule(Action.AUTH, "the token is missing, wrong or revoked", lambda a: not a.login and a.status == 401),
+    Rule(Action.RETRY, "too many long-running requests at once (clears in seconds)", _concurrent),
     Rule(Action.QUOTA, "the daily API quota is used up",
          lambda a: a.status in (403, 429) and bool(a.codes & DAILY_QUOTA)),
     Rule(Action.AUTH, "the integration user or token lacks a scope or permission",
