@@ -19,6 +19,8 @@ from crmsync import __version__
 from crmsync.connectors.base import Connector
 from crmsync.connectors.registry import configured, connect
 from crmsync.connectors.retry import RetryPolicy
+from crmsync.connectors.salesforce import SalesforceConnector
+from crmsync.connectors.salesforce_guard import install_guard
 from crmsync.definitions import DEFAULT_DEFINITIONS, LoadedDefinitions, load_definitions
 from crmsync.definitions.diff import diff_definitions
 from crmsync.errors import ConfigError, CrmsyncError, DefinitionsError
@@ -205,14 +207,28 @@ def doctor(
         raise typer.Exit(EXIT_FAILED)
 
 
+GUARD_HELP = ("Also install the BANT guard: on Salesforce a validation rule on Lead that refuses converting a lead "
+              "and requesting SQL unless the four BANT fields hold text (docs/salesforce.md). HubSpot has no such "
+              "rule: there crmsync only detects (docs/hubspot.md).")
+NO_HUBSPOT_GUARD = ("hubspot: no guard installed: HubSpot has no rule that refuses a save based on other properties "
+                    "(its property validation rules check one property's format); crmsync detects and flags skipped "
+                    "gates after the fact instead (docs/hubspot.md)")
+
+
 @app.command("setup")
-def setup(crm: CrmOption = None) -> None:
+def setup(crm: CrmOption = None,
+          guard: Annotated[bool, typer.Option("--guard", help=GUARD_HELP)] = False) -> None:
     """Create the custom properties / fields crmsync needs in the CRM. Idempotent: a second run creates nothing."""
     settings = _settings()
     loaded = _load(settings.definitions)
     for name in _crms(settings, crm):
-        created = connect(name, settings, loaded).setup()
+        connector = connect(name, settings, loaded)
+        created = connector.setup()
+        if guard and isinstance(connector, SalesforceConnector):
+            created += install_guard(connector)
         typer.echo(f"{name}: created {', '.join(created)}" if created else f"{name}: nothing to create")
+        if guard and not isinstance(connector, SalesforceConnector):
+            typer.echo(NO_HUBSPOT_GUARD)
 
 
 def vars_of(check: Check) -> dict[str, object]:

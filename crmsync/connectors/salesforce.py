@@ -11,7 +11,8 @@ which the library does not. An expired session is renewed and the same call made
 other failure, and every malformed answer, is classified by the error table in calls.py. The login
 flow (JWT bearer, client credentials, password) is chosen in salesforce_auth.py. `setup` creates the
 fields and grants them to the integration user through a permission set (field-level security);
-`doctor` tells a missing field from one the user cannot see.
+`doctor` tells a missing field from one the user cannot see, and says whether the BANT guard
+(salesforce_guard.py) is on.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from crmsync.connectors.base import PulledPage
 from crmsync.connectors.governor import Governor
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.connectors.salesforce_auth import grant_form
+from crmsync.connectors.salesforce_guard import guard_check
 from crmsync.connectors.salesforce_mapping import (
     TASK_KEY,
     SalesforceMapping,
@@ -493,7 +495,7 @@ class SalesforceConnector:
                 problems.append(f"{stage['name']} is a picklist without {', '.join(lacking)}: add those values "
                                 "to it, or crmsync's writes of them are refused")
         checks.append(Check("salesforce fields", not problems, "; ".join(problems) or "all present and visible"))
-        return checks + self._status_checks() + self._industry_checks(lead)
+        return checks + self._status_checks() + self._industry_checks(lead) + [guard_check(self)]
 
     def _industry_checks(self, lead: dict[str, Any]) -> list[Check]:
         """The org's Industry values against the fit industries, through the mapping's `industries`:

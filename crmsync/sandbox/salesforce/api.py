@@ -16,6 +16,7 @@ from typing import Any
 
 from crmsync.sandbox.http import HttpError, Request, Response, SandboxApp
 from crmsync.sandbox.salesforce import oauth, soql
+from crmsync.sandbox.salesforce.formula import FormulaError
 from crmsync.sandbox.salesforce.org import INTEGRATION_USER, FieldError, Org
 
 COMPOSITE_MAX = 200
@@ -271,20 +272,47 @@ def _routes(app: SalesforceApp) -> None:
             org.external_ids.add(name)
         return Response(201, {"id": org.new_id("CustomField"), "success": True, "errors": []}, app.limit_headers())
 
+    @app.route("POST", "/services/data/{version}/tooling/sobjects/ValidationRule", "tooling.validationrule")
+    def create_rule(request: Request, version: str) -> Response:
+        body = request.json()
+        saved = _save_rule(org, str(body.get("FullName") or ""), body.get("Metadata"))
+        return Response(201, {"id": saved["Id"], "success": True, "errors": []}, app.limit_headers())
+
+    @app.route("GET", "/services/data/{version}/tooling/sobjects/ValidationRule/{rid}", "tooling.validationrule")
+    def read_rule(request: Request, version: str, rid: str) -> Response:
+        """One rule with its Metadata (Tooling API ValidationRule: Metadata is read one record at a time)."""
+        found = org.records["ValidationRule"].get(rid)
+        if found is None:
+            raise HttpError(404, "The requested resource does not exist", errorCode="NOT_FOUND")
+        return Response(200, {"attributes": {"type": "ValidationRule"}, "Id": rid,
+                              **{k: v for k, v in found.items() if "." not in k or k == "FullName"}},
+                        app.limit_headers())
+
+    @app.route("PATCH", "/services/data/{version}/tooling/sobjects/ValidationRule/{rid}", "tooling.validationrule")
+    def update_rule(request: Request, version: str, rid: str) -> Response:
+        if rid not in org.records["ValidationRule"]:
+            raise HttpError(404, "The requested resource does not exist", errorCode="NOT_FOUND")
+        _save_rule(org, "", request.json().get("Metadata"), rid)
+        return Response(204, None, app.limit_headers())
+
     @app.route("GET", "/services/data/{version}/tooling/query", "tooling.query")
     def tooling_query(request: Request, version: str) -> Response:
         """Tooling SOQL over CustomField (DeveloperName, TableEnumOrId): the fields that exist, whoever
-        can see them (Tooling API object reference, CustomField)."""
+        can see them (Tooling API object reference, CustomField); and over ValidationRule (Id,
+        ValidationName, Active, filtered on EntityDefinition.QualifiedApiName, a filter shown working in
+        github.com/afawcett/apex-toolingapi/issues/41)."""
         try:
             query = soql.parse(request.arg("q") or "")
         except soql.MalformedQuery as exc:
             raise HttpError(400, str(exc), errorCode="MALFORMED_QUERY") from None
-        if query.sobject != "CustomField":
+        if query.sobject not in ("CustomField", "ValidationRule"):
             raise HttpError(400, f"sObject type '{query.sobject}' is not supported.", errorCode="INVALID_TYPE")
-        rows = [r for r in org.records["CustomField"].values() if query.where is None or query.where(r)]
-        shaped = [app.shape(version, "CustomField", r, query.fields) for r in rows]
+        rows = [r for r in org.records[query.sobject].values() if query.where is None or query.where(r)]
+        shaped = [{"attributes": {"type": query.sobject}, **{f: r.get(f) for f in query.fields}}
+                  for r in rows] if query.sobject == "ValidationRule" else \
+            [app.shape(version, "CustomField", r, query.fields) for r in rows]
         return Response(200, {"size": len(shaped), "totalSize": len(shaped), "done": True, "records": shaped,
-                              "entityTypeName": "CustomField"}, app.limit_headers())
+                              "entityTypeName": query.sobject}, app.limit_headers())
 
     @app.route("GET", "/services/oauth2/userinfo", "oauth.userinfo")
     def userinfo(request: Request) -> Response:
@@ -296,6 +324,19 @@ def _routes(app: SalesforceApp) -> None:
     from crmsync.sandbox.salesforce.control import control_routes
 
     control_routes(app)
+
+
+def _save_rule(org: Org, full_name: str, metadata: Any, rid: str | None = None) -> dict[str, Any]:
+    if not isinstance(metadata, dict):
+        raise HttpError(400, "Metadata is required", errorCode="JSON_PARSER_ERROR")
+    try:
+        return org.save_rule(full_name, metadata, rid)
+    except FieldError as exc:
+        raise HttpError(400, exc.message, errorCode=exc.code) from None
+    except FormulaError as exc:
+        # Salesforce refuses a formula it cannot compile when the rule is saved; the error code for
+        # that through the Tooling API is unconfirmed (docs/salesforce.md)
+        raise HttpError(400, f"Error in errorConditionFormula: {exc}", errorCode="FIELD_INTEGRITY_EXCEPTION") from None
 
 
 def _job(job_id: str, job: dict[str, Any], state: str) -> dict[str, Any]:

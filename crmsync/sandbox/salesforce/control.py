@@ -48,11 +48,14 @@ def control_routes(app: SalesforceApp) -> None:
 
     @app.route("POST", "/__sandbox/settings", internal=True)
     def settings(request: Request) -> Response:
-        """Switch the validation rule, shorten sessions, expire them, set the daily limit, the OAuth
-        host rule and the connected app, or start over as an org of another shape."""
+        """Switch the built-in validation rule and validation on conversion, shorten sessions, expire
+        them, set the daily limit, the OAuth host rule and the connected app, or start over as an org
+        of another shape."""
         body = request.json()
         if "validation_rule" in body:
             org.validation_rule = bool(body["validation_rule"])
+        if "require_validation_on_convert" in body:  # Lead Settings: "Require Validation for Converted Leads"
+            org.require_validation_on_convert = bool(body["require_validation_on_convert"])
         if "session_seconds" in body:
             org.session_seconds = float(body["session_seconds"])
         if body.get("expire_sessions"):

@@ -1,7 +1,8 @@
 """The Salesforce org the sandbox emulates: Leads, Tasks, Events, CampaignMembers, LeadStatus,
 the fields each object has (standard and custom), sessions (each for a user), field-level security,
-lead conversion, the daily API limit, and an optional validation rule (Status 'Qualified' needs the
-four BANT fields).
+lead conversion, the daily API limit, and validation rules on Lead: the built-in switch (Status
+'Qualified' needs the four BANT fields) and rules saved through the Tooling API (`ValidationRule`),
+whose formulas formula.py evaluates.
 
 Two shapes: "default" (a new org: the four standard Lead statuses, as the recorded describe of a
 scratch org shows, ../shared/recorded/salesforce/describe_lead.json) and "rich" (an org whose admin
@@ -17,9 +18,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from crmsync.sandbox.salesforce.formula import compile_formula
+
 PREFIX = {"Lead": "00Q", "Task": "00T", "Event": "00U", "CampaignMember": "00v", "LeadStatus": "01J",
           "Campaign": "701", "User": "005", "CustomField": "00N", "PermissionSet": "0PS", "FieldPermissions": "01k",
-          "PermissionSetAssignment": "0Pa", "Contact": "003", "Account": "001", "Opportunity": "006"}
+          "PermissionSetAssignment": "0Pa", "ValidationRule": "03d", "Contact": "003", "Account": "001",
+          "Opportunity": "006"}
 DEFAULT_STATUSES = [("Open - Not Contacted", False, True), ("Working - Contacted", False, False),
                     ("Closed - Converted", True, False), ("Closed - Not Converted", False, False)]
 """A new org's Lead Status picklist: the recorded describe (describe_lead.json) has exactly these four."""
@@ -77,6 +81,10 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
                     "StageName": "picklist", "CloseDate": "date", "OwnerId": "reference"},
 }
 BANT_FIELDS = ["BANT_Need__c", "BANT_Authority__c", "BANT_Timeline__c", "BANT_Budget__c"]
+BUILT_IN_RULE = ('AND(ISPICKVAL(Status, "Qualified"), OR(ISBLANK(TRIM(BANT_Need__c)), '
+                 'ISBLANK(TRIM(BANT_Authority__c)), ISBLANK(TRIM(BANT_Timeline__c)), ISBLANK(TRIM(BANT_Budget__c))))')
+BUILT_IN_MESSAGE = "Document need, authority, timeline and budget before setting Qualified"
+"""The `validation_rule` switch: the admin's own rule on a rich org, as a formula."""
 
 
 def sf_time(moment: datetime) -> str:
@@ -100,6 +108,9 @@ class Org:
     api_limit: int = 100_000
     api_used: int = 0
     validation_rule: bool = False
+    require_validation_on_convert: bool = False
+    """Lead Settings' "Require Validation for Converted Leads": off unless the admin enables it
+    (Salesforce Help 000386058, "Validation rule not firing when converting Leads")."""
     credentials: dict[str, str] | None = None
     counter: int = 0
     shape: str = "default"
@@ -125,6 +136,7 @@ class Org:
         self.records = {name: {} for name in STANDARD_FIELDS}
         self.records["Campaign"] = {}
         self.records["CustomField"] = {}
+        self.records["ValidationRule"] = {}
         self.fields = {name: dict(spec) for name, spec in STANDARD_FIELDS.items()}
         self.external_ids = set()
         self.custom_picklists = {}
@@ -214,7 +226,7 @@ class Org:
         if sobject == "Lead":
             record.setdefault("Status", self.statuses()[0])
             record.setdefault("IsConverted", False)
-            self._validate_lead(record)
+            self._validate_lead(record, None)
         self.records[sobject][rid] = record
         return record
 
@@ -233,7 +245,7 @@ class Org:
         self._check(sobject, values, user)
         candidate = {**record, **{k: v for k, v in values.items() if k not in SYSTEM}}
         if sobject == "Lead":
-            self._validate_lead(candidate)
+            self._validate_lead(candidate, record)
         changed = {k: v for k, v in values.items() if record.get(k) != v and k not in SYSTEM}
         if changed:
             stamp = sf_time(at or self.clock())
@@ -265,6 +277,12 @@ class Org:
         if lead.get("IsConverted"):
             raise FieldError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [])
         now = at or self.clock()
+        status = next(r["MasterLabel"] for r in sorted(self.records["LeadStatus"].values(),
+                                                        key=lambda r: r["SortOrder"]) if r["IsConverted"])
+        if self.require_validation_on_convert:
+            # Validation rules run on conversion only with "Require Validation for Converted Leads"
+            # (Salesforce Help 000386058); the rule sees the lead as converted (IsConverted true)
+            self._validate_lead({**lead, "IsConverted": True, "Status": status}, lead)
         company = lead.get("Company") or f"{lead.get('LastName')}"
         account = self.create("Account", {"Name": company, "Industry": lead.get("Industry"),
                                           "OwnerId": lead.get("OwnerId")}, at=now)
@@ -274,8 +292,6 @@ class Org:
         opportunity = self.create("Opportunity", {"Name": f"{company}-", "AccountId": account["Id"],
                                                   "StageName": "Prospecting", "CloseDate": now.date().isoformat(),
                                                   "OwnerId": lead.get("OwnerId")}, at=now)
-        status = next(r["MasterLabel"] for r in sorted(self.records["LeadStatus"].values(),
-                                                        key=lambda r: r["SortOrder"]) if r["IsConverted"])
         stamp = sf_time(now)
         lead.update({"IsConverted": True, "ConvertedDate": now.date().isoformat(), "Status": status,
                      "ConvertedAccountId": account["Id"], "ConvertedContactId": contact["Id"],
@@ -329,12 +345,42 @@ class Org:
             code = "DUPLICATE_DEVELOPER_NAME" if sobject == "PermissionSet" else "DUPLICATE_VALUE"
             raise FieldError(code, f"duplicate value found: {', '.join(keys)} duplicates value on record", list(keys))
 
-    def _validate_lead(self, record: dict[str, Any]) -> None:
-        if self.validation_rule and record.get("Status") == "Qualified":
-            missing = [f for f in BANT_FIELDS if not str(record.get(f) or "").strip()]
-            if missing:
-                raise FieldError("FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                                 "Document need, authority, timeline and budget before setting Qualified", missing)
+    def _validate_lead(self, record: dict[str, Any], before: dict[str, Any] | None) -> None:
+        """Every active Lead rule whose formula is true refuses the save with its error message:
+        FIELD_CUSTOM_VALIDATION_EXCEPTION ("FIELD_CUSTOM_VALIDATION_EXCEPTION: <your validation rule's
+        error message>", salesforcedictionary.com/errors/field-custom-validation-exception; the code is
+        also Restforce::ErrorCode::FieldCustomValidationException)."""
+        rules = [(BUILT_IN_RULE, BUILT_IN_MESSAGE, BANT_FIELDS)] if self.validation_rule else []
+        rules += [(r["Metadata"]["errorConditionFormula"], r["Metadata"]["errorMessage"],
+                   [r["Metadata"]["errorDisplayField"]] if r["Metadata"].get("errorDisplayField") else [])
+                  for r in self.records["ValidationRule"].values()
+                  if r["EntityDefinitionId"] == "Lead" and r["Metadata"].get("active")]
+        for formula, message, fields in rules:
+            if compile_formula(formula, self.fields["Lead"])(record, before):
+                raise FieldError("FIELD_CUSTOM_VALIDATION_EXCEPTION", message, fields)
+
+    def save_rule(self, full_name: str, metadata: dict[str, Any], rid: str | None = None) -> dict[str, Any]:
+        """A validation rule created (POST) or its Metadata replaced (PATCH) through the Tooling API
+        (Tooling API ValidationRule: FullName "Object.Name", Metadata with errorConditionFormula,
+        errorMessage, active; developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/
+        tooling_api_objects_validationrule.htm). The formula must compile: `FormulaError` otherwise."""
+        existing = self.records["ValidationRule"].get(rid) if rid else None
+        sobject, _, name = full_name.partition(".")
+        if existing is not None:
+            sobject, name = existing["EntityDefinitionId"], existing["ValidationName"]
+        if sobject not in self.fields or not name:
+            raise FieldError("INVALID_FIELD", f"Invalid FullName {full_name!r}: use Object.RuleName", [])
+        compile_formula(str(metadata.get("errorConditionFormula") or ""), self.fields[sobject])
+        if existing is None and any(r["ValidationName"] == name and r["EntityDefinitionId"] == sobject
+                                    for r in self.records["ValidationRule"].values()):
+            raise FieldError("DUPLICATE_DEVELOPER_NAME", f"There's already a validation rule named {name}.", [])
+        record = existing or {"Id": self.new_id("ValidationRule"), "ValidationName": name,
+                              "EntityDefinitionId": sobject, "FullName": f"{sobject}.{name}"}
+        record.update({"Metadata": dict(metadata), "Active": bool(metadata.get("active")),
+                       "ErrorMessage": metadata.get("errorMessage"), "Description": metadata.get("description"),
+                       "EntityDefinition.QualifiedApiName": sobject})
+        self.records["ValidationRule"][record["Id"]] = record
+        return record
 
     def add_custom_field(self, sobject: str, name: str, kind: str, values: list[str] | None = None) -> bool:
         """A custom field as the Tooling API creates it: one on Activity appears on Task and Event.
