@@ -285,7 +285,7 @@ def _routes(app: SalesforceApp) -> None:
         if found is None:
             raise HttpError(404, "The requested resource does not exist", errorCode="NOT_FOUND")
         return Response(200, {"attributes": {"type": "ValidationRule"}, "Id": rid,
-                              **{k: v for k, v in found.items() if "." not in k or k == "FullName"}},
+                              **{k: v for k, v in found.items() if k != "EntityDefinition"}},
                         app.limit_headers())
 
     @app.route("PATCH", "/services/data/{version}/tooling/sobjects/ValidationRule/{rid}", "tooling.validationrule")

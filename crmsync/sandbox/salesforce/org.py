@@ -378,7 +378,7 @@ class Org:
                               "EntityDefinitionId": sobject, "FullName": f"{sobject}.{name}"}
         record.update({"Metadata": dict(metadata), "Active": bool(metadata.get("active")),
                        "ErrorMessage": metadata.get("errorMessage"), "Description": metadata.get("description"),
-                       "EntityDefinition.QualifiedApiName": sobject})
+                       "EntityDefinition": {"QualifiedApiName": sobject}})
         self.records["ValidationRule"][record["Id"]] = record
         return record
 
