@@ -3,7 +3,9 @@
 Both sandboxes start in-process with realistic seeded leads, the store is a SQLite file, a first
 sync runs on both CRMs, then a day of rep activity happens (MQLs accepted, calls logged, one rep
 setting SQL without a budget, a "not interested" disqualification), and a second sync a day later
-enforces the contract. The output is the funnel, what was written, the blocked SQLs with what is
+enforces the contract. On Salesforce the BANT guard is installed first (`crmsync setup --guard`, with
+the org's "Require Validation for Converted Leads" on), so a rep's attempt to convert an undocumented
+lead is refused by the org itself. The output is the funnel, what was written, the blocked SQLs with what is
 missing, SLA states and two explained decisions.
 """
 
@@ -20,12 +22,14 @@ from crmsync.connectors.base import Connector
 from crmsync.connectors.hubspot import HubSpotConnector
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.connectors.salesforce import SalesforceConnector
+from crmsync.connectors.salesforce_guard import install_guard
 from crmsync.definitions import LoadedDefinitions
 from crmsync.reporting.explain import explain, render
 from crmsync.reporting.report import build_report
 from crmsync.sandbox.http import SandboxServer
 from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
 from crmsync.sandbox.salesforce import SalesforceApp, seed_org
+from crmsync.sandbox.salesforce.org import BANT_FIELDS, FieldError, Org
 from crmsync.settings import HubSpotSettings, SalesforceSettings
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
@@ -44,14 +48,17 @@ def run_demo(definitions: LoadedDefinitions, database: Path, leads: int = 300, e
     seed_org(salesforce.org, leads, seed=8)
     retry = RetryPolicy(attempts=3, initial_wait=0.05, max_wait=0.5)
     with SandboxServer(hubspot) as hs_server, SandboxServer(salesforce) as sf_server:
+        sf_connector = SalesforceConnector(
+            SalesforceSettings(instance_url=sf_server.url, login_url=sf_server.url, client_id="demo",
+                               client_secret=SecretStr("demo")),
+            definitions.definitions.mappings.salesforce, retry=retry)
         connectors: dict[str, Connector] = {
             "hubspot": HubSpotConnector(HubSpotSettings(access_token=SecretStr("demo"), base_url=hs_server.url),
                                         definitions.definitions.mappings.hubspot, retry=retry),
-            "salesforce": SalesforceConnector(
-                SalesforceSettings(instance_url=sf_server.url, login_url=sf_server.url, client_id="demo",
-                                   client_secret=SecretStr("demo")),
-                definitions.definitions.mappings.salesforce, retry=retry),
+            "salesforce": sf_connector,
         }
+        install_guard(sf_connector)  # what `crmsync setup --guard` does
+        salesforce.org.require_validation_on_convert = True  # the admin's Lead Settings
         echo(f"crmsync demo: HubSpot sandbox {hs_server.url} ({leads} contacts), Salesforce sandbox "
              f"{sf_server.url} ({leads} leads), store {database}, definitions {definitions.version}\n")
         echo("1. First sync: decide every lead and write the contract back")
@@ -109,11 +116,25 @@ def _rep_day(hubspot: HubSpotApp, salesforce: SalesforceApp) -> list[str]:
     lines.append(f"Salesforce: owners accepted {min(3, len(sf_mqls))} MQLs (Working - Contacted)")
     if len(sf_mqls) > 4:
         chosen = sf_mqls[4]["Id"]
+        # text in all four fields passes the guard's formula; the definitions judge the words
         org.update("Lead", chosen, {"Status": "Qualified", "BANT_Need__c": "Forecasts are off by 30 % every quarter",
                                     "BANT_Authority__c": "CFO decides", "BANT_Timeline__c": "next year",
-                                    "BANT_Budget__c": None})
-        lines.append(f"Salesforce: a rep set lead {chosen} to Qualified with timeline \"next year\" and no budget")
+                                    "BANT_Budget__c": "tbd"})
+        lines.append(f"Salesforce: a rep set lead {chosen} to Qualified with timeline \"next year\" and budget \"tbd\"")
+    lines += _convert_undocumented(org, [lead["Id"] for lead in sf_mqls])
     return lines
+
+
+def _convert_undocumented(org: Org, mqls: list[str]) -> list[str]:
+    """A rep pressing Convert on an MQL with no BANT: the guard's validation rule refuses it."""
+    rid = next((r for r in mqls if not any(org.records["Lead"][r].get(f) for f in BANT_FIELDS)), None)
+    if rid is None:
+        return []
+    try:
+        org.convert(rid)
+    except FieldError as exc:
+        return [f"Salesforce: a rep tried to convert undocumented lead {rid}: refused by the guard ({exc.code})"]
+    return [f"Salesforce: a rep converted undocumented lead {rid} (no guard)"]
 
 
 def _results(echo: Print, store: Store, definitions: LoadedDefinitions, hubspot: HubSpotApp,

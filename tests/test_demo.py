@@ -18,6 +18,8 @@ def test_demo_runs_the_whole_loop_from_any_directory(tmp_path: Path) -> None:
         assert heading in out
     assert "hubspot    pulled 60" in out and "salesforce pulled 60" in out
     assert "budget: empty" in out and "is not an accepted reason" in out
+    assert "Salesforce: a rep tried to convert undocumented lead" in out
+    assert "refused by the guard (FIELD_CUSTOM_VALIDATION_EXCEPTION)" in out
     assert out.count("Re-run on the stored inputs with definitions 2026.11.1: identical.") == 2
     assert database.exists()
     assert "the default shipped with crmsync" in result.stderr
