@@ -15,6 +15,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from crmsync.sandbox.salesforce.soql import MalformedQuery, tokenize
+
 Record = dict[str, Any]
 Evaluate = Callable[[Record, Record | None], Any]
 """(the record as it would be saved, the record before the save or None on insert) -> value."""
@@ -46,17 +48,10 @@ def _compile(text: str, fields: tuple[tuple[str, str], ...]) -> Evaluate:
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    position = 0
-    text = text.rstrip()
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None or match.end() == position:
-            raise FormulaError(f"cannot read the formula at {text[position:position + 20]!r}")
-        kind = match.lastgroup or ""
-        out.append((kind, match.group(kind)))
-        position = match.end()
-    return out
+    try:
+        return tokenize(text, _TOKEN)
+    except MalformedQuery as exc:
+        raise FormulaError(f"cannot read the formula: {exc}") from None
 
 
 class _Parser:

@@ -45,7 +45,7 @@ class Query:
 
 
 def parse(soql: str) -> Query:
-    tokens = _tokenize(soql)
+    tokens = tokenize(soql)
     parser = _Parser(tokens)
     return parser.query()
 
@@ -55,12 +55,13 @@ def unescape(literal: str) -> str:
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "r": "\r"}.get(m.group(1), m.group(1)), body)
 
 
-def _tokenize(text: str) -> list[tuple[str, str]]:
+def tokenize(text: str, pattern: re.Pattern[str] = _TOKEN) -> list[tuple[str, str]]:
+    """(kind, text) tokens by `pattern`'s named groups (SOQL's, or a formula's: formula.py)."""
     tokens: list[tuple[str, str]] = []
     position = 0
     text = text.rstrip()
     while position < len(text):
-        match = _TOKEN.match(text, position)
+        match = pattern.match(text, position)
         if not match or match.end() == position:
             raise MalformedQuery(f"unexpected token at position {position}: {text[position:position + 20]!r}")
         kind = match.lastgroup or ""
