@@ -545,6 +545,9 @@ def sandbox_serve(
     org_shape: Annotated[str, typer.Option("--org-shape", help="Salesforce: default (a new org's four lead "
                                                                "statuses) or rich (adds Qualified, Unqualified).")]
     = "default",
+    tier: Annotated[str, typer.Option("--tier", help="HubSpot portal tier: starter, professional or enterprise "
+                                                     "(what the tier cannot use is refused as HubSpot does).")]
+    = "professional",
 ) -> None:
     """Serve a stateful emulator of the CRM's API on loopback (plain HTTP) until interrupted. Its
     crmsync properties / fields are those of the definitions in CRMSYNC_DEFINITIONS (else the default)."""
@@ -556,9 +559,9 @@ def sandbox_serve(
     app_: SandboxApp
     try:
         if crm == "hubspot":
-            app_ = hub = HubSpotApp(token=token, faults=faults, seed=seed, rate_limit=rate_limit)
+            app_ = hub = HubSpotApp(token=token, faults=faults, seed=seed, rate_limit=rate_limit, tier=tier)
             seed_portal(hub.portal, contacts, seed=seed, mapping=mappings.hubspot)
-            hint = "point CRMSYNC_HUBSPOT__BASE_URL at it"
+            hint = f"{tier} tier; point CRMSYNC_HUBSPOT__BASE_URL at it"
         elif crm == "salesforce":
             app_ = sf = SalesforceApp(token=token, faults=faults, seed=seed, rate_limit=rate_limit, shape=org_shape)
             seed_org(sf.org, contacts, seed=seed, mapping=mappings.salesforce)

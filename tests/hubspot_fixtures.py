@@ -61,6 +61,7 @@ def hubspot(contacts: int = 0, *, seed: int = 42, token: str | None = TOKEN, crm
 
 
 def connector(url: str, *, token: str = TOKEN, retry: RetryPolicy | None = None,
-              definitions: LoadedDefinitions = DEFS, timeout: float = 5.0) -> HubSpotConnector:
+              definitions: LoadedDefinitions = DEFS, timeout: float = 5.0, **options: Any) -> HubSpotConnector:
     settings = HubSpotSettings(access_token=SecretStr(token), base_url=url, timeout_seconds=timeout)
-    return HubSpotConnector(settings, definitions.definitions.mappings.hubspot, retry=retry or fast_retry())
+    return HubSpotConnector(settings, definitions.definitions.mappings.hubspot, retry=retry or fast_retry(),
+                            **options)

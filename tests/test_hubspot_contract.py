@@ -59,10 +59,10 @@ def test_time_window_bounds_are_respected() -> None:
 def test_more_than_10000_contacts_modified_in_the_same_hour_are_all_pulled() -> None:
     count = scaled(ci=10_200, nightly=25_000)  # past the search's 10,000-result cap either way
     assert count > SEARCH_CAP
-    with hubspot() as (app, url):
+    with hubspot(search_rate_limit=None) as (app, url):  # search pacing has its own test (test_hubspot_batches)
         same_time = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
         seed_portal(app.portal, count, now=SEED_NOW, modified_at=same_time)
-        conn = connector(url)
+        conn = connector(url, search_per_second=None)
         hour = datetime(2026, 11, 25, 10, tzinfo=UTC)
         contacts, errors = pull_all(conn, hour, hour + timedelta(hours=1))
         assert errors == []
@@ -200,7 +200,8 @@ def test_undocumented_sql_is_reverted_with_clear_then_set() -> None:
         assert change is not None and change.properties["lifecyclestage"] != "salesqualifiedlead"
         app.reset_counts()
         assert all(r.ok for r in conn.write([change]))
-        assert app.call_counts() == {"objects.batch_update": 2}  # clear, then set
+        # the portal's stage order (read once per connector), then clear, then set
+        assert app.call_counts() == {"properties.get": 1, "objects.batch_update": 2}
         stored = app.portal.records["contacts"][missing_budget.id].properties
         assert stored["lifecyclestage"] == change.properties["lifecyclestage"]
         assert "budget" in stored["crmsync_sql_blocked_reason"]
@@ -245,9 +246,10 @@ def test_mapping_refuses_a_record_without_id_or_with_a_malformed_date() -> None:
 
 
 def test_activities_come_from_batch_calls_only() -> None:
-    with hubspot(150) as (app, url):
+    with hubspot(150, tier="enterprise") as (app, url):
         conn = connector(url)
         contacts, _ = pull_all(conn)
+        conn.capabilities()  # found once per portal (one event-types call), not part of a page's reads
         app.reset_counts()
         ids = [c.id for c in contacts]
         found = conn.activities(ids)
@@ -262,7 +264,7 @@ def test_activities_come_from_batch_calls_only() -> None:
 
 
 def test_events_stream_page_views_and_forms() -> None:
-    with hubspot(60) as (app, url):
+    with hubspot(60, tier="enterprise") as (app, url):
         events = list(connector(url).events(EPOCH, LATER))
         assert len(events) == len(app.portal.events)
         kinds = {a.kind for _, a in events}

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 
@@ -27,3 +29,31 @@ class Governor:
         self.sleep(pause)
         self.waited += pause
         return pause
+
+
+@dataclass
+class Pacer:
+    """At most `limit` calls in any `window` seconds, for limits the CRM enforces without telling
+    (HubSpot search: no rate-limit headers). Counted from when each call *ended*: the server saw the
+    call before that, so the next one reaches it more than `window` later whatever the latency."""
+
+    limit: int
+    window: float = 1.0
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    waited: float = 0.0
+    _ends: deque[float] = field(default_factory=deque, repr=False)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if len(self._ends) >= self.limit:
+            pause = self._ends[0] + self.window - self.clock()
+            if pause > 0:
+                self.sleep(pause)
+                self.waited += pause
+        try:
+            yield
+        finally:
+            self._ends.append(self.clock())
+            while len(self._ends) > self.limit:
+                self._ends.popleft()

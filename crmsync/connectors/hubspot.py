@@ -1,8 +1,11 @@
 """HubSpot connector on hubspot-api-client.
 
-Pulls contacts changed in a time window with CRM search, reads their engagements with batch
-calls only, streams web-analytics events, writes back with batch update (100 a call, per-record
-results from 207), clears `lifecyclestage` before moving it backward, and creates owner tasks.
+Pulls contacts changed in a time window with CRM search (paced to HubSpot's search limit), reads
+their engagements with batch calls only (following association paging per contact), reads page
+views and form submissions from the events API where the portal has it (Enterprise) and from
+contact property history elsewhere, writes back with batch update (100 a call, per-record results
+from 207; a batch refused as a whole is split to isolate the bad record), clears `lifecyclestage`
+before moving it backward in the portal's stage order, and creates owner tasks.
 
 The client's own urllib3 retries are off; every call goes through `RetryPolicy` (tenacity,
 honouring Retry-After), its raw answer is checked (an empty, HTML or cut-short body is a malformed
@@ -11,7 +14,9 @@ answer, never "no data") and failures are classified once, by the error table in
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -20,10 +25,11 @@ from urllib3.util.retry import Retry
 
 from crmsync.connectors import calls
 from crmsync.connectors.base import PulledPage
-from crmsync.connectors.governor import Governor
+from crmsync.connectors.governor import Governor, Pacer
 from crmsync.connectors.hubspot_mapping import (
     ENGAGEMENT_PROPERTIES,
     EVENT_KINDS,
+    HISTORY_KINDS,
     HubSpotMapping,
     epoch_ms,
     property_specs,
@@ -35,7 +41,9 @@ from crmsync.model import Activity, Check, Contact, OwnerTask, WriteBack, WriteR
 from crmsync.settings import HubSpotSettings
 
 T = TypeVar("T")
+log = logging.getLogger("crmsync.hubspot")
 SEARCH_PAGE = 200
+SEARCH_PER_SECOND = 5  # per account, and search answers carry no rate-limit headers (docs/hubspot.md)
 BATCH = 100
 ASSOCIATION_BATCH = 1000  # associations batch read takes up to 1000 ids (HubSpot changelog, Feb 2025)
 EVENTS_PAGE = 100
@@ -48,12 +56,28 @@ WRITES = {"create", "update", "upsert", "archive"}  # the client's operation nam
 __all__ = ["AuthError", "HubSpotConnector"]
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What this portal's tier lets crmsync read, found by one call at start."""
+
+    events: bool
+    event_types: tuple[str, ...] = ()
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.events:
+            return f"events API available (Enterprise): {', '.join(self.event_types)}"
+        return ("no events API (Enterprise only): page views and form submissions come from contact "
+                f"property history ({', '.join(HISTORY_KINDS)}); {self.note}")
+
+
 class HubSpotConnector:
     name = "hubspot"
     write_batch = BATCH  # a batch update takes 100 records
 
     def __init__(self, settings: HubSpotSettings, mapping: CrmMapping, *, retry: RetryPolicy | None = None,
-                 engagement_types: tuple[str, ...] = ("calls", "emails", "meetings")) -> None:
+                 engagement_types: tuple[str, ...] = ("calls", "emails", "meetings"),
+                 search_per_second: int | None = SEARCH_PER_SECOND) -> None:
         if settings.access_token is None:
             raise FatalError("CRMSYNC_HUBSPOT__ACCESS_TOKEN is not set: create a private app token with the "
                              "crm.objects.contacts and crm.schemas.contacts scopes")
@@ -64,6 +88,9 @@ class HubSpotConnector:
         self.calls = 0
         self.on_call: Callable[[str, int | str], None] | None = None
         self.governor = Governor(settings.api_share, sleep=self.retry.sleep)
+        self.search_pace = Pacer(search_per_second) if search_per_second else None
+        self._capabilities: Capabilities | None = None
+        self._lifecycle_order: list[str] | None = None
         self.client = HubSpot(
             access_token=settings.access_token.get_secret_value(),
             host=settings.base_url,
@@ -130,14 +157,30 @@ class HubSpotConnector:
             request = {"filterGroups": [{"filters": filters}],
                        "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
                        "properties": properties, "limit": SEARCH_PAGE, "after": "0"}
-            page = self._call("search contacts", self.client.crm.contacts.search_api.do_search,
-                              public_object_search_request=request)
+            page = self._search("search contacts", self.client.crm.contacts.search_api.do_search, request)
             mapped = self._mapped(page.results)
             mapped.resume_key = str(page.results[-1].id) if page.results else None
             yield mapped
             if not page.results or page.paging is None or page.paging.next is None:
                 return
-            last_id = int(page.results[-1].id)
+            last_id = _keyset_id(page.results[-1].id)
+
+    def _search(self, what: str, fn: Callable[..., T], request: dict[str, Any]) -> T:
+        return self._call(what, self._paced(fn), public_object_search_request=request)
+
+    def _paced(self, fn: Callable[..., T]) -> Callable[..., T]:
+        """A search function whose every attempt is paced client-side: HubSpot limits search per second
+        without saying so in headers, and a retried attempt counts like any other."""
+        pace = self.search_pace
+        if pace is None:
+            return fn
+
+        def paced(*args: Any, **kwargs: Any) -> T:
+            with pace.slot():
+                return fn(*args, **kwargs)
+
+        paced.__self__ = getattr(fn, "__self__", None)  # type: ignore[attr-defined]  # `_attempt` reads the answer there
+        return paced
 
     def read(self, contact_ids: list[str]) -> PulledPage:
         """Contacts by id (batch read, 100 a call): used to re-check records before a write."""
@@ -146,7 +189,7 @@ class HubSpotConnector:
             body: dict[str, Any] = {"inputs": [{"id": i} for i in chunk],
                                     "properties": self.map.contact_properties(), "propertiesWithHistory": []}
             response = self._call("read contacts", self.client.crm.contacts.batch_api.read,
-                                  batch_read_input_simple_public_object_id=body, archived=False)
+                                  batch_read_input_simple_public_object_id=body)  # archived: false by default
             page = self._mapped(response.results)
             found.contacts += page.contacts
             found.errors += page.errors
@@ -162,34 +205,83 @@ class HubSpotConnector:
         return page
 
     def activities(self, contact_ids: list[str]) -> dict[str, list[Activity]]:
-        """Engagements (calls, emails, meetings) of these contacts: association and object batch reads."""
+        """Engagements (calls, emails, meetings) of these contacts: association and object batch reads.
+        Below Enterprise, also their page views and form submissions from property history."""
         found: dict[str, list[Activity]] = {cid: [] for cid in contact_ids}
         for object_type in self.engagement_types:
             owner_of: dict[str, list[str]] = {}
             for chunk in _chunks(contact_ids, ASSOCIATION_BATCH):
-                body = {"inputs": [{"id": cid} for cid in chunk]}
-                response = self._call(f"read {object_type} associations",
-                                      self.client.crm.associations.v4.batch_api.get_page, "contacts", object_type,
-                                      batch_input_public_fetch_associations_batch_request=body)
-                for result in response.results or []:
-                    for target in result.to or []:
-                        owner_of.setdefault(str(target.to_object_id), []).append(str(result._from.id))
+                for contact_id, target in self._associated(object_type, chunk):
+                    owner_of.setdefault(target, []).append(contact_id)
             api = getattr(self.client.crm.objects, object_type).batch_api
             for chunk in _chunks(sorted(owner_of, key=_numeric), BATCH):
                 read = {"inputs": [{"id": i} for i in chunk], "properties": ENGAGEMENT_PROPERTIES[object_type],
                         "propertiesWithHistory": []}
-                response = self._call(f"read {object_type}", api.read,
-                                      batch_read_input_simple_public_object_id=read, archived=False)
+                response = self._call(f"read {object_type}", api.read, batch_read_input_simple_public_object_id=read)
                 for obj in response.results or []:
                     activity = self.map.engagement(object_type, str(obj.id), obj.properties or {})
                     for cid in owner_of.get(str(obj.id), []):
                         found[cid].append(activity)
+        if contact_ids and not self.capabilities().events:
+            for cid, activities in self._history_activities(contact_ids).items():
+                found[cid] += activities
         return found
 
+    def _associated(self, object_type: str, contact_ids: list[str]) -> Iterator[tuple[str, str]]:
+        """(contact id, engagement id) pairs. The batch read pages per contact: a contact whose answer
+        has `paging.next.after` is asked again with that `after` until it has none. Contacts without
+        any come back as "no associations found" errors in a 207, which is not a failure."""
+        inputs: list[dict[str, str]] = [{"id": cid} for cid in contact_ids]
+        while inputs:
+            response = self._call(f"read {object_type} associations",
+                                  self.client.crm.associations.v4.batch_api.get_page, "contacts", object_type,
+                                  batch_input_public_fetch_associations_batch_request={"inputs": inputs})
+            asked = {i["id"]: i.get("after") for i in inputs}
+            inputs = []
+            for result in response.results or []:
+                contact_id = str(result._from.id)
+                for target in result.to or []:
+                    yield contact_id, str(target.to_object_id)
+                after = result.paging.next.after if result.paging and result.paging.next else None
+                if after and after != asked.get(contact_id):  # a repeated cursor would never end
+                    inputs.append({"id": contact_id, "after": after})
+
+    def _history_activities(self, contact_ids: list[str]) -> dict[str, list[Activity]]:
+        """Page views and form submissions from the history of HISTORY_KINDS (batch read, 100 a call)."""
+        found: dict[str, list[Activity]] = {}
+        for chunk in _chunks(contact_ids, BATCH):
+            body = {"inputs": [{"id": i} for i in chunk], "properties": ["hs_object_id"],
+                    "propertiesWithHistory": list(HISTORY_KINDS)}
+            response = self._call("read conversion history", self.client.crm.contacts.batch_api.read,
+                                  batch_read_input_simple_public_object_id=body)
+            for obj in response.results or []:
+                found[str(obj.id)] = self.map.from_history(str(obj.id), obj.properties_with_history or {})
+        return found
+
+    def capabilities(self) -> Capabilities:
+        """Found once per portal: one event-types call; a 403 means the tier has no events API (said
+        once in the log, never a failure)."""
+        if self._capabilities is None:
+            try:
+                response = self._call("read event types", self.client.events.events_api.get_types)
+            except AuthError as exc:
+                if "HTTP 403" not in str(exc):  # a bad token is not a tier
+                    raise
+                self._capabilities = Capabilities(False, note=str(exc))
+                log.warning("HubSpot portal without the events API",
+                            extra={"capabilities": self._capabilities.describe()})
+            else:
+                known = [t for t in EVENT_KINDS if t in set(response.event_types or [])]
+                self._capabilities = Capabilities(True, tuple(known))
+                log.info("HubSpot portal capabilities", extra={"capabilities": self._capabilities.describe()})
+        return self._capabilities
+
     def events(self, since: datetime, until: datetime) -> Iterator[tuple[str, Activity]]:
-        """Page views and form submissions that occurred in (since, until], for all contacts."""
-        for event_type in EVENT_KINDS:
+        """Page views and form submissions that occurred in (since, until], for all contacts, where the
+        portal has the events API (the types it lists); nothing elsewhere (see `activities`)."""
+        for event_type in self.capabilities().event_types:
             after: str | None = None
+            seen: set[str] = set()
             while True:
                 kwargs: dict[str, Any] = {"object_type": "contact", "event_type": event_type,
                                           "occurred_after": since, "occurred_before": until,
@@ -201,9 +293,10 @@ class HubSpotConnector:
                     activity = self.map.event(event.event_type, event.id, event.occurred_at, event.properties or {})
                     if activity is not None:
                         yield str(event.object_id), activity
-                if page.paging is None or page.paging.next is None:
+                after = page.paging.next.after if page.paging and page.paging.next else None
+                if not page.results or not after or after in seen:  # an empty page or a cursor seen before ends it
                     break
-                after = page.paging.next.after
+                seen.add(after)
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -219,8 +312,9 @@ class HubSpotConnector:
         as HubSpot ignores a backward write."""
         lifecycle = self.map.fields.lifecycle
         failed: dict[str, WriteResult] = {}
+        order = self.lifecycle_order() if any(lifecycle in w.properties for w in writes) else None
         backward = [w for w in writes if self.map.moves_lifecycle_back(w.previous.get(lifecycle, ""),
-                                                                          w.properties.get(lifecycle, ""))]
+                                                                          w.properties.get(lifecycle, ""), order)]
         if backward:
             for result in self._batch_update([WriteBack(w.record_id, {lifecycle: ""}) for w in backward]):
                 if not result.ok:
@@ -229,14 +323,39 @@ class HubSpotConnector:
         results += self._batch_update([w for w in writes if w.record_id not in failed])
         return results
 
+    def lifecycle_order(self) -> list[str]:
+        """The portal's lifecycle stages in its order (options by displayOrder, custom stages with their
+        numeric ids included), read once: portals add and reorder stages (HubSpot changelog, "Customized
+        lifecycle stages", 2022)."""
+        if self._lifecycle_order is None:
+            prop = self._call("read lifecycle stages", self.client.crm.properties.core_api.get_by_name,
+                              "contacts", self.map.fields.lifecycle)
+            options = sorted(prop.options or [], key=lambda o: (o.display_order is None, o.display_order or 0))
+            self._lifecycle_order = [o.value for o in options]
+        return self._lifecycle_order
+
     def _batch_update(self, writes: list[WriteBack]) -> list[WriteResult]:
         results: list[WriteResult] = []
         for chunk in _chunks(writes, BATCH):
-            body = {"inputs": [{"id": w.record_id, "properties": w.properties} for w in chunk]}
+            results += self._update(chunk)
+        return results
+
+    def _update(self, chunk: list[WriteBack]) -> list[WriteResult]:
+        """One batch update. HubSpot refuses the whole batch (400, nothing written) when one value is
+        invalid, without naming the record: the batch is split in halves until the bad record is alone;
+        it fails for good with HubSpot's message (to quarantine), the others are written."""
+        body = {"inputs": [{"id": w.record_id, "properties": w.properties} for w in chunk]}
+        try:
             response = self._call("update contacts", self.client.crm.contacts.batch_api.update,
                                   batch_input_simple_public_object_batch_input=body)
-            results += _per_record([w.record_id for w in chunk], response)
-        return results
+        except (RecordError, FatalError) as exc:
+            if not _refused_as_whole(exc):
+                raise
+            if len(chunk) == 1:
+                return [WriteResult(chunk[0].record_id, False, _reason(exc)[:500], retriable=False)]
+            half = len(chunk) // 2
+            return self._update(chunk[:half]) + self._update(chunk[half:])
+        return _per_record([w.record_id for w in chunk], response)
 
     def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]:
         """Batch create, skipping tasks whose key already exists in the portal: a task created just
@@ -278,7 +397,7 @@ class HubSpotConnector:
     def _existing_task_keys(self, keys: list[str]) -> set[str]:
         request = {"filterGroups": [{"filters": [{"propertyName": TASK_KEY, "operator": "IN", "values": keys}]}],
                    "sorts": [], "properties": [TASK_KEY], "limit": SEARCH_PAGE, "after": "0"}
-        page = self._attempt("search tasks", self.client.crm.objects.tasks.search_api.do_search,
+        page = self._attempt("search tasks", self._paced(self.client.crm.objects.tasks.search_api.do_search),
                              public_object_search_request=request)
         return {str(key) for obj in page.results or [] if (key := (obj.properties or {}).get(TASK_KEY))}
 
@@ -320,6 +439,7 @@ class HubSpotConnector:
             return [Check("hubspot connectivity", False, f"{self.settings.base_url}: {exc}")]
         checks.append(Check("hubspot token", True, f"accepted by {self.settings.base_url}"))
         checks.append(self._scopes())
+        checks.append(Check("hubspot tier", True, self.capabilities().describe()))
         missing = [s["name"] for s in property_specs(self.map.mapping, GROUP) if s["name"] not in existing]
         checks.append(Check("hubspot properties", not missing,
                             "all present" if not missing else f"missing {', '.join(missing)}: run `crmsync setup`"))
@@ -349,8 +469,7 @@ class HubSpotConnector:
 
     def _existing_properties(self) -> dict[str, set[str]]:
         """Property name -> its enumeration option values."""
-        response = self._call("list properties", self.client.crm.properties.core_api.get_all, "contacts",
-                              archived=False)
+        response = self._call("list properties", self.client.crm.properties.core_api.get_all, "contacts")
         return {p.name: {o.value for o in (p.options or [])} for p in response.results}
 
 
@@ -371,6 +490,24 @@ def _answer(what: str, failure: Exception | None, response: Any, write: bool) ->
     if failure is None:
         return None
     return calls.Answer("HubSpot", what, None, None, failure, write=write)
+
+
+def _refused_as_whole(exc: RecordError | FatalError) -> bool:
+    """A batch HubSpot refused as a whole because of a value (400; the error table makes a write's
+    record-level refusal a RecordError): isolating the record can help."""
+    return isinstance(exc, RecordError) or "HTTP 400" in str(exc)
+
+
+def _reason(exc: RecordError | FatalError) -> str:
+    return exc.reason if isinstance(exc, RecordError) else str(exc)
+
+
+def _keyset_id(value: Any) -> int:
+    """Search pulls page by "id greater than the last one": HubSpot's ids are numbers."""
+    if not str(value).isdigit():
+        raise FatalError(f"HubSpot search returned the contact id {value!r}, which is not a number: "
+                         "the pull pages by numeric id and cannot go on")
+    return int(value)
 
 
 def _int(value: Any) -> int | None:

@@ -30,7 +30,18 @@ ENGAGEMENT_PROPERTIES = {
     "emails": ["hs_timestamp", "hs_email_subject", "hs_email_direction", "hubspot_owner_id"],
     "meetings": ["hs_timestamp", "hs_meeting_title", "hubspot_owner_id"],
 }
-EVENT_KINDS = {"e_visited_page": ("page_view", "hs_url"), "e_submitted_form": ("form_submission", "hs_form_title")}
+# Web-analytics event types (events API, Enterprise only): page views are recorded
+# (recorded/hubspot/events_e_visited_page.json); the form types are the ones seen on real portals
+# (issue 17 §2). An activity's detail is the first of its properties that is set.
+EVENT_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "e_visited_page": ("page_view", ("hs_url", "hs_page_title")),
+    "e_form_submission_v2": ("form_submission", ("hs_form_title", "hs_page_title", "hs_form_id")),
+    "e_form_submission": ("form_submission", ("hs_form_title", "hs_page_title", "hs_form_id")),
+}
+# Below Enterprise: contact properties HubSpot sets on every tier, read with their history (each
+# version is one occurrence): the last form submitted ("Recent conversion") and the last page seen
+# (knowledge.hubspot.com "HubSpot's default contact properties"; see docs/hubspot.md for what is unconfirmed).
+HISTORY_KINDS = {"recent_conversion_event_name": "form_submission", "hs_analytics_last_url": "page_view"}
 
 
 class HubSpotMapping(Vocabulary):
@@ -106,7 +117,20 @@ class HubSpotMapping(Vocabulary):
         kind = EVENT_KINDS.get(event_type)
         if kind is None:
             return None
-        return Activity(event_id, kind[0], occurred_at, (properties or {}).get(kind[1]) or "")
+        p = properties or {}
+        return Activity(event_id, kind[0], occurred_at, next((p[n] for n in kind[1] if p.get(n)), ""))
+
+    @staticmethod
+    def from_history(contact_id: str, history: dict[str, list[Any]]) -> list[Activity]:
+        """Page views and form submissions from the versions of HISTORY_KINDS properties; the id is
+        stable (property and time) so a version read again is the same activity."""
+        found = []
+        for name, kind in HISTORY_KINDS.items():
+            for version in history.get(name) or []:
+                value, at = getattr(version, "value", None), getattr(version, "timestamp", None)
+                if value and at is not None:
+                    found.append(Activity(f"{contact_id}:{name}:{moment(at)}", kind, at, value))
+        return found
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -131,11 +155,13 @@ class HubSpotMapping(Vocabulary):
                 wanted[getattr(f, name)] = value
         return {k: v for k, v in wanted.items() if not self.same(k, contact.snapshot.get(k, ""), v)}
 
-    def moves_lifecycle_back(self, previous: str, new: str) -> bool:
+    def moves_lifecycle_back(self, previous: str, new: str, order: list[str] | None = None) -> bool:
+        """Backward in the portal's stage order (`order`: the lifecyclestage options by displayOrder,
+        custom stages included), else in HubSpot's default order."""
         if not previous or not new:
             return False
-        order = {value: i for i, value in enumerate(LIFECYCLE_ORDER)}
-        return order.get(new, len(order)) < order.get(previous, len(order))
+        rank = {value: i for i, value in enumerate(order or LIFECYCLE_ORDER)}
+        return rank.get(new, len(rank)) < rank.get(previous, len(rank))
 
 
 def _stage_or_none(value: Any) -> Stage | None:

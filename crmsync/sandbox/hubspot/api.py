@@ -1,24 +1,31 @@
 """The HubSpot HTTP API over a Portal: the paths, payloads, statuses and headers hubspot-api-client uses.
 
 Shapes follow the official OpenAPI specs (CRM v3 objects, properties, owners; associations v4;
-events v3) and the mapping in config/definitions.yaml (docs/hubspot.md). `/__sandbox/` endpoints
-seed the portal, act as a human user and report call counts; they need no token and are never counted.
+events v3) and the mapping in config/definitions.yaml (docs/hubspot.md); where a response recorded
+from a real portal exists (/work/shared/recorded/hubspot, see its SOURCES.md) the sandbox answers like
+the recording. `/__sandbox/` endpoints seed the portal, act as a human user and report call counts;
+they need no token and are never counted.
+
+A portal has a tier (starter, professional, enterprise): the sandbox refuses what the tier refuses.
 """
 
 from __future__ import annotations
 
 import bisect
 import functools
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from crmsync.sandbox.http import HttpError, Request, Response, SandboxApp
+from crmsync.sandbox.http import HttpError, Request, Response, Route, SandboxApp
 from crmsync.sandbox.hubspot.state import (
     CONTACT_TO,
     ENGAGEMENT_TYPES,
+    FORM_EVENT,
     OBJECT_TYPES,
+    PAGE_VIEW_EVENT,
     TO_CONTACT,
     Portal,
     PropertyError,
@@ -26,6 +33,7 @@ from crmsync.sandbox.hubspot.state import (
     epoch_ms,
     iso,
 )
+from crmsync.sandbox.ratelimit import RateLimiter
 
 SEARCH_CAP = 10_000
 SEARCH_PAGE_MAX = 200
@@ -33,14 +41,36 @@ BATCH_MAX = 100
 ASSOCIATION_BATCH_MAX = 1000
 DEFAULT_CONTACT_PROPERTIES = ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"]
 ALWAYS = ("hs_object_id", "createdate", "lastmodifieddate")
+TIERS = ("starter", "professional", "enterprise")
+# events-v3.json: info.x-hubspot-product-tier-requirements is ENTERPRISE for every hub.
+EVENTS_TIER = "enterprise"
+# HubSpot's answer to a portal without the events API, as a user saw it on a free portal
+# (github.com/PipedreamHQ/pipedream/issues/11810; the typo is HubSpot's). Status 403 [SPEC Error].
+EVENTS_REFUSED = ("Your app doesn't the have scopes needed to make this call. Do you have access to the "
+                  "'business-intelligence' scope?  Missing auth details: event-detail-read,web-analytics-api-access")
+# Search: 5 requests per second per account, answered without X-HubSpot-RateLimit-* headers
+# (search limit: changelog "crm-search-api-rate-limit-increase" said 4/s, later raised; the 5/s figure and
+# the missing headers are a community report [NOTES "Rate limits"]: unconfirmed, docs/hubspot.md).
+SEARCH_RATE_LIMIT = "5/1s"
+# Association batch reads page per contact [SPEC associations-v4.json batch/read: "'paging' will only be
+# present if there are more pages"]; the page size itself is not documented (unconfirmed).
+ASSOCIATION_PAGE = 100
+PORTAL_ID = 44237313  # the portal id in the recorded object urls (recorded/hubspot/batch_update_ok.json)
 SCOPES = ["crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.read",
           "crm.schemas.contacts.write", "crm.objects.owners.read", "timeline", "oauth"]
 
 
 class HubSpotApp(SandboxApp):
-    def __init__(self, *, token: str | None = None, portal: Portal | None = None, **options: Any) -> None:
+    def __init__(self, *, token: str | None = None, portal: Portal | None = None, tier: str = "professional",
+                 search_rate_limit: str | None = SEARCH_RATE_LIMIT, association_page: int = ASSOCIATION_PAGE,
+                 **options: Any) -> None:
         super().__init__(**options)
+        if tier not in TIERS:
+            raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
         self.token = token
+        self.tier = tier
+        self.search_limiter = RateLimiter.parse(search_rate_limit) if search_rate_limit else None
+        self.association_page = association_page
         self.portal = portal or Portal()
         self.search_pages_served = 0
         self.webhook_sender: Any = None
@@ -78,25 +108,50 @@ class HubSpotApp(SandboxApp):
             return self.rate_limited(1)
         return self.error(status, "An internal error occurred (injected by the sandbox).", category="INTERNAL_ERROR")
 
+    def _guarded(self, route: Route, request: Request, params: dict[str, str]) -> Response | None:
+        """Search has its own per-second limit, and its answers carry no X-HubSpot-RateLimit-* headers
+        (see SEARCH_RATE_LIMIT)."""
+        if route.endpoint != "objects.search":
+            return super()._guarded(route, request, params)
+        if self.search_limiter is not None and self.authenticate(request) is None and not self.search_limiter.take()[0]:
+            # body as HubSpot's secondly 429 [NOTES "Rate limits", COMM-429]; no Retry-After (unconfirmed)
+            return self.error(429, "You have reached your secondly limit.", category="RATE_LIMITS",
+                              errorType="RATE_LIMIT", policyName="SECONDLY")
+        response = super()._guarded(route, request, params)
+        if response is not None:
+            for name in [h for h in response.headers if h.startswith("X-HubSpot-RateLimit")]:
+                del response.headers[name]
+        return response
+
+    def enterprise_only(self) -> None:
+        if self.tier != EVENTS_TIER:
+            raise HttpError(403, EVENTS_REFUSED, category="MISSING_SCOPES")
+
 
 _CATEGORY = {400: "VALIDATION_ERROR", 401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES", 404: "OBJECT_NOT_FOUND",
              405: "VALIDATION_ERROR", 409: "OBJECT_ALREADY_EXISTS", 429: "RATE_LIMITS"}
 
 
-def _object(portal: Portal, object_type: str, record: Record, properties: list[str] | None) -> dict[str, Any]:
+def _object(portal: Portal, object_type: str, record: Record, properties: list[str] | None,
+            with_history: list[str] | None = None) -> dict[str, Any]:
     if properties is None:
         names = DEFAULT_CONTACT_PROPERTIES if object_type == "contacts" else ["hs_createdate", "hs_lastmodifieddate",
                                                                             "hs_object_id"]
     else:
         names = list(dict.fromkeys([*properties, *ALWAYS])) if object_type == "contacts" else list(
             dict.fromkeys([*properties, "hs_object_id"]))
-    return {
+    body: dict[str, Any] = {
         "id": record.id,
         "properties": {n: record.properties.get(n) for n in names},
         "createdAt": iso(record.created_at),
         "updatedAt": iso(record.updated_at),
         "archived": record.archived,
     }
+    if object_type == "contacts":  # recorded objects carry their app url (recorded/hubspot/batch_read_contacts.json)
+        body["url"] = f"https://app.hubspot.com/contacts/{PORTAL_ID}/record/0-1/{record.id}"
+    if with_history:  # newest first [SPEC contacts-v3.json propertiesWithHistory; order unconfirmed]
+        body["propertiesWithHistory"] = {n: list(record.history.get(n, [])) for n in with_history}
+    return body
 
 
 def _batch_body(results: list[dict[str, Any]], errors: list[dict[str, Any]], started: datetime,
@@ -108,6 +163,17 @@ def _batch_body(results: list[dict[str, Any]], errors: list[dict[str, Any]], sta
         body["errors"] = errors
         return Response(207, body)
     return Response(200, body)
+
+
+def _refused(app: HubSpotApp, invalid: list[PropertyError]) -> Response:
+    """The whole-batch 400, shaped as recorded: the top-level message lists every invalid value, `errors`
+    names each property, no record id anywhere."""
+    listed = [{"isValid": False, "message": e.message, "error": e.code, "name": e.name} for e in invalid]
+    response = app.error(400, "Property values were not valid: " + json.dumps(listed, separators=(",", ":")),
+                         category="VALIDATION_ERROR")
+    response.body["errors"] = [{"message": e.message, "code": e.code, "context": {"propertyName": [e.name]}}
+                               for e in invalid]
+    return response
 
 
 def _standard_error(category: str, message: str, ids: list[str],
@@ -179,6 +245,7 @@ def _routes(app: HubSpotApp) -> None:
         started = portal.clock()
         inputs = _inputs(request)
         properties = request.json().get("properties") or None
+        with_history = request.json().get("propertiesWithHistory") or None
         records = portal.records[_type(object_type)]
         results, missing = [], []
         for item in inputs:
@@ -186,36 +253,43 @@ def _routes(app: HubSpotApp) -> None:
             if record is None or record.archived:
                 missing.append(str(item.get("id")))
             else:
-                results.append(_object(portal, object_type, record, properties))
+                results.append(_object(portal, object_type, record, properties, with_history))
         errors = [_standard_error("OBJECT_NOT_FOUND", f"Could not get some {object_type.upper()[:-1]} objects, they "
                                   "may be deleted or not exist. Check that ids are valid.", missing)] if missing else []
         return _batch_body(results, errors, started, portal.clock())
 
     @app.route("POST", "/crm/v3/objects/{object_type}/batch/update", "objects.batch_update", batch=True)
     def batch_update(request: Request, object_type: str) -> Response:
+        """One invalid value refuses the whole batch with a 400 and nothing is updated (recorded:
+        recorded/hubspot/batch_update_400_invalid_property.json; issue 17 §3); unknown ids are per-record
+        errors in a 207 (recorded/hubspot/batch_update_207_not_found.json)."""
         started = portal.clock()
         inputs = _inputs(request)
         records = portal.records[_type(object_type)]
-        results, errors = [], []
+        invalid: list[PropertyError] = []
+        for item in inputs:
+            try:
+                portal.validate(object_type, item.get("properties") or {})
+            except PropertyError as exc:
+                invalid.append(exc)
+        if invalid:
+            return _refused(app, invalid)
+        results, errors, missing = [], [], []
         for index, item in enumerate(inputs):
             record_id = str(item.get("id"))
             if record_id not in records:
-                errors.append(_standard_error("OBJECT_NOT_FOUND", f"Object not found. ID: {record_id}", [record_id]))
+                missing.append(record_id)
                 continue
             if request.partial_fault and index % 2 == 1:
                 errors.append(_standard_error("INTERNAL_ERROR", "Internal error while updating (injected partial "
                                               "failure)", [record_id]))
                 continue
             properties = item.get("properties") or {}
-            try:
-                record = portal.update(object_type, record_id, properties)
-            except PropertyError as exc:
-                errors.append(_standard_error(
-                    "VALIDATION_ERROR", f"Property values were not valid: {exc.message}", [record_id],
-                    {"message": exc.message, "code": exc.code, "context": {"propertyName": [exc.name]}},
-                ))
-                continue
+            record = portal.update(object_type, record_id, properties)
             results.append(_object(portal, object_type, record, list(properties)))
+        if missing:
+            errors.append(_standard_error("OBJECT_NOT_FOUND", f"Could not get some {object_type.upper()[:-1]} objects, "
+                                          "they may be deleted or not exist. Check that ids are valid.", missing))
         return _batch_body(results, errors, started, portal.clock())
 
     @app.route("POST", "/crm/v3/objects/{object_type}/batch/create", "objects.batch_create", batch=True)
@@ -294,21 +368,35 @@ def _routes(app: HubSpotApp) -> None:
 
     @app.route("POST", "/crm/v4/associations/{from_type}/{to_type}/batch/read", "associations.batch_read", batch=True)
     def associations(request: Request, from_type: str, to_type: str) -> Response:
+        """Per contact, a page of associated ids with `paging.next.after` when there are more (input
+        `after` resumes) [SPEC associations-v4.json]; `toObjectId` is a number and a contact without any
+        is an error in a 207 (recorded/hubspot/assoc_v4_contacts_to_companies.json)."""
         started = portal.clock()
         if from_type != "contacts" or to_type not in ENGAGEMENT_TYPES:
             raise HttpError(400, f"Unsupported association {from_type} -> {to_type} in the sandbox")
-        results = []
+        results, errors = [], []
         for item in _inputs(request, ASSOCIATION_BATCH_MAX):
             contact_id = str(item.get("id"))
             linked = portal.associations[to_type].get(contact_id)
-            if linked:
-                results.append({
-                    "from": {"id": contact_id},
-                    "to": [{"toObjectId": target, "associationTypes": [
-                        {"category": "HUBSPOT_DEFINED", "typeId": CONTACT_TO[to_type]}]}
-                        for target in linked],
-                })
-        return _batch_body(results, [], started, portal.clock())
+            if not linked:
+                errors.append({"status": "error", "category": "OBJECT_NOT_FOUND",
+                               "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                               "message": f"No {to_type[:-1]} is associated with contact {contact_id}.",
+                               "context": {"fromObjectId": [contact_id], "fromObjectType": ["contact"],
+                                           "toObjectType": [to_type[:-1]]}})
+                continue
+            start = int(item.get("after") or 0)
+            end = start + app.association_page
+            result: dict[str, Any] = {
+                "from": {"id": contact_id},
+                "to": [{"toObjectId": int(target), "associationTypes": [
+                    {"category": "HUBSPOT_DEFINED", "typeId": CONTACT_TO[to_type], "label": None}]}
+                    for target in linked[start:end]],
+            }
+            if end < len(linked):
+                result["paging"] = {"next": {"after": str(end), "link": None}}
+            results.append(result)
+        return _batch_body(results, errors, started, portal.clock())
 
     @app.route("GET", "/crm/v3/owners", "owners.list")
     def owners(request: Request) -> Response:
@@ -318,7 +406,15 @@ def _routes(app: HubSpotApp) -> None:
 
     @app.route("GET", "/events/v3/events", "events.list")
     def events(request: Request) -> Response:
+        app.enterprise_only()
         return _events(app, request)
+
+    @app.route("GET", "/events/v3/events/event-types", "events.types")
+    def event_types(request: Request) -> Response:
+        """The event types the portal has [SPEC events-v3.json VisibleExternalEventTypeNames]."""
+        app.enterprise_only()
+        return Response(200, {"eventTypes": sorted({PAGE_VIEW_EVENT, FORM_EVENT, *(e["eventType"]
+                                                                             for e in portal.events)})})
 
     @app.route("GET", "/oauth/v1/access-tokens/{token}", "oauth.token_info")
     def token_info(request: Request, token: str) -> Response:

@@ -110,10 +110,20 @@ def control_routes(app: HubSpotApp) -> None:
         body = request.json()
         at = _when(body.get("at"), app)
         if body.get("type") == "form_submission":
-            portal.add_event(contact_id, "e_submitted_form", at, {"hs_form_title": body.get("detail", "")})
+            portal.form_submission(contact_id, at, str(body.get("detail", "")))
         else:
-            portal.add_event(contact_id, "e_visited_page", at, {"hs_url": body.get("detail", "")})
+            portal.page_view(contact_id, at, str(body.get("detail", "")))
         return Response(201, {"contact": contact_id})
+
+    @app.route("POST", "/__sandbox/lifecycle-stages", internal=True)
+    def add_stage(request: Request) -> Response:
+        """An admin adding a custom lifecycle stage {label, before?}; answers its numeric internal id."""
+        body = request.json()
+        if not body.get("label"):
+            raise HttpError(400, "label is required")
+        before = body.get("before")
+        return Response(201, {"value": portal.add_lifecycle_stage(str(body["label"]),
+                                                                  str(before) if before else None)})
 
     @app.route("POST", "/__sandbox/webhooks", internal=True)
     def webhooks(request: Request) -> Response:

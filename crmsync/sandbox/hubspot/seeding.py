@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,24 +89,16 @@ def _add_lead(portal: Portal, lead: SeedLead, now: datetime, crmsync_properties:
         at = max(created, now - timedelta(days=activity.days_ago))
         last = max(last, at)
         if activity.kind == "page_view":
-            portal.events.append(_event(portal, record.id, "e_visited_page", at,
-                                        {"hs_url": "https://www.example.com" + activity.detail,
-                                         "hs_page_title": activity.detail.strip("/") or "Home"}))
+            portal.page_view(record.id, at, "https://www.example.com" + activity.detail,
+                             activity.detail.strip("/") or "Home")
         elif activity.kind == "form_submission":
-            portal.events.append(_event(portal, record.id, "e_submitted_form", at, {
-                "hs_form_title": activity.detail,
-                "hs_form_id": str(uuid.uuid5(uuid.NAMESPACE_URL, activity.detail))}))
+            portal.form_submission(record.id, at, activity.detail)
         elif activity.kind in ("call", "meeting", "email", "note"):
             _engagement(portal, record.id, activity.kind + "s", activity.detail, at, lead, activity.by_owner)
     stamp = to_ms(modified_at or last)
     record.updated_at = stamp
     record.properties["lastmodifieddate"] = record.properties["hs_lastmodifieddate"] = iso(stamp)
     return record.id
-
-
-def _event(portal: Portal, contact_id: str, event_type: str, at: datetime, props: dict[str, str]) -> dict[str, Any]:
-    return {"objectType": "CONTACT", "objectId": contact_id, "eventType": event_type, "occurredAt": iso(at),
-            "id": str(uuid.UUID(int=len(portal.events) + 1)), "properties": props, "_at": at}
 
 
 def _engagement(portal: Portal, contact_id: str, object_type: str, detail: str, at: datetime, lead: SeedLead,

@@ -1,9 +1,14 @@
 """The HubSpot portal the sandbox emulates: records, properties, associations, events, owners.
 
 Rules the real portal applies live here: property values are strings, unknown properties and
-bad enumeration values are refused, `lifecyclestage` only moves forward unless it is cleared
-first (a backward write is silently ignored), and every change bumps `lastmodifieddate` and
-`hs_lastmodifieddate`.
+bad enumeration values are refused, `lifecyclestage` only moves forward (in the order of its
+options' `displayOrder`, custom stages included) unless it is cleared first (a backward write is
+silently ignored), every change bumps `lastmodifieddate` and `hs_lastmodifieddate` and is kept in
+the property's history, and page views and form submissions set the contact's analytics and
+conversion properties.
+
+Sources: [SPEC] = /work/shared/specs/hubspot/*.json, [NOTES] = /work/shared/specs/hubspot/NOTES.md;
+what no source confirms is listed under "Unconfirmed" in docs/hubspot.md.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# The 8 default stages, in their default order [NOTES "Lifecycle stage", CL-LCS]; portals may add
+# custom stages (numeric internal ids) and reorder them, so the order is the options' displayOrder.
 LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
                    "customer", "evangelist", "other"]
 LEAD_STATUSES = ["NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED",
@@ -26,7 +33,17 @@ OBJECT_TYPES = ("contacts", *ENGAGEMENT_TYPES)
 # HUBSPOT_DEFINED association type ids: contact -> engagement, engagement -> contact
 CONTACT_TO = {"calls": 193, "emails": 197, "meetings": 199, "notes": 201, "tasks": 203}
 TO_CONTACT = {"calls": 194, "emails": 198, "meetings": 200, "notes": 202, "tasks": 204}
-READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate", "hs_createdate"}
+# Conversion and analytics properties HubSpot sets itself on every tier (knowledge.hubspot.com,
+# "HubSpot's default contact properties": recent/first conversion, number of form submissions,
+# last page seen, number of pageviews); values recorded with source ANALYTICS (see docs/hubspot.md).
+ANALYTICS = {"recent_conversion_event_name": "string", "recent_conversion_date": "datetime",
+             "first_conversion_event_name": "string", "first_conversion_date": "datetime",
+             "num_conversion_events": "number", "hs_analytics_last_url": "string",
+             "hs_analytics_num_page_views": "number"}
+READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate", "hs_createdate", *ANALYTICS}
+PAGE_VIEW_EVENT = "e_visited_page"  # recorded: /work/shared/recorded/hubspot/events_e_visited_page.json
+# Form submission event type seen on real portals (issue 17 §2; unconfirmed by a recording, see docs/hubspot.md).
+FORM_EVENT = "e_form_submission_v2"
 
 
 def to_ms(moment: datetime) -> datetime:
@@ -87,6 +104,8 @@ def standard_contact_properties() -> dict[str, dict[str, Any]]:
         _prop("lastmodifieddate", "Last Modified Date", "datetime", "date", info),
         _prop("hs_lastmodifieddate", "Object last modified date/time", "datetime", "date", info),
         _prop("hs_object_id", "Record ID", "number", "number", info),
+        *(_prop(name, name, kind, "date" if kind == "datetime" else "text", "conversioninformation")
+          for name, kind in ANALYTICS.items()),
     ]
     return {p["name"]: p for p in props}
 
@@ -114,6 +133,14 @@ class Record:
     created_at: datetime
     updated_at: datetime
     archived: bool = False
+    history: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    """Every value a property took, newest first, as `propertiesWithHistory` returns it [SPEC
+    contacts-v3.json ValueWithTimestamp]."""
+
+    def remember(self, name: str, value: str, at: datetime, source: str = "API") -> None:
+        versions = self.history.setdefault(name, [])
+        versions.append({"value": value, "timestamp": iso(at), "sourceType": source})
+        versions.sort(key=lambda v: v["timestamp"], reverse=True)
 
 
 @dataclass
@@ -178,6 +205,9 @@ class Portal:
             base.pop("createdate")
             base.pop("lastmodifieddate")
         record = Record(rid, {**base, **{k: v for k, v in clean.items() if v != ""}}, now, now)
+        for name, value in clean.items():
+            if value != "":
+                record.remember(name, value, now)
         self.records[object_type][rid] = record
         return record
 
@@ -189,13 +219,14 @@ class Portal:
         changed: dict[str, str] = {}
         for name, value in clean.items():
             current = record.properties.get(name, "")
-            if name == "lifecyclestage" and value and current and _rank(value) < _rank(current):
-                continue  # backward: ignored unless cleared first
+            if name == "lifecyclestage" and value and current and self.rank(value) < self.rank(current):
+                continue  # backward: ignored unless cleared first [NOTES "Forward-only", FORUM-LCS]
             if value != current:
                 changed[name] = value
         if changed:
             now = to_ms(at or self.clock())
             for name, value in changed.items():
+                record.remember(name, value, now)
                 if value == "":
                     record.properties.pop(name, None)
                 else:
@@ -243,6 +274,63 @@ class Portal:
         })
         self.touch(contact_id, occurred_at)
 
+    def page_view(self, contact_id: str, at: datetime, url: str, title: str = "") -> None:
+        """A tracked page view: an `e_visited_page` event (Enterprise API) and, on every tier, the
+        contact's "last page seen" and page view count (with history)."""
+        at = to_ms(at)
+        self.add_event(contact_id, PAGE_VIEW_EVENT, at, {"hs_url": url, "hs_page_title": title})
+        record = self.records["contacts"][contact_id]
+        self._analytics(record, "hs_analytics_last_url", url, at)
+        self._count(record, "hs_analytics_num_page_views", at)
+
+    def form_submission(self, contact_id: str, at: datetime, form_title: str) -> None:
+        """A form submitted: an `e_form_submission_v2` event (Enterprise API) and, on every tier, the
+        contact's recent/first conversion properties and count (with history)."""
+        at = to_ms(at)
+        form_id = str(uuid.uuid5(uuid.NAMESPACE_URL, form_title))
+        self.add_event(contact_id, FORM_EVENT, at, {"hs_form_title": form_title, "hs_form_id": form_id})
+        record = self.records["contacts"][contact_id]
+        self._analytics(record, "recent_conversion_event_name", form_title, at)
+        self._analytics(record, "recent_conversion_date", iso(at), at)
+        first = record.properties.get("first_conversion_date")
+        if first is None or iso(at) < first:
+            record.properties["first_conversion_event_name"] = form_title
+            record.properties["first_conversion_date"] = iso(at)
+        self._count(record, "num_conversion_events", at)
+
+    @staticmethod
+    def _analytics(record: Record, name: str, value: str, at: datetime) -> None:
+        """Every occurrence is a version in the history; the current value is the newest one."""
+        record.remember(name, value, at, source="ANALYTICS")
+        record.properties[name] = record.history[name][0]["value"]
+
+    @staticmethod
+    def _count(record: Record, name: str, at: datetime) -> None:
+        record.properties[name] = str(int(record.properties.get(name) or 0) + 1)
+
+    # --- lifecycle stages ---------------------------------------------------------------------
+
+    def lifecycle_options(self) -> list[dict[str, Any]]:
+        """The lifecyclestage options in the portal's order (displayOrder) [CL-LCS: read them via the
+        Properties API]."""
+        return sorted(self.properties["contacts"]["lifecyclestage"]["options"], key=lambda o: o["displayOrder"])
+
+    def rank(self, stage: str) -> int:
+        order = [o["value"] for o in self.lifecycle_options()]
+        return order.index(stage) if stage in order else len(order)
+
+    def add_lifecycle_stage(self, label: str, before: str | None = None) -> str:
+        """An admin adding a custom stage (before `before`, else last): it gets a numeric internal id,
+        as custom stages do (issue 17 §4: `"lifecyclestage": "1020243823"`)."""
+        options = self.lifecycle_options()
+        value = str(1020243823 + len(options))
+        at = next((i for i, o in enumerate(options) if o["value"] == before), len(options))
+        options.insert(at, {"label": label, "value": value, "hidden": False, "displayOrder": 0, "description": ""})
+        for i, option in enumerate(options):
+            option["displayOrder"] = i
+        self.properties["contacts"]["lifecyclestage"]["options"] = options
+        return value
+
     def touch(self, contact_id: str, at: datetime) -> None:
         """A page view, a form or a logged activity updates the contact's analytics and
         last-activity properties, so the contact counts as modified."""
@@ -254,6 +342,3 @@ class Portal:
             for listener in self.on_change:
                 listener("contacts", contact_id, {})
 
-
-def _rank(stage: str) -> int:
-    return LIFECYCLE_ORDER.index(stage) if stage in LIFECYCLE_ORDER else len(LIFECYCLE_ORDER)
