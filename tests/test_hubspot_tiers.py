@@ -1,0 +1,119 @@
+"""A HubSpot portal of any tier: the sandbox refuses what the tier refuses, the connector lives with it.
+
+The events API is Enterprise only (events-v3.json `x-hubspot-product-tier-requirements`); below it,
+page views and form submissions come from contact property history, so demo requests still score.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hubspot import HubSpot
+from hubspot.events.exceptions import ApiException
+from urllib3.util.retry import Retry
+
+from crmsync.sandbox.hubspot import HubSpotApp
+from tests.hubspot_fixtures import TOKEN, connector, hubspot
+from tests.test_cli import run
+from tests.test_sync_e2e import FIT_BLOG_ONLY, IDEAL_DEMO, contact, env, post
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+LATER = datetime(2030, 1, 1, tzinfo=UTC)
+SPEC = Path(__file__).resolve().parents[1].parent.parent / "shared" / "specs" / "hubspot" / "events-v3.json"
+
+
+def test_the_events_tier_is_the_one_the_spec_states() -> None:
+    if not SPEC.exists():
+        pytest.skip(f"HubSpot specs not found at {SPEC}")
+    tiers = set(json.loads(SPEC.read_text())["info"]["x-hubspot-product-tier-requirements"].values())
+    assert tiers == {"ENTERPRISE"}
+
+
+@pytest.mark.parametrize("tier", ["starter", "professional"])
+def test_below_enterprise_the_events_api_answers_403_as_hubspot_does(tier: str) -> None:
+    with hubspot(3, tier=tier) as (_app, url):
+        client = HubSpot(access_token=TOKEN, host=url, retry=Retry(total=0))
+        for call in (lambda: client.events.events_api.get_page(object_type="contact"),
+                     client.events.events_api.get_types):
+            with pytest.raises(ApiException) as raised:
+                call()
+            assert raised.value.status == 403
+            body = json.loads(raised.value.body)
+            assert body["category"] == "MISSING_SCOPES" and "web-analytics-api-access" in body["message"]
+
+
+def test_an_unknown_tier_is_refused() -> None:
+    with pytest.raises(ValueError, match="tier must be one of"):
+        HubSpotApp(tier="free")
+
+
+def test_capabilities_are_found_once_and_a_missing_events_api_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    with hubspot(30, tier="professional") as (app, url):
+        conn = connector(url)
+        with caplog.at_level(logging.INFO, logger="crmsync.hubspot"):
+            assert list(conn.events(EPOCH, LATER)) == []
+            assert list(conn.events(EPOCH, LATER)) == []
+            conn.activities([next(iter(app.portal.records["contacts"]))])
+        calls = app.call_counts()
+        assert calls.get("events.types") == 1 and "events.list" not in calls
+        warnings = [r for r in caplog.records if "without the events API" in r.getMessage()]
+        assert len(warnings) == 1
+        tier = next(c for c in conn.doctor() if c.name == "hubspot tier")
+        assert tier.ok and "Enterprise only" in tier.detail and "recent_conversion_event_name" in tier.detail
+
+
+def test_on_enterprise_events_come_from_the_events_api_with_real_type_names() -> None:
+    with hubspot(40, tier="enterprise") as (app, url):
+        conn = connector(url)
+        assert set(conn.capabilities().event_types) == {"e_visited_page", "e_form_submission_v2"}  # what it lists
+        events = list(conn.events(EPOCH, LATER))
+        assert {e["eventType"] for e in app.portal.events} == {"e_visited_page", "e_form_submission_v2"}
+        assert len(events) == len(app.portal.events)
+        assert any(a.kind == "form_submission" and a.detail == "Demo request" for _, a in events)
+        tier = next(c for c in conn.doctor() if c.name == "hubspot tier")
+        assert "events API available" in tier.detail
+
+
+@pytest.mark.parametrize("tier", ["starter", "professional"])
+def test_below_enterprise_page_views_and_forms_come_from_property_history(tier: str) -> None:
+    with hubspot(40, tier=tier) as (app, url):
+        conn = connector(url)
+        ids = list(app.portal.records["contacts"])
+        found = conn.activities(ids)
+        expected: dict[str, list[tuple[str, str]]] = {}
+        for event in app.portal.events:
+            kind = "page_view" if event["eventType"] == "e_visited_page" else "form_submission"
+            detail = event["properties"].get("hs_url") if kind == "page_view" else event["properties"]["hs_form_title"]
+            expected.setdefault(event["objectId"], []).append((kind, detail))
+        for cid in ids:
+            got = sorted((a.kind, a.detail) for a in found[cid] if a.kind in ("page_view", "form_submission"))
+            assert got == sorted(expected.get(cid, [])), cid
+        assert any(a.detail == "Demo request" for a in found[ids[IDEAL_DEMO]])
+
+
+@pytest.mark.parametrize("tier", ["starter", "professional", "enterprise"])
+def test_a_full_sync_on_every_tier_finds_mqls_from_form_conversions(tier: str, tmp_path: Path) -> None:
+    with hubspot(30, real_clock=True, tier=tier) as (app, url):
+        result = run("sync", "--once", env=env(url, tmp_path / "s.db"))
+        assert result.returncode == 0, result.stderr
+        assert contact(app, IDEAL_DEMO)["lifecyclestage"] == "marketingqualifiedlead"  # demo request form
+        assert contact(app, IDEAL_DEMO)["crmsync_stage"] == "mql"
+        assert contact(app, FIT_BLOG_ONLY)["lifecyclestage"] == "lead"
+        calls = app.call_counts()
+        assert ("events.list" in calls) is (tier == "enterprise")
+        assert not any(row["status"] >= 400 for row in app.call_counts_by_status()
+                       if row["endpoint"] != "events.types"), app.call_counts_by_status()
+
+
+def test_a_form_submitted_after_the_first_pass_is_seen_on_the_next_one(tmp_path: Path) -> None:
+    with hubspot(30, real_clock=True, tier="starter") as (app, url):
+        assert run("sync", "--once", env=env(url, tmp_path / "s.db")).returncode == 0
+        blog = list(app.portal.records["contacts"])[FIT_BLOG_ONLY]
+        assert contact(app, FIT_BLOG_ONLY)["lifecyclestage"] == "lead"
+        post(url, f"/__sandbox/contacts/{blog}/events", {"type": "form_submission", "detail": "Request a demo"})
+        assert run("sync", "--once", env=env(url, tmp_path / "s.db")).returncode == 0
+        assert contact(app, FIT_BLOG_ONLY)["lifecyclestage"] == "marketingqualifiedlead"
