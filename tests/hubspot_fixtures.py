@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -19,6 +20,13 @@ from crmsync.settings import HubSpotSettings
 from tests.builders import DEFAULT_DEFINITIONS
 
 TOKEN = "pat-na1-sandbox-token"
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared(*parts: str) -> Path:
+    """A path under ../shared (specs, recorded responses), from a checkout or from a worktree under it."""
+    candidates = [base / "shared" / Path(*parts) for base in (_ROOT.parent, _ROOT.parent.parent)]
+    return next((c for c in candidates if c.exists()), candidates[0])
 SEED_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DEFS: LoadedDefinitions = load_definitions(DEFAULT_DEFINITIONS)
 

@@ -16,10 +16,10 @@ from urllib3.util.retry import Retry
 from crmsync.definitions import load_definitions
 from crmsync.model import WriteBack
 from tests.builders import DEFAULT_DEFINITIONS
-from tests.hubspot_fixtures import TOKEN, connector, hubspot
+from tests.hubspot_fixtures import TOKEN, connector, hubspot, shared
 from tests.test_sync_e2e import post
 
-RECORDED = Path(__file__).resolve().parents[1].parent.parent / "shared" / "recorded" / "hubspot"
+RECORDED = shared("recorded", "hubspot")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 LATER = datetime(2030, 1, 1, tzinfo=UTC)
 

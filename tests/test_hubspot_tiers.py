@@ -17,13 +17,13 @@ from hubspot.events.exceptions import ApiException
 from urllib3.util.retry import Retry
 
 from crmsync.sandbox.hubspot import HubSpotApp
-from tests.hubspot_fixtures import TOKEN, connector, hubspot
+from tests.hubspot_fixtures import TOKEN, connector, hubspot, shared
 from tests.test_cli import run
 from tests.test_sync_e2e import FIT_BLOG_ONLY, IDEAL_DEMO, contact, env, post
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 LATER = datetime(2030, 1, 1, tzinfo=UTC)
-SPEC = Path(__file__).resolve().parents[1].parent.parent / "shared" / "specs" / "hubspot" / "events-v3.json"
+SPEC = shared("specs", "hubspot", "events-v3.json")
 
 
 def test_the_events_tier_is_the_one_the_spec_states() -> None:

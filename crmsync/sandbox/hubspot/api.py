@@ -394,7 +394,7 @@ def _routes(app: HubSpotApp) -> None:
                     for target in linked[start:end]],
             }
             if end < len(linked):
-                result["paging"] = {"next": {"after": str(end), "link": None}}
+                result["paging"] = {"next": {"after": str(end)}}  # `link` is deprecated [SPEC]
             results.append(result)
         return _batch_body(results, errors, started, portal.clock())
 
@@ -479,7 +479,7 @@ def _search(app: HubSpotApp, object_type: str, body: Any) -> Response:
     results = [_object(portal, object_type, r, properties) for r in matched[after:end]]
     page: dict[str, Any] = {"total": total, "results": results}
     if end < total:
-        page["paging"] = {"next": {"after": str(end), "link": ""}}
+        page["paging"] = {"next": {"after": str(end)}}  # no `link`, as recorded (search_contacts_p1.json)
     app.search_pages_served += 1
     return Response(200, page)
 
