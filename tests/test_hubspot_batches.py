@@ -214,3 +214,35 @@ def test_the_sandbox_keeps_custom_stages_forward_only() -> None:
         update(cid, simple_public_object_input={"properties": {"lifecyclestage": ""}})
         update(cid, simple_public_object_input={"properties": {"lifecyclestage": value}})
         assert app.portal.records["contacts"][cid].properties["lifecyclestage"] == value
+
+
+# --- batch answers matched to records ------------------------------------------------------------
+
+
+def test_batch_errors_are_matched_to_records_however_they_name_them() -> None:
+    from types import SimpleNamespace as Obj
+
+    from crmsync.connectors.hubspot import _per_record
+
+    ids = ["101", "102", "103", "104"]
+    response = Obj(results=[Obj(id="101")], errors=[
+        Obj(category="OBJECT_NOT_FOUND", message="gone", context={"ids": ["102"]}),
+        Obj(category="VALIDATION_ERROR", message="bad value", context={"objectId": ["103"]}),
+        Obj(category="VALIDATION_ERROR", message="Property values were not valid for 104", context={}),
+    ])
+    by_id = {r.record_id: r for r in _per_record(ids, response)}
+    assert by_id["101"].ok
+    assert [by_id[i].ok for i in ("102", "103", "104")] == [False, False, False]
+    assert not by_id["104"].retriable and "104" in by_id["104"].error
+    unnamed = _per_record(["201", "202"], Obj(results=[Obj(id="201")], errors=[
+        Obj(category="INTERNAL_ERROR", message="something failed", context={})]))
+    assert unnamed[0].ok and not unnamed[1].ok and unnamed[1].retriable  # no result, an error: not written
+
+
+def test_a_non_numeric_id_stops_the_pull_with_a_clear_error() -> None:
+    from crmsync.connectors.hubspot import _keyset_id
+    from crmsync.errors import FatalError
+
+    assert _keyset_id("103107104018") == 103107104018  # 12-digit ids, as recorded
+    with pytest.raises(FatalError, match="id 'abc', which is not a number"):
+        _keyset_id("abc")

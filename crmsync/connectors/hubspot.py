@@ -15,6 +15,7 @@ answer, never "no data") and failures are classified once, by the error table in
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -518,13 +519,40 @@ def _int(value: Any) -> int | None:
 
 
 def _per_record(ids: list[str], response: Any) -> list[WriteResult]:
+    """One result per id. An error names its records in `context.ids`, in another id-like context key
+    (`id`, `objectId`, `fromObjectId`, ...) or in its message; a record with no result and no error of
+    its own, in an answer that has errors, is not taken as written: it is retried."""
+    errors = getattr(response, "errors", None) or []
+    written = {str(getattr(obj, "id", "")) for obj in getattr(response, "results", None) or []}
     failed: dict[str, WriteResult] = {}
-    for error in getattr(response, "errors", None) or []:
-        context = error.context or {}
-        retriable = not calls.is_record_level({error.category})
-        for record_id in context.get("ids") or context.get("id") or []:
-            failed[str(record_id)] = WriteResult(str(record_id), False, _error_text(error), retriable)
-    return [failed.get(i) or WriteResult(i, True) for i in ids]
+    unmatched: list[str] = []
+    for error in errors:
+        named = _named_records(error, ids)
+        text = _error_text(error)
+        for record_id in named:
+            failed[record_id] = WriteResult(record_id, False, text, not calls.is_record_level({error.category}))
+        if not named:
+            unmatched.append(text)
+    results = []
+    for record_id in ids:
+        if record_id in failed:
+            results.append(failed[record_id])
+        elif record_id in written or not errors:
+            results.append(WriteResult(record_id, True))
+        else:
+            results.append(WriteResult(record_id, False, ("no result for this record; the batch said: "
+                                                          + "; ".join(unmatched))[:500], retriable=True))
+    return results
+
+
+def _named_records(error: Any, ids: list[str]) -> list[str]:
+    wanted = set(ids)
+    context = getattr(error, "context", None) or {}
+    named = [str(v) for key, values in context.items() if "id" in key.lower()
+             for v in (values if isinstance(values, list) else [values]) if str(v) in wanted]
+    if not named:
+        named = [token for token in re.findall(r"[\w-]+", str(getattr(error, "message", "") or "")) if token in wanted]
+    return list(dict.fromkeys(named))
 
 
 def _error_text(error: Any) -> str:
