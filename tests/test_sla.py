@@ -161,7 +161,7 @@ def test_reason_codes_and_recycling_after_the_cool_down(tmp_path: Path) -> None:
         syncer.run()
         assert app.portal.records["contacts"][cid].properties["crmsync_stage"] == "recycled"
         clock.now += timedelta(days=61)
-        app.portal.add_event(cid, "e_submitted_form", clock.now, {"hs_form_title": "Demo request"})
+        app.portal.form_submission(cid, clock.now, "Demo request")
         clock.now += timedelta(minutes=1)
         syncer.run()
         again = app.portal.records["contacts"][cid].properties
