@@ -440,7 +440,10 @@ class HubSpotConnector:
             return [Check("hubspot connectivity", False, f"{self.settings.base_url}: {exc}")]
         checks.append(Check("hubspot token", True, f"accepted by {self.settings.base_url}"))
         checks.append(self._scopes())
-        checks.append(Check("hubspot tier", True, self.capabilities().describe()))
+        try:
+            checks.append(Check("hubspot tier", True, self.capabilities().describe()))
+        except (FatalError, RetriableError) as exc:
+            checks.append(Check("hubspot tier", False, f"could not tell what the portal's tier gives: {exc}"))
         missing = [s["name"] for s in property_specs(self.map.mapping, GROUP) if s["name"] not in existing]
         checks.append(Check("hubspot properties", not missing,
                             "all present" if not missing else f"missing {', '.join(missing)}: run `crmsync setup`"))
