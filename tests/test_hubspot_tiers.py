@@ -117,3 +117,19 @@ def test_a_form_submitted_after_the_first_pass_is_seen_on_the_next_one(tmp_path:
         post(url, f"/__sandbox/contacts/{blog}/events", {"type": "form_submission", "detail": "Request a demo"})
         assert run("sync", "--once", env=env(url, tmp_path / "s.db")).returncode == 0
         assert contact(app, FIT_BLOG_ONLY)["lifecyclestage"] == "marketingqualifiedlead"
+
+
+def test_the_daily_limit_is_the_tiers_and_answers_429_daily_until_the_next_day() -> None:
+    assert [HubSpotApp(tier=t).daily_limit for t in ("starter", "professional", "enterprise")] == [
+        250_000, 650_000, 1_000_000]
+    with hubspot(1, daily_limit=3) as (app, url):
+        client = HubSpot(access_token=TOKEN, host=url, retry=Retry(total=0))
+        for _ in range(3):
+            client.crm.owners.owners_api.get_page()
+        with pytest.raises(Exception) as raised:
+            client.crm.owners.owners_api.get_page()
+        assert raised.value.status == 429  # type: ignore[attr-defined]
+        body = json.loads(raised.value.body)  # type: ignore[attr-defined]
+        assert body["policyName"] == "DAILY" and body["message"] == "You have reached your daily limit."
+        app.portal.clock = lambda: datetime(2026, 11, 26, 0, 0, 1, tzinfo=UTC)  # the next day
+        client.crm.owners.owners_api.get_page()

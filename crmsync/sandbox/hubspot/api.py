@@ -55,6 +55,10 @@ SEARCH_RATE_LIMIT = "5/1s"
 # Association batch reads page per contact [SPEC associations-v4.json batch/read: "'paging' will only be
 # present if there are more pages"]; the page size itself is not documented (unconfirmed).
 ASSOCIATION_PAGE = 100
+# Calls a day for private apps: Professional 650,000 and Enterprise 1,000,000 (changelog "Increasing our
+# API limits"); Starter 250,000 (issue 17 §7; third-party pages only: unconfirmed). The day is the
+# portal's (midnight in its time zone; the sandbox uses UTC) [NOTES "Rate limits", CL-RLH].
+DAILY_LIMITS = {"starter": 250_000, "professional": 650_000, "enterprise": 1_000_000}
 PORTAL_ID = 44237313  # the portal id in the recorded object urls (recorded/hubspot/batch_update_ok.json)
 SCOPES = ["crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.read",
           "crm.schemas.contacts.write", "crm.objects.owners.read", "timeline", "oauth"]
@@ -63,7 +67,7 @@ SCOPES = ["crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schema
 class HubSpotApp(SandboxApp):
     def __init__(self, *, token: str | None = None, portal: Portal | None = None, tier: str = "professional",
                  search_rate_limit: str | None = SEARCH_RATE_LIMIT, association_page: int = ASSOCIATION_PAGE,
-                 **options: Any) -> None:
+                 daily_limit: int | None = None, **options: Any) -> None:
         super().__init__(**options)
         if tier not in TIERS:
             raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
@@ -71,6 +75,8 @@ class HubSpotApp(SandboxApp):
         self.tier = tier
         self.search_limiter = RateLimiter.parse(search_rate_limit) if search_rate_limit else None
         self.association_page = association_page
+        self.daily_limit = daily_limit or DAILY_LIMITS[tier]
+        self._daily: tuple[str, int] = ("", 0)
         self.portal = portal or Portal()
         self.search_pages_served = 0
         self.webhook_sender: Any = None
@@ -109,8 +115,12 @@ class HubSpotApp(SandboxApp):
         return self.error(status, "An internal error occurred (injected by the sandbox).", category="INTERNAL_ERROR")
 
     def _guarded(self, route: Route, request: Request, params: dict[str, str]) -> Response | None:
-        """Search has its own per-second limit, and its answers carry no X-HubSpot-RateLimit-* headers
-        (see SEARCH_RATE_LIMIT)."""
+        """The daily limit first; search has its own per-second limit, and its answers carry no
+        X-HubSpot-RateLimit-* headers (see SEARCH_RATE_LIMIT)."""
+        if self.authenticate(request) is None and not self._within_daily_limit():
+            # body quoted from HubSpot's usage-details doc [NOTES "Rate limits", COMM-429]
+            return self.error(429, "You have reached your daily limit.", category="RATE_LIMITS",
+                              errorType="RATE_LIMIT", policyName="DAILY")
         if route.endpoint != "objects.search":
             return super()._guarded(route, request, params)
         if self.search_limiter is not None and self.authenticate(request) is None and not self.search_limiter.take()[0]:
@@ -122,6 +132,16 @@ class HubSpotApp(SandboxApp):
             for name in [h for h in response.headers if h.startswith("X-HubSpot-RateLimit")]:
                 del response.headers[name]
         return response
+
+    def _within_daily_limit(self) -> bool:
+        today = self.portal.clock().astimezone(UTC).date().isoformat()
+        with self.lock:
+            day, used = self._daily
+            used = used if day == today else 0
+            if used >= self.daily_limit:
+                return False
+            self._daily = (today, used + 1)
+            return True
 
     def enterprise_only(self) -> None:
         if self.tier != EVENTS_TIER:
