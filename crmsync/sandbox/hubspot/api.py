@@ -170,7 +170,7 @@ def _object(portal: Portal, object_type: str, record: Record, properties: list[s
     if object_type == "contacts":  # recorded objects carry their app url (recorded/hubspot/batch_read_contacts.json)
         body["url"] = f"https://app.hubspot.com/contacts/{PORTAL_ID}/record/0-1/{record.id}"
     if with_history:  # newest first [SPEC contacts-v3.json propertiesWithHistory; order unconfirmed]
-        body["propertiesWithHistory"] = {n: list(record.history.get(n, [])) for n in with_history}
+        body["propertiesWithHistory"] = {n: record.versions(n) for n in with_history}
     return body
 
 

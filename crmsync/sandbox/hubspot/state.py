@@ -133,14 +133,25 @@ class Record:
     created_at: datetime
     updated_at: datetime
     archived: bool = False
-    history: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    """Every value a property took, newest first, as `propertiesWithHistory` returns it [SPEC
-    contacts-v3.json ValueWithTimestamp]."""
+    history: dict[str, list[tuple[str, datetime, str]]] = field(default_factory=dict)
+    """Every value a property took as (value, time, source), newest first; `versions` gives them as
+    `propertiesWithHistory` returns them [SPEC contacts-v3.json ValueWithTimestamp]."""
 
     def remember(self, name: str, value: str, at: datetime, source: str = "API") -> None:
-        versions = self.history.setdefault(name, [])
-        versions.append({"value": value, "timestamp": iso(at), "sourceType": source})
-        versions.sort(key=lambda v: v["timestamp"], reverse=True)
+        versions = self.history.get(name)
+        if versions is None:  # the value it was created with is its first version (kept lazily)
+            initial = self.properties.get(name)
+            versions = self.history[name] = [(initial, self.created_at, "API")] if initial else []
+        versions.insert(0, (value, at, source))
+        if len(versions) > 1 and at < versions[1][1]:  # an older occurrence (seeding): keep newest first
+            versions.sort(key=lambda v: v[1], reverse=True)
+
+    def versions(self, name: str) -> list[dict[str, str]]:
+        kept = self.history.get(name)
+        if kept is None:
+            value = self.properties.get(name)
+            kept = [(value, self.created_at, "API")] if value else []
+        return [{"value": value, "timestamp": iso(at), "sourceType": source} for value, at, source in kept]
 
 
 @dataclass
@@ -205,9 +216,6 @@ class Portal:
             base.pop("createdate")
             base.pop("lastmodifieddate")
         record = Record(rid, {**base, **{k: v for k, v in clean.items() if v != ""}}, now, now)
-        for name, value in clean.items():
-            if value != "":
-                record.remember(name, value, now)
         self.records[object_type][rid] = record
         return record
 
@@ -302,7 +310,7 @@ class Portal:
     def _analytics(record: Record, name: str, value: str, at: datetime) -> None:
         """Every occurrence is a version in the history; the current value is the newest one."""
         record.remember(name, value, at, source="ANALYTICS")
-        record.properties[name] = record.history[name][0]["value"]
+        record.properties[name] = record.history[name][0][0]
 
     @staticmethod
     def _count(record: Record, name: str, at: datetime) -> None:
