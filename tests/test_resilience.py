@@ -79,12 +79,13 @@ def test_sigkill_at_random_points_ends_in_the_same_state(tmp_path: Path) -> None
 
 
 def test_ten_percent_faults_end_in_the_fault_free_state(tmp_path: Path) -> None:
-    with hubspot(600, seed=11) as (clean, url):
+    # Enterprise: the events API adds its pages to the calls the faults are drawn on
+    with hubspot(600, seed=11, tier="enterprise") as (clean, url):
         SyncPass(Store.open(f"sqlite:///{tmp_path / 'clean.db'}"), connector(url), DEFS).run()
         expected = crm_state(clean)
     clock = FakeClock()
     faults = "429:0.03,500:0.02,502:0.01,503:0.02,timeout:0.01,207:0.01"
-    with hubspot(600, seed=11, faults=faults, fault_seed=5, timeout_hang_seconds=0.2) as (app, url):
+    with hubspot(600, seed=11, faults=faults, fault_seed=5, timeout_hang_seconds=0.2, tier="enterprise") as (app, url):
         conn = connector(url, retry=fast_retry(clock, attempts=10), timeout=0.1)
         store = Store.open(f"sqlite:///{tmp_path / 'faulty.db'}")
         SyncPass(store, conn, DEFS).run()
@@ -101,17 +102,12 @@ def test_the_governor_keeps_below_the_rate_limit() -> None:
         app.limiter.clock = clock
         conn = connector(url, retry=fast_retry(clock))
         conn.governor.share = 0.5
-        for _ in conn.pull_changed(*_everything()):
-            pass
+        # batch reads: search answers carry no rate-limit headers (it is paced on its own, test_hubspot_batches)
+        found = conn.read(list(app.portal.records["contacts"]))
+        assert len(found.contacts) == 2000
         statuses = {row["status"] for row in app.call_counts_by_status()}
         assert statuses == {200}, app.call_counts_by_status()
         assert conn.governor.waited > 0
-
-
-def _everything() -> tuple[Any, Any]:
-    from datetime import UTC, datetime
-
-    return datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)
 
 
 class FakeSentry:
