@@ -49,6 +49,8 @@ def test_below_enterprise_the_events_api_answers_403_as_hubspot_does(tier: str) 
 def test_an_unknown_tier_is_refused() -> None:
     with pytest.raises(ValueError, match="tier must be one of"):
         HubSpotApp(tier="free")
+    result = run("sandbox", "serve", "--crm", "hubspot", "--port", "0", "--contacts", "0", "--tier", "free")
+    assert result.returncode == 2 and "tier must be one of starter, professional, enterprise" in result.stderr
 
 
 def test_capabilities_are_found_once_and_a_missing_events_api_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -133,3 +135,21 @@ def test_the_daily_limit_is_the_tiers_and_answers_429_daily_until_the_next_day()
         assert body["policyName"] == "DAILY" and body["message"] == "You have reached your daily limit."
         app.portal.clock = lambda: datetime(2026, 11, 26, 0, 0, 1, tzinfo=UTC)  # the next day
         client.crm.owners.owners_api.get_page()
+
+
+def test_the_events_loop_ends_when_a_page_repeats_its_cursor() -> None:
+    from crmsync.sandbox.http import Request, Response
+
+    with hubspot(2, tier="enterprise") as (app, url):
+        event = dict(app.portal.events[0])
+        event.pop("_at")
+
+        def stuck(request: Request) -> Response:  # a server that always says there is a next page
+            return Response(200, {"results": [event], "paging": {"next": {"after": "7"}}})
+
+        app.route("GET", "/events/v3/events", "events.list")(stuck)
+        app.routes.insert(0, app.routes.pop())
+        conn = connector(url)
+        found = list(conn.events(EPOCH, LATER))
+        types = len(conn.capabilities().event_types)
+        assert app.call_counts()["events.list"] == 2 * types and len(found) == 2 * types
