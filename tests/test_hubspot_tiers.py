@@ -153,3 +153,12 @@ def test_the_events_loop_ends_when_a_page_repeats_its_cursor() -> None:
         found = list(conn.events(EPOCH, LATER))
         types = len(conn.capabilities().event_types)
         assert app.call_counts()["events.list"] == 2 * types and len(found) == 2 * types
+
+
+def test_token_info_needs_no_authorization_header_and_doctor_checks_the_scopes() -> None:
+    with hubspot(1) as (_app, url):
+        client = HubSpot(access_token=TOKEN, host=url, retry=Retry(total=0))
+        info = client.oauth.access_tokens_api.get(TOKEN)  # the client sends no Authorization header here
+        assert "crm.objects.contacts.write" in info.scopes
+        scopes = next(c for c in connector(url).doctor() if c.name == "hubspot scopes")
+        assert scopes.ok and scopes.detail == "ok"
