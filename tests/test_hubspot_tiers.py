@@ -162,3 +162,18 @@ def test_token_info_needs_no_authorization_header_and_doctor_checks_the_scopes()
         assert "crm.objects.contacts.write" in info.scopes
         scopes = next(c for c in connector(url).doctor() if c.name == "hubspot scopes")
         assert scopes.ok and scopes.detail == "ok"
+
+
+@pytest.mark.parametrize("tier", ["starter", "enterprise"])
+def test_marketing_email_opens_and_clicks_come_from_property_history_on_every_tier(tier: str) -> None:
+    with hubspot(1, tier=tier) as (app, url):
+        cid = next(iter(app.portal.records["contacts"]))
+        start = datetime(2026, 11, 20, 9, tzinfo=UTC)
+        for hours in (0, 5):
+            app.portal.marketing_email(cid, start.replace(hour=9 + hours), "November newsletter")
+        app.portal.marketing_email(cid, start.replace(hour=15), "November newsletter", clicked=True)
+        found = connector(url, engagement_types=()).activities([cid])[cid]
+        kinds = sorted(a.kind for a in found if a.kind in ("email_open", "email_click"))
+        assert kinds == ["email_click", "email_open", "email_open"]
+        again = connector(url, engagement_types=()).activities([cid])[cid]
+        assert {a.id for a in again} == {a.id for a in found}  # the same versions are the same activities

@@ -28,9 +28,10 @@ from crmsync.connectors import calls
 from crmsync.connectors.base import PulledPage
 from crmsync.connectors.governor import Governor, Pacer
 from crmsync.connectors.hubspot_mapping import (
+    EMAIL_HISTORY,
     ENGAGEMENT_PROPERTIES,
     EVENT_KINDS,
-    HISTORY_KINDS,
+    PAGE_AND_FORM_HISTORY,
     HubSpotMapping,
     epoch_ms,
     property_specs,
@@ -69,7 +70,7 @@ class Capabilities:
         if self.events:
             return f"events API available (Enterprise): {', '.join(self.event_types)}"
         return ("no events API (Enterprise only): page views and form submissions come from contact "
-                f"property history ({', '.join(HISTORY_KINDS)}); {self.note}")
+                f"property history ({', '.join(PAGE_AND_FORM_HISTORY)}); {self.note}")
 
 
 class HubSpotConnector:
@@ -207,7 +208,7 @@ class HubSpotConnector:
 
     def activities(self, contact_ids: list[str]) -> dict[str, list[Activity]]:
         """Engagements (calls, emails, meetings) of these contacts: association and object batch reads.
-        Below Enterprise, also their page views and form submissions from property history."""
+        Email opens and clicks from property history; below Enterprise, page views and form submissions too."""
         found: dict[str, list[Activity]] = {cid: [] for cid in contact_ids}
         for object_type in self.engagement_types:
             owner_of: dict[str, list[str]] = {}
@@ -223,8 +224,9 @@ class HubSpotConnector:
                     activity = self.map.engagement(object_type, str(obj.id), obj.properties or {})
                     for cid in owner_of.get(str(obj.id), []):
                         found[cid].append(activity)
-        if contact_ids and not self.capabilities().events:
-            for cid, activities in self._history_activities(contact_ids).items():
+        if contact_ids:
+            history = [*EMAIL_HISTORY, *([] if self.capabilities().events else PAGE_AND_FORM_HISTORY)]
+            for cid, activities in self._history_activities(contact_ids, history).items():
                 found[cid] += activities
         return found
 
@@ -247,13 +249,13 @@ class HubSpotConnector:
                 if after and after != asked.get(contact_id):  # a repeated cursor would never end
                     inputs.append({"id": contact_id, "after": after})
 
-    def _history_activities(self, contact_ids: list[str]) -> dict[str, list[Activity]]:
-        """Page views and form submissions from the history of HISTORY_KINDS (batch read, 100 a call)."""
+    def _history_activities(self, contact_ids: list[str], properties: list[str]) -> dict[str, list[Activity]]:
+        """Activities from the history of these properties (batch read, 100 contacts a call)."""
         found: dict[str, list[Activity]] = {}
         for chunk in _chunks(contact_ids, BATCH):
             body = {"inputs": [{"id": i} for i in chunk], "properties": ["hs_object_id"],
-                    "propertiesWithHistory": list(HISTORY_KINDS)}
-            response = self._call("read conversion history", self.client.crm.contacts.batch_api.read,
+                    "propertiesWithHistory": properties}
+            response = self._call("read activity history", self.client.crm.contacts.batch_api.read,
                                   batch_read_input_simple_public_object_id=body)
             for obj in response.results or []:
                 found[str(obj.id)] = self.map.from_history(str(obj.id), obj.properties_with_history or {})

@@ -38,10 +38,15 @@ EVENT_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "e_form_submission_v2": ("form_submission", ("hs_form_title", "hs_page_title", "hs_form_id")),
     "e_form_submission": ("form_submission", ("hs_form_title", "hs_page_title", "hs_form_id")),
 }
-# Below Enterprise: contact properties HubSpot sets on every tier, read with their history (each
-# version is one occurrence): the last form submitted ("Recent conversion") and the last page seen
-# (knowledge.hubspot.com "HubSpot's default contact properties"; see docs/hubspot.md for what is unconfirmed).
-HISTORY_KINDS = {"recent_conversion_event_name": "form_submission", "hs_analytics_last_url": "page_view"}
+# Contact properties HubSpot sets on every tier, read with their history (each version is one
+# occurrence): the last form submitted ("Recent conversion") and the last page seen (below Enterprise,
+# where there is no events API), and the last marketing email open and click (every tier)
+# (knowledge.hubspot.com "HubSpot's default contact properties"; docs/hubspot.md says what is unconfirmed).
+# Property -> (activity kind, whether the value is the activity's detail).
+PAGE_AND_FORM_HISTORY = {"recent_conversion_event_name": ("form_submission", True),
+                         "hs_analytics_last_url": ("page_view", True)}
+EMAIL_HISTORY = {"hs_email_last_open_date": ("email_open", False), "hs_email_last_click_date": ("email_click", False)}
+HISTORY_KINDS = {**PAGE_AND_FORM_HISTORY, **EMAIL_HISTORY}
 
 
 class HubSpotMapping(Vocabulary):
@@ -122,14 +127,14 @@ class HubSpotMapping(Vocabulary):
 
     @staticmethod
     def from_history(contact_id: str, history: dict[str, list[Any]]) -> list[Activity]:
-        """Page views and form submissions from the versions of HISTORY_KINDS properties; the id is
-        stable (property and time) so a version read again is the same activity."""
+        """Activities from the versions of HISTORY_KINDS properties (those asked for); the id is stable
+        (property and time) so a version read again is the same activity."""
         found = []
-        for name, kind in HISTORY_KINDS.items():
+        for name, (kind, detailed) in HISTORY_KINDS.items():
             for version in history.get(name) or []:
                 value, at = getattr(version, "value", None), getattr(version, "timestamp", None)
                 if value and at is not None:
-                    found.append(Activity(f"{contact_id}:{name}:{moment(at)}", kind, at, value))
+                    found.append(Activity(f"{contact_id}:{name}:{moment(at)}", kind, at, value if detailed else ""))
         return found
 
     # --- writing ------------------------------------------------------------------------------

@@ -93,6 +93,8 @@ def _add_lead(portal: Portal, lead: SeedLead, now: datetime, crmsync_properties:
                              activity.detail.strip("/") or "Home")
         elif activity.kind == "form_submission":
             portal.form_submission(record.id, at, activity.detail)
+        elif activity.kind in ("email_open", "email_click"):
+            portal.marketing_email(record.id, at, activity.detail, clicked=activity.kind == "email_click")
         elif activity.kind in ("call", "meeting", "email", "note"):
             _engagement(portal, record.id, activity.kind + "s", activity.detail, at, lead, activity.by_owner)
     stamp = to_ms(modified_at or last)

@@ -33,13 +33,16 @@ OBJECT_TYPES = ("contacts", *ENGAGEMENT_TYPES)
 # HUBSPOT_DEFINED association type ids: contact -> engagement, engagement -> contact
 CONTACT_TO = {"calls": 193, "emails": 197, "meetings": 199, "notes": 201, "tasks": 203}
 TO_CONTACT = {"calls": 194, "emails": 198, "meetings": 200, "notes": 202, "tasks": 204}
-# Conversion and analytics properties HubSpot sets itself on every tier (knowledge.hubspot.com,
+# Conversion, analytics and email properties HubSpot sets itself on every tier (knowledge.hubspot.com,
 # "HubSpot's default contact properties": recent/first conversion, number of form submissions,
-# last page seen, number of pageviews); values recorded with source ANALYTICS (see docs/hubspot.md).
+# last page seen, number of pageviews, last marketing email open/click date and name, emails
+# opened/clicked); values recorded with source ANALYTICS (see docs/hubspot.md).
 ANALYTICS = {"recent_conversion_event_name": "string", "recent_conversion_date": "datetime",
              "first_conversion_event_name": "string", "first_conversion_date": "datetime",
              "num_conversion_events": "number", "hs_analytics_last_url": "string",
-             "hs_analytics_num_page_views": "number"}
+             "hs_analytics_num_page_views": "number", "hs_email_last_open_date": "datetime",
+             "hs_email_last_click_date": "datetime", "hs_email_last_email_name": "string",
+             "hs_email_open": "number", "hs_email_click": "number"}
 READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate", "hs_createdate", *ANALYTICS}
 PAGE_VIEW_EVENT = "e_visited_page"  # recorded: /work/shared/recorded/hubspot/events_e_visited_page.json
 # Form submission event type seen on real portals (issue 17 §2; unconfirmed by a recording, see docs/hubspot.md).
@@ -305,6 +308,17 @@ class Portal:
             record.properties["first_conversion_event_name"] = form_title
             record.properties["first_conversion_date"] = iso(at)
         self._count(record, "num_conversion_events", at)
+
+    def marketing_email(self, contact_id: str, at: datetime, name: str, clicked: bool = False) -> None:
+        """A marketing email opened (or a link in it clicked): the last open/click date (with history),
+        the last email's name and the counts; no event on any tier (the sandbox has no email events API)."""
+        at = to_ms(at)
+        record = self.records["contacts"][contact_id]
+        prefix = "click" if clicked else "open"
+        self._analytics(record, f"hs_email_last_{prefix}_date", iso(at), at)
+        self._analytics(record, "hs_email_last_email_name", name, at)
+        self._count(record, f"hs_email_{prefix}", at)
+        self.touch(contact_id, at)
 
     @staticmethod
     def _analytics(record: Record, name: str, value: str, at: datetime) -> None:
