@@ -43,6 +43,8 @@ ANALYTICS = {"recent_conversion_event_name": "string", "recent_conversion_date":
              "hs_analytics_num_page_views": "number", "hs_email_last_open_date": "datetime",
              "hs_email_last_click_date": "datetime", "hs_email_last_email_name": "string",
              "hs_email_open": "number", "hs_email_click": "number"}
+# Ids as real portals hand them out: 11-12 digits (recorded/hubspot/batch_read_contacts.json: "110338039632").
+FIRST_ID = 110338039000
 READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate", "hs_createdate", *ANALYTICS}
 PAGE_VIEW_EVENT = "e_visited_page"  # recorded: /work/shared/recorded/hubspot/events_e_visited_page.json
 # Form submission event type seen on real portals (issue 17 §2; unconfirmed by a recording, see docs/hubspot.md).
@@ -168,7 +170,7 @@ class Portal:
     associations: dict[str, dict[str, list[str]]] = field(default_factory=lambda: {t: {} for t in ENGAGEMENT_TYPES})
     events: list[dict[str, Any]] = field(default_factory=list)
     owners: list[dict[str, Any]] = field(default_factory=list)
-    next_id: int = 1001
+    next_id: int = FIRST_ID
     on_change: list[Callable[[str, str, dict[str, str]], None]] = field(default_factory=list)
     _event_index: dict[str | None, Any] = field(default_factory=dict, repr=False)
 
@@ -190,7 +192,7 @@ class Portal:
         self.associations = {t: {} for t in ENGAGEMENT_TYPES}
         self.events = []
         self.owners = []
-        self.next_id = 1001
+        self.next_id = FIRST_ID
 
     def sorted_events(self, event_type: str | None) -> tuple[list[dict[str, Any]], list[datetime]]:
         """Events of a type in time order, and their times (for bisecting); rebuilt when events were added."""
@@ -280,7 +282,9 @@ class Portal:
     def add_event(self, contact_id: str, event_type: str, occurred_at: datetime, properties: dict[str, str]) -> None:
         self.events.append({
             "objectType": "CONTACT", "objectId": contact_id, "eventType": event_type,
-            "occurredAt": iso(occurred_at), "id": str(uuid.UUID(int=len(self.events) + 1)),
+            # ids as recorded (recorded/hubspot/events_e_visited_page.json): leviathan-<uuid>-<epoch ms>
+            "occurredAt": iso(occurred_at),
+            "id": f"leviathan-{uuid.UUID(int=len(self.events) + 1)}-{epoch_ms(occurred_at)}",
             "properties": properties, "_at": occurred_at,
         })
         self.touch(contact_id, occurred_at)
