@@ -28,7 +28,7 @@ TIMEOUT, SLOW = 0.4, 0.9  # the client's timeout, and how late a `slow` answer c
 # (method, path pattern) of each operation's call
 HUBSPOT_ROUTES = {
     "read": ("POST", r"^/crm/v3/objects/contacts/search"),
-    "events": ("GET", r"^/events/v3/events"),
+    "events": ("GET", r"^/events/v3/events/?(\?|$)"),  # the page reads, not the one event-types call
     "activities": ("POST", r"^/crm/v4/associations/contacts/"),
     "write": ("POST", r"^/crm/v3/objects/contacts/batch/update"),
     "tasks": ("POST", r"^/crm/v3/objects/tasks/batch/create"),
@@ -46,7 +46,8 @@ SALESFORCE_ROUTES = {
 def through_proxy(crm: str, faults: list[Fault], size: int = 12) -> Iterator[tuple[Any, Any, FaultProxy]]:
     """A seeded sandbox, the proxy in front of it, and a connector (short timeout) pointed at the proxy."""
     sandbox = hubspot if crm == "hubspot" else salesforce
-    with sandbox(size) as (app, url), FaultProxy(url, faults, slow_seconds=SLOW) as proxy:
+    tier = {"tier": "enterprise"} if crm == "hubspot" else {}  # the events API is Enterprise only
+    with sandbox(size, **tier) as (app, url), FaultProxy(url, faults, slow_seconds=SLOW) as proxy:
         conn = connector(proxy.url, timeout=TIMEOUT) if crm == "hubspot" else sf_connector(proxy.url, timeout=TIMEOUT)
         conn.upstream_url = url  # for reading the expected result without the proxy
         yield app, conn, proxy
