@@ -177,3 +177,14 @@ def test_marketing_email_opens_and_clicks_come_from_property_history_on_every_ti
         assert kinds == ["email_click", "email_open", "email_open"]
         again = connector(url, engagement_types=()).activities([cid])[cid]
         assert {a.id for a in again} == {a.id for a in found}  # the same versions are the same activities
+
+
+def test_the_connector_reads_the_sandbox_daily_limit_as_the_daily_quota() -> None:
+    from crmsync.errors import QuotaError
+
+    with hubspot(3, daily_limit=1) as (_app, url):
+        conn = connector(url)
+        list(conn.pull_changed(EPOCH, LATER))  # the day's one call
+        with pytest.raises(QuotaError, match="daily") as stopped:
+            list(conn.pull_changed(EPOCH, LATER))
+        assert stopped.value.resume_at > datetime.now(UTC)
