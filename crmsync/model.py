@@ -71,6 +71,14 @@ class LeadStatus(enum.StrEnum):
 BANT_ITEMS = ("need", "authority", "timeline", "budget")
 
 
+class PipelineRoute(enum.StrEnum):
+    """The door a record came through into pipeline (opportunity or customer)."""
+
+    DEAL = "deal"
+    CONVERSION = "conversion"
+    MANUAL_STAGE = "manual stage"
+
+
 @dataclass(slots=True)
 class Contact:
     """A HubSpot contact or Salesforce lead, as the engine sees it.
@@ -78,7 +86,8 @@ class Contact:
     `stage` is what the CRM shows now (a rep may have set it); `governed_stage` is the stage
     crmsync itself last wrote (its own property), which is what an undocumented SQL reverts to.
     `previous_lead_status` is the status before the latest change (from the stored snapshot), so
-    a reverted SQL can put the lead status back too.
+    a reverted SQL can put the lead status back too. `opportunity_at` / `customer_at` /
+    `skipped_gate` are crmsync's own stamps for records sales took into pipeline.
     """
 
     id: str
@@ -105,6 +114,13 @@ class Contact:
     recycled_at: Any = None
     created_at: Any = None
     updated_at: Any = None
+    opportunity_at: Any = None
+    customer_at: Any = None
+    skipped_gate: Any = None
+    pipeline_route: Any = None
+    """How a record at opportunity or customer got there, as its connector reads it: `deal` (HubSpot:
+    a deal is associated), `conversion` (Salesforce: the lead was converted), `manual stage` (a
+    person set the stage); None when the record is not in pipeline."""
     snapshot: dict[str, str] = field(default_factory=dict)
     """The CRM's current values of the fields crmsync writes, as pulled: opaque to all but the
     connector, which diffs a decision's writes against it."""
@@ -157,12 +173,13 @@ class ActionKind(enum.StrEnum):
     DISQUALIFY = "disqualify"
     RECYCLE = "recycle"
     FLAG_INVALID_REASON = "flag_invalid_reason"
+    FLAG_SKIPPED_GATE = "flag_skipped_gate"
     OPEN_TASK = "open_task"
 
 
 @dataclass(slots=True)
 class Action:
-    """`topic` says what an `open_task` is about: sql_blocked, dq_reason or sla."""
+    """`topic` says what an `open_task` is about: sql_blocked, dq_reason, sla or skipped_gate."""
 
     kind: ActionKind
     detail: str = ""

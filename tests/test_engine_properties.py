@@ -143,5 +143,6 @@ def test_stage_moves_forward_except_governed_exits(contact: Contact, activities:
     if target.rank < current.rank:
         kinds = {a.kind for a in decision.actions}
         assert target.is_side_exit or ActionKind.REVERT_SQL in kinds, decision.explanation
-    if current.is_sales_owned:
-        assert target is current and decision.writes == {}
+    if current.is_sales_owned:  # the CRM's stage and lead status are never written, only crmsync's own fields
+        assert target is current
+        assert set(decision.writes) <= {"governed_stage", "opportunity_at", "customer_at", "skipped_gate"}

@@ -64,10 +64,26 @@ CASES = [
     Case("competitor domain with demo request is disqualified",
          fit_contact(email="spy@rivalcrm.io", company="RivalCRM"), [demo_request()], Stage.DISQUALIFIED,
          mql=False, disqualifier="competitor", actions=(ActionKind.DISQUALIFY,)),
-    Case("opportunity with no BANT is untouched", fit_contact(stage="opportunity", bant={}), [], Stage.OPPORTUNITY,
-         actions=(ActionKind.HOLD,), writes={}),
-    Case("customer from a competitor domain is untouched",
-         fit_contact(stage="customer", email="x@rivalcrm.io"), [], Stage.CUSTOMER, actions=(ActionKind.HOLD,)),
+    Case("opportunity with no BANT is held and flagged as a skipped gate", fit_contact(stage="opportunity", bant={}),
+         [], Stage.OPPORTUNITY, actions=(ActionKind.HOLD, ActionKind.FLAG_SKIPPED_GATE, ActionKind.OPEN_TASK),
+         writes={"governed_stage": "opportunity", "opportunity_at": "2026-11-25T15:00:00Z",
+                 "skipped_gate": "manual stage: missing need, authority, timeline, budget"}),
+    Case("a deal for a lead without budget skipped the gate by the deal",
+         fit_contact(stage="opportunity", pipeline_route="deal", bant=bant(budget="")), [], Stage.OPPORTUNITY,
+         actions=(ActionKind.HOLD, ActionKind.FLAG_SKIPPED_GATE, ActionKind.OPEN_TASK),
+         writes={"skipped_gate": "deal: missing budget"}),
+    Case("a converted lead with BANT documented is clean",
+         fit_contact(crm="salesforce", stage="opportunity", pipeline_route="conversion", bant=bant()), [],
+         Stage.OPPORTUNITY, actions=(ActionKind.HOLD,), writes={"skipped_gate": "", "governed_stage": "opportunity"}),
+    Case("the verdict is given once: BANT cleared after entering pipeline changes nothing",
+         fit_contact(stage="opportunity", governed_stage="opportunity", opportunity_at="2026-11-01T09:00:00Z",
+                     skipped_gate="", bant={}), [], Stage.OPPORTUNITY, actions=(ActionKind.HOLD,),
+         writes={"opportunity_at": "2026-11-01T09:00:00Z"}),
+    Case("customer from a competitor domain is untouched, its crmsync stage follows",
+         fit_contact(stage="customer", email="x@rivalcrm.io", governed_stage="opportunity",
+                     opportunity_at="2026-11-01T09:00:00Z"), [], Stage.CUSTOMER, actions=(ActionKind.HOLD,),
+         writes={"governed_stage": "customer", "opportunity_at": "2026-11-01T09:00:00Z",
+                 "customer_at": "2026-11-25T15:00:00Z"}),
     Case("rep set SQL with all four documented is confirmed",
          fit_contact(stage="sql", governed_stage="sal", bant=bant()), [demo_request()], Stage.SQL, missing=(),
          actions=(ActionKind.CONFIRM_SQL,), writes={"sql_at": "2026-11-25T15:00:00Z"}),
@@ -176,7 +192,10 @@ def test_seed_case(case: Case, definitions: LoadedDefinitions) -> None:
     for key, value in case.writes.items():
         assert decision.writes.get(key) == value, decision.writes
     if case.stage.is_sales_owned:
-        assert decision.writes == {}, "sales-owned records are never written by marketing rules"
+        assert "stage" not in decision.writes and "lead_status" not in decision.writes, \
+            "a stage sales owns is never written by marketing rules"
+        assert "skipped_gate" not in decision.writes or decision.writes["skipped_gate"] == case.writes.get(
+            "skipped_gate"), decision.writes
 
 
 def test_there_are_at_least_thirty_cases() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from crmsync.connectors.vocabulary import OWNED, TIMESTAMPS, Vocabulary
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import RecordError
-from crmsync.model import BANT_ITEMS, Activity, Contact, LeadStatus, Stage
+from crmsync.model import BANT_ITEMS, Activity, Contact, LeadStatus, PipelineRoute, Stage
 from crmsync.rules.values import moment
 
 LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
@@ -24,7 +24,11 @@ SOURCE = {"ORGANIC_SEARCH": "organic", "PAID_SEARCH": "paid_search", "EMAIL_MARK
           "SOCIAL_MEDIA": "social", "REFERRALS": "referral", "OTHER_CAMPAIGNS": "partner",
           "DIRECT_TRAFFIC": "direct", "OFFLINE": "event", "PAID_SOCIAL": "social"}
 CONTACT_PROPERTIES = ["email", "firstname", "lastname", "company", "jobtitle", "industry", "numemployees", "country",
-                      "hs_analytics_source", "createdate", "lastmodifieddate", "hs_object_id"]
+                      "hs_analytics_source", "createdate", "lastmodifieddate", "hs_object_id",
+                      "num_associated_deals"]
+# num_associated_deals: HubSpot's default contact property "Count of deals associated with this
+# contact" (knowledge.hubspot.com/contacts/hubspots-default-contact-properties); a contact with a deal
+# came into pipeline through it (HubSpot's deal lifecycle stage sync, see docs/hubspot.md).
 ENGAGEMENT_PROPERTIES = {
     "calls": ["hs_timestamp", "hs_call_title", "hs_call_direction", "hubspot_owner_id"],
     "emails": ["hs_timestamp", "hs_email_subject", "hs_email_direction", "hubspot_owner_id"],
@@ -95,6 +99,8 @@ class HubSpotMapping(Vocabulary):
             dq_reason=p.get(f.dq_reason), bant={item: p.get(getattr(f, f"bant_{item}")) for item in BANT_ITEMS},
             mql_at=p.get(f.mql_at), sal_at=p.get(f.sal_at), sql_at=p.get(f.sql_at), recycled_at=p.get(f.recycled_at),
             created_at=p.get("createdate"), updated_at=modified, snapshot=snapshot,
+            opportunity_at=p.get(f.opportunity_at), customer_at=p.get(f.customer_at),
+            skipped_gate=p.get(f.skipped_gate), pipeline_route=_route(stage, p.get("num_associated_deals")),
         )
 
     def stage_from(self, lifecycle: str, governed: Stage | None) -> Stage | None:
@@ -152,6 +158,8 @@ class HubSpotMapping(Vocabulary):
                 stage = Stage(value)
                 wanted[f.stage] = stage.value
                 wanted[f.lifecycle] = self.stage_values[stage]
+            elif name == "governed_stage":  # crmsync's own stage only: lifecyclestage belongs to sales
+                wanted[f.stage] = value
             elif name == "lead_status":
                 mapped = self.status_values[LeadStatus(value)]
                 if mapped is not None:
@@ -167,6 +175,17 @@ class HubSpotMapping(Vocabulary):
             return False
         rank = {value: i for i, value in enumerate(order or LIFECYCLE_ORDER)}
         return rank.get(new, len(rank)) < rank.get(previous, len(rank))
+
+
+def _route(stage: Stage | None, deals: Any) -> str | None:
+    """How a contact in pipeline got there: through a deal when one is associated, else by hand."""
+    if stage is None or not stage.is_sales_owned:
+        return None
+    try:
+        with_deal = float(deals or 0) > 0
+    except (TypeError, ValueError):
+        with_deal = False
+    return (PipelineRoute.DEAL if with_deal else PipelineRoute.MANUAL_STAGE).value
 
 
 def _stage_or_none(value: Any) -> Stage | None:
@@ -186,7 +205,8 @@ def property_specs(mapping: CrmMapping, group: str) -> list[dict[str, Any]]:
               "engagement_score": "Engagement score", "mql_at": "Became MQL", "sal_at": "Became SAL",
               "sql_at": "Became SQL", "recycled_at": "Recycled at", "sql_blocked_reason": "Why SQL is blocked",
               "dq_reason_status": "Reason code check", "sla_state": "SLA state",
-              "definitions_version": "Definitions version"}
+              "definitions_version": "Definitions version", "opportunity_at": "Became opportunity",
+              "customer_at": "Became customer", "skipped_gate": "Skipped SQL gate (missing, route)"}
     specs = []
     for neutral, label in labels.items():
         name = getattr(f, neutral)

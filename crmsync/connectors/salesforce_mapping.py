@@ -17,7 +17,7 @@ from typing import Any
 from crmsync.connectors.vocabulary import OWNED, Vocabulary
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import RecordError
-from crmsync.model import BANT_ITEMS, Activity, Contact, LeadStatus, Stage
+from crmsync.model import BANT_ITEMS, Activity, Contact, LeadStatus, PipelineRoute, Stage
 from crmsync.rules.values import moment
 
 LEAD_FIELDS = ["Id", "IsDeleted", "FirstName", "LastName", "Email", "Company", "Title", "Industry", "NumberOfEmployees",
@@ -40,10 +40,11 @@ def custom_fields(mapping: CrmMapping) -> list[tuple[str, str]]:
     kinds = {"mql_at": "DateTime", "sal_at": "DateTime", "sql_at": "DateTime", "recycled_at": "DateTime",
              "engagement_score": "Number", "fit_reasons": "LongTextArea",
              "sql_blocked_reason": "LongTextArea", "dq_reason_status": "LongTextArea", "sql_request": "Checkbox",
-             "stage": "Picklist"}
+             "stage": "Picklist", "opportunity_at": "DateTime", "customer_at": "DateTime", "skipped_gate": "LongTextArea"}
     names = ["sql_request", "stage", "bant_need", "bant_authority", "bant_timeline", "bant_budget", "dq_reason",
              "fit", "fit_reasons", "engagement_score", "mql_at", "sal_at", "sql_at", "recycled_at",
-             "sql_blocked_reason", "dq_reason_status", "sla_state", "definitions_version"]
+             "sql_blocked_reason", "dq_reason_status", "sla_state", "definitions_version", "opportunity_at",
+             "customer_at", "skipped_gate"]
     out: list[tuple[str, str]] = []
     for neutral in names:
         name = getattr(f, neutral)
@@ -111,8 +112,10 @@ class SalesforceMapping(Vocabulary):
         if governed_raw and governed is None:
             raise RecordError(str(rid), f"{f.stage} {governed_raw!r} is not a stage value of the mapping")
         stage = governed or Stage.LEAD
+        route = PipelineRoute.MANUAL_STAGE if stage.is_sales_owned else None
         if record.get("IsConverted") or status is LeadStatus.CONVERTED:
             stage = governed if governed in (Stage.OPPORTUNITY, Stage.CUSTOMER) else Stage.OPPORTUNITY
+            route = PipelineRoute.CONVERSION
         elif status is LeadStatus.QUALIFIED or self.sql_requested(record):
             stage = Stage.SQL  # a rep asked for SQL
         snapshot = {name: self.normal(name, record.get(name)) for name in self.owned_fields()}
@@ -131,7 +134,8 @@ class SalesforceMapping(Vocabulary):
             bant={item: record.get(getattr(f, f"bant_{item}")) for item in BANT_ITEMS},
             mql_at=record.get(f.mql_at), sal_at=record.get(f.sal_at), sql_at=record.get(f.sql_at),
             recycled_at=record.get(f.recycled_at), created_at=record.get("CreatedDate"), updated_at=modified,
-            snapshot=snapshot,
+            snapshot=snapshot, opportunity_at=record.get(f.opportunity_at), customer_at=record.get(f.customer_at),
+            skipped_gate=record.get(f.skipped_gate), pipeline_route=route.value if route else None,
         )
 
     @staticmethod
@@ -172,7 +176,7 @@ class SalesforceMapping(Vocabulary):
                 contact.snapshot.get(f.sql_request) in ("True", "true"):
             wanted[f.sql_request] = False
         for name, value in writes.items():
-            if name == "stage":
+            if name in ("stage", "governed_stage"):  # on Salesforce crmsync's stage is its own field
                 wanted[f.stage] = self.stage_values[Stage(value)]
             elif name == "lead_status":
                 mapped = self.status_values[LeadStatus(value)]

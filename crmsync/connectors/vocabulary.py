@@ -11,8 +11,9 @@ from crmsync.model import LeadStatus, Stage
 from crmsync.rules.values import moment
 
 OWNED = ("fit", "fit_reasons", "engagement_score", "mql_at", "sal_at", "sql_at", "recycled_at",
-         "sql_blocked_reason", "dq_reason_status", "sla_state", "definitions_version", "dq_reason")
-TIMESTAMPS = ("mql_at", "sal_at", "sql_at", "recycled_at")
+         "sql_blocked_reason", "dq_reason_status", "sla_state", "definitions_version", "dq_reason",
+         "opportunity_at", "customer_at", "skipped_gate")
+TIMESTAMPS = ("mql_at", "sal_at", "sql_at", "recycled_at", "opportunity_at", "customer_at")
 SCORE_TOLERANCE = 1.0
 """Score drift under one point is not written: decay moves scores a little on every pass, and
 writing that back would only make the record change again."""

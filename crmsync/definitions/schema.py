@@ -361,6 +361,9 @@ class Fields(Strict):
     dq_reason_status: NonEmpty
     sla_state: NonEmpty
     definitions_version: NonEmpty
+    opportunity_at: NonEmpty
+    customer_at: NonEmpty
+    skipped_gate: NonEmpty
     sql_request: NonEmpty | None = None
     """A checkbox a rep ticks to ask for SQL (Salesforce: a default org has no "Qualified" status)."""
 
@@ -386,9 +389,30 @@ class CrmMapping(Strict):
         return self
 
 
+PIPELINE_FIELD_DEFAULTS = {
+    "hubspot": {"opportunity_at": "crmsync_opportunity_at", "customer_at": "crmsync_customer_at",
+                "skipped_gate": "crmsync_skipped_gate"},
+    "salesforce": {"opportunity_at": "CRMSync_Opportunity_At__c", "customer_at": "CRMSync_Customer_At__c",
+                   "skipped_gate": "CRMSync_Skipped_Gate__c"},
+}
+"""Fields added after the first governed version: a definitions file written before them still loads."""
+
+
 class Mappings(Strict):
     hubspot: CrmMapping
     salesforce: CrmMapping
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pipeline_field_defaults(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for crm, defaults in PIPELINE_FIELD_DEFAULTS.items():
+            mapping = out.get(crm)
+            if isinstance(mapping, dict) and isinstance(mapping.get("fields"), dict):
+                out[crm] = {**mapping, "fields": {**defaults, **mapping["fields"]}}
+        return out
 
 
 # --- the file ------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from crmsync.model import (
     Decision,
     FitResult,
     LeadStatus,
+    PipelineRoute,
     SqlGate,
     Stage,
 )
@@ -54,18 +55,24 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
 
     sql_at = moment(contact.sql_at)
     reference = sql_at if governed is Stage.SQL and sql_at is not None else now
-    gate = judge_sql_gate(contact, current is Stage.SQL, reference.date(), c) if current in _SALES_WORKED else _NO_GATE
+    # In pipeline, the verdict is given once: the first time crmsync sees the record there (before
+    # it stamps `opportunity_at`); BANT edited later changes nothing.
+    judged = current.is_sales_owned and moment(contact.opportunity_at) is not None
+    gated = current in _SALES_WORKED or (current.is_sales_owned and not judged)
+    gate = judge_sql_gate(contact, current is Stage.SQL, reference.date(), c) if gated else _NO_GATE
     returned = is_returned(text(contact.dq_reason) is not None, current, governed, lead_status)
     reason = check_reason(contact.dq_reason, c) if returned else None
     recycled_at = moment(contact.recycled_at)
 
     t = transition(
-        Assessment(current, governed, lead_status, previous_status, mql, disqualifiers, gate, reason, recycled_at),
+        Assessment(current, governed, lead_status, previous_status, mql, disqualifiers, gate, reason, recycled_at,
+                   judged, _route(contact.pipeline_route)),
         c,
         now,
     )
     target_status = t.lead_status if t.lead_status is not lead_status else None
-    writes = {} if current.is_sales_owned else _writes(contact, t, fit, engagement.score, definitions, now)
+    writes = (_pipeline_writes(contact, t, now) if current.is_sales_owned
+              else _writes(contact, t, fit, engagement.score, definitions, now))
     slas = judge_slas(t.target, writes, activities if isinstance(activities, list) else [], engagement, c, now)
     if slas:
         writes["sla_state"] = sla_summary(slas)
@@ -102,6 +109,7 @@ _SALES_WORKED = (Stage.MQL, Stage.SAL, Stage.SQL)
 """BANT is judged where sales works the record; a lead has none yet and is not asking for SQL."""
 _NO_GATE = SqlGate(requested=False, passed=False, items=())
 _STATUSES = {s.value: s for s in LeadStatus}
+_ROUTES = {r.value: r for r in PipelineRoute}
 
 
 def _known(table: dict[str, _T], value: object, label: str, what: str, issues: list[str]) -> _T | None:
@@ -112,6 +120,11 @@ def _known(table: dict[str, _T], value: object, label: str, what: str, issues: l
     if found is None:
         issues.append(f"{label} {preview(value)!r} is not a known {what}")
     return found
+
+
+def _route(value: object) -> str:
+    """The door into pipeline as the connector read it; a person setting the stage when unknown."""
+    return (_ROUTES.get(value) if isinstance(value, str) else None) or PipelineRoute.MANUAL_STAGE.value
 
 
 @lru_cache(maxsize=4096)  # every record of a pass is decided at the same `now`
@@ -125,6 +138,18 @@ def _kept_or_now(existing: object, now_stamp: str) -> str:
         return now_stamp
     when = moment(existing)
     return stamp(when) if when is not None else now_stamp
+
+
+def _pipeline_writes(contact: Contact, t: Transition, now: datetime) -> dict[str, str]:
+    """crmsync's own fields keep up with a stage sales owns (the CRM's stage is never written):
+    its stage, when the record entered pipeline and became a customer, and the verdict on its way in."""
+    now_stamp = stamp(now)
+    writes = {"governed_stage": t.target.value, "opportunity_at": _kept_or_now(contact.opportunity_at, now_stamp)}
+    if t.target is Stage.CUSTOMER:
+        writes["customer_at"] = _kept_or_now(contact.customer_at, now_stamp)
+    if t.skipped_gate is not None:
+        writes["skipped_gate"] = t.skipped_gate
+    return writes
 
 
 def _writes(

@@ -2,7 +2,9 @@
 
 Stages only move forward. The exceptions are governed: a disqualifier or a valid reason code
 sends a record to disqualified or recycled, and an undocumented SQL is reverted to the stage
-crmsync last set. Opportunity and customer belong to sales and are never touched.
+crmsync last set. Opportunity and customer belong to sales and are never moved; but how a record
+got there is judged once, the first time crmsync sees it there: without documented BANT it
+skipped the gate (flagged, with an owner task).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class Assessment:
     gate: SqlGate
     reason: ReasonCheck | None
     recycled_at: datetime | None
+    pipeline_judged: bool = False
+    """Opportunity or customer already stamped: the verdict on how it got there was given then."""
+    route: str = ""
 
 
 @dataclass(slots=True)
@@ -45,6 +50,9 @@ class Transition:
     reason_status: str = ""
     blocked: str = ""
     clear_reason: bool = False
+    skipped_gate: str | None = None
+    """The verdict on a record's way into pipeline: what was missing and by which route, "" when
+    BANT was documented; None when there is nothing to decide (not in pipeline, or decided before)."""
 
 
 _STATUS_FOR = {Stage.LEAD: LeadStatus.NEW, Stage.MQL: LeadStatus.NEW, Stage.SAL: LeadStatus.IN_PROGRESS,
@@ -64,7 +72,7 @@ def is_returned(contact_has_reason: bool, current: Stage, governed: Stage | None
 def transition(a: Assessment, c: Compiled, now: datetime) -> Transition:
     current = a.current
     if current.is_sales_owned:
-        return Transition(current, actions=[Action(ActionKind.HOLD, f"{current.value} is owned by sales")])
+        return _pipeline(a)
     if a.disqualifiers:
         names = ", ".join(sorted({h.name for h in a.disqualifiers}))
         if current is Stage.DISQUALIFIED:
@@ -102,6 +110,24 @@ def _returned(a: Assessment, c: Compiled, now: datetime) -> Transition:
                           reason_status="valid")
     kind = ActionKind.RECYCLE if outcome is Stage.RECYCLED else ActionKind.DISQUALIFY
     return Transition(outcome, _STATUS_FOR[outcome], [Action(kind, str(reason.code))], reason_status="valid")
+
+
+def _pipeline(a: Assessment) -> Transition:
+    """Sales took the record into pipeline: held as it is; judged the first time crmsync sees it there."""
+    held = Transition(a.current, actions=[Action(ActionKind.HOLD, f"{a.current.value} is owned by sales")])
+    if a.pipeline_judged:
+        return held
+    if a.gate.passed:
+        held.skipped_gate = ""
+        return held
+    missing = ", ".join(a.gate.missing)
+    held.skipped_gate = f"{a.route}: missing {missing}"
+    held.actions += [
+        Action(ActionKind.FLAG_SKIPPED_GATE, held.skipped_gate),
+        Action(ActionKind.OPEN_TASK, f"Reached {a.current.value} by {a.route} without documented BANT; "
+                                     f"document {missing}", "skipped_gate"),
+    ]
+    return held
 
 
 def _sql_requested(a: Assessment) -> Transition:
