@@ -482,6 +482,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print the statu
          f"{contract['sla_breached']}, at risk {contract['sla_at_risk']}; compliance "
          + (", ".join(f"{k} {_pct(v)}" for k, v in contract["sla_compliance"].items()) or "n/a")
          + f"; invalid reason codes {contract['invalid_reasons']}")
+    _say(f"pipeline without documented qualification: {contract['skipped_gates']} records")
     for r in data["last_runs"]:
         _say(f"run {r['id']} {r['crm']} {r['kind']}: {r['outcome']} {r['counts']}"
              + (f" error: {r['error']}" if r["error"] else ""))

@@ -42,6 +42,8 @@ class Metrics:
         self.sla_at_risk = Gauge("crmsync_sla_at_risk", "Records with an SLA at risk", registry=r)
         self.invalid_reasons = Gauge("crmsync_invalid_reason_codes", "Records flagged for an invalid reason code",
                                      registry=r)
+        self.skipped_gates = Gauge("crmsync_pipeline_skipped_gate", "Records at opportunity or customer that "
+                                   "got there without documented BANT (a skipped SQL gate)", registry=r)
         self.contract_alert = Gauge("crmsync_contract_alert", "1 while a contract figure is below its floor",
                                     ["figure"], registry=r)
         self.review_due = Gauge("crmsync_definitions_next_review_timestamp_seconds",
@@ -80,6 +82,7 @@ class Metrics:
         self.sla_breached.set(figures["sla_breached"])
         self.sla_at_risk.set(figures["sla_at_risk"])
         self.invalid_reasons.set(figures["invalid_reasons"])
+        self.skipped_gates.set(figures["skipped_gates"])
         for figure, below in alerts.items():
             self.contract_alert.labels(figure).set(1 if below else 0)
 

@@ -21,7 +21,8 @@ NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 def history(store: Store) -> None:
     """20 leads created 60 days ago: 10 MQL (after 24 h), 8 SAL (2 h later), 4 SQL (after 10 more days, so
-    within 30 days of MQL), 2 opportunities, 1 won; 10 disqualified: 5 budget, 3 no authority, 2 no need."""
+    within 30 days of MQL), 2 opportunities, 1 won; 10 disqualified: 5 budget, 3 no authority, 2 no need.
+    The customer got there through a deal without a documented budget (a skipped gate)."""
     created = NOW - timedelta(days=60)
     rows: list[dict[str, Any]] = []
     for i in range(20):
@@ -36,6 +37,7 @@ def history(store: Store) -> None:
                      "sql_at": sql, "created_at": created, "updated_at": NOW, "dq_reason": reason,
                      "dq_invalid": False, "source": "referral" if i % 2 else "organic",
                      "segment": "mid_market", "owner_id": "7001", "definitions_version": "2026.11.1",
+                     "skipped_gate": "deal: missing budget" if i == 0 else "" if i == 1 else None,
                      "slas": [{"name": "accept", "state": "met" if i < 8 else "breached",
                                "started_at": "2026-09-26T12:00:00Z"}] if mql else []})
     with store.transaction() as c:
@@ -61,10 +63,13 @@ def test_report_figures_are_the_known_ones(database_url: str) -> None:
                                 "30% no authority: recalibrate title scoring (buyer personas)"]
     assert report["sla_trend"] == [{"week": "2026-09-21", "sla": "accept", "met": 8, "closed": 10,
                                     "compliance": 0.8}]
+    assert report["pipeline"] == {"records": 2, "skipped_gate": 1, "by_route": {"deal": 1}}
+    assert contract["skipped_gates"] == 1
     groups = {name: [row["count"] for row in funnel] for name, funnel in report["groups"].items()}
     assert groups == {"organic": [10, 5, 4, 2, 1, 1], "referral": [10, 5, 4, 2, 1, 0]}
     text = render_text(report)
     assert "add a budget signal" in text and "mql" in text
+    assert "Pipeline without documented qualification: 1 records (of 2 in pipeline)" in text
     csv_text = render_csv(report)
     assert "funnel,all,mql,10,0.5" in csv_text
 

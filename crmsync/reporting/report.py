@@ -3,7 +3,8 @@
 Funnel lead -> MQL -> SAL -> SQL -> opportunity -> won with conversion rates and the median / p90
 time between stages; MQL -> SQL within 30 days against the floor; SAL acceptance; SLA compliance
 per SLA and by week; disqualification reasons with their shares and the seeds' recalibration hints.
-Grouped by source, segment, owner or definitions version when asked.
+Pipeline without documented qualification: records at opportunity or customer that skipped the SQL
+gate, by route. Grouped by source, segment, owner or definitions version when asked.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def build_report(store: Store, definitions: LoadedDefinitions, since: datetime, 
         "stage_times_hours": _stage_times(rows),
         "reasons": _reasons(rows),
         "sla_trend": _sla_trend(rows),
+        "pipeline": _pipeline(rows),
     }
     figures = store.contract(until, max(1, (until - since).days))
     sla = definitions.definitions.sla
@@ -63,7 +65,8 @@ def _rows(store: Store, since: datetime, until: datetime) -> list[dict[str, Any]
     first_seen = func.coalesce(r.created_at, r.updated_at)
     query = select(r.record_id, r.crm, r.stage, r.target_stage, r.mql_at, r.sal_at, r.sql_at, r.created_at,
                    r.updated_at, r.dq_reason, r.dq_invalid, r.slas, r.source, r.segment, r.owner_id,
-                   r.definitions_version).where(or_(first_seen.between(since, until), r.mql_at.between(since, until)))
+                   r.definitions_version, r.skipped_gate).where(
+        or_(first_seen.between(since, until), r.mql_at.between(since, until)))
     with store.engine.connect() as c:
         rows = [dict(row) for row in c.execute(query).mappings()]
     for row in rows:
@@ -108,6 +111,18 @@ def _reasons(rows: list[dict[str, Any]]) -> dict[str, Any]:
              for code, share in shares.items() if code in HINTS and share >= HINTS[code][0]]
     return {"total": total, "counts": counts, "shares": shares, "invalid": sum(1 for r in rows if r["dq_invalid"]),
             "hints": hints}
+
+
+def _pipeline(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Records in pipeline, and those that got there without documented BANT, by route (the verdict
+    reads "<route>: missing <items>")."""
+    in_pipeline = [row for row in rows if row["reached"]["opportunity"]]
+    skipped = [row["skipped_gate"] for row in in_pipeline if row["skipped_gate"]]
+    by_route: dict[str, int] = {}
+    for verdict in skipped:
+        route = verdict.partition(":")[0]
+        by_route[route] = by_route.get(route, 0) + 1
+    return {"records": len(in_pipeline), "skipped_gate": len(skipped), "by_route": dict(sorted(by_route.items()))}
 
 
 def _sla_trend(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -160,6 +175,10 @@ def render_text(report: dict[str, Any]) -> str:
     lines += ["", f"Disqualification reasons ({reasons['total']}, {reasons['invalid']} flagged invalid)"]
     lines += [f"  {code:24} {reasons['counts'][code]:6}  {share:.0%}" for code, share in reasons["shares"].items()]
     lines += [f"  hint: {hint}" for hint in reasons["hints"]]
+    pipeline = report["pipeline"]
+    lines += ["", f"Pipeline without documented qualification: {pipeline['skipped_gate']} records "
+                  f"(of {pipeline['records']} in pipeline)"]
+    lines += [f"  via {route:22} {n:6}" for route, n in pipeline["by_route"].items()]
     if "groups" in report:
         lines += ["", f"By {report['by']}: " + " / ".join(STAGES)]
         lines += [f"  {name[:24]:24} " + " ".join(f"{row['count']:6}" for row in funnel)
@@ -192,6 +211,9 @@ def render_csv(report: dict[str, Any]) -> str:
     row("contract", "all", "sal_acceptance", "", c["sal_acceptance"])
     for sla, rate in c["sla_compliance"].items():
         row("sla_compliance", "all", sla, "", rate)
+    row("pipeline", "all", "skipped_gate", report["pipeline"]["skipped_gate"], "")
+    for route, n in report["pipeline"]["by_route"].items():
+        row("pipeline_skipped_gate", "all", route, n, "")
     return out.getvalue()
 
 
@@ -231,6 +253,8 @@ definitions {_escape(report['definitions_version'])}</p>
 <div class="kpi">MQL &rarr; SQL in 30 days<b>{_pct(c['mql_to_sql_30d'])}</b>floor {c['mql_to_sql_floor']:.0%}</div>
 <div class="kpi">SAL acceptance<b>{_pct(c['sal_acceptance'])}</b>floor {c['sal_acceptance_floor']:.0%}</div>
 <div class="kpi">SLA compliance<b>{_escape(compliance)}</b>breached now {c['sla_breached']}</div>
+<div class="kpi">Pipeline without documented qualification<b>{report['pipeline']['skipped_gate']}</b>of
+{report['pipeline']['records']} in pipeline</div>
 </div>
 <h2 id="funnel-title">Funnel</h2>{funnel}
 <h2>Time between stages (median hours)</h2>{times}

@@ -258,12 +258,14 @@ class Store:
     def contract(self, now: datetime, window_days: int = 90) -> dict[str, Any]:
         """The handoff contract's figures over MQLs of the last `window_days`: MQL -> SQL within 30
         days (among MQLs at least 30 days old), SAL acceptance, SLA compliance per clock, breaches,
-        invalid reason codes."""
+        invalid reason codes; and, over all records, those in pipeline without documented qualification."""
         since = now - timedelta(days=window_days)
         with self.engine.connect() as c:
             rows = c.execute(select(t.records.c.mql_at, t.records.c.sal_at, t.records.c.sql_at, t.records.c.slas,
                                     t.records.c.sla_state, t.records.c.dq_invalid)
                              .where(t.records.c.mql_at >= since)).all()
+            skipped = c.execute(select(func.count()).select_from(t.records).where(
+                t.records.c.target_stage.in_(("opportunity", "customer")), t.records.c.skipped_gate != "")).scalar()
         matured = [r for r in rows if aware(r.mql_at) <= now - timedelta(days=30)]  # type: ignore[operator]
         converted = [r for r in matured if r.sql_at is not None
                      and aware(r.sql_at) <= aware(r.mql_at) + timedelta(days=30)]  # type: ignore[operator]
@@ -284,6 +286,7 @@ class Store:
             "sla_breached": sum(1 for r in rows if (r.sla_state or "").startswith("breached")),
             "sla_at_risk": sum(1 for r in rows if (r.sla_state or "").startswith("at_risk")),
             "invalid_reasons": sum(1 for r in rows if r.dq_invalid),
+            "skipped_gates": int(skipped or 0),
         }
 
     def save_inputs(self, c: Connection, rows: list[dict[str, Any]]) -> None:

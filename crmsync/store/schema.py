@@ -65,6 +65,7 @@ records = Table(
     Column("sla_next_at", DateTime(timezone=True)),
     Column("dq_invalid", Boolean),
     Column("dq_reason", String(64)),
+    Column("skipped_gate", Text),  # what was missing and by which route; "" when documented (0008)
     Column("source", String(64)),
     Column("segment", String(32)),
     Column("owner_id", String(64)),

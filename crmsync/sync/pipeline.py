@@ -39,7 +39,8 @@ MAX_ATTEMPTS = 8
 TASK_DUE = timedelta(days=1)
 TASK_SUBJECTS = {"sql_blocked": "crmsync: SQL blocked, document BANT",
                  "dq_reason": "crmsync: fix the disqualification reason",
-                 "sla": "crmsync: SLA needs attention"}
+                 "sla": "crmsync: SLA needs attention",
+                 "skipped_gate": "crmsync: pipeline without documented qualification"}
 
 
 @dataclass
@@ -553,11 +554,20 @@ class _Decided:
             "slas": [vars_of(clock) for clock in decision.slas], "sla_next_at": next_change(decision.slas, now),
             "dq_invalid": decision.reason is not None and not decision.reason.valid,
             "dq_reason": decision.reason.code if decision.reason is not None and decision.reason.valid else None,
+            "skipped_gate": skipped_gate(contact, decision),
             "source": _short(contact.source), "segment": segment(contact.employees),
             "owner_id": _short(contact.owner_id), "definitions_version": decision.definitions_version,
             "created_at": moment(contact.created_at),
             "updated_at": now,
         }
+
+
+def skipped_gate(contact: Contact, decision: Decision) -> str | None:
+    """The pipeline verdict as it stands: given by this decision, or read back from the record."""
+    if not decision.target_stage.is_sales_owned:
+        return None
+    verdict = decision.writes.get("skipped_gate", contact.skipped_gate)
+    return str(verdict)[:1000] if verdict is not None else None
 
 
 def segment(employees: Any) -> str | None:
