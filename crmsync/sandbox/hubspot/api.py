@@ -461,6 +461,9 @@ def _create(portal: Portal, object_type: str, properties: dict[str, Any], associ
             target = str((association.get("to") or {}).get("id"))
             if target in portal.records["contacts"]:
                 portal.associate(object_type, target, record.id)
+    if object_type == "deals":  # a deal created with its contacts (deal -> contact, HUBSPOT_DEFINED type 3)
+        for association in associations:
+            portal.associate_deal(record.id, str((association.get("to") or {}).get("id")))
     return record
 
 

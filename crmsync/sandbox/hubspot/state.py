@@ -29,7 +29,7 @@ EMPLOYEE_BUCKETS = ["1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "10
 SOURCES = ["ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA", "REFERRALS", "OTHER_CAMPAIGNS",
            "DIRECT_TRAFFIC", "OFFLINE", "PAID_SOCIAL"]
 ENGAGEMENT_TYPES = ("calls", "emails", "meetings", "notes", "tasks")
-OBJECT_TYPES = ("contacts", *ENGAGEMENT_TYPES)
+OBJECT_TYPES = ("contacts", *ENGAGEMENT_TYPES, "deals")
 # HUBSPOT_DEFINED association type ids: contact -> engagement, engagement -> contact
 CONTACT_TO = {"calls": 193, "emails": 197, "meetings": 199, "notes": 201, "tasks": 203}
 TO_CONTACT = {"calls": 194, "emails": 198, "meetings": 200, "notes": 202, "tasks": 204}
@@ -45,7 +45,8 @@ ANALYTICS = {"recent_conversion_event_name": "string", "recent_conversion_date":
              "hs_email_open": "number", "hs_email_click": "number"}
 # Ids as real portals hand them out: 11-12 digits (recorded/hubspot/batch_read_contacts.json: "110338039632").
 FIRST_ID = 110338039000
-READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate", "hs_createdate", *ANALYTICS}
+READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate", "hs_createdate", *ANALYTICS,
+             "num_associated_deals"}
 PAGE_VIEW_EVENT = "e_visited_page"  # recorded: /work/shared/recorded/hubspot/events_e_visited_page.json
 # Form submission event type seen on real portals (issue 17 §2; unconfirmed by a recording, see docs/hubspot.md).
 FORM_EVENT = "e_form_submission_v2"
@@ -111,6 +112,9 @@ def standard_contact_properties() -> dict[str, dict[str, Any]]:
         _prop("hs_object_id", "Record ID", "number", "number", info),
         *(_prop(name, name, kind, "date" if kind == "datetime" else "text", "conversioninformation")
           for name, kind in ANALYTICS.items()),
+        # "Count of deals associated with this contact", calculated by HubSpot (default contact properties,
+        # knowledge.hubspot.com/contacts/hubspots-default-contact-properties)
+        _prop("num_associated_deals", "Associated Deals", "number", "number", "deal_information"),
     ]
     return {p["name"]: p for p in props}
 
@@ -128,6 +132,30 @@ def standard_engagement_properties(object_type: str) -> dict[str, dict[str, Any]
     props += [_prop(n, n, "datetime", "date", group) for n in ("hs_timestamp", "hs_createdate", "hs_lastmodifieddate")]
     props += [_prop("hubspot_owner_id", "Owner", "enumeration", "select", group),
               _prop("hs_object_id", "Record ID", "number", "number", group)]
+    return {p["name"]: p for p in props}
+
+
+DEAL_STAGES = ["appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
+               "contractsent", "closedwon", "closedlost"]
+"""The default sales pipeline's stage ids (developers.hubspot.com/docs/api/crm/pipelines: every account has
+a pipeline "default"; its stages as listed in HubSpot's default deal stages)."""
+
+
+def standard_deal_properties() -> dict[str, dict[str, Any]]:
+    """The deal properties the sandbox knows: those HubSpot returns by default for deals (dealname, amount,
+    closedate, pipeline, dealstage: specs/hubspot/contacts-v3.json, "default properties" table) and the owner."""
+    info = "dealinformation"
+    props = [
+        _prop("dealname", "Deal Name", "string", "text", info),
+        _prop("amount", "Amount", "number", "number", info),
+        _prop("closedate", "Close Date", "datetime", "date", info),
+        _prop("pipeline", "Pipeline", "enumeration", "select", info, ["default"]),
+        _prop("dealstage", "Deal Stage", "enumeration", "radio", info, DEAL_STAGES),
+        _prop("hubspot_owner_id", "Deal owner", "enumeration", "select", info),
+        _prop("hs_createdate", "Create Date", "datetime", "date", info),
+        _prop("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", info),
+        _prop("hs_object_id", "Record ID", "number", "number", info),
+    ]
     return {p["name"]: p for p in props}
 
 
@@ -170,6 +198,7 @@ class Portal:
     associations: dict[str, dict[str, list[str]]] = field(default_factory=lambda: {t: {} for t in ENGAGEMENT_TYPES})
     events: list[dict[str, Any]] = field(default_factory=list)
     owners: list[dict[str, Any]] = field(default_factory=list)
+    deal_contacts: dict[str, list[str]] = field(default_factory=dict)
     next_id: int = FIRST_ID
     on_change: list[Callable[[str, str, dict[str, str]], None]] = field(default_factory=list)
     _event_index: dict[str | None, Any] = field(default_factory=dict, repr=False)
@@ -182,16 +211,19 @@ class Portal:
         self.records = {t: {} for t in OBJECT_TYPES}
         self.properties = {"contacts": standard_contact_properties()}
         self.properties.update({t: standard_engagement_properties(t) for t in ENGAGEMENT_TYPES})
+        self.properties["deals"] = standard_deal_properties()
         self.groups = {t: {} for t in OBJECT_TYPES}
         self.groups["contacts"] = {
             name: {"name": name, "label": label, "displayOrder": -1, "archived": False}
             for name, label in (("contactinformation", "Contact information"),
                                 ("sales_properties", "Sales properties"),
-                                ("analyticsinformation", "Web analytics history"))
+                                ("analyticsinformation", "Web analytics history"),
+                                ("deal_information", "Deal information"))
         }
         self.associations = {t: {} for t in ENGAGEMENT_TYPES}
         self.events = []
         self.owners = []
+        self.deal_contacts = {}
         self.next_id = FIRST_ID
 
     def sorted_events(self, event_type: str | None) -> tuple[list[dict[str, Any]], list[datetime]]:
@@ -250,6 +282,8 @@ class Portal:
             record.updated_at = now
             for listener in self.on_change:
                 listener(object_type, record_id, changed)
+            if object_type == "deals" and "dealstage" in changed:
+                self.deal_lifecycle_sync(record_id)
         return record
 
     def validate(self, object_type: str, properties: dict[str, Any], creating: bool = False) -> dict[str, str]:
@@ -275,6 +309,35 @@ class Portal:
                     raise PropertyError("INVALID_LONG", name, f'"{text}" is not a valid number') from None
             clean[name] = text
         return clean
+
+    # --- deals: HubSpot's deal lifecycle stage sync ------------------------------------------------
+
+    def associate_deal(self, deal_id: str, contact_id: str) -> None:
+        """A deal associated with a contact: the contact's deal count goes up and its lifecycle stage
+        follows the deal (below)."""
+        deals = self.deal_contacts.setdefault(deal_id, [])
+        if contact_id in deals or contact_id not in self.records["contacts"]:
+            return
+        deals.append(contact_id)
+        contact = self.records["contacts"][contact_id]
+        count = sum(contact_id in linked for linked in self.deal_contacts.values())
+        contact.properties["num_associated_deals"] = str(count)
+        self.touch(contact_id, self.clock())
+        self.deal_lifecycle_sync(deal_id)
+
+    def deal_lifecycle_sync(self, deal_id: str) -> None:
+        """With the deals lifecycle stage sync on, HubSpot sets the associated contacts to Opportunity
+        when a deal is created, and to Customer when it is closed won; never backward (as any lifecycle
+        write). Source: knowledge.hubspot.com/crm-setup/manage-how-lifecycle-stages-sync-between-objects
+        ("A deal's pipeline stage can automatically update the lifecycle stages of its associated
+        companies and contacts") and knowledge.hubspot.com/articles/kcs_article/contacts/how-can-i-manage-
+        the-automatic-syncing-of-lifecycle-stages-between-associated-records ("update the lifecycle stages
+        of associated contacts and companies when a deal is created or closed as won"). The sandbox has the
+        setting on, with the default pipeline's `closedwon` stage."""
+        deal = self.records["deals"][deal_id]
+        stage = "customer" if deal.properties.get("dealstage") == "closedwon" else "opportunity"
+        for contact_id in self.deal_contacts.get(deal_id, []):
+            self.update("contacts", contact_id, {"lifecyclestage": stage})
 
     def associate(self, engagement_type: str, contact_id: str, engagement_id: str) -> None:
         self.associations[engagement_type].setdefault(contact_id, []).append(engagement_id)
