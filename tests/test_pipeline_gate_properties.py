@@ -1,0 +1,196 @@
+"""The SQL gate holds on every door into pipeline, for any sequence of rep actions (hypothesis).
+
+Reps act on the sandboxes' own state (the CRM rules they emulate: HubSpot's forward-only lifecycle
+and its deal lifecycle sync, Salesforce's lead statuses); crmsync's pass is the connector mapping
+plus the engine, in process: read -> decide -> diff -> write back. After every pass:
+
+- every record at opportunity or customer is either flagged as a skipped gate (naming the door it
+  came through) or had all four BANT items written when crmsync first saw it there;
+- crmsync's own stage is the stage sales set;
+- re-deciding on what crmsync just wrote changes nothing (no write, no new flag, no task);
+- a record is flagged, and tasked, at most once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crmsync.connectors.hubspot_mapping import HubSpotMapping
+from crmsync.connectors.salesforce_mapping import SalesforceMapping
+from crmsync.model import ActionKind, Contact, Decision, Stage
+from crmsync.rules import decide
+from crmsync.rules.compiled import norm
+from crmsync.sandbox.hubspot import install_crmsync_properties
+from crmsync.sandbox.hubspot.state import Portal
+from crmsync.sandbox.salesforce import install_custom_fields
+from crmsync.sandbox.salesforce.org import Org
+from tests.builders import FULL_BANT
+from tests.hubspot_fixtures import DEFS, SEED_NOW
+
+PLACEHOLDERS = {norm(p) for p in DEFS.definitions.sql_requirements.placeholders}
+BANTS = [FULL_BANT, {**FULL_BANT, "budget": ""}, {**FULL_BANT, "authority": "TBD"},
+         dict.fromkeys(FULL_BANT, ""), {"need": "help", "authority": "n/a", "timeline": "next year", "budget": "?"}]
+RECORDS = 3
+ROUTES = ("deal", "conversion", "manual stage")
+
+
+def written(bant: dict[str, Any]) -> bool:
+    """What any documented BANT has at least: four non-empty, non-placeholder texts."""
+    return all(isinstance(v, str) and v.strip() and norm(v) not in PLACEHOLDERS for v in bant.values())
+
+
+class HubSpotPortal:
+    """Reps' doors on HubSpot: SQL by hand, opportunity/customer by hand, a deal (the lifecycle sync
+    moves the contact to opportunity), the deal closed won (to customer), BANT edited."""
+
+    doors = ("sql", "opportunity", "customer", "deal", "won", "bant")
+
+    def __init__(self) -> None:
+        self.portal = Portal(clock=lambda: SEED_NOW)
+        install_crmsync_properties(self.portal)
+        self.map = HubSpotMapping(DEFS.definitions.mappings.hubspot)
+        self.ids = [self.portal.create("contacts", {
+            "email": f"p{i}@northwind-pay.com", "company": "Northwind Pay", "jobtitle": "VP Finance",
+            "industry": "Financial Services", "numemployees": "100-500", "country": "US"}).id for i in range(RECORDS)]
+        self.deals: dict[str, list[str]] = {}
+
+    def bant(self, rid: str, bant: dict[str, str]) -> None:
+        self.portal.update("contacts", rid, {f"crmsync_bant_{k}": v for k, v in bant.items()})
+
+    def act(self, door: str, rid: str, bant: dict[str, str]) -> None:
+        if door == "sql":
+            self.bant(rid, bant)
+            self.portal.update("contacts", rid, {"lifecyclestage": "salesqualifiedlead"})
+        elif door in ("opportunity", "customer"):
+            self.portal.update("contacts", rid, {"lifecyclestage": door})
+        elif door == "deal":
+            deal = self.portal.create("deals", {"dealname": "Deal", "pipeline": "default",
+                                                "dealstage": "appointmentscheduled"})
+            self.portal.associate_deal(deal.id, rid)
+            self.deals.setdefault(rid, []).append(deal.id)
+        elif door == "won":
+            for deal_id in self.deals.get(rid, [])[:1]:
+                self.portal.update("deals", deal_id, {"dealstage": "closedwon"})
+        else:
+            self.bant(rid, bant)
+
+    def read(self, rid: str) -> Contact:
+        return self.map.to_contact(rid, dict(self.portal.records["contacts"][rid].properties))
+
+    def write(self, contact: Contact, writes: dict[str, str]) -> bool:
+        changes = self.map.changes(contact, writes)
+        if not changes:
+            return False
+        lifecycle = self.map.fields.lifecycle
+        if self.map.moves_lifecycle_back(contact.snapshot.get(lifecycle, ""), changes.get(lifecycle, "")):
+            self.portal.update("contacts", contact.id, {lifecycle: ""})
+        self.portal.update("contacts", contact.id, changes)
+        return True
+
+
+class SalesforceOrg:
+    """Reps' doors on Salesforce: Qualified (asking for SQL), converting the lead (the converted status;
+    a converted lead is read-only, so nothing more happens to it), crmsync's stage set by hand, BANT edited."""
+
+    doors = ("sql", "convert", "opportunity", "customer", "bant")
+
+    def __init__(self) -> None:
+        self.org = Org(clock=lambda: SEED_NOW)
+        install_custom_fields(self.org)
+        self.map = SalesforceMapping(DEFS.definitions.mappings.salesforce)
+        self.ids = [self.org.create("Lead", {
+            "LastName": f"Rep{i}", "Email": f"p{i}@northwind-pay.com", "Company": "Northwind Pay",
+            "Title": "VP Finance", "Industry": "Financial Services", "NumberOfEmployees": 200,
+            "Country": "US"})["Id"] for i in range(RECORDS)]
+
+    def act(self, door: str, rid: str, bant: dict[str, str]) -> None:
+        f = self.map.fields
+        if self.org.records["Lead"][rid].get("Status") == "Closed - Converted":
+            return
+        values: dict[str, Any] = {}
+        if door in ("sql", "bant"):
+            values = {getattr(f, f"bant_{k}"): v for k, v in bant.items()}
+        if door == "sql":
+            values[f.lead_status] = "Qualified"
+        elif door == "convert":
+            values[f.lead_status] = "Closed - Converted"
+        elif door in ("opportunity", "customer"):
+            values[f.stage] = self.map.stage_values[Stage(door)]
+        self.org.update("Lead", rid, values)
+
+    def read(self, rid: str) -> Contact:
+        return self.map.to_contact(dict(self.org.records["Lead"][rid]))
+
+    def write(self, contact: Contact, writes: dict[str, str]) -> bool:
+        changes = self.map.changes(contact, writes)
+        if changes:
+            self.org.update("Lead", contact.id, changes)
+        return bool(changes)
+
+
+@dataclass
+class Audit:
+    flags: dict[str, int] = field(default_factory=dict)
+    entered_with: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def crmsync_pass(crm: HubSpotPortal | SalesforceOrg, audit: Audit, hour: int) -> None:
+    now = SEED_NOW + timedelta(hours=hour)
+    for rid in crm.ids:
+        contact = crm.read(rid)
+        decision = decide(contact, [], DEFS, now)
+        if "opportunity_at" in decision.writes and not contact.opportunity_at:
+            audit.entered_with[rid] = dict(contact.bant)  # crmsync sees it in pipeline for the first time
+        if _flagged(decision):
+            audit.flags[rid] = audit.flags.get(rid, 0) + 1
+        crm.write(contact, decision.writes)
+    for rid in crm.ids:  # crmsync's own writes come back: deciding again changes nothing
+        contact = crm.read(rid)
+        again = decide(contact, [], DEFS, now)
+        assert crm.map.changes(contact, again.writes) == {}, (contact, again.writes)
+        assert not _flagged(again), again.actions
+        _holds(contact, audit)
+
+
+def _flagged(decision: Decision) -> bool:
+    return any(a.kind is ActionKind.FLAG_SKIPPED_GATE for a in decision.actions)
+
+
+def _holds(contact: Contact, audit: Audit) -> None:
+    stage = Stage(contact.stage)
+    assert audit.flags.get(contact.id, 0) <= 1, "flagged (and tasked) more than once"
+    if not stage.is_sales_owned:
+        return
+    assert contact.governed_stage == stage.value, "crmsync's stage follows the stage sales set"
+    assert contact.opportunity_at
+    if stage is Stage.CUSTOMER:
+        assert contact.customer_at
+    verdict = contact.skipped_gate or ""
+    if verdict:
+        route, _, missing = verdict.partition(": missing ")
+        assert route in ROUTES and missing, verdict
+        assert audit.flags.get(contact.id) == 1
+    else:
+        assert written(audit.entered_with[contact.id]), (contact.id, audit.entered_with[contact.id])
+
+
+action = st.tuples(st.integers(0, 9), st.integers(0, RECORDS - 1), st.sampled_from(range(len(BANTS))),
+                   st.booleans())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["hubspot", "salesforce"]), st.lists(action, max_size=14))
+def test_every_record_in_pipeline_is_documented_or_flagged(crm_name: str,
+                                                           actions: list[tuple[int, int, int, bool]]) -> None:
+    crm: HubSpotPortal | SalesforceOrg = HubSpotPortal() if crm_name == "hubspot" else SalesforceOrg()
+    audit = Audit()
+    for hour, (door, index, bant, sync_after) in enumerate(actions):
+        crm.act(crm.doors[door % len(crm.doors)], crm.ids[index], BANTS[bant])
+        if sync_after:
+            crmsync_pass(crm, audit, hour)
+    crmsync_pass(crm, audit, len(actions))
