@@ -329,6 +329,9 @@ class Decision:
         gate = self.sql_gate
         if gate.requested:
             parts.append("SQL gate " + ("passed." if gate.passed else f"failed, missing {', '.join(gate.missing)}."))
+        skipped = [a.detail for a in self.actions if a.kind is ActionKind.FLAG_SKIPPED_GATE]
+        if skipped:
+            parts.append(f"Reached {self.current_stage.value} without documented BANT ({skipped[0]}).")
         if self.reason is not None:
             parts.append(f"Reason: {self.reason.why}.")
         if self.slas:

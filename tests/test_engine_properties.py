@@ -57,6 +57,10 @@ contact_st = st.builds(
     bant=st.fixed_dictionaries({k: st.sampled_from(BANT_VALUES) for k in ("need", "authority", "timeline", "budget")}),
     sql_at=st.sampled_from([None, "2026-11-01T00:00:00Z", "garbage"]),
     recycled_at=st.sampled_from([None, "2026-06-01T00:00:00Z", "2026-11-20T00:00:00Z"]),
+    opportunity_at=st.sampled_from([None, "", "2026-11-01T00:00:00Z", "garbage"]),
+    customer_at=st.sampled_from([None, "2026-11-10T00:00:00Z"]),
+    skipped_gate=st.sampled_from([None, "", "deal: missing budget"]),
+    pipeline_route=st.sampled_from([None, "deal", "conversion", "manual stage", "bogus"]),
 )
 
 
@@ -134,6 +138,27 @@ def test_older_activities_weigh_less(contact: Contact, kind: str, detail: str, d
         assert not older or older[0].points <= scored[0].points
         if older and older_by >= 1 and days <= 200:  # a gap the rounded points can show
             assert older[0].points < scored[0].points
+
+
+@given(contact_st, activities_st)
+def test_pipeline_is_judged_once_and_settles_on_its_own_write_back(contact: Contact,
+                                                                  activities: list[Activity]) -> None:
+    decision = decide(contact, activities, DEFS, NOW)
+    if not decision.current_stage.is_sales_owned:
+        return
+    flagged = [a for a in decision.actions if a.kind is ActionKind.FLAG_SKIPPED_GATE]
+    if flagged:  # judged now: undocumented, the route named, one task
+        assert decision.writes["skipped_gate"] == flagged[0].detail and not decision.sql_gate.passed
+        assert [a.topic for a in decision.actions if a.kind is ActionKind.OPEN_TASK] == ["skipped_gate"]
+    for name in ("opportunity_at", "customer_at", "skipped_gate"):
+        if name in decision.writes:
+            setattr(contact, name, decision.writes[name])
+    contact.governed_stage = decision.writes["governed_stage"]
+    again = decide(contact, activities, DEFS, NOW + timedelta(days=3))
+    assert {k: v for k, v in again.writes.items() if k != "skipped_gate"} == {
+        k: v for k, v in decision.writes.items() if k != "skipped_gate"}
+    assert "skipped_gate" not in again.writes
+    assert [a.kind for a in again.actions] == [ActionKind.HOLD]
 
 
 @given(contact_st, activities_st)

@@ -77,7 +77,8 @@ def test_epoch_milliseconds_and_iso_dates_are_both_read(definitions: LoadedDefin
 
 @given(st.fixed_dictionaries({name: anything for name in (
     "email", "company", "title", "industry", "employees", "country", "source", "stage", "governed_stage",
-    "lead_status", "previous_lead_status", "dq_reason", "mql_at", "sal_at", "sql_at", "recycled_at")}),
+    "lead_status", "previous_lead_status", "dq_reason", "mql_at", "sal_at", "sql_at", "recycled_at",
+    "opportunity_at", "customer_at", "skipped_gate", "pipeline_route")}),
     anything, st.lists(st.builds(Activity, anything, anything, anything, anything, st.booleans()), max_size=4))
 def test_engine_never_raises_on_record_content(fields: dict[str, Any], bant: Any, activities: list[Activity]) -> None:
     contact = Contact("c-x", **fields)

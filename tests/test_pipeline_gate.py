@@ -14,9 +14,11 @@ from hubspot.crm.deals import AssociationSpec, PublicAssociationsForObject, Publ
 from hubspot.crm.deals import SimplePublicObjectInput as DealInput
 from hubspot.crm.deals import SimplePublicObjectInputForCreate as DealCreate
 
+from crmsync.definitions import load_definitions
 from crmsync.metrics import Metrics
 from crmsync.reporting.contract import contract_alerts
 from crmsync.store import Store
+from tests.builders import DEFAULT_DEFINITIONS
 from tests.hubspot_fixtures import DEFS, TOKEN, connector, hubspot
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_cli import run
@@ -120,6 +122,16 @@ def test_setup_creates_the_pipeline_fields_on_both_crms() -> None:
         created = sf_connector(url).setup()
         assert {"Lead.CRMSync_Opportunity_At__c", "Lead.CRMSync_Customer_At__c",
                 "Lead.CRMSync_Skipped_Gate__c"} <= set(created)
+
+
+def test_a_definitions_file_from_before_the_pipeline_fields_still_loads(tmp_path: Path) -> None:
+    older = "".join(line for line in DEFAULT_DEFINITIONS.read_text().splitlines(keepends=True)
+                    if not line.strip().startswith(("opportunity_at:", "customer_at:", "skipped_gate:")))
+    (tmp_path / "old.yaml").write_text(older)
+    mappings = load_definitions(tmp_path / "old.yaml").definitions.mappings
+    assert mappings.hubspot.fields.skipped_gate == "crmsync_skipped_gate"
+    assert mappings.salesforce.fields.opportunity_at == "CRMSync_Opportunity_At__c"
+    assert mappings == DEFS.definitions.mappings
 
 
 def test_salesforce_lead_converted_without_bant_is_flagged_and_tasked_once(tmp_path: Path) -> None:
