@@ -121,13 +121,19 @@ def _pipeline(a: Assessment) -> Transition:
         held.skipped_gate = ""
         return held
     missing = ", ".join(a.gate.missing)
+    why = _undocumented(a.gate)
     held.skipped_gate = f"{a.route}: missing {missing}"
     held.actions += [
         Action(ActionKind.FLAG_SKIPPED_GATE, held.skipped_gate),
         Action(ActionKind.OPEN_TASK, f"Reached {a.current.value} by {a.route} without documented BANT; "
-                                     f"document {missing}", "skipped_gate"),
+                                     f"document {missing} ({why})", "skipped_gate"),
     ]
     return held
+
+
+def _undocumented(gate: SqlGate) -> str:
+    """Each BANT item that is not documented, and why."""
+    return "; ".join(f"{i.item}: {i.why}" for i in gate.items if not i.documented)
 
 
 def _sql_requested(a: Assessment) -> Transition:
@@ -143,7 +149,7 @@ def _sql_requested(a: Assessment) -> Transition:
     status = a.previous_lead_status
     if status is None or status is LeadStatus.QUALIFIED:
         status = _STATUS_FOR.get(target, LeadStatus.NEW)
-    blocked = "; ".join(f"{i.item}: {i.why}" for i in a.gate.items if not i.documented)
+    blocked = _undocumented(a.gate)
     return Transition(
         target,
         status,
