@@ -25,6 +25,7 @@ from tests.test_cli import run
 from tests.test_sync_e2e import FIT_BLOG_ONLY, IDEAL_DEMO, SQL_DOCUMENTED
 from tests.test_sync_e2e import env as hubspot_env
 from tests.test_sync_e2e_salesforce import env as salesforce_env
+from tests.test_sync_e2e_salesforce import post
 
 GATE_TASK = "crmsync: pipeline without documented qualification"
 DEAL_TO_CONTACT = 3  # HUBSPOT_DEFINED association type id, deal -> contact (HubSpot associations v4)
@@ -134,17 +135,18 @@ def test_a_definitions_file_from_before_the_pipeline_fields_still_loads(tmp_path
     assert mappings == DEFS.definitions.mappings
 
 
-def test_salesforce_lead_converted_without_bant_is_flagged_and_tasked_once(tmp_path: Path) -> None:
+def test_salesforce_leads_converted_without_bant_are_flagged_and_counted(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     with salesforce(40, real_clock=True) as (app, url):
         assert run("sync", "--once", "--crm", "salesforce", env=salesforce_env(url, db)).returncode == 0
         seeded = skipped_gates(db)
         leads = list(app.org.records["Lead"])
-        mql, documented = leads[IDEAL_DEMO], leads[SQL_DOCUMENTED]
+        mql, documented, converted = leads[IDEAL_DEMO], leads[SQL_DOCUMENTED], leads[FIT_BLOG_ONLY]
         assert app.org.records["Lead"][mql]["CRMSync_Stage__c"] == "MQL"
         sf = sf_connector(url)._login()  # simple-salesforce, signed in as the rep
         sf.Lead.update(mql, {"Status": "Closed - Converted"})
         sf.Lead.update(documented, {"Status": "Closed - Converted"})
+        post(url, f"/__sandbox/leads/{converted}/convert", {})  # the org's conversion: the lead is read-only
 
         assert run("sync", "--once", "--crm", "salesforce", env=salesforce_env(url, db)).returncode == 0
         flagged = app.org.records["Lead"][mql]
@@ -155,8 +157,11 @@ def test_salesforce_lead_converted_without_bant_is_flagged_and_tasked_once(tmp_p
         assert not clean.get("CRMSync_Skipped_Gate__c") and clean["CRMSync_Stage__c"] == "Opportunity"
         tasks = [t for t in app.org.records["Task"].values() if t.get("WhoId") == mql and t.get("Subject") == GATE_TASK]
         assert len(tasks) == 1
-        assert skipped_gates(db) == seeded + 1
+        # the converted lead cannot be written: the skipped gate is decided and counted, nothing written
+        assert app.org.records["Lead"][converted]["IsConverted"]
+        assert not app.org.records["Lead"][converted].get("CRMSync_Skipped_Gate__c")
+        assert skipped_gates(db) == seeded + 2
 
         assert run("sync", "--once", "--crm", "salesforce", env=salesforce_env(url, db)).returncode == 0
         tasks = [t for t in app.org.records["Task"].values() if t.get("WhoId") == mql and t.get("Subject") == GATE_TASK]
-        assert len(tasks) == 1 and skipped_gates(db) == seeded + 1
+        assert len(tasks) == 1 and skipped_gates(db) == seeded + 2

@@ -1,14 +1,16 @@
 """The SQL gate holds on every door into pipeline, for any sequence of rep actions (hypothesis).
 
 Reps act on the sandboxes' own state (the CRM rules they emulate: HubSpot's forward-only lifecycle
-and its deal lifecycle sync, Salesforce's lead statuses); crmsync's pass is the connector mapping
-plus the engine, in process: read -> decide -> diff -> write back. After every pass:
+and its deal lifecycle sync, Salesforce's lead conversion and its read-only converted leads);
+crmsync's pass is the connector mapping plus the engine, in process: read -> decide -> diff ->
+write back. After every pass:
 
 - every record at opportunity or customer is either flagged as a skipped gate (naming the door it
   came through) or had all four BANT items written when crmsync first saw it there;
 - crmsync's own stage is the stage sales set;
 - re-deciding on what crmsync just wrote changes nothing (no write, no new flag, no task);
-- a record is flagged, and tasked, at most once.
+- a record is flagged, and tasked, at most once (a converted Salesforce lead, which crmsync cannot
+  write, gets the same verdict every time it is decided: one task key).
 """
 
 from __future__ import annotations
@@ -94,8 +96,9 @@ class HubSpotPortal:
 
 
 class SalesforceOrg:
-    """Reps' doors on Salesforce: Qualified (asking for SQL), converting the lead (the converted status;
-    a converted lead is read-only, so nothing more happens to it), crmsync's stage set by hand, BANT edited."""
+    """Reps' doors on Salesforce: the SQL request checkbox, converting the lead (the org's conversion:
+    the lead becomes read-only, so nothing more happens to it and crmsync writes nothing on it),
+    crmsync's stage set to Opportunity/Customer by hand, BANT edited."""
 
     doors = ("sql", "convert", "opportunity", "customer", "bant")
 
@@ -108,17 +111,21 @@ class SalesforceOrg:
             "Title": "VP Finance", "Industry": "Financial Services", "NumberOfEmployees": 200,
             "Country": "US"})["Id"] for i in range(RECORDS)]
 
+    def converted(self, rid: str) -> bool:
+        return bool(self.org.records["Lead"][rid].get("IsConverted"))
+
     def act(self, door: str, rid: str, bant: dict[str, str]) -> None:
         f = self.map.fields
-        if self.org.records["Lead"][rid].get("Status") == "Closed - Converted":
+        if self.converted(rid):
+            return
+        if door == "convert":
+            self.org.convert(rid)
             return
         values: dict[str, Any] = {}
         if door in ("sql", "bant"):
             values = {getattr(f, f"bant_{k}"): v for k, v in bant.items()}
         if door == "sql":
-            values[f.lead_status] = "Qualified"
-        elif door == "convert":
-            values[f.lead_status] = "Closed - Converted"
+            values[str(f.sql_request)] = True
         elif door in ("opportunity", "customer"):
             values[f.stage] = self.map.stage_values[Stage(door)]
         self.org.update("Lead", rid, values)
@@ -135,7 +142,7 @@ class SalesforceOrg:
 
 @dataclass
 class Audit:
-    flags: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, list[str]] = field(default_factory=dict)
     entered_with: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -145,25 +152,40 @@ def crmsync_pass(crm: HubSpotPortal | SalesforceOrg, audit: Audit, hour: int) ->
         contact = crm.read(rid)
         decision = decide(contact, [], DEFS, now)
         if "opportunity_at" in decision.writes and not contact.opportunity_at:
-            audit.entered_with[rid] = dict(contact.bant)  # crmsync sees it in pipeline for the first time
-        if _flagged(decision):
-            audit.flags[rid] = audit.flags.get(rid, 0) + 1
+            # crmsync sees it in pipeline for the first time (a converted lead, which crmsync cannot
+            # stamp, is seen "for the first time" on every pass: its BANT cannot change any more)
+            audit.entered_with.setdefault(rid, dict(contact.bant))
+        audit.flags.setdefault(rid, []).extend(_flags(decision))
         crm.write(contact, decision.writes)
     for rid in crm.ids:  # crmsync's own writes come back: deciding again changes nothing
         contact = crm.read(rid)
         again = decide(contact, [], DEFS, now)
         assert crm.map.changes(contact, again.writes) == {}, (contact, again.writes)
-        assert not _flagged(again), again.actions
-        _holds(contact, audit)
+        if contact.snapshot.get("IsConverted") == "true":
+            # read-only: the same verdict each time, so the same task key (one task)
+            assert set(_flags(again)) <= set(audit.flags[rid]), again.actions
+            _holds_converted(contact, audit)
+        else:
+            assert not _flags(again), again.actions
+            _holds(contact, audit)
 
 
-def _flagged(decision: Decision) -> bool:
-    return any(a.kind is ActionKind.FLAG_SKIPPED_GATE for a in decision.actions)
+def _flags(decision: Decision) -> list[str]:
+    return [a.detail for a in decision.actions if a.kind is ActionKind.FLAG_SKIPPED_GATE]
+
+
+def _holds_converted(contact: Contact, audit: Audit) -> None:
+    flags = audit.flags.get(contact.id, [])
+    assert len(set(flags)) <= 1, flags
+    if flags:  # by conversion, or earlier (crmsync's stage set by hand, stamped before the conversion)
+        assert flags[0].partition(": missing ")[0] in ("conversion", "manual stage"), flags
+    else:
+        assert written(audit.entered_with[contact.id]), (contact.id, audit.entered_with[contact.id])
 
 
 def _holds(contact: Contact, audit: Audit) -> None:
     stage = Stage(contact.stage)
-    assert audit.flags.get(contact.id, 0) <= 1, "flagged (and tasked) more than once"
+    assert len(audit.flags.get(contact.id, [])) <= 1, "flagged (and tasked) more than once"
     if not stage.is_sales_owned:
         return
     assert contact.governed_stage == stage.value, "crmsync's stage follows the stage sales set"
@@ -174,7 +196,7 @@ def _holds(contact: Contact, audit: Audit) -> None:
     if verdict:
         route, _, missing = verdict.partition(": missing ")
         assert route in ROUTES and missing, verdict
-        assert audit.flags.get(contact.id) == 1
+        assert audit.flags.get(contact.id) == [verdict]
     else:
         assert written(audit.entered_with[contact.id]), (contact.id, audit.entered_with[contact.id])
 

@@ -40,7 +40,8 @@ def custom_fields(mapping: CrmMapping) -> list[tuple[str, str]]:
     kinds = {"mql_at": "DateTime", "sal_at": "DateTime", "sql_at": "DateTime", "recycled_at": "DateTime",
              "engagement_score": "Number", "fit_reasons": "LongTextArea",
              "sql_blocked_reason": "LongTextArea", "dq_reason_status": "LongTextArea", "sql_request": "Checkbox",
-             "stage": "Picklist", "opportunity_at": "DateTime", "customer_at": "DateTime", "skipped_gate": "LongTextArea"}
+             "stage": "Picklist", "opportunity_at": "DateTime", "customer_at": "DateTime",
+             "skipped_gate": "LongTextArea"}
     names = ["sql_request", "stage", "bant_need", "bant_authority", "bant_timeline", "bant_budget", "dq_reason",
              "fit", "fit_reasons", "engagement_score", "mql_at", "sal_at", "sql_at", "recycled_at",
              "sql_blocked_reason", "dq_reason_status", "sla_state", "definitions_version", "opportunity_at",
