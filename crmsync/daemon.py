@@ -78,7 +78,8 @@ class Daemon:
         self.webhooks = WebhookIntake(secret.get_secret_value(), store, self.react,
                                       dedupe_days=hubspot.webhook_dedupe_days, public_url=hubspot.webhook_url,
                                       trusted_proxy=settings.http.trusted_proxy,
-                                      count=lambda result: self.metrics.webhooks.labels(result).inc()) \
+                                      count=lambda result: self.metrics.webhooks.labels(result).inc(),
+                                      erased=lambda n: self.metrics.erased.labels("hubspot", "webhook").inc(n)) \
             if secret is not None and "hubspot" in connectors else None
         for name, connector in connectors.items():
             self._instrument(name, connector)

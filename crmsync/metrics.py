@@ -29,6 +29,8 @@ class Metrics:
                                    ["crm"], registry=r)
         self.stale_writes = Counter("crmsync_stale_writes_total", "Pending writes dropped: the record changed in "
                                     "the CRM since the decision (re-decided)", ["crm"], registry=r)
+        self.erased = Counter("crmsync_records_erased_total", "Records erased from the store because the CRM "
+                              "deleted them, by trigger (sync: a pass; webhook)", ["crm", "trigger"], registry=r)
         self.lag = Gauge("crmsync_lag_seconds", "Seconds between now and the stream's cursor", ["crm"], registry=r)
         self.outbox = Gauge("crmsync_outbox_depth", "Pending writes and tasks", registry=r)
         self.quarantined = Gauge("crmsync_quarantined", "Records in quarantine", registry=r)
@@ -71,6 +73,7 @@ class Metrics:
         self.tasks.labels(crm).inc(report.counts["tasks"])
         self.runs.labels(crm, report.outcome).inc()
         self.stale_writes.labels(crm).inc(report.counts["stale_writes"])
+        self.erased.labels(crm, "sync").inc(report.counts.get("erased", 0))
 
     def record_contract(self, figures: dict[str, Any], alerts: dict[str, bool]) -> None:
         for gauge, key in ((self.mql_to_sql, "mql_to_sql_30d"), (self.sal_acceptance, "sal_acceptance")):

@@ -17,6 +17,14 @@ Events already remembered in the store (for `CRMSYNC_HUBSPOT__WEBHOOK_DEDUPE_DAY
 on every replica sharing the store. The contact ids go on a bounded queue; a worker takes up to 100
 at a time and sends them through the same decide / outbox path as polling. Polling goes on as the
 safety net for anything dropped.
+
+Deletions are applied before the answer, on whichever replica receives them: `contact.deletion` (a
+contact deleted, restorable for 90 days) and `contact.privacyDeletion` (a GDPR delete, permanent; it
+"will also trigger the normal contact.delete event":
+https://developers.hubspot.com/changelog/now-live-webhooks-now-support-privacy-compliant-contact-deletions)
+erase the contact from the store (crmsync.sync.erasure) before the events are remembered: when the
+store fails, the answer is 503 and HubSpot delivers them again. Erasing twice changes nothing, so a
+deletion event is applied even when replayed.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from typing import Any
 from hubspot.utils.signature import Signature
 
 from crmsync.store import Store
+from crmsync.sync import erasure
 
 log = logging.getLogger("crmsync.webhooks")
 MAX_SKEW_SECONDS = 300
@@ -45,12 +54,14 @@ BATCH = 100
 BATCH_WAIT = 0.3
 SIGNATURE = "x-hubspot-signature-v3"
 TIMESTAMP = "x-hubspot-request-timestamp"
+DELETIONS = {"contact.deletion", "contact.privacyDeletion"}
 
 
 class WebhookIntake:
     def __init__(self, secret: str, store: Store, handle: Callable[[list[str]], None], *, dedupe_days: int = 3,
                  public_url: str | None = None, trusted_proxy: bool = False,
                  count: Callable[[str], None] = lambda result: None,
+                 erased: Callable[[int], None] = lambda n: None,
                  clock: Callable[[], float] = time.time) -> None:
         self.secret = secret
         self.public_url = public_url
@@ -59,6 +70,7 @@ class WebhookIntake:
         self.handle = handle
         self.dedupe = timedelta(days=dedupe_days)
         self.count = count
+        self.erased = erased
         self.clock = clock
         self.queue: queue.Queue[str] = queue.Queue(maxsize=QUEUE_LIMIT)
         self.stopping = threading.Event()
@@ -103,6 +115,13 @@ class WebhookIntake:
             log.warning("webhook refused: the body is not a JSON list of event objects with an eventId")
             self.count("malformed")
             return 400
+        try:
+            self._erase([e for e in events if e.get("subscriptionType") in DELETIONS])
+        except Exception as exc:  # the store failed: HubSpot retries a 5xx answer
+            log.warning("webhook deletions not applied: the store failed; HubSpot will retry",
+                        extra={"error": exc.__class__.__name__})
+            self.count("erase_failed")
+            return 503
         fresh = set(self.store.remember_webhook_events([_key(e) for e in events], datetime.now(UTC)))
         for event in events:
             if _key(event) not in fresh:
@@ -110,10 +129,17 @@ class WebhookIntake:
                 log.info("webhook event already seen, ignored", extra={"event_id": str(event["eventId"])[:64]})
                 continue
             fresh.discard(_key(event))  # the same event twice in one body counts once
+            if event.get("subscriptionType") in DELETIONS:
+                continue  # erased above
             if str(event.get("subscriptionType", "")).startswith("contact.") and event.get("objectId"):
                 self._enqueue(str(event["objectId"]))
         self.count("accepted")
         return 200
+
+    def _erase(self, deletions: list[dict[str, Any]]) -> None:
+        ids = [str(e["objectId"])[:64] for e in deletions if e.get("objectId")]
+        if ids:
+            self.erased(erasure.erase(self.store, "hubspot", ids, "webhook"))
 
     def _bad_signature(self) -> int:
         log.warning("webhook refused: bad signature")

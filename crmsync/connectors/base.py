@@ -19,6 +19,8 @@ class PulledPage:
     errors: list[RecordError] = field(default_factory=list)
     resume_key: str | None = None
     """Where a pull of the same window can resume after this page (opaque to all but the connector)."""
+    deleted: list[str] = field(default_factory=list)
+    """Records the pull found deleted in the CRM (Salesforce's queryAll window): to erase."""
 
 
 class Connector(Protocol):
@@ -31,6 +33,10 @@ class Connector(Protocol):
                      backfill: bool = False) -> Iterator[PulledPage]: ...
 
     def read(self, contact_ids: list[str]) -> PulledPage: ...
+
+    def deleted(self) -> Iterator[list[str]]:
+        """Pages of ids the CRM lists as deleted (HubSpot: archived contacts); read once a day."""
+        ...
 
     def activities(self, contact_ids: list[str]) -> dict[str, list[Activity]]: ...
 

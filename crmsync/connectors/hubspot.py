@@ -197,6 +197,22 @@ class HubSpotConnector:
             found.errors += page.errors
         return found
 
+    def deleted(self) -> Iterator[list[str]]:
+        """Ids of the archived (deleted, still restorable) contacts, 100 a call: the list endpoint with
+        `archived=true` ("Whether to return only results that have been archived", CRM v3 contacts spec,
+        ../shared/specs/hubspot/contacts-v3.json); search never returns archived records and the list
+        takes no date filter, so every archived contact is listed: the daily sweep (crmsync.sync.erasure)."""
+        after: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": BATCH, "archived": True, "properties": ["hs_object_id"]}
+            if after:
+                kwargs["after"] = after
+            page = self._call("list archived contacts", self.client.crm.contacts.basic_api.get_page, **kwargs)
+            yield [str(obj.id) for obj in page.results or []]
+            if page.paging is None or page.paging.next is None:
+                return
+            after = page.paging.next.after
+
     def _mapped(self, results: list[Any]) -> PulledPage:
         page = PulledPage()
         for obj in results:

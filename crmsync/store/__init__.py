@@ -29,6 +29,8 @@ from crmsync.redact import safe_url, scrub_text
 from crmsync.store import schema as t
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+PERSONAL = (t.records, t.inputs, t.activities, t.decisions, t.outbox, t.quarantine)
+"""Every table keyed by (crm, record_id): what erasure deletes (docs/privacy.md)."""
 
 
 def fingerprint(value: Any) -> str:
@@ -342,10 +344,19 @@ class Store:
 
     def forget(self, crm: str, record_id: str) -> dict[str, int]:
         """Erase everything kept about one record, in one transaction; rows deleted per table."""
-        tables = (t.records, t.inputs, t.activities, t.decisions, t.outbox, t.quarantine)
         with self.transaction() as c:
             return {table.name: int(c.execute(table.delete().where(
-                table.c.crm == crm, table.c.record_id == record_id)).rowcount or 0) for table in tables}
+                table.c.crm == crm, table.c.record_id == record_id)).rowcount or 0) for table in PERSONAL}
+
+    def held(self, crm: str, ids: list[str]) -> list[str]:
+        """Which of these records the store still keeps anything about (in any table `forget` erases)."""
+        found: set[str] = set()
+        with self.engine.connect() as c:
+            for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+                for table in PERSONAL:
+                    found.update(c.execute(select(table.c.record_id).distinct().where(
+                        table.c.crm == crm, table.c.record_id.in_(chunk))).scalars())
+        return sorted(found)
 
     # --- activities kept locally (streams that cannot be read per record) -----------------------
 

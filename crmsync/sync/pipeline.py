@@ -27,6 +27,7 @@ from crmsync.rules import decide
 from crmsync.rules.sla import next_change
 from crmsync.rules.values import count, moment
 from crmsync.store import Store, aware, fingerprint
+from crmsync.sync import erasure
 from crmsync.sync.inputs import contact_inputs, restore
 from crmsync.sync.lease import Lease
 from crmsync.sync.sanitize import activity_problem, contact_problem, storable
@@ -53,7 +54,7 @@ class PassReport:
     run_id: int | None = None
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("pulled", "unchanged", "decided", "stored", "changed", "written", "write_failed", "tasks", "quarantined",
-         "events", "stale_writes"), 0))
+         "events", "stale_writes", "erased"), 0))
     plan: list[dict[str, Any]] = field(default_factory=list)
     stages: dict[str, int] = field(default_factory=dict)
     outcome: str = "running"
@@ -134,6 +135,8 @@ class SyncPass:
             self.flush(report)
         if report.outcome == "interrupted":  # stopped between pages: the window is read again next time
             return
+        if kind == "sync" and not self.dry_run and erasure.sweep_due(self.store, self.crm, upper):
+            report.counts["erased"] += erasure.sweep_deleted(self.store, self.connector, upper)
         if not self.dry_run:
             with self.store.transaction() as c:
                 self.store.set_cursor(c, self.crm, stream, upper)
@@ -192,6 +195,8 @@ class SyncPass:
         report.counts["pulled"] += len(page.contacts)
         resume = (checkpoint, page.resume_key) if checkpoint and page.resume_key else None
         self._decide_page(page.contacts, [("read", e) for e in page.errors], report, unstored, skip_seen, resume)
+        if page.deleted and not self.dry_run:
+            report.counts["erased"] += erasure.erase(self.store, self.crm, page.deleted, "pull")
 
     def _decide_page(self, contacts: list[Contact], rejected: list[tuple[str, RecordError]], report: PassReport,
                      unstored: dict[str, list[Activity]], skip_seen: bool = False,

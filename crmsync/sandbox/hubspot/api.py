@@ -168,6 +168,7 @@ def _object(portal: Portal, object_type: str, record: Record, properties: list[s
         "createdAt": iso(record.created_at),
         "updatedAt": iso(record.updated_at),
         "archived": record.archived,
+        **({"archivedAt": iso(record.archived_at)} if record.archived_at else {}),
     }
     if object_type == "contacts":  # recorded objects carry their app url (recorded/hubspot/batch_read_contacts.json)
         body["url"] = f"https://app.hubspot.com/contacts/{PORTAL_ID}/record/0-1/{record.id}"
@@ -228,7 +229,9 @@ def _routes(app: HubSpotApp) -> None:
 
     @app.route("GET", "/crm/v3/objects/{object_type}", "objects.list")
     def list_objects(request: Request, object_type: str) -> Response:
-        records = [r for r in portal.records[_type(object_type)].values() if not r.archived]
+        # `archived`: "Whether to return only results that have been archived" (contacts-v3 spec)
+        archived = (request.arg("archived") or "").lower() == "true"
+        records = [r for r in portal.records[_type(object_type)].values() if r.archived is archived]
         limit = min(int(request.arg("limit", "10") or 10), 100)
         start = int(request.arg("after", "0") or 0)
         properties = request.args("properties") or None
@@ -447,8 +450,10 @@ def _routes(app: HubSpotApp) -> None:
                               "user_id": 1, "token_type": "access"})
 
     from crmsync.sandbox.hubspot.control import control_routes
+    from crmsync.sandbox.hubspot.deletion import deletion_routes
 
     control_routes(app)
+    deletion_routes(app)
 
 
 def _create(portal: Portal, object_type: str, properties: dict[str, Any], associations: list[Any]) -> Record:

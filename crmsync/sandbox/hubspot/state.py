@@ -166,6 +166,7 @@ class Record:
     created_at: datetime
     updated_at: datetime
     archived: bool = False
+    archived_at: datetime | None = None
     history: dict[str, list[tuple[str, datetime, str]]] = field(default_factory=dict)
     """Every value a property took as (value, time, source), newest first; `versions` gives them as
     `propertiesWithHistory` returns them [SPEC contacts-v3.json ValueWithTimestamp]."""

@@ -49,6 +49,15 @@ class WebhookSender:
         if self.random.random() < self.duplicate:
             self.queue.put(dict(event))
 
+    def deleted(self, record_id: str, subscription_type: str) -> None:
+        """A contact deleted (`contact.deletion`) or GDPR-deleted (`contact.privacyDeletion`): the common
+        event fields, no property (crmsync.sandbox.hubspot.deletion). Never dropped: drop rates apply to
+        property changes, which polling catches up."""
+        self.queue.put({"eventId": next(self.ids), "subscriptionId": {"contact.deletion": 2}.get(subscription_type, 3),
+                        "portalId": self.portal_id, "appId": 1, "occurredAt": int(time.time() * 1000),
+                        "subscriptionType": subscription_type, "attemptNumber": 0,
+                        "objectId": int(record_id) if record_id.isdigit() else record_id, "changeSource": "CRM"})
+
     def stop(self) -> None:
         self.stopping.set()
         self.thread.join(timeout=5)

@@ -236,6 +236,18 @@ def _routes(app: SalesforceApp) -> None:
             raise HttpError(400, exc.message, errorCode=exc.code, fields=exc.fields) from None
         return Response(204, None, app.limit_headers())
 
+    @app.route("DELETE", "/services/data/{version}/sobjects/{sobject}/{rid}", "sobject.delete")
+    def delete_one(request: Request, version: str, sobject: str, rid: str) -> Response:
+        """Delete a record: 204 and no body ("204 No Content" for DELETE, REST API Developer Guide,
+        "Status Codes and Error Responses"). It goes to the Recycle Bin: `IsDeleted` true, hidden from
+        query, returned by queryAll ("QueryAll returns records that are soft deleted due to a merge or
+        delete", REST API Developer Guide, "QueryAll"), its SystemModstamp moved (org.delete)."""
+        record = org.records.get(sobject, {}).get(rid)
+        if record is None or record.get("IsDeleted"):
+            raise HttpError(404, "The requested resource does not exist", errorCode="NOT_FOUND")
+        org.delete(sobject, rid)
+        return Response(204, None, app.limit_headers())
+
     @app.route("PATCH", "/services/data/{version}/composite/sobjects", "composite.update", batch=True)
     def composite_update(request: Request, version: str) -> Response:
         return _composite(app, request, create=False)

@@ -1,0 +1,161 @@
+"""Automatic erasure: when the CRM deletes a record, everything the store keeps about it goes, on both
+CRMs and both stores, end to end through the official clients (hubspot-api-client, simple-salesforce):
+a Salesforce lead deleted -> the next pass (its queryAll window); a HubSpot contact archived -> the daily
+sweep of archived contacts; a HubSpot delete or GDPR delete -> the deletion webhooks, at once."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hubspot import HubSpot
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from crmsync.daemon import Daemon
+from crmsync.metrics import Metrics
+from crmsync.sandbox.hubspot.webhooks import WebhookSender
+from crmsync.settings import HttpSettings, Settings, SyncSettings
+from crmsync.store import Store
+from crmsync.store import schema as t
+from crmsync.sync import SyncPass
+from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, connector, hubspot
+from tests.salesforce_fixtures import salesforce, sf_connector
+from tests.test_daemon import wait_for
+
+SECRET = "app-secret-for-erasure-tests"
+LATER = SEED_NOW + timedelta(minutes=10)
+
+
+def dump(store: Store) -> tuple[dict[str, int], str]:
+    """Rows per table, and every row of every table as one JSON text."""
+    with store.engine.connect() as c:
+        rows = {table.name: [dict(r) for r in c.execute(select(table)).mappings()]
+                for table in t.metadata.sorted_tables}
+    return {name: len(found) for name, found in rows.items()}, json.dumps(rows, default=str)
+
+
+def assert_gone(store: Store, record_id: str, personal: list[str]) -> None:
+    """No row anywhere holds the id (as a value) or any of the record's personal values."""
+    _, text = dump(store)
+    assert f'"{record_id}"' not in text
+    for value in personal:
+        assert value not in text, value
+
+
+def hubspot_client(url: str) -> HubSpot:
+    return HubSpot(access_token=TOKEN, host=url)
+
+
+def decided(store: Store) -> list[str]:
+    return [row["record_id"] for row in store.latest_decisions(SEED_NOW - timedelta(days=3650))]
+
+
+def test_a_lead_deleted_in_salesforce_is_erased_by_the_next_pass(database_url: str,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="crmsync.erasure")
+    with salesforce(20) as (app, url):
+        store = Store.open(database_url)
+        conn = sf_connector(url)
+        SyncPass(store, conn, DEFS, clock=lambda: SEED_NOW).run()
+        lead_id, other = decided(store)[:2]
+        lead = app.org.records["Lead"][lead_id]
+        personal = [str(lead[k]) for k in ("Email", "LastName", "Company") if lead.get(k)]
+        before, text = dump(store)
+        assert f'"{lead_id}"' in text and all(value in text for value in personal)
+        others = store.decisions_for("salesforce", other)
+        app.org.clock = lambda: SEED_NOW + timedelta(minutes=1)
+        assert conn.sf is not None
+        assert conn.sf.Lead.delete(lead_id) == 204  # a person deletes it (REST DELETE, simple-salesforce)
+        report = SyncPass(store, conn, DEFS, clock=lambda: LATER).run()
+    assert report.counts["erased"] == 1 and report.outcome == "ok"
+    assert_gone(store, lead_id, personal)
+    after, _ = dump(store)
+    assert after["records"] == before["records"] - 1
+    kept = store.decisions_for("salesforce", other)
+    assert others and all(d in kept for d in others)  # the others untouched
+    logged = [r for r in caplog.records if r.getMessage().startswith("record erased")]
+    assert [(r.crm, r.record_id, r.trigger) for r in logged] == [("salesforce", lead_id, "pull")]  # type: ignore[attr-defined]
+    assert not any(value in caplog.text for value in personal)
+    metrics = Metrics()
+    metrics.record_pass(report)
+    assert 'crmsync_records_erased_total{crm="salesforce",trigger="sync"} 1.0' in metrics.exposition().decode()
+
+
+def test_an_archived_hubspot_contact_is_erased_by_the_daily_sweep(database_url: str) -> None:
+    with hubspot(30) as (app, url):
+        store = Store.open(database_url)
+        first = SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW).run()
+        assert first.counts["erased"] == 0
+        contact_id, other = decided(store)[:2]
+        props = app.portal.records["contacts"][contact_id].properties
+        personal = [props[k] for k in ("email", "firstname", "lastname") if props.get(k)]
+        before, _ = dump(store)
+        hubspot_client(url).crm.contacts.basic_api.archive(contact_id)  # DELETE /crm/v3/objects/contacts/{id}
+        listed = hubspot_client(url).crm.contacts.basic_api.get_page(archived=True, properties=["hs_object_id"])
+        assert [c.id for c in listed.results] == [contact_id] and listed.results[0].archived_at is not None
+        app.reset_counts()
+        soon = SyncPass(store, connector(url), DEFS, clock=lambda: LATER).run()
+        assert soon.counts["erased"] == 0 and "objects.list" not in app.call_counts()  # at most once a day
+        assert store.held("hubspot", [contact_id]) == [contact_id]
+        next_day = SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW + timedelta(days=1)).run()
+        assert next_day.counts["erased"] == 1 and app.call_counts()["objects.list"] == 1
+    assert_gone(store, contact_id, personal)
+    after, _ = dump(store)
+    assert after["records"] == before["records"] - 1 and store.held("hubspot", [other]) == [other]
+
+
+def daemon(store: Store, url: str) -> Daemon:
+    settings = Settings(database_url=store.url, http=HttpSettings(port=0, trusted_proxy=True),
+                        sync=SyncSettings(interval_seconds=3600),
+                        hubspot={"access_token": SecretStr(TOKEN), "base_url": url, "app_secret": SecretStr(SECRET)})
+    return Daemon(settings, DEFS, store, {"hubspot": connector(url)})
+
+
+def test_hubspot_deletion_and_gdpr_deletion_webhooks_erase_at_once(database_url: str) -> None:
+    with hubspot(20, real_clock=True) as (app, url):
+        store = Store.open(database_url)
+        running = daemon(store, url)
+        running.start()
+        try:
+            wait_for(lambda: "hubspot" in running.last_success, what="the first pass")
+            app.webhook_sender = WebhookSender(app.portal, f"http://127.0.0.1:{running.http_port}/webhooks/hubspot",
+                                               SECRET)
+            deleted, purged, kept = store.held("hubspot", list(app.portal.records["contacts"]))[:3]
+            personal = {i: [v for k, v in app.portal.records["contacts"][i].properties.items()
+                            if k in ("email", "lastname")] for i in (deleted, purged)}
+            client = hubspot_client(url)
+            client.crm.contacts.basic_api.archive(deleted)  # -> contact.deletion
+            client.crm.contacts.basic_api.purge({"objectId": purged})  # -> contact.privacyDeletion (+ deletion)
+            wait_for(lambda: not store.held("hubspot", [deleted, purged]), what="the webhooks' erasure")
+            assert store.held("hubspot", [kept]) == [kept]
+            for record_id, values in personal.items():
+                assert_gone(store, record_id, values)
+            erased = running.metrics.erased.labels("hubspot", "webhook")._value.get()
+            assert erased == 2  # the second deletion event of the GDPR delete finds nothing left
+            assert running.metrics.webhooks.labels("accepted")._value.get() >= 1
+        finally:
+            if app.webhook_sender is not None:
+                app.webhook_sender.stop()
+            running.stop()
+
+
+def test_a_deletion_webhook_is_answered_503_when_the_store_fails(tmp_path: Any) -> None:
+    """Nothing remembered, nothing lost: HubSpot delivers the event again and it is applied then."""
+    from crmsync.webhooks import WebhookIntake
+    from tests.test_webhooks import millis, sign
+
+    store = Store.open(f"sqlite:///{tmp_path / 'e.db'}")
+    url = "https://crmsync.example.com/webhooks/hubspot"
+    intake = WebhookIntake(SECRET, store, lambda ids: None, public_url=url)
+    body = json.dumps([{"eventId": 5, "subscriptionType": "contact.privacyDeletion", "objectId": 1042}]).encode()
+    now = millis()
+    headers = {"x-hubspot-signature-v3": sign(url, body, now, SECRET), "x-hubspot-request-timestamp": now}
+    held = store.held
+    store.held = lambda crm, ids: (_ for _ in ()).throw(OSError("store down"))  # type: ignore[method-assign]
+    assert intake.receive("POST", url, headers, body) == 503
+    store.held = held  # type: ignore[method-assign]
+    assert intake.receive("POST", url, headers, body) == 200  # not remembered: applied on the retry
