@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from hubspot import HubSpot
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -22,9 +26,11 @@ from crmsync.settings import HttpSettings, Settings, SyncSettings
 from crmsync.store import Store
 from crmsync.store import schema as t
 from crmsync.sync import SyncPass
+from crmsync.webhooks import WebhookIntake
 from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, connector, hubspot
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_daemon import wait_for
+from tests.test_webhooks import millis, sign
 
 SECRET = "app-secret-for-erasure-tests"
 LATER = SEED_NOW + timedelta(minutes=10)
@@ -145,17 +151,71 @@ def test_hubspot_deletion_and_gdpr_deletion_webhooks_erase_at_once(database_url:
 
 def test_a_deletion_webhook_is_answered_503_when_the_store_fails(tmp_path: Any) -> None:
     """Nothing remembered, nothing lost: HubSpot delivers the event again and it is applied then."""
-    from crmsync.webhooks import WebhookIntake
-    from tests.test_webhooks import millis, sign
-
     store = Store.open(f"sqlite:///{tmp_path / 'e.db'}")
     url = "https://crmsync.example.com/webhooks/hubspot"
     intake = WebhookIntake(SECRET, store, lambda ids: None, public_url=url)
     body = json.dumps([{"eventId": 5, "subscriptionType": "contact.privacyDeletion", "objectId": 1042}]).encode()
     now = millis()
     headers = {"x-hubspot-signature-v3": sign(url, body, now, SECRET), "x-hubspot-request-timestamp": now}
-    held = store.held
-    store.held = lambda crm, ids: (_ for _ in ()).throw(OSError("store down"))  # type: ignore[method-assign]
+    t.quarantine.drop(store.engine)  # the store fails for real: a table it erases from is gone
     assert intake.receive("POST", url, headers, body) == 503
-    store.held = held  # type: ignore[method-assign]
+    t.quarantine.create(store.engine)
+    with store.transaction() as c:
+        store.quarantine(c, "hubspot", "1042", "read", "a reason")
     assert intake.receive("POST", url, headers, body) == 200  # not remembered: applied on the retry
+    assert store.held("hubspot", ["1042"]) == []
+
+
+def test_the_sandbox_deletion_endpoints_match_the_spec() -> None:
+    from tests import test_hubspot_openapi as openapi
+
+    if not openapi.SPECS.is_dir():
+        pytest.skip(f"HubSpot specs not found at {openapi.SPECS}")
+    with hubspot(5) as (app, url):
+        first, second = list(app.portal.records["contacts"])[:2]
+        assert openapi.call(url, "DELETE", f"/crm/v3/objects/contacts/{first}")[0] == 204
+        status, body = openapi.call(url, "GET", "/crm/v3/objects/contacts?archived=true")
+        assert status == 200 and [c["id"] for c in body["results"]] == [first] and body["results"][0]["archived"]
+        openapi.validate("contacts-v3.json", "/crm/v3/objects/contacts", "GET", status, body)
+        assert openapi.call(url, "GET", f"/crm/v3/objects/contacts/{first}")[0] == 404
+        assert openapi.call(url, "POST", "/crm/v3/objects/contacts/gdpr-delete", {"objectId": second})[0] == 204
+        assert second not in app.portal.records["contacts"]
+        status, body = openapi.call(url, "POST", "/crm/v3/objects/contacts/gdpr-delete", {"objectId": second})
+        assert status == 404
+        openapi.validate("contacts-v3.json", "/crm/v3/objects/contacts/gdpr-delete", "POST", status, body)
+
+
+@pytest.fixture(scope="module")
+def property_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    return Store.open(f"sqlite:///{tmp_path_factory.mktemp('erasure') / 'p.db'}")
+
+
+IDS = [str(n) for n in range(1001, 1009)]
+EVENTS = st.lists(st.tuples(st.sampled_from(["contact.deletion", "contact.privacyDeletion", "contact.propertyChange",
+                                             "contact.creation"]), st.sampled_from(IDS)), max_size=12)
+
+
+@given(events=EVENTS)
+@examples(max_examples=40, deadline=None)
+def test_signed_deletion_events_erase_exactly_the_deleted_records(property_store: Store,
+                                                                  events: list[tuple[str, str]]) -> None:
+    store = property_store
+    for record_id in IDS:  # every record held again, in two tables
+        store.forget("hubspot", record_id)
+        with store.transaction() as c:
+            store.quarantine(c, "hubspot", record_id, "read", "a reason")
+            store.save_inputs(c, [{"hash": f"h{record_id}", "crm": "hubspot", "record_id": record_id, "data": {}}])
+    queued: list[str] = []
+    url = "https://crmsync.example.com/webhooks/hubspot"
+    intake = WebhookIntake(SECRET, store, queued.extend, public_url=url)
+    body = json.dumps([{"eventId": uuid.uuid4().hex, "subscriptionType": kind, "objectId": int(record_id)}
+                       for kind, record_id in events]).encode()
+    now = millis()
+    headers = {"x-hubspot-signature-v3": sign(url, body, now, SECRET), "x-hubspot-request-timestamp": now}
+    assert intake.receive("POST", url, headers, body) == 200
+    deleted = {record_id for kind, record_id in events if kind.endswith(("deletion", "Deletion"))}
+    assert set(store.held("hubspot", IDS)) == set(IDS) - deleted
+    waiting = []
+    while not intake.queue.empty():
+        waiting.append(intake.queue.get_nowait())
+    assert set(waiting) == {record_id for kind, record_id in events if not kind.endswith(("deletion", "Deletion"))}
