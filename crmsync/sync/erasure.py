@@ -32,6 +32,7 @@ def erase(store: Store, crm: str, ids: Iterable[str], trigger: str) -> int:
 
 
 def sweep_due(store: Store, crm: str, now: datetime) -> bool:
+    """Whether a day has passed since the last sweep of this CRM's deleted records (or none ran)."""
     last = store.cursor(crm, DELETED_STREAM)
     return last is None or now - last >= SWEEP_EVERY
 
