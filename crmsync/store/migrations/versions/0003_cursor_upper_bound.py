@@ -1,14 +1,14 @@
 """Cursors keep the frozen upper bound of an unfinished window (a backfill resumes the same window).
 
-Revision ID: 0002
-Revises: 0007
+Revision ID: 0003
+Revises: 0002
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0007"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """records.skipped_gate: the verdict on how a record at opportunity or customer got there.
 
-Revision ID: 0008
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

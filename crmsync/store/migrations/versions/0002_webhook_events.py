@@ -1,13 +1,13 @@
 """Webhook event ids remembered in the store, so a replay is refused after a restart too.
 
-Revision ID: 0007
+Revision ID: 0002
 Revises: 0001
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
