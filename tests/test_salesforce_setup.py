@@ -211,3 +211,22 @@ def test_the_stage_field_is_a_restricted_picklist_of_the_mapping_s_stages() -> N
         app.org.custom_picklists[("Lead", "CRMSync_Stage__c")].remove("Recycled")  # an admin edited it
         fields = {c.name: c for c in conn.doctor()}["salesforce fields"]
         assert not fields.ok and "without Recycled" in fields.detail
+
+
+def test_doctor_lists_the_orgs_lead_sources_no_rule_scores() -> None:
+    rules = DEFS.definitions.engagement.property_points
+    scored = [v for r in rules if r.field == "source" for v in r.values]
+    assert scored  # the default definitions score some sources
+    with salesforce(0) as (_app, url):
+        conn = sf_connector(url)
+        informed = SalesforceConnector(conn.settings, DEFS.definitions.mappings.salesforce,
+                                       fit_industries=DEFS.definitions.fit.industries, scored_sources=scored)
+        check = {c.name: c for c in informed.doctor()}["salesforce LeadSource values"]
+        assert check.ok  # information, not a failure
+        listed = check.detail.split("scores ")[1].split(" (map")[0].split(", ")
+        # the recorded default org's LeadSource values: Partner Referral is a referral, which a rule scores
+        assert "Partner Referral" not in listed and {"Web", "Purchased List", "Other"} <= set(listed)
+        scored_all = SalesforceConnector(conn.settings, DEFS.definitions.mappings.salesforce.model_copy(
+            update={"sources": {v: "referral" for v in listed}}), scored_sources=scored)
+        check = {c.name: c for c in scored_all.doctor()}["salesforce LeadSource values"]
+        assert check.detail == "every LeadSource value is scored by a rule"

@@ -36,6 +36,8 @@ def connect(name: str, settings: Settings, definitions: LoadedDefinitions,
         if not sf.instance_url and not (sf.username or sf.client_id):
             raise ConfigError("Salesforce is not configured: set CRMSYNC_SALESFORCE__INSTANCE_URL and an access "
                               "token, or the login URL with username/password or client credentials")
+        rules = definitions.definitions.engagement.property_points
         return SalesforceConnector(sf, definitions.definitions.mappings.salesforce, retry=retry,
-                                   fit_industries=definitions.definitions.fit.industries)
+                                   fit_industries=definitions.definitions.fit.industries,
+                                   scored_sources=[v for r in rules if r.field == "source" for v in r.values])
     raise ConfigError(f"unknown CRM {name!r}: expected one of {', '.join(KNOWN)}")

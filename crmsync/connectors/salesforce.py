@@ -37,6 +37,7 @@ from crmsync.connectors.retry import RetryPolicy
 from crmsync.connectors.salesforce_auth import grant_form
 from crmsync.connectors.salesforce_guard import guard_check
 from crmsync.connectors.salesforce_mapping import (
+    SOURCE,
     TASK_KEY,
     SalesforceMapping,
     custom_fields,
@@ -88,12 +89,14 @@ class SalesforceConnector:
 
     def __init__(self, settings: SalesforceSettings, mapping: CrmMapping, *, retry: RetryPolicy | None = None,
                  bulk_threshold: int = BULK_THRESHOLD, bulk_wait: float = 2.0,
-                 fit_industries: Sequence[str] = ()) -> None:
+                 fit_industries: Sequence[str] = (), scored_sources: Sequence[str] = ()) -> None:
         if not settings.instance_url and not settings.login_url:
             raise FatalError("CRMSYNC_SALESFORCE__INSTANCE_URL is not set")
         self.settings = settings
         self.map = SalesforceMapping(mapping)
         self.fit_industries = list(fit_industries)
+        self.scored_sources = list(scored_sources)
+        """The source words the definitions' property rules give points for (doctor lists org values none scores)."""
         self.retry = retry or RetryPolicy()
         self.bulk_threshold = bulk_threshold
         self.bulk_wait = bulk_wait
@@ -504,7 +507,8 @@ class SalesforceConnector:
                 problems.append(f"{stage['name']} is a picklist without {', '.join(lacking)}: add those values "
                                 "to it, or crmsync's writes of them are refused")
         checks.append(Check("salesforce fields", not problems, "; ".join(problems) or "all present and visible"))
-        return checks + self._status_checks() + self._industry_checks(lead) + [guard_check(self)]
+        return (checks + self._status_checks() + self._industry_checks(lead) + self._source_checks(lead)
+                + [guard_check(self)])
 
     def _industry_checks(self, lead: dict[str, Any]) -> list[Check]:
         """The org's Industry values against the fit industries, through the mapping's `industries`:
@@ -523,6 +527,20 @@ class SalesforceConnector:
             detail += (f"; no fit criterion mentions {', '.join(others)} (map the ones that should count in "
                        "mappings.salesforce.industries)")
         return [Check("salesforce Industry values", bool(passing), detail)]
+
+    def _source_checks(self, lead: dict[str, Any]) -> list[Check]:
+        """The org's LeadSource values that no property rule scores, through the mapping's `sources` (and
+        the standard translations): information for the admin, not a failure (a source may rightly earn
+        nothing), so a value meant to count is mapped once instead of silently scoring 0."""
+        scored = {word.casefold() for word in self.scored_sources}
+        values = next((f.get("picklistValues") or [] for f in lead["fields"] if f["name"] == "LeadSource"), [])
+        org = [str(v["value"]) for v in values if v.get("active", True)]
+        if not scored or not org:
+            return []
+        unscored = [v for v in org if str(self.map.source(v, SOURCE)).casefold() not in scored]
+        detail = (f"no source rule scores {', '.join(unscored)} (map the ones that should count in "
+                  "mappings.salesforce.sources)" if unscored else "every LeadSource value is scored by a rule")
+        return [Check("salesforce LeadSource values", True, detail)]
 
     def _status_checks(self) -> list[Check]:
         """The mapping against the org's LeadStatus by API name: every mapped value exists, the converted
