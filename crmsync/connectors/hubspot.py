@@ -214,6 +214,8 @@ class HubSpotConnector:
             after = page.paging.next.after
 
     def _mapped(self, results: list[Any]) -> PulledPage:
+        if any(self.map.needs_industry_labels(obj.properties or {}) for obj in results):
+            self.map.industry_labels = self.industry_labels()
         page = PulledPage()
         for obj in results:
             try:
@@ -352,6 +354,14 @@ class HubSpotConnector:
             options = sorted(prop.options or [], key=lambda o: (o.display_order is None, o.display_order or 0))
             self._lifecycle_order = [o.value for o in options]
         return self._lifecycle_order
+
+    def industry_labels(self) -> dict[str, str]:
+        """The contact `industry` property's options, value -> label: a portal whose industry is a
+        dropdown stores the internal value (COMPUTER_SOFTWARE), and the mapping may name the label
+        ("Computer Software"). Empty when the property is a text field (HubSpot's default for contacts)."""
+        prop = self._call("read industry options", self.client.crm.properties.core_api.get_by_name, "contacts",
+                          "industry")
+        return {str(o.value): str(o.label) for o in prop.options or [] if o.value is not None}
 
     def _batch_update(self, writes: list[WriteBack]) -> list[WriteResult]:
         results: list[WriteResult] = []

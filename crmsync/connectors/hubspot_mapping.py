@@ -56,6 +56,8 @@ HISTORY_KINDS = {**PAGE_AND_FORM_HISTORY, **EMAIL_HISTORY}
 class HubSpotMapping(Vocabulary):
     def __init__(self, mapping: CrmMapping) -> None:
         super().__init__(mapping)
+        self.industry_labels: dict[str, str] | None = None
+        """The portal's `industry` options (value -> label), once read; empty for a text property."""
         self.stages_for: dict[str, list[Stage]] = {}
         for stage, value in self.stage_values.items():
             self.stages_for.setdefault(value, []).append(stage)
@@ -91,7 +93,8 @@ class HubSpotMapping(Vocabulary):
         snapshot = {name: self.normal(name, p.get(name, "")) for name in self.owned_properties()}
         return Contact(
             id=rid, crm="hubspot", email=p.get("email"), first_name=p.get("firstname"), last_name=p.get("lastname"),
-            company=p.get("company"), title=p.get("jobtitle"), industry=self.industry(p.get("industry")),
+            company=p.get("company"), title=p.get("jobtitle"),
+            industry=self.industry(p.get("industry"), self.industry_labels),
             employees=p.get("numemployees"), country=p.get("country"),
             source=self.source(p.get("hs_analytics_source"), SOURCE),
             owner_id=p.get(f.owner), stage=stage.value if stage else None,
@@ -102,6 +105,12 @@ class HubSpotMapping(Vocabulary):
             opportunity_at=p.get(f.opportunity_at), customer_at=p.get(f.customer_at),
             skipped_gate=p.get(f.skipped_gate), pipeline_route=_route(stage, p.get("num_associated_deals")),
         )
+
+    def needs_industry_labels(self, properties: dict[str, Any]) -> bool:
+        """Whether this contact's industry value is not in the mapping and the portal's labels are unread."""
+        value = properties.get("industry")
+        return self.industry_labels is None and isinstance(value, str) and value != "" \
+            and value not in self.mapping.industries
 
     def stage_from(self, lifecycle: str, governed: Stage | None) -> Stage | None:
         if not lifecycle:

@@ -36,9 +36,14 @@ class Vocabulary:
                 self.status_for.setdefault(value, status)
         self._timestamps = {getattr(self.fields, t) for t in TIMESTAMPS}
 
-    def industry(self, value: Any) -> Any:
-        """The definitions' word for a CRM industry value (the mapping's `industries`), else the value."""
-        return self.mapping.industries.get(value, value) if isinstance(value, str) else value
+    def industry(self, value: Any, labels: dict[str, str] | None = None) -> Any:
+        """The definitions' word for a CRM industry value through the mapping's `industries`, which may
+        name the value or its label (`labels`: the CRM's option value -> label); else the value as it is."""
+        if not isinstance(value, str):
+            return value
+        table = self.mapping.industries
+        label = (labels or {}).get(value)
+        return table.get(value) or (table.get(label) if label else None) or value
 
     def source(self, value: Any, standard: dict[str, str]) -> Any:
         """The definitions' word for a CRM lead source: the mapping's `sources` first, then the CRM's

@@ -20,6 +20,13 @@ SOURCE = {"organic": "ORGANIC_SEARCH", "paid_search": "PAID_SEARCH", "email": "E
           "social": "SOCIAL_MEDIA", "referral": "REFERRALS", "partner": "OTHER_CAMPAIGNS", "direct": "DIRECT_TRAFFIC",
           "event": "OFFLINE"}
 CRMSYNC_GROUP = "crmsync"
+INDUSTRY = {"Financial Services": "FINANCIAL_SERVICES", "Healthcare": "HOSPITAL_HEALTH_CARE",
+            "Logistics": "LOGISTICS_AND_SUPPLY_CHAIN", "Information Technology": "INFORMATION_TECHNOLOGY_AND_SERVICES",
+            "Software": "COMPUTER_SOFTWARE", "Computer Software": "COMPUTER_SOFTWARE", "Insurance": "INSURANCE",
+            "Retail": "RETAIL", "Management Consulting": "MANAGEMENT_CONSULTING", "Banking": "BANKING",
+            "Telecommunications": "TELECOMMUNICATIONS", "E-commerce": "INTERNET"}
+"""The seed's industries as HubSpot's internal industry values (state.INDUSTRY_OPTIONS): what a portal
+stores when the value comes from its own industry options."""
 
 
 def install_crmsync_properties(portal: Portal, mapping: CrmMapping | None = None) -> None:
@@ -75,7 +82,7 @@ def _add_lead(portal: Portal, lead: SeedLead, now: datetime, crmsync_properties:
     created = now - timedelta(days=lead.created_days_ago)
     props: dict[str, Any] = {
         "email": lead.email, "firstname": lead.first_name, "lastname": lead.last_name, "company": lead.company,
-        "jobtitle": lead.title, "industry": lead.industry, "country": lead.country,
+        "jobtitle": lead.title, "industry": INDUSTRY.get(lead.industry or "", lead.industry), "country": lead.country,
         "numemployees": employees_bucket(lead.employees), "hs_analytics_source": SOURCE.get(lead.source),
         "lifecyclestage": LIFECYCLE[lead.stage], "hs_lead_status": STATUS.get(lead.lead_status or ""),
         "hubspot_owner_id": portal.owners[lead.owner]["id"],

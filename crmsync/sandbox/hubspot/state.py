@@ -29,6 +29,20 @@ EMPLOYEE_BUCKETS = ["1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "10
 SOURCES = ["ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA", "REFERRALS", "OTHER_CAMPAIGNS",
            "DIRECT_TRAFFIC", "OFFLINE", "PAID_SOCIAL"]
 ENGAGEMENT_TYPES = ("calls", "emails", "meetings", "notes", "tasks")
+# HubSpot's industry options, (internal value, label), as a real portal defines them for the company
+# `industry` enumeration (recorded/hubspot/properties_companies_subset.json: 148 options; the ones the
+# seed and the default definitions use are kept here, tests/test_hubspot_industries.py checks each
+# against the recording). A contact's `industry` is a single-line text by default (a real portal's
+# property list: "Industry", string/text, "The Industry a contact is in"; hairsolutionsco/automations_hub
+# hubspot/objects/contacts/properties.md); portals that make it a dropdown of these options store the
+# internal values (`industry_dropdown`).
+INDUSTRY_OPTIONS = [("BANKING", "Banking"), ("COMPUTER_SOFTWARE", "Computer Software"), ("INTERNET", "Internet"),
+                    ("FINANCIAL_SERVICES", "Financial Services"), ("HOSPITAL_HEALTH_CARE", "Hospital & Health Care"),
+                    ("INFORMATION_TECHNOLOGY_AND_SERVICES", "Information Technology and Services"),
+                    ("INSURANCE", "Insurance"), ("LOGISTICS_AND_SUPPLY_CHAIN", "Logistics and Supply Chain"),
+                    ("MANAGEMENT_CONSULTING", "Management Consulting"),
+                    ("MARKETING_AND_ADVERTISING", "Marketing and Advertising"), ("MINING_METALS", "Mining & Metals"),
+                    ("RETAIL", "Retail"), ("TELECOMMUNICATIONS", "Telecommunications")]
 OBJECT_TYPES = ("contacts", *ENGAGEMENT_TYPES, "deals")
 # HUBSPOT_DEFINED association type ids: contact -> engagement, engagement -> contact
 CONTACT_TO = {"calls": 193, "emails": 197, "meetings": 199, "notes": 201, "tasks": 203}
@@ -117,6 +131,14 @@ def standard_contact_properties() -> dict[str, dict[str, Any]]:
         _prop("num_associated_deals", "Associated Deals", "number", "number", "deal_information"),
     ]
     return {p["name"]: p for p in props}
+
+
+def industry_dropdown(portal: Portal) -> None:
+    """Make the contact `industry` a dropdown of HubSpot's industry options (see INDUSTRY_OPTIONS)."""
+    prop = portal.properties["contacts"]["industry"]
+    prop.update(type="enumeration", fieldType="select", options=[
+        {"label": label, "value": value, "hidden": False, "displayOrder": i}
+        for i, (value, label) in enumerate(INDUSTRY_OPTIONS)])
 
 
 def standard_engagement_properties(object_type: str) -> dict[str, dict[str, Any]]:
