@@ -17,7 +17,9 @@ import typer
 
 from crmsync import __version__
 from crmsync.connectors.base import Connector
-from crmsync.connectors.registry import configured, connect
+from crmsync.connectors.feeds import rules_check, unfed
+from crmsync.connectors.hubspot import HubSpotConnector
+from crmsync.connectors.registry import KNOWN, configured, connect
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.connectors.salesforce_guard import install_guard
@@ -105,15 +107,29 @@ def definitions_validate(
     """Check a definitions file: schema, contradictions, governance header. Exit 2 when invalid."""
     loaded = _load(path)
     gov = loaded.definitions.governance
+    crms = _configured_or_all()
+    never = {str(kind): names for kind, names in unfed(loaded.definitions, crms).items()}
     if as_json:
         typer.echo(json.dumps({"path": str(path), "valid": True, "version": gov.version,
-                               "hash": loaded.content_hash, "next_review_date": str(gov.next_review_date)}))
+                               "hash": loaded.content_hash, "next_review_date": str(gov.next_review_date),
+                               "crms": crms, "rules_never_fed": never}))
         return
     typer.echo(f"{path}: valid")
     typer.echo(f"  version {gov.version}, owner {gov.owner}")
     typer.echo(f"  approved by marketing: {gov.approved_by.marketing}; sales: {gov.approved_by.sales}")
     typer.echo(f"  effective {gov.effective_date}, next review {gov.next_review_date}")
     typer.echo(f"  content hash {loaded.content_hash}")
+    for kind, names in never.items():
+        typer.echo(f"  note: no connector of {', '.join(crms)} reads {kind}: {', '.join(names)} never score")
+
+
+def _configured_or_all() -> list[str]:
+    """The CRMs the settings configure; every known one when none is (or the settings cannot be read)."""
+    try:
+        names: list[str] = list(configured(_settings()))
+    except CrmsyncError:
+        names = []
+    return names or list(KNOWN)
 
 
 @definitions_app.command("activate")
@@ -196,7 +212,9 @@ def doctor(
     if not names:
         checks.append(Check("crm", False, "no CRM configured (CRMSYNC_HUBSPOT__ACCESS_TOKEN or CRMSYNC_SALESFORCE__*)"))
     for name in names:
-        checks += connect(name, settings, loaded, retry=DOCTOR_RETRY).doctor()
+        connector = connect(name, settings, loaded, retry=DOCTOR_RETRY)
+        checks += connector.doctor()
+        checks += _rules_checks(name, connector, loaded)
     if as_json:
         typer.echo(json.dumps({"ok": all(c.ok for c in checks), "checks": [vars_of(c) for c in checks],
                                "settings": masked(settings)}, indent=2))
@@ -205,6 +223,18 @@ def doctor(
             _say(f"{'ok  ' if check.ok else 'FAIL'} {check.name:32} {check.detail}")
     if not all(c.ok for c in checks):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _rules_checks(name: str, connector: HubSpotConnector | SalesforceConnector,
+                  loaded: LoadedDefinitions) -> list[Check]:
+    """The engagement rules this CRM never feeds (HubSpot: at the portal's tier, when it could be told)."""
+    if not isinstance(connector, HubSpotConnector):
+        return [rules_check(name, loaded.definitions)]
+    try:
+        events = connector.capabilities().events
+    except CrmsyncError:
+        return []  # the tier check above already says why
+    return [rules_check(name, loaded.definitions, events)]
 
 
 GUARD_HELP = ("Also install the BANT guard: on Salesforce a validation rule on Lead that refuses converting a lead "
