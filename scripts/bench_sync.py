@@ -4,6 +4,12 @@ Reports records/s, API calls against the minimum, and this process's RSS sampled
 (the sandbox's memory is not counted: it runs apart). Goals (the goals table in docs/benchmarks.md):
 calls <= 1.1 x minimum; flat memory on a 100,000-record backfill.
 
+Where the time goes, per record: crmsync's own CPU (this process's CPU time; the sandbox runs in
+another process, so none of its work is counted) apart from waiting on the CRM. Every CRM call goes
+through `RetryPolicy.run`, so a timing policy splits the run into time inside CRM calls (wall: the
+round trips; CPU: the client library building requests and reading answers) and outside them (the
+engine, the store). Waiting = wall - CPU, inside calls: the CRM's answer time plus any pacing.
+
     python scripts/bench_sync.py [--contacts 10000] [--backfill] [--json]
 """
 
@@ -18,12 +24,16 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import SecretStr
 
 from crmsync.connectors.hubspot import HubSpotConnector
+from crmsync.connectors.retry import RetryPolicy
 from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.definitions import load_definitions
 from crmsync.settings import HubSpotSettings, SalesforceSettings
@@ -31,6 +41,39 @@ from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TimedRetry(RetryPolicy):
+    """The connectors' retry policy, timing what happens inside CRM calls (wall and process CPU)."""
+
+    spent: dict[str, float] = field(default_factory=lambda: {"wall": 0.0, "cpu": 0.0, "calls": 0, "depth": 0},
+                                    compare=False)
+
+    def run(self, call: Callable[[], T]) -> T:
+        if self.spent["depth"]:  # a call made inside another is already being timed
+            return super().run(call)
+        self.spent["depth"] = 1
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            return super().run(call)
+        finally:
+            self.spent["wall"] += time.perf_counter() - wall
+            self.spent["cpu"] += time.process_time() - cpu
+            self.spent["calls"] += 1
+            self.spent["depth"] = 0
+
+
+def split(wall: float, cpu: float, inside: dict[str, float], records: int) -> dict[str, float]:
+    """Milliseconds per record: crmsync's CPU (total, outside CRM calls, inside them) and waiting on the CRM."""
+    per = 1000 / max(records, 1)
+    return {"cpu_ms_per_record": round(cpu * per, 3),
+            "cpu_outside_crm_calls_ms_per_record": round((cpu - inside["cpu"]) * per, 3),
+            "cpu_inside_crm_calls_ms_per_record": round(inside["cpu"] * per, 3),
+            "waiting_on_crm_ms_per_record": round((inside["wall"] - inside["cpu"]) * per, 3),
+            "other_waiting_ms_per_record": round(((wall - inside["wall"]) - (cpu - inside["cpu"])) * per, 3),
+            "cpu_seconds": round(cpu, 2), "inside_crm_calls_seconds": round(inside["wall"], 2)}
 
 
 def rss_mb() -> float:
@@ -58,16 +101,18 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             store = Store.open(f"sqlite:///{tmp}/bench.db")
             connector: HubSpotConnector | SalesforceConnector
+            timed = TimedRetry()
             if args.crm == "hubspot":
                 connector = HubSpotConnector(HubSpotSettings(access_token=SecretStr("bench"), base_url=url),
-                                             definitions.definitions.mappings.hubspot)
+                                             definitions.definitions.mappings.hubspot, retry=timed)
             else:
                 connector = SalesforceConnector(
                     SalesforceSettings(instance_url=url, login_url=url, client_id="bench",
-                                       client_secret=SecretStr("bench")), definitions.definitions.mappings.salesforce)
+                                       client_secret=SecretStr("bench")), definitions.definitions.mappings.salesforce,
+                    retry=timed)
             done = threading.Event()
             progress: dict[str, int] = {"pulled": 0}
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
 
             def sample() -> None:
                 while not done.wait(0.5):
@@ -84,7 +129,7 @@ def main() -> None:
                                     until=datetime.now(UTC), stream="backfill:bench")
             else:
                 report = syncer.run()
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             done.set()
             sampler.join()
             with urllib.request.urlopen(url + "/__sandbox/counts") as response:
@@ -108,7 +153,7 @@ def main() -> None:
         "peak_rss_mb": round(max(rss), 1), "rss_first_quarter_mb": round(max(rss[:quarter]), 1),
         "rss_last_quarter_mb": round(max(rss[-quarter:]), 1),
         "rss_samples": [(round(t, 1), round(m, 1), n) for t, m, n in samples[:: max(1, len(samples) // 20)]],
-        "minimum_calls": minimum,
+        "minimum_calls": minimum, **split(elapsed, cpu, timed.spent, c["pulled"]),
     }
     if args.json:
         print(json.dumps(result))
@@ -117,6 +162,11 @@ def main() -> None:
           f"{result['records_per_second']:,} records/s; {c['written']:,} written, {c['tasks']} tasks; "
           f"{made} API calls {calls}; peak RSS {result['peak_rss_mb']} MB "
           f"(first quarter {result['rss_first_quarter_mb']} MB, last quarter {result['rss_last_quarter_mb']} MB)")
+    print(f"per record: crmsync CPU {result['cpu_ms_per_record']} ms "
+          f"(engine and store {result['cpu_outside_crm_calls_ms_per_record']} ms, client library "
+          f"{result['cpu_inside_crm_calls_ms_per_record']} ms); waiting on the CRM "
+          f"{result['waiting_on_crm_ms_per_record']} ms; other waiting (store I/O) "
+          f"{result['other_waiting_ms_per_record']} ms")
 
 
 if __name__ == "__main__":

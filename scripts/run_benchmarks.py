@@ -110,6 +110,14 @@ def main() -> None:
     for crm, result in first.items():
         lines.append(f"| {crm} | {result['contacts']:,} | {result['seconds']} | {result['records_per_second']:,} | "
                      f"{result['calls']:,} | {result['peak_rss_mb']} MB |")
+    lines += ["", "Where the time goes, per record (`bench_sync.py`: this process's CPU time, the sandbox runs apart;"
+              " waiting = wall minus CPU inside CRM calls):", "",
+              "| CRM | crmsync CPU | engine and store | client library | waiting on the CRM | other waiting |",
+              "|---|---|---|---|---|---|"]
+    keys = ("cpu_ms_per_record", "cpu_outside_crm_calls_ms_per_record", "cpu_inside_crm_calls_ms_per_record",
+            "waiting_on_crm_ms_per_record", "other_waiting_ms_per_record")
+    for crm, result in first.items():
+        lines.append(f"| {crm} | " + " | ".join(f"{result[k]} ms" for k in keys) + " |")
     lines += ["", f"## Backfill of {int(backfill):,} HubSpot contacts: RSS over time", "",
               "| seconds | RSS MB | records done |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {n:,} |" for t, m, n in big["rss_samples"]]
