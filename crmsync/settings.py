@@ -92,6 +92,10 @@ class SalesforceSettings(Section):
     api_version: str = Field(default="60.0", pattern=r"^\d{2,3}\.0$")
     poll_seconds: int = Field(default=10, ge=1, le=86400,
                               description="the short SystemModstamp poll: one cheap query when nothing changed")
+    activity_poll_seconds: int = Field(default=60, ge=0, le=86400,
+                                       description="how often a pass also reads the Tasks, Events and "
+                                                   "CampaignMembers changed since the last time (3 queries); "
+                                                   "0: every pass")
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
     _urls = field_validator("instance_url", "login_url")(lambda cls, v: v if v is None else _http_url(v))

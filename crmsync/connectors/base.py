@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 from crmsync.errors import RecordError
 from crmsync.model import Activity, Check, Contact, OwnerTask, WriteBack, WriteResult
@@ -51,3 +51,15 @@ class Connector(Protocol):
     def setup(self) -> list[str]: ...
 
     def doctor(self) -> list[Check]: ...
+
+
+@runtime_checkable
+class ActivityStreams(Protocol):
+    """A CRM whose activity records change without their record changing (Salesforce): each stream is
+    read by its own cursor, and the records it names are re-decided."""
+
+    activity_streams: tuple[str, ...]
+    activity_interval: timedelta
+    """How often the streams are read (zero: every pass)."""
+
+    def touched(self, stream: str, since: datetime, until: datetime) -> set[str]: ...

@@ -2,7 +2,9 @@
 
 Leads changed in a window are read with SOQL on SystemModstamp (an indexed cursor), paged by
 nextRecordsUrl and keyed by Id so a window can resume; their Tasks, Events and campaign
-responses come from chunked IN queries (never a query per lead); writes go through
+responses come from chunked IN queries (never a query per lead), and the Tasks, Events and
+CampaignMembers changed in a window name the leads whose activities changed while they did not
+(`touched`: Salesforce moves a lead only with its LastActivityDate); writes go through
 composite/sobjects, 200 records a call, with a result per record. Every SOQL literal is escaped.
 
 simple-salesforce builds https URLs: one requests adapter (`_Transport`) sends them as plain HTTP
@@ -58,6 +60,9 @@ BULK_PAGE = 10_000
 BULK_THRESHOLD = 50_000
 IN_CHUNK = 300  # ids per IN list: about 7,000 characters of SOQL, far below the 100,000 limit
 PERMISSION_SET = "CRMSync_Integration"
+ACTIVITY_STREAMS = {"Task": "WhoId", "Event": "WhoId", "CampaignMember": "LeadId"}
+"""The activity streams (the sObject, also the cursor's suffix -> the field naming the lead)."""
+LEAD_PREFIX = "00Q"  # the Lead key prefix: WhoId also names contacts (003)
 BULK_JOB_ATTEMPTS = 3
 
 
@@ -111,6 +116,8 @@ class SalesforceConnector:
         self.session.mount("http://", transport)
         self.sf: Salesforce | None = None
         self.logins = 0
+        self.activity_streams = tuple(ACTIVITY_STREAMS)
+        self.activity_interval = timedelta(seconds=settings.activity_poll_seconds)
 
     # --- sessions and the one place every call goes through -------------------------------------
 
@@ -316,8 +323,26 @@ class SalesforceConnector:
         return found
 
     def events(self, since: datetime, until: datetime) -> Iterator[tuple[str, Activity]]:
-        """Salesforce has no separate activity stream: everything comes with the lead's page."""
+        """Nothing to keep locally: Salesforce's activities are records, read with their lead's page."""
         return iter(())
+
+    def touched(self, stream: str, since: datetime, until: datetime) -> set[str]:
+        """Leads whose Tasks, Events or CampaignMembers (`stream`, one of ACTIVITY_STREAMS) changed with
+        since <= SystemModstamp < until. A lead's own SystemModstamp moves only when its LastActivityDate
+        does (Salesforce Help 000387261, "Difference between SystemModStamp and LastModifiedDate"), so a
+        second call on the same day, or a campaign response, leaves the lead as it was: these streams find
+        them. Only lead ids (prefix 00Q): a converted lead's activities move to its contact, and a
+        converted lead is never written."""
+        sobject, key = stream, ACTIVITY_STREAMS[stream]
+        ceiling = until if until.microsecond == 0 else until.replace(microsecond=0) + timedelta(seconds=1)
+        where = f"SystemModstamp >= {soql_time(since)} AND SystemModstamp < {soql_time(ceiling)}"
+        if sobject == "Task":  # crmsync's own reminders change nothing it decides on (`task`)
+            where += f" AND {TASK_KEY} = null"
+        query = f"SELECT {key} FROM {sobject} WHERE {where}"
+        found: set[str] = set()
+        for records in self._soql(f"query changed {sobject}", query):
+            found |= {str(r[key]) for r in records if str(r.get(key) or "").startswith(LEAD_PREFIX)}
+        return found
 
     # --- writing --------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from crmsync.connectors.base import Connector, PulledPage
+from crmsync.connectors.base import ActivityStreams, Connector, PulledPage
 from crmsync.definitions import LoadedDefinitions
 from crmsync.errors import LeaseLost, RecordError
 from crmsync.model import ActionKind, Activity, Contact, Decision, LeadStatus, OwnerTask, WriteBack
@@ -122,8 +122,10 @@ class SyncPass:
             # wins); a revert cut between its "clear" and its "set" is completed, not re-decided.
             self.flush(report)
         unstored = {} if resume else self._events(report, stream, lower, upper)
+        decided: set[str] = set()
         for page in self.connector.pull_changed(lower, upper, after_key=resume, backfill=kind == "backfill"):
-            self._page(page, report, unstored, skip_seen=kind == "sync" and not unstored, checkpoint=checkpoint)
+            decided |= self._page(page, report, unstored, skip_seen=kind == "sync" and not unstored,
+                                  checkpoint=checkpoint)
             if self._writes_enabled:
                 self.flush(report, only_full=True)
             if self.progress:
@@ -131,6 +133,8 @@ class SyncPass:
             if self.should_stop():
                 report.outcome = "interrupted"
                 break
+        streams = [] if report.outcome == "interrupted" else self._activity_changes(report, stream, lower, upper,
+                                                                                    decided)
         if self._writes_enabled:
             self.flush(report)
         if report.outcome == "interrupted":  # stopped between pages: the window is read again next time
@@ -139,8 +143,35 @@ class SyncPass:
             report.counts["erased"] += erasure.sweep_deleted(self.store, self.connector, upper)
         if not self.dry_run:
             with self.store.transaction() as c:
-                self.store.set_cursor(c, self.crm, stream, upper)
+                for name in [stream, *streams]:
+                    self.store.set_cursor(c, self.crm, name, upper)
         report.outcome = "ok"
+
+    def _activity_changes(self, report: PassReport, stream: str, lower: datetime, upper: datetime,
+                          decided: set[str]) -> list[str]:
+        """Where activities change without their record (Salesforce), each activity stream is read on
+        a cursor of its own (`<stream>:<name>`, from its cursor minus the overlap to the pass's upper
+        bound) every `activity_interval`, and the records it names that this pass did not decide are read
+        and sent through the same decide / store / outbox path. The streams read, whose cursors move
+        with the pass's; none on a pass that is not due, or for a first pass (it read every record with
+        its activities)."""
+        connector = self.connector
+        if report.kind != "sync" or not isinstance(connector, ActivityStreams):
+            return []
+        names = {f"{stream}:{name}": name for name in connector.activity_streams}
+        cursors = {full: self.store.cursor(self.crm, full) for full in names}
+        known = [c for c in cursors.values() if c is not None]
+        if known and upper - min(known) < connector.activity_interval:
+            return []
+        touched: set[str] = set()
+        for full, cursor in cursors.items():
+            since = cursor - self.overlap if cursor is not None else lower
+            if since > EPOCH:
+                touched |= connector.touched(names[full], since, upper)
+        fresh = sorted(touched - decided)
+        if fresh:
+            self._page(self.connector.read(fresh), report, {})
+        return list(names)
 
     def _close(self, report: PassReport, error: str | None = None) -> None:
         if report.run_id is None:
@@ -187,22 +218,24 @@ class SyncPass:
             yield record_id, activity
 
     def _page(self, page: PulledPage, report: PassReport, unstored: dict[str, list[Activity]],
-              skip_seen: bool = False, checkpoint: str | None = None) -> None:
-        """Decide a page. With `skip_seen` (incremental passes), a record already decided at this very
+              skip_seen: bool = False, checkpoint: str | None = None) -> set[str]:
+        """Decide a page; the ids decided. With `skip_seen` (incremental passes), a record already decided at this very
         modification time is left out: the overlap re-reads it, nothing about it changed (dedupe by id
         and modification time), so it costs no activity reads and no decision. With `checkpoint` (a
         stream), the page's resume key is stored with the page: a crash resumes after it."""
         report.counts["pulled"] += len(page.contacts)
         resume = (checkpoint, page.resume_key) if checkpoint and page.resume_key else None
-        self._decide_page(page.contacts, [("read", e) for e in page.errors], report, unstored, skip_seen, resume)
+        decided = self._decide_page(page.contacts, [("read", e) for e in page.errors], report, unstored, skip_seen,
+                                    resume)
         if page.deleted and not self.dry_run:
             report.counts["erased"] += erasure.erase(self.store, self.crm, page.deleted, "pull")
+        return decided
 
     def _decide_page(self, contacts: list[Contact], rejected: list[tuple[str, RecordError]], report: PassReport,
                      unstored: dict[str, list[Activity]], skip_seen: bool = False,
-                     resume: tuple[str, str] | None = None) -> None:
-        """Decide records and store the decisions. One bad record (a value no store keeps, a decision
-        that raises) is quarantined with the reason, and the others go on."""
+                     resume: tuple[str, str] | None = None) -> set[str]:
+        """Decide records and store the decisions; the ids decided. One bad record (a value no store
+        keeps, a decision that raises) is quarantined with the reason, and the others go on."""
         previous = self.store.records(self.crm, [c.id for c in contacts])
         fresh = [c for c in contacts if not (skip_seen and _seen(previous.get(c.id), c))]
         report.counts["unchanged"] += len(contacts) - len(fresh)
@@ -229,8 +262,9 @@ class SyncPass:
                              "to": d.decision.target_stage.value, "properties": d.change.properties,
                              "actions": [a.kind.value for a in d.decision.actions]}
                             for d in decided if d.change is not None]
-            return
+            return set(ids)
         self._store_page(decided, rejected, report, now, release=True, resume=resume)
+        return set(ids)
 
     def _store_page(self, decided: list[_Decided], rejected: list[tuple[str, RecordError]], report: PassReport,
                     now: datetime, release: bool = False, resume: tuple[str, str] | None = None) -> None:

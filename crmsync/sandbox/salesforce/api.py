@@ -226,6 +226,18 @@ def _routes(app: SalesforceApp) -> None:
         return Response(200, {"name": sobject, "label": sobject, "custom": False, "fields": fields,
                               "updateable": True, "queryable": True}, app.limit_headers())
 
+    @app.route("POST", "/services/data/{version}/sobjects/{sobject}", "sobject.create")
+    def create_one(request: Request, version: str, sobject: str) -> Response:
+        """Create a record: 201 with {id, success, errors} (REST API Developer Guide, "Create a Record");
+        simple-salesforce's `sf.Task.create(...)` posts here."""
+        if sobject not in org.fields:
+            raise HttpError(404, f"The requested resource does not exist: {sobject}", errorCode="NOT_FOUND")
+        try:
+            saved = org.create(sobject, request.json(), user=app.caller(request))
+        except FieldError as exc:
+            raise HttpError(400, exc.message, errorCode=exc.code, fields=exc.fields) from None
+        return Response(201, {"id": saved["Id"], "success": True, "errors": []}, app.limit_headers())
+
     @app.route("PATCH", "/services/data/{version}/sobjects/{sobject}/{rid}", "sobject.update")
     def update_one(request: Request, version: str, sobject: str, rid: str) -> Response:
         if sobject not in org.records:

@@ -117,5 +117,4 @@ def control_routes(app: SalesforceApp) -> None:
         task = org.create("Task", {"WhoId": rid, "OwnerId": record.get("OwnerId"),
                                    "Subject": body.get("subject", "Call"), "Type": "Call", "TaskSubtype": "Call",
                                    "Status": "Completed", "ActivityDate": at.date().isoformat()}, at=at)
-        org.touch("Lead", rid, at)
-        return Response(201, {"id": task["Id"]})
+        return Response(201, {"id": task["Id"]})  # the lead moves only with its LastActivityDate (org.py)

@@ -7,7 +7,8 @@ whose formulas formula.py evaluates.
 Two shapes: "default" (a new org: the four standard Lead statuses, as the recorded describe of a
 scratch org shows, ../shared/recorded/salesforce/describe_lead.json) and "rich" (an org whose admin
 added "Qualified" and "Unqualified"). Every change bumps SystemModstamp and LastModifiedDate,
-Salesforce's change cursor.
+Salesforce's change cursor; an activity bumps its lead's SystemModstamp only when it moves the lead's
+LastActivityDate (`_roll_up_activity`).
 """
 
 from __future__ import annotations
@@ -227,7 +228,12 @@ class Org:
             record.setdefault("Status", self.statuses()[0])
             record.setdefault("IsConverted", False)
             self._validate_lead(record, None)
+        if sobject == "CampaignMember":  # the Campaign relationship a query can read (Campaign.Name, .Type)
+            campaign = self.records["Campaign"].get(str(values.get("CampaignId")))
+            if campaign is not None:
+                record["Campaign"] = {"Name": campaign.get("Name"), "Type": campaign.get("Type")}
         self.records[sobject][rid] = record
+        self._roll_up_activity(sobject, record, now)
         return record
 
     def update(self, sobject: str, rid: str, values: dict[str, Any], at: datetime | None = None,
@@ -251,9 +257,27 @@ class Org:
             stamp = sf_time(at or self.clock())
             record.update(changed)
             record["LastModifiedDate"] = record["SystemModstamp"] = stamp
+            self._roll_up_activity(sobject, record, at or self.clock())
             for listener in self.on_change:
                 listener(sobject, rid)
         return record
+
+    def _roll_up_activity(self, sobject: str, activity: dict[str, Any], at: datetime) -> None:
+        """A lead's LastActivityDate is the latest due date of its closed tasks and the latest start date
+        of its events (Salesforce Help 000385365, "Differences between Last Activity and Last Modified
+        Dates"); when it moves, the lead's SystemModstamp moves and its LastModifiedDate does not (Help
+        000387261: they differ when "the 'LastActivityDate' field is modified"). Otherwise an activity
+        leaves the lead as it was: a second call on the same day changes nothing on the lead. A campaign
+        response (CampaignMember) never touches it (unconfirmed, docs/salesforce.md)."""
+        if sobject not in ACTIVITY_OBJECTS:
+            return
+        lead = self.records["Lead"].get(str(activity.get("WhoId")))
+        if lead is None or (sobject == "Task" and activity.get("Status") != "Completed"):
+            return
+        day = str(activity.get("ActivityDate") if sobject == "Task" else activity.get("StartDateTime") or "")[:10]
+        if day and day > str(lead.get("LastActivityDate") or ""):
+            lead["LastActivityDate"] = day
+            lead["SystemModstamp"] = max(lead["SystemModstamp"], sf_time(at))
 
     def delete(self, sobject: str, rid: str) -> None:
         record = self.records[sobject][rid]

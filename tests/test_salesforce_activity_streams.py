@@ -1,0 +1,126 @@
+"""Activity freshness on Salesforce: a lead's SystemModstamp moves only with its LastActivityDate, so a
+second call on the same day, or a campaign response, leaves the lead as it was. Each pass (at most every
+`activity_poll_seconds`) reads the Tasks, Events and CampaignMembers changed since its cursors and
+re-decides their leads. A rep acts through simple-salesforce; the store is real (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from crmsync.connectors.salesforce import SalesforceConnector
+from crmsync.sandbox.salesforce import SalesforceApp
+from crmsync.sandbox.salesforce.org import sf_time
+from crmsync.store import Store
+from crmsync.sync import SyncPass
+from tests.hubspot_fixtures import DEFS, SEED_NOW
+from tests.salesforce_fixtures import salesforce, sf_connector
+from tests.test_salesforce_guard import rep_client
+
+STREAMS = ("salesforce", ["contacts:Task", "contacts:Event", "contacts:CampaignMember"])
+
+
+def at(minutes: float) -> datetime:
+    return SEED_NOW + timedelta(minutes=minutes)
+
+
+def run(store: Store, conn: SalesforceConnector, app: SalesforceApp, minutes: float) -> Any:
+    """A pass at SEED_NOW + minutes (the org's clock one minute before: what people did came first)."""
+    app.org.clock = lambda: at(minutes - 1)
+    report = SyncPass(store, conn, DEFS, clock=lambda: at(minutes)).run()
+    assert report.outcome == "ok"
+    return report
+
+
+def clocks(store: Store, lead_id: str) -> dict[str, str]:
+    return {c["name"]: c["state"] for c in store.records("salesforce", [lead_id])[lead_id]["slas"] or []}
+
+
+def open_first_contact(store: Store, app: SalesforceApp) -> str:
+    """A lead whose first-contact clock is open (no call or email since it became MQL), not converted,
+    with no activity today."""
+    today = SEED_NOW.date().isoformat()
+    ids = [rid for rid, lead in app.org.records["Lead"].items()
+           if not lead["IsConverted"] and str(lead.get("LastActivityDate") or "") < today]
+    return next(rid for rid in ids if clocks(store, rid).get("first_contact") in ("on_track", "at_risk", "breached"))
+
+
+def test_a_second_call_on_the_same_day_is_seen_and_meets_first_contact(database_url: str) -> None:
+    with salesforce(40) as (app, url):
+        store, conn = Store.open(database_url), sf_connector(url)
+        first = run(store, conn, app, 1)
+        assert first.counts["pulled"] == 40
+        assert all(store.cursor(STREAMS[0], name) == at(1) for name in STREAMS[1])  # set, nothing queried
+        lead_id = open_first_contact(store, app)
+        lead = app.org.records["Lead"]
+        rep = rep_client(app, conn)
+
+        app.org.clock = lambda: at(2)
+        rep.Event.create({"WhoId": lead_id, "Subject": "Coffee at the fair", "StartDateTime": sf_time(at(2))})
+        assert lead[lead_id]["LastActivityDate"] == SEED_NOW.date().isoformat()
+        assert lead[lead_id]["SystemModstamp"] == sf_time(at(2))  # LastActivityDate moved: the lead moved
+        run(store, conn, app, 3)
+        assert clocks(store, lead_id)["first_contact"] != "met"  # a meeting is no first contact attempt
+
+        app.org.clock = lambda: at(4)
+        rep.Task.create({"WhoId": lead_id, "Subject": "Intro call", "Type": "Call", "TaskSubtype": "Call",
+                         "Status": "Completed", "ActivityDate": SEED_NOW.date().isoformat()})
+        assert lead[lead_id]["SystemModstamp"] == sf_time(at(2))  # same day: the lead did not move
+        app.reset_counts()
+        third = run(store, conn, app, 5)
+        assert clocks(store, lead_id)["first_contact"] in ("met", "met_late")
+        assert third.counts["stored"] == 1  # that lead's new decision, and no other
+        assert lead[lead_id]["CRMSync_SLA_State__c"] == store.records("salesforce", [lead_id])[lead_id]["sla_state"]
+        assert all(store.cursor(STREAMS[0], name) == at(5) for name in STREAMS[1])
+
+
+def test_a_campaign_response_after_the_leads_last_change_is_seen(database_url: str) -> None:
+    with salesforce(40) as (app, url):
+        store, conn = Store.open(database_url), sf_connector(url)
+        run(store, conn, app, 1)
+        members = {m["LeadId"] for m in app.org.records["CampaignMember"].values()}
+        lead_id = next(rid for rid, lead in app.org.records["Lead"].items()
+                       if rid not in members and not lead["IsConverted"])
+        stamp = app.org.records["Lead"][lead_id]["SystemModstamp"]
+        score = app.org.records["Lead"][lead_id].get("CRMSync_Engagement_Score__c")
+        decisions = len(store.decisions_for("salesforce", lead_id))
+        campaign = app.org.new_id("Campaign")  # the marketing team's web form, already in the org
+        app.org.records["Campaign"][campaign] = {"Id": campaign, "Name": "Pricing page form", "Type": "Web Form"}
+
+        app.org.clock = lambda: at(2)
+        rep_client(app, conn).CampaignMember.create({"LeadId": lead_id, "CampaignId": campaign,
+                                                     "Status": "Responded", "HasResponded": True})
+        assert app.org.records["Lead"][lead_id]["SystemModstamp"] == stamp  # a response does not move the lead
+        run(store, conn, app, 3)
+        assert len(store.decisions_for("salesforce", lead_id)) == decisions + 1
+        assert app.org.records["Lead"][lead_id]["CRMSync_Engagement_Score__c"] > (score or 0)
+
+
+def test_idle_passes_cost_one_call_and_four_when_the_streams_are_due(database_url: str) -> None:
+    with salesforce(30) as (app, url):
+        store, conn = Store.open(database_url), sf_connector(url)
+        for minutes in (1, 3, 10):  # crmsync's own writes come back and settle; the overlap (5 min) passes
+            run(store, conn, app, minutes)
+        app.reset_counts()
+        due = run(store, conn, app, 20)  # more than activity_poll_seconds (60) since the streams' cursors
+        assert app.call_counts() == {"queryAll": 1, "query": 3} and due.counts["pulled"] == 0
+        app.reset_counts()
+        run(store, conn, app, 20.5)  # 30 s later: only the leads' poll
+        assert app.call_counts() == {"queryAll": 1}
+
+
+def test_an_activity_that_changes_nothing_writes_nothing(database_url: str) -> None:
+    with salesforce(30) as (app, url):
+        store, conn = Store.open(database_url), sf_connector(url)
+        for minutes in (1, 3, 10):
+            run(store, conn, app, minutes)
+        lead_id = next(rid for rid, lead in app.org.records["Lead"].items() if not lead["IsConverted"])
+        decisions = len(store.decisions_for("salesforce", lead_id))
+        app.org.clock = lambda: at(11)
+        rep_client(app, conn).Task.create({"WhoId": lead_id, "Subject": "Send the deck", "TaskSubtype": "Task",
+                                           "Status": "Not Started"})  # a to-do: no contact attempt
+        app.reset_counts()
+        report = run(store, conn, app, 13)
+        assert report.counts["pulled"] == 1 and report.counts["stored"] == 0
+        assert len(store.decisions_for("salesforce", lead_id)) == decisions
+        assert not {"composite.update", "composite.create"} & set(app.call_counts())
