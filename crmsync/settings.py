@@ -94,7 +94,7 @@ class SalesforceSettings(Section):
                               description="the short SystemModstamp poll: one cheap query when nothing changed")
     activity_poll_seconds: int = Field(default=60, ge=0, le=86400,
                                        description="how often a pass also reads the Tasks, Events and "
-                                                   "CampaignMembers changed since the last time (3 queries); "
+                                                   "CampaignMembers changed since the last time (one call); "
                                                    "0: every pass")
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from crmsync.connectors.salesforce import SalesforceConnector
+from crmsync.errors import FatalError
 from crmsync.sandbox.salesforce import SalesforceApp
 from crmsync.sandbox.salesforce.org import sf_time
 from crmsync.store import Store
@@ -96,14 +99,14 @@ def test_a_campaign_response_after_the_leads_last_change_is_seen(database_url: s
         assert app.org.records["Lead"][lead_id]["CRMSync_Engagement_Score__c"] > (score or 0)
 
 
-def test_idle_passes_cost_one_call_and_four_when_the_streams_are_due(database_url: str) -> None:
+def test_idle_passes_cost_one_call_and_two_when_the_streams_are_due(database_url: str) -> None:
     with salesforce(30) as (app, url):
         store, conn = Store.open(database_url), sf_connector(url)
         for minutes in (1, 3, 10):  # crmsync's own writes come back and settle; the overlap (5 min) passes
             run(store, conn, app, minutes)
         app.reset_counts()
         due = run(store, conn, app, 20)  # more than activity_poll_seconds (60) since the streams' cursors
-        assert app.call_counts() == {"queryAll": 1, "query": 3} and due.counts["pulled"] == 0
+        assert app.call_counts() == {"queryAll": 1, "composite": 1} and due.counts["pulled"] == 0
         app.reset_counts()
         run(store, conn, app, 20.5)  # 30 s later: only the leads' poll
         assert app.call_counts() == {"queryAll": 1}
@@ -124,3 +127,19 @@ def test_an_activity_that_changes_nothing_writes_nothing(database_url: str) -> N
         assert report.counts["pulled"] == 1 and report.counts["stored"] == 0
         assert len(store.decisions_for("salesforce", lead_id)) == decisions
         assert not {"composite.update", "composite.create"} & set(app.call_counts())
+
+
+def test_the_streams_go_in_one_composite_call_and_a_refused_subrequest_is_classified() -> None:
+    with salesforce(30) as (app, url):
+        conn = sf_connector(url)
+        since = dict.fromkeys(("Task", "Event", "CampaignMember"), SEED_NOW - timedelta(days=400))
+        everyone = conn.touched(since, at(1))
+        seeded = {a["WhoId"] for name in ("Task", "Event") for a in app.org.records[name].values()}
+        seeded |= {m["LeadId"] for m in app.org.records["CampaignMember"].values()}
+        assert everyone == {rid for rid in seeded if rid.startswith("00Q")} and everyone
+        assert {k: v for k, v in app.call_counts().items() if k != "oauth.token"} == {"composite": 1}
+        app.reset_counts()
+        assert conn.touched({}, at(1)) == set() and app.call_counts() == {}
+        del app.org.fields["CampaignMember"]  # an org where the integration user cannot query campaigns
+        with pytest.raises(FatalError, match="INVALID_TYPE"):
+            conn.touched(since, at(1))

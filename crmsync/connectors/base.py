@@ -62,4 +62,7 @@ class ActivityStreams(Protocol):
     activity_interval: timedelta
     """How often the streams are read (zero: every pass)."""
 
-    def touched(self, stream: str, since: datetime, until: datetime) -> set[str]: ...
+    def touched(self, since: dict[str, datetime], until: datetime) -> set[str]:
+        """The records named by rows of the streams in `since` (each from its own moment) changed
+        before `until`."""
+        ...

@@ -24,7 +24,7 @@ import io
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -326,23 +326,53 @@ class SalesforceConnector:
         """Nothing to keep locally: Salesforce's activities are records, read with their lead's page."""
         return iter(())
 
-    def touched(self, stream: str, since: datetime, until: datetime) -> set[str]:
-        """Leads whose Tasks, Events or CampaignMembers (`stream`, one of ACTIVITY_STREAMS) changed with
-        since <= SystemModstamp < until. A lead's own SystemModstamp moves only when its LastActivityDate
+    def touched(self, since: dict[str, datetime], until: datetime) -> set[str]:
+        """Leads whose Tasks, Events or CampaignMembers (the streams in `since`, each from its own
+        moment) changed before `until`. A lead's own SystemModstamp moves only when its LastActivityDate
         does (Salesforce Help 000387261, "Difference between SystemModStamp and LastModifiedDate"), so a
-        second call on the same day, or a campaign response, leaves the lead as it was: these streams find
-        them. Only lead ids (prefix 00Q): a converted lead's activities move to its contact, and a
-        converted lead is never written."""
-        sobject, key = stream, ACTIVITY_STREAMS[stream]
+        second call on the same day, or a campaign response, leaves the lead as it was: these streams
+        find them. The queries go in one Composite request, which "counts as a single call toward your
+        API limits" (REST API Developer Guide, "Send Multiple Requests Using Composite"; at most 5
+        queries); further pages follow nextRecordsUrl. Only lead ids (prefix 00Q): a converted lead's
+        activities move to its contact, and a converted lead is never written."""
+        if not since:
+            return set()
         ceiling = until if until.microsecond == 0 else until.replace(microsecond=0) + timedelta(seconds=1)
-        where = f"SystemModstamp >= {soql_time(since)} AND SystemModstamp < {soql_time(ceiling)}"
-        if sobject == "Task":  # crmsync's own reminders change nothing it decides on (`task`)
-            where += f" AND {TASK_KEY} = null"
-        query = f"SELECT {key} FROM {sobject} WHERE {where}"
+        queries = {}
+        for sobject, start in since.items():
+            where = f"SystemModstamp >= {soql_time(start)} AND SystemModstamp < {soql_time(ceiling)}"
+            if sobject == "Task":  # crmsync's own reminders change nothing it decides on (`task`)
+                where += f" AND {TASK_KEY} = null"
+            queries[sobject] = f"SELECT {ACTIVITY_STREAMS[sobject]} FROM {sobject} WHERE {where}"
         found: set[str] = set()
-        for records in self._soql(f"query changed {sobject}", query):
-            found |= {str(r[key]) for r in records if str(r.get(key) or "").startswith(LEAD_PREFIX)}
+        for sobject, page in self.retry.run(lambda: self._composite_queries(queries)).items():
+            key = ACTIVITY_STREAMS[sobject]
+            while True:
+                found |= {str(r[key]) for r in page["records"] or [] if str(r.get(key) or "").startswith(LEAD_PREFIX)}
+                if page["done"] or not page.get("nextRecordsUrl"):
+                    break
+                page = self._call(f"query changed {sobject}", _more(page["nextRecordsUrl"]), PAGE_KEYS)
         return found
+
+    def _composite_queries(self, queries: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """One try of a Composite request of queries (by reference id): each one's first page. A
+        subrequest's error is classified as that query's own answer would be."""
+        version = self.settings.api_version
+        answer = self._attempt("query changed activities", _rest("composite", "POST", {"compositeRequest": [
+            {"method": "GET", "referenceId": ref, "url": f"/services/data/v{version}/query?{urlencode({'q': q})}"}
+            for ref, q in queries.items()]}), ("compositeResponse",))
+        pages: dict[str, dict[str, Any]] = {}
+        for sub in answer["compositeResponse"] or []:
+            ref, status, body = str(sub.get("referenceId")), sub.get("httpStatusCode"), sub.get("body")
+            if ref in queries and status == 200 and calls.shape(body, PAGE_KEYS) == calls.JSON:
+                pages[ref] = body
+            elif ref in queries:
+                raise calls.classify(calls.Answer("Salesforce", f"query changed {ref}", status, body,
+                                                  required=PAGE_KEYS))
+        if set(pages) != set(queries):
+            raise calls.malformed("Salesforce", "query changed activities",
+                                  f"{len(queries)} queries sent, {len(pages)} answered")
+        return pages
 
     # --- writing --------------------------------------------------------------------------------
 

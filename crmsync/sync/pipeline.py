@@ -163,11 +163,9 @@ class SyncPass:
         known = [c for c in cursors.values() if c is not None]
         if known and upper - min(known) < connector.activity_interval:
             return []
-        touched: set[str] = set()
-        for full, cursor in cursors.items():
-            since = cursor - self.overlap if cursor is not None else lower
-            if since > EPOCH:
-                touched |= connector.touched(names[full], since, upper)
+        since = {names[full]: cursor - self.overlap if cursor is not None else lower
+                 for full, cursor in cursors.items()}
+        touched = connector.touched({name: start for name, start in since.items() if start > EPOCH}, upper)
         fresh = sorted(touched - decided)
         if fresh:
             self._page(self.connector.read(fresh), report, {})

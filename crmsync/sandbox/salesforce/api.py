@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import secrets
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from crmsync.sandbox.http import HttpError, Request, Response, SandboxApp
 from crmsync.sandbox.salesforce import oauth, soql
@@ -130,6 +132,34 @@ def _routes(app: SalesforceApp) -> None:
     @app.route("GET", "/services/data/{version}/queryAll", "queryAll")
     def query_all(request: Request, version: str) -> Response:
         return run_query(request, version, include_deleted=True)
+
+    @app.route("POST", "/services/data/{version}/composite", "composite")
+    def composite(request: Request, version: str) -> Response:
+        """Subrequests run in order, their answers in one body, the whole counted as one call: "The
+        entire series of requests counts as a single call toward your API limits"; at most 25
+        subrequests, 5 of them queries (REST API Developer Guide, "Send Multiple Requests Using
+        Composite"). The sandbox runs query and queryAll subrequests (all the connector sends)."""
+        body = request.json()
+        subs = body.get("compositeRequest") if isinstance(body, dict) else None
+        if not isinstance(subs, list) or not subs:
+            raise HttpError(400, "compositeRequest is required", errorCode="JSON_PARSER_ERROR")
+        if len(subs) > 5:  # every subrequest the sandbox runs is a query (25 subrequests, 5 queries)
+            raise HttpError(400, "a composite request may hold 5 queries at most", errorCode="LIMIT_EXCEEDED")
+        answers = []
+        for sub in subs:
+            url = urlsplit(str(sub.get("url") or ""))
+            found = re.fullmatch(r"/services/data/([^/]+)/(query|queryAll)/?", url.path)
+            if sub.get("method") != "GET" or found is None:
+                raise HttpError(400, f"the sandbox runs query subrequests only, not {sub.get('url')}",
+                                errorCode="NOT_FOUND")
+            inner = Request("GET", url.path, parse_qs(url.query), request.headers, b"")
+            try:
+                answer = run_query(inner, found.group(1), found.group(2) == "queryAll")
+            except HttpError as exc:
+                answer = app.error(exc.status, exc.message, **exc.extra)
+            answers.append({"body": answer.body, "httpHeaders": {}, "httpStatusCode": answer.status,
+                            "referenceId": sub.get("referenceId")})
+        return Response(200, {"compositeResponse": answers}, app.limit_headers())
 
     @app.route("GET", "/services/data/{version}/query/{locator}", "query.more")
     def query_more(request: Request, version: str, locator: str) -> Response:
