@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.errors import FatalError
 from crmsync.sandbox.salesforce import SalesforceApp
-from crmsync.sandbox.salesforce.org import sf_time
+from crmsync.sandbox.salesforce.org import Org, sf_time
 from crmsync.store import Store
 from crmsync.sync import SyncPass
 from tests.hubspot_fixtures import DEFS, SEED_NOW
@@ -143,3 +145,32 @@ def test_the_streams_go_in_one_composite_call_and_a_refused_subrequest_is_classi
         del app.org.fields["CampaignMember"]  # an org where the integration user cannot query campaigns
         with pytest.raises(FatalError, match="INVALID_TYPE"):
             conn.touched(since, at(1))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["call", "to-do", "meeting", "response"]), st.integers(-3, 3)),
+                max_size=8))
+@settings(max_examples=60, deadline=None)
+def test_a_lead_moves_only_when_its_last_activity_date_does(steps: list[tuple[str, int]]) -> None:
+    """The sandbox's rule, for any sequence: LastActivityDate is the latest closed task's due date or
+    event's start date; the lead's SystemModstamp moves exactly when it does, LastModifiedDate never."""
+    org = Org(clock=lambda: SEED_NOW)
+    lead = org.create("Lead", {"LastName": "Lovelace", "Company": "Analytical Engines"})
+    campaign = org.new_id("Campaign")
+    org.records["Campaign"][campaign] = {"Id": campaign, "Name": "Webinar", "Type": "Webinar"}
+    latest = ""
+    for minute, (kind, days) in enumerate(steps, start=1):
+        when, day = at(minute), (SEED_NOW + timedelta(days=days)).date().isoformat()
+        before = dict(lead)
+        if kind == "meeting":
+            org.create("Event", {"WhoId": lead["Id"], "StartDateTime": f"{day}T15:00:00.000+0000"}, at=when)
+        elif kind == "response":
+            org.create("CampaignMember", {"LeadId": lead["Id"], "CampaignId": campaign, "HasResponded": True}, at=when)
+        else:
+            org.create("Task", {"WhoId": lead["Id"], "Subject": kind, "ActivityDate": day,
+                                "Status": "Completed" if kind == "call" else "Not Started"}, at=when)
+        moved = kind in ("call", "meeting") and day > latest
+        latest = max(latest, day) if kind in ("call", "meeting") else latest
+        assert lead.get("LastActivityDate", "") == latest
+        assert (lead["SystemModstamp"] != before["SystemModstamp"]) is moved
+        assert lead["SystemModstamp"] == (sf_time(when) if moved else before["SystemModstamp"])
+        assert lead["LastModifiedDate"] == sf_time(SEED_NOW)
