@@ -55,7 +55,8 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
 def configure(log_format: str = "json", level: str = "INFO") -> None:
     handler = _Stderr(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
-    root = logging.getLogger("crmsync")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    for name in ("crmsync", "apscheduler"):  # the scheduler's own warnings (a skipped run) in the same format
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+    logging.getLogger("crmsync").setLevel(level)

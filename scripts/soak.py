@@ -1,64 +1,135 @@
-"""Soak: the daemon against both sandboxes with injected faults, random SIGKILL restarts and human edits,
-compared with a fault-free run of the same seed. Prints what differs (the goal: nothing).
+"""Soak: the daemon against both sandboxes through a hostile network, with the sandboxes' own faults,
+SIGKILL restarts at random moments and human edits, compared with a fault-free run of the same seed.
 
-    python scripts/soak.py [--seconds 120] [--leads 300] [--faults "429:0.03,500:0.03,503:0.02,timeout:0.02"]
+    python scripts/soak.py [--store sqlite|postgres] [--seconds 120] [--leads 300] [--kills 4] [--seed 2026]
+
+The daemon's CRM traffic goes through tests/faultproxy.py (one proxy per CRM) with a seeded random mix
+of every network fault kind (HTML 502/503/504 pages, resets before and during the answer, truncated
+JSON, empty 200, slower than the client's timeout, a request delivered twice, a 401 outage) on reads,
+writes, task creates and the Salesforce login, on top of the sandboxes' own `--faults`.
 
 Both runs apply the same human edits (accepting MQLs, SQL with and without BANT, "not interested",
-valid reason codes, discovery calls) in the same phases; each phase waits until the daemon has gone
-quiet. Compared: every field crmsync owns on every record (stage timestamps by presence), and the
-owner tasks (one per situation, no duplicates).
+valid reason codes, discovery calls) in the same phases. At the end faults and kills stop and the
+daemon settles. Printed: faults by kind (from the proxy's log, and the sandboxes' own), kills,
+differences (every field crmsync owns, lifecycle stage, lead status, owner tasks per record),
+duplicate tasks (one task key twice), tracebacks (daemon stderr lines that are not JSON or contain
+"Traceback") and lost edits (a field a person set that ends differently from the fault-free run).
+Exit status 1 when any of these is not zero.
+
+PostgreSQL (--store postgres): a fresh database per run on 127.0.0.1:5432 (user postgres, trust auth),
+dropped afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crmsync.sandbox.http import SandboxServer
-from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
-from crmsync.sandbox.salesforce import SalesforceApp, seed_org
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # the proxy is test code: it lives in tests/, not in the crmsync package
+    sys.path.insert(0, str(ROOT))
+
+from crmsync.sandbox.http import SandboxServer  # noqa: E402
+from crmsync.sandbox.hubspot import HubSpotApp, seed_portal  # noqa: E402
+from crmsync.sandbox.salesforce import SalesforceApp, seed_org  # noqa: E402
+from tests.faultproxy import KINDS, FaultProxy, Mix  # noqa: E402
+
 HS_OWNED = ("lifecyclestage", "hs_lead_status", "crmsync_stage", "crmsync_fit", "crmsync_sql_blocked_reason",
             "crmsync_dq_reason_status", "crmsync_definitions_version")
 SF_OWNED = ("Status", "CRMSync_Stage__c", "CRMSync_Fit__c", "CRMSync_SQL_Blocked_Reason__c",
             "CRMSync_DQ_Reason_Status__c", "CRMSync_Definitions_Version__c")
+HS_TASK_KEY, SF_TASK_KEY = "crmsync_task_key", "CRMSync_Task_Key__c"
 WRITES = ("objects.batch_update", "objects.batch_create", "composite.update", "composite.create")
+SANDBOX_FAULTS = "429:0.03,500:0.03,503:0.02,timeout:0.02"
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+CLIENT_TIMEOUT, SLOW = 2.0, 2.5  # the connectors' timeout, and how late a `slow` answer comes
+
+# (operation, method, path pattern): where the proxy's faults go, and how its log is counted
+HUBSPOT_OPS = (("tasks", "POST", r"^/crm/v3/objects/tasks/batch/create"),
+               ("write", "POST", r"^/crm/v3/objects/contacts/batch/update"),
+               ("read", None, ""))
+SALESFORCE_OPS = (("login", "POST", r"^/services/oauth2/token"),
+                  ("tasks", "POST", r"/composite/sobjects"),
+                  ("write", "PATCH", r"/composite/sobjects"),
+                  ("read", None, ""))
+
+
+def fault_mix(ops: tuple[tuple[str, str | None, str], ...], seed: int, read_rate: float, write_rate: float,
+              twice_creates: bool) -> list[Mix]:
+    """Every fault kind on every operation: writes and task creates (rarer calls) at `write_rate`,
+    logins (one per start, and after a 401) at 0.5, everything else at `read_rate`. A create the
+    network delivers twice makes two tasks (tests/test_network_faults.py: only a unique key in the
+    CRM could refuse the second), so `twice_creates=False` leaves that one kind out of task creates."""
+    mixes = []
+    for n, (op, method, path) in enumerate(ops):
+        kinds = tuple(k for k in KINDS if twice_creates or op != "tasks" or k != "twice")
+        rate = {"read": read_rate, "login": 0.5}.get(op, write_rate)
+        mixes.append(Mix(rate, kinds, seed * 100 + n, method, path))
+    return mixes
+
+
+def operation(ops: tuple[tuple[str, str | None, str], ...], method: str, path: str) -> str:
+    return next(op for op, m, p in ops if (m is None or m == method) and re.search(p, path))
 
 
 @dataclass
 class Run:
+    label: str
     hubspot: HubSpotApp
     salesforce: SalesforceApp
     env: dict[str, str]
+    workdir: Path
     process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    log: list[str] = field(default_factory=list)
+    starts: int = 0
+    kills: int = 0
+    exits: list[int] = field(default_factory=list)
+    """Exit statuses of daemons that stopped on their own (restarted)."""
 
     def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "crmsync", "run"], cwd=ROOT, env=self.env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.starts += 1
+        with open(self.workdir / f"{self.label}-{self.starts}.err", "wb") as stderr:
+            self.process = subprocess.Popen([sys.executable, "-m", "crmsync", "run"], cwd=ROOT, env=self.env,
+                                            stdout=subprocess.DEVNULL, stderr=stderr)
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
+            self.kills += 1
+
+    def keep_alive(self) -> None:
+        if self.process and self.process.poll() is not None:
+            self.exits.append(self.process.returncode)
+            self.start()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=20)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+                self.exits.append(-9)
+                return
+            if self.process.returncode:
+                self.exits.append(self.process.returncode)
 
     def writes(self) -> int:
         counts = {**self.hubspot.call_counts(), **self.salesforce.call_counts()}
@@ -71,156 +142,309 @@ class Run:
                        if r["endpoint"] == endpoint and r["status"] == 200)
         return ok(self.hubspot, "objects.search"), ok(self.salesforce, "queryAll")
 
+    def stderr_problems(self) -> list[str]:
+        """Daemon stderr lines that are not a JSON log line, or carry a traceback."""
+        found = []
+        for n in range(1, self.starts + 1):
+            for line in (self.workdir / f"{self.label}-{n}.err").read_text(errors="replace").splitlines():
+                try:
+                    json.loads(line)
+                    parsed = True
+                except ValueError:
+                    parsed = False
+                if line.strip() and (not parsed or "Traceback" in line):
+                    found.append(f"start {n}: {line[:300]}")
+        return found
 
-def wait_quiet(run: Run, quiet: float, deadline: float, chaos: Callable[[], None] | None = None) -> None:
+
+def wait_quiet(run: Run, quiet: float, deadline: float, tick: Callable[[], None]) -> bool:
     """Until both CRMs were pulled at least twice since now and no write has happened for `quiet`
-    seconds: the daemon has seen the latest edits and settled (or the deadline passed)."""
+    seconds: the daemon has seen the latest edits and settled. False when the deadline passed."""
     start_hs, start_sf = run.pulls()
     last_count, last_change = run.writes(), time.monotonic()
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        time.sleep(0.25)
-        if chaos:
-            chaos()
+        time.sleep(0.2)
+        tick()
         count = run.writes()
         if count != last_count:
             last_count, last_change = count, time.monotonic()
             continue
         hs, sf = run.pulls()
-        seen = hs - start_hs >= 2 and sf - start_sf >= 2
-        if seen and time.monotonic() - last_change >= quiet and (run.process and run.process.poll() is None):
-            return
+        if hs - start_hs >= 2 and sf - start_sf >= 2 and time.monotonic() - last_change >= quiet:
+            return True
+    return False
 
 
-def human_phases(seed: int) -> list[Callable[[Run], None]]:
-    def phase(index: int) -> Callable[[Run], None]:
-        def act(run: Run) -> None:
-            rnd = random.Random(seed * 10 + index)
-            portal, org = run.hubspot.portal, run.salesforce.org
-            now = datetime.now(UTC)
-            contacts = sorted(portal.records["contacts"])
-            for cid in rnd.sample(contacts, 6):
-                kind = rnd.choice(["accept", "sql_blank", "sql_full", "not_interested", "valid_reason", "call"])
-                props = {"accept": {"hs_lead_status": "IN_PROGRESS"},
-                         "sql_blank": {"lifecyclestage": "salesqualifiedlead", "crmsync_bant_budget": ""},
-                         "sql_full": {"lifecyclestage": "salesqualifiedlead",
-                                      "crmsync_bant_need": "Routing loses a third of demo requests",
-                                      "crmsync_bant_authority": "CFO signs", "crmsync_bant_timeline": "within 6 weeks",
-                                      "crmsync_bant_budget": "$40k approved"},
-                         "not_interested": {"hs_lead_status": "UNQUALIFIED", "crmsync_dq_reason": "not interested"},
-                         "valid_reason": {"hs_lead_status": "UNQUALIFIED", "crmsync_dq_reason": "no_need"},
-                         }.get(kind)
-                if props is not None:
-                    portal.update("contacts", cid, props, at=now)
-                else:
-                    call = portal.create("calls", {"hs_call_title": "Discovery call", "hs_call_direction": "OUTBOUND",
-                                                   "hs_timestamp": now.isoformat()}, at=now)
-                    portal.associate("calls", cid, call.id)
-                    portal.touch(cid, now)
-            leads = sorted(org.records["Lead"])
-            for lid in rnd.sample(leads, 6):
-                kind = rnd.choice(["accept", "sql_blank", "sql_full", "not_interested"])
-                values = {"accept": {"Status": "Working - Contacted"},
-                          "sql_blank": {"Status": "Qualified", "BANT_Budget__c": None},
-                          "sql_full": {"Status": "Qualified", "BANT_Need__c": "Forecasts are off by a third",
-                                       "BANT_Authority__c": "CFO signs", "BANT_Timeline__c": "within 6 weeks",
-                                       "BANT_Budget__c": "$40k approved"},
-                          "not_interested": {"Status": "Closed - Not Converted",
-                                             "CRMSync_DQ_Reason__c": "not interested"}}[kind]
-                org.update("Lead", lid, values, at=now)
-        return act
-    return [phase(i) for i in range(3)]
+Edit = tuple[str, str, tuple[str, ...]]
+"""(crm, record id, fields a person set)"""
 
 
-def crm_state(run: Run) -> dict[str, Any]:
-    hs = {cid: (*tuple(r.properties.get(p) for p in HS_OWNED), bool(r.properties.get("crmsync_mql_at")))
-          for cid, r in run.hubspot.portal.records["contacts"].items()}
-    sf = {lid: (*tuple(r.get(p) for p in SF_OWNED), bool(r.get("CRMSync_MQL_At__c")))
-          for lid, r in run.salesforce.org.records["Lead"].items()}
-    linked = {tid: cid for cid, tids in run.hubspot.portal.associations["tasks"].items() for tid in tids}
-    hs_tasks = sorted((linked.get(t.id), t.properties.get("hs_task_subject"), t.properties.get("hs_task_body"))
-                      for t in run.hubspot.portal.records["tasks"].values())
-    sf_tasks = sorted((t.get("WhoId"), t.get("Subject"), t.get("Description"))
-                      for t in run.salesforce.org.records["Task"].values() if t.get("CRMSync_Task_Key__c"))
-    return {"hubspot": hs, "salesforce": sf, "hubspot_tasks": hs_tasks, "salesforce_tasks": sf_tasks}
+def human_phase(run: Run, seed: int, index: int, per_crm: int = 6) -> list[Edit]:
+    """The same edits in every run of a seed: reps working their leads while the daemon runs."""
+    rnd = random.Random(seed * 10 + index)
+    portal, org = run.hubspot.portal, run.salesforce.org
+    now = datetime.now(UTC)
+    edits: list[Edit] = []
+    with run.hubspot.lock:
+        for cid in rnd.sample(sorted(portal.records["contacts"]), per_crm):
+            kind = rnd.choice(["accept", "sql_blank", "sql_full", "not_interested", "valid_reason", "call"])
+            props = {"accept": {"hs_lead_status": "IN_PROGRESS"},
+                     "sql_blank": {"lifecyclestage": "salesqualifiedlead", "crmsync_bant_budget": ""},
+                     "sql_full": {"lifecyclestage": "salesqualifiedlead",
+                                  "crmsync_bant_need": "Routing loses a third of demo requests",
+                                  "crmsync_bant_authority": "CFO signs", "crmsync_bant_timeline": "within 6 weeks",
+                                  "crmsync_bant_budget": "$40k approved"},
+                     "not_interested": {"hs_lead_status": "UNQUALIFIED", "crmsync_dq_reason": "not interested"},
+                     "valid_reason": {"hs_lead_status": "UNQUALIFIED", "crmsync_dq_reason": "no_need"},
+                     }.get(kind)
+            if props is not None:
+                portal.update("contacts", cid, props, at=now)
+                edits.append(("hubspot", cid, tuple(props)))
+            else:
+                call = portal.create("calls", {"hs_call_title": "Discovery call", "hs_call_direction": "OUTBOUND",
+                                               "hs_timestamp": now.isoformat()}, at=now)
+                portal.associate("calls", cid, call.id)
+                portal.touch(cid, now)
+    with run.salesforce.lock:
+        for lid in rnd.sample(sorted(org.records["Lead"]), per_crm):
+            kind = rnd.choice(["accept", "sql_blank", "sql_full", "not_interested"])
+            values = {"accept": {"Status": "Working - Contacted"},
+                      "sql_blank": {"Status": "Qualified", "BANT_Budget__c": None},
+                      "sql_full": {"Status": "Qualified", "BANT_Need__c": "Forecasts are off by a third",
+                                   "BANT_Authority__c": "CFO signs", "BANT_Timeline__c": "within 6 weeks",
+                                   "BANT_Budget__c": "$40k approved"},
+                      "not_interested": {"Status": "Closed - Not Converted",
+                                         "CRMSync_DQ_Reason__c": "not interested"}}[kind]
+            org.update("Lead", lid, values, at=now)
+            edits.append(("salesforce", lid, tuple(values)))
+    return edits
 
 
-def one_run(leads: int, seed: int, faults: str, seconds: float, workdir: Path,
-            chaotic: bool) -> tuple[Run, dict[str, Any]]:
+def crm_state(hubspot: HubSpotApp, salesforce: SalesforceApp) -> dict[str, Any]:
+    """Per record: the fields crmsync owns (the MQL stamp by presence) and its owner tasks."""
+    with hubspot.lock, salesforce.lock:
+        portal, org = hubspot.portal, salesforce.org
+        linked = {tid: cid for cid, tids in portal.associations["tasks"].items() for tid in tids}
+        hs_tasks: dict[str, list[Any]] = {}
+        for tid, t in portal.records["tasks"].items():
+            if t.properties.get(HS_TASK_KEY):
+                hs_tasks.setdefault(str(linked.get(tid)), []).append(
+                    (t.properties.get("hs_task_subject"), t.properties.get("hs_task_body")))
+        sf_tasks: dict[str, list[Any]] = {}
+        for t in org.records["Task"].values():
+            if t.get(SF_TASK_KEY):
+                sf_tasks.setdefault(str(t.get("WhoId")), []).append((t.get("Subject"), t.get("Description")))
+        hs = {cid: (*(r.properties.get(p) for p in HS_OWNED), bool(r.properties.get("crmsync_mql_at")),
+                    sorted(hs_tasks.get(cid, [])))
+              for cid, r in portal.records["contacts"].items()}
+        sf = {lid: (*(r.get(p) for p in SF_OWNED), bool(r.get("CRMSync_MQL_At__c")), sorted(sf_tasks.get(lid, [])))
+              for lid, r in org.records["Lead"].items()}
+        keys = Counter(("hubspot", t.properties.get(HS_TASK_KEY)) for t in portal.records["tasks"].values()
+                       if t.properties.get(HS_TASK_KEY))
+        keys.update(("salesforce", t.get(SF_TASK_KEY)) for t in org.records["Task"].values() if t.get(SF_TASK_KEY))
+        return {"hubspot": hs, "salesforce": sf, "task_keys": keys}
+
+
+def edited_values(hubspot: HubSpotApp, salesforce: SalesforceApp, edits: list[Edit]) -> dict[tuple[str, str], Any]:
+    """The final value of every field a person set, per record."""
+    out: dict[tuple[str, str], Any] = {}
+    for crm, rid, fields in edits:
+        if crm == "hubspot":
+            record = hubspot.portal.records["contacts"][rid].properties
+        else:
+            record = salesforce.org.records["Lead"][rid]
+        out.setdefault((crm, rid), {}).update({f: record.get(f) for f in fields})
+    return out
+
+
+@contextmanager
+def database(store: str, workdir: Path, label: str) -> Iterator[str]:
+    """A fresh store for one run: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if store == "sqlite":
+        yield f"sqlite:///{workdir / (label + '.db')}"
+        return
+    import psycopg
+
+    name = f"crmsync_soak_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Outcome:
+    state: dict[str, Any]
+    edited: dict[tuple[str, str], Any]
+    faults: Counter[str]
+    """"crm operation kind" -> count, from the proxies' logs and the sandboxes' own injectors."""
+    requests: Counter[str]
+    """"crm operation" -> requests through the proxy."""
+    kills: int
+    exits: list[int]
+    problems: list[str]
+    seconds: float
+    settled: bool
+
+
+def one_run(*, leads: int, seed: int, seconds: float, kills: int, database_url: str, workdir: Path,
+            chaotic: bool, quiet: float = 4.0, read_rate: float = 0.04, write_rate: float = 0.15,
+            twice_creates: bool = True, expected: dict[str, Any] | None = None) -> Outcome:
     hubspot, salesforce = HubSpotApp(), SalesforceApp(shape="rich")
     seed_portal(hubspot.portal, leads, seed=seed)
     seed_org(salesforce.org, leads, seed=seed + 1)
-    with SandboxServer(hubspot) as hs, SandboxServer(salesforce) as sf:
+    with SandboxServer(hubspot) as hs, SandboxServer(salesforce) as sf, \
+            FaultProxy(hs.url, slow_seconds=SLOW) as hs_proxy, FaultProxy(sf.url, slow_seconds=SLOW) as sf_proxy:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
-        env.update({"CRMSYNC_HUBSPOT__ACCESS_TOKEN": "soak", "CRMSYNC_HUBSPOT__BASE_URL": hs.url,
-                    "CRMSYNC_SALESFORCE__INSTANCE_URL": sf.url, "CRMSYNC_SALESFORCE__LOGIN_URL": sf.url,
+        env.update({"CRMSYNC_HUBSPOT__ACCESS_TOKEN": "soak", "CRMSYNC_HUBSPOT__BASE_URL": hs_proxy.url,
+                    "CRMSYNC_SALESFORCE__INSTANCE_URL": sf_proxy.url, "CRMSYNC_SALESFORCE__LOGIN_URL": sf_proxy.url,
                     "CRMSYNC_SALESFORCE__CLIENT_ID": "soak", "CRMSYNC_SALESFORCE__CLIENT_SECRET": "soak",
-                    "CRMSYNC_DATABASE_URL": f"sqlite:///{workdir / ('chaos.db' if chaotic else 'calm.db')}",
+                    "CRMSYNC_DATABASE_URL": database_url, "CRMSYNC_SALESFORCE__POLL_SECONDS": "1",
                     "CRMSYNC_SYNC__INTERVAL_SECONDS": "1", "CRMSYNC_SYNC__SLA_SWEEP_SECONDS": "3600",
+                    # one daemon at a time here: a short lease lets the restart after a SIGKILL take over soon
+                    "CRMSYNC_SYNC__LEASE_SECONDS": "8",
                     "CRMSYNC_HTTP__PORT": "0", "CRMSYNC_LOG_FORMAT": "json",
-                    "CRMSYNC_HUBSPOT__TIMEOUT_SECONDS": "2", "CRMSYNC_SALESFORCE__TIMEOUT_SECONDS": "2"})
-        run = Run(hubspot, salesforce, env)
+                    "CRMSYNC_HUBSPOT__TIMEOUT_SECONDS": str(CLIENT_TIMEOUT),
+                    "CRMSYNC_SALESFORCE__TIMEOUT_SECONDS": str(CLIENT_TIMEOUT)})
+        run = Run("chaos" if chaotic else "calm", hubspot, salesforce, env, workdir)
         rnd = random.Random(seed)
         if chaotic:
-            hubspot.faults.set(faults, seed)
-            salesforce.faults.set(faults, seed + 1)
-            hubspot.timeout_hang_seconds = salesforce.timeout_hang_seconds = 2.5
-        run.start()
-        next_kill = [time.monotonic() + rnd.uniform(2, 6)]
-
-        def chaos() -> None:
-            if chaotic and time.monotonic() >= next_kill[0]:
-                run.kill()
-                run.restarts += 1
-                run.start()
-                next_kill[0] = time.monotonic() + rnd.uniform(2, 6)
-
-        phase_time = seconds / 4
+            hubspot.faults.set(SANDBOX_FAULTS, seed)
+            salesforce.faults.set(SANDBOX_FAULTS, seed + 1)
+            hubspot.timeout_hang_seconds = salesforce.timeout_hang_seconds = SLOW
+            hs_proxy.faults = list(fault_mix(HUBSPOT_OPS, seed, read_rate, write_rate, twice_creates))
+            sf_proxy.faults = list(fault_mix(SALESFORCE_OPS, seed + 1, read_rate, write_rate, twice_creates))
+        phases = 4  # before the first edits, then three rounds of edits
+        phase_time = seconds / phases
+        kill_at = sorted((i % phases) * phase_time + rnd.uniform(0.5, phase_time) for i in range(kills)) \
+            if chaotic else []
         started = time.monotonic()
-        wait_quiet(run, 4, phase_time, chaos)
-        for act in human_phases(seed):
-            act(run)
-            wait_quiet(run, 4, phase_time, chaos)
-        if chaotic:  # the end: no more faults or kills, let it finish what it started
-            hubspot.faults.set("")
-            salesforce.faults.set("")
-        wait_quiet(run, 6, 120)
+
+        def tick() -> None:
+            if kill_at and time.monotonic() - started >= kill_at[0]:
+                kill_at.pop(0)
+                run.kill()
+                run.start()
+            run.keep_alive()
+
+        run.start()
+        edits: list[Edit] = []
+        for index in range(phases):
+            if index:
+                edits += human_phase(run, seed, index - 1)
+            if chaotic:  # the whole phase under faults (every kill of it happens), then a chance to settle
+                end = started + (index + 1) * phase_time
+                while time.monotonic() < end:
+                    time.sleep(0.2)
+                    tick()
+            wait_quiet(run, quiet, phase_time, tick)
+        while kill_at:  # a phase that went long cannot skip a kill
+            kill_at[0] = 0
+            tick()
+        hs_proxy.faults, sf_proxy.faults = [], []  # the end: no more faults or kills, let it finish
+        hubspot.faults.set("")
+        salesforce.faults.set("")
+        settled = wait_quiet(run, quiet * 1.5, 120, run.keep_alive)
+        end = time.monotonic() + 30
+        while expected is not None and crm_state(hubspot, salesforce) != expected and time.monotonic() < end:
+            time.sleep(0.5)  # converging: a flush of the last outbox rows may still be on its way
+            run.keep_alive()
         run.stop()
-        run.log.append(f"{time.monotonic() - started:.0f} s, {run.restarts} SIGKILL restarts, faults injected: "
-                       f"hubspot {_faults(hubspot)}, salesforce {_faults(salesforce)}")
-        return run, crm_state(run)
+        faults: Counter[str] = Counter()
+        requests: Counter[str] = Counter()
+        for crm, proxy, ops in (("hubspot", hs_proxy, HUBSPOT_OPS), ("salesforce", sf_proxy, SALESFORCE_OPS)):
+            requests.update(f"{crm} {operation(ops, e.method, e.path)}" for e in proxy.log)
+            faults.update(f"{crm} {operation(ops, e.method, e.path)} {e.action}" for e in proxy.injected())
+        for crm, app in (("hubspot", hubspot), ("salesforce", salesforce)):
+            faults.update({f"{crm} sandbox {f.value}": n for f, n in app.faults.injected.items()})
+        return Outcome(crm_state(hubspot, salesforce), edited_values(hubspot, salesforce, edits), faults, requests,
+                       run.kills, run.exits, run.stderr_problems(), time.monotonic() - started, settled)
 
 
-def _faults(app: Any) -> dict[str, int]:
-    return {f.value: n for f, n in app.faults.injected.items()}
+@dataclass
+class Findings:
+    calm: Outcome
+    chaos: Outcome
+    differences: list[str]
+    duplicates: list[str]
+    lost_edits: list[str]
+
+    @property
+    def tracebacks(self) -> list[str]:
+        return self.chaos.problems + [f"fault-free run, {p}" for p in self.calm.problems]
+
+    @property
+    def clean(self) -> bool:
+        return not (self.differences or self.duplicates or self.tracebacks or self.lost_edits)
+
+
+def compare(calm: Outcome, chaos: Outcome) -> Findings:
+    differences = [f"{crm} {rid}: expected {values}, got {chaos.state[crm].get(rid)}"
+                   for crm in ("hubspot", "salesforce") for rid, values in calm.state[crm].items()
+                   if chaos.state[crm].get(rid) != values]
+    duplicates = [f"{crm} task key {key}: {n} tasks" for (crm, key), n in chaos.state["task_keys"].items() if n > 1]
+    duplicates += [f"fault-free run: {crm} task key {key}: {n} tasks"
+                   for (crm, key), n in calm.state["task_keys"].items() if n > 1]
+    lost = [f"{crm} {rid}: a person set {values}, the soak ended with {chaos.edited.get((crm, rid))}"
+            for (crm, rid), values in calm.edited.items() if chaos.edited.get((crm, rid)) != values]
+    return Findings(calm, chaos, differences, duplicates, lost)
+
+
+def soak(*, leads: int, seed: int, seconds: float, kills: int, workdir: Path,
+         databases: Callable[[str], AbstractContextManager[str]], quiet: float = 4.0, twice_creates: bool = True,
+         calm: Outcome | None = None) -> Findings:
+    """The fault-free run (unless given), then the soak run of the same seed; what differs."""
+    if calm is None:
+        with databases("calm") as url:
+            calm = one_run(leads=leads, seed=seed, seconds=seconds, kills=0, database_url=url, workdir=workdir,
+                           chaotic=False, quiet=quiet)
+    with databases("chaos") as url:
+        chaos = one_run(leads=leads, seed=seed, seconds=seconds, kills=kills, database_url=url, workdir=workdir,
+                        chaotic=True, quiet=quiet, twice_creates=twice_creates, expected=calm.state)
+    return compare(calm, chaos)
+
+
+def report(found: Findings, out: Callable[[str], None] = print) -> None:
+    for name, outcome in (("fault-free run", found.calm), ("soak run", found.chaos)):
+        out(f"{name}: {outcome.seconds:.0f} s, {outcome.kills} SIGKILL restarts, daemon exits on its own: "
+            f"{outcome.exits or 'none'}, settled: {outcome.settled}")
+    out("requests through the proxies: " + ", ".join(f"{k} {n}" for k, n in sorted(found.chaos.requests.items())))
+    out(f"faults injected: {sum(found.chaos.faults.values())}")
+    for key, n in sorted(found.chaos.faults.items()):
+        out(f"  {key}: {n}")
+    by_kind: Counter[str] = Counter()
+    for key, n in found.chaos.faults.items():
+        by_kind[key.split()[-1]] += n
+    out("faults by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(by_kind.items())))
+    out(f"kills: {found.chaos.kills}")
+    for title, items in (("differences", found.differences), ("duplicate tasks", found.duplicates),
+                         ("tracebacks", found.tracebacks), ("lost edits", found.lost_edits)):
+        out(f"{title}: {len(items)}")
+        for item in items[:20]:
+            out(f"  {item}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--leads", type=int, default=300)
+    parser.add_argument("--kills", type=int, default=4)
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--faults", default="429:0.03,500:0.03,503:0.02,timeout:0.02")
+    parser.add_argument("--no-twice-creates", action="store_true",
+                        help="leave `twice` out of task creates (a create delivered twice makes two tasks)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        calm, expected = one_run(args.leads, args.seed, "", args.seconds, workdir, chaotic=False)
-        chaos, actual = one_run(args.leads, args.seed, args.faults, args.seconds, workdir, chaotic=True)
-    print(f"fault-free run: {calm.log[-1]}")
-    print(f"soak run:       {chaos.log[-1]}")
-    differences = 0
-    for key in expected:
-        if isinstance(expected[key], dict):
-            for rid, values in expected[key].items():
-                if actual[key].get(rid) != values:
-                    differences += 1
-                    print(f"  {key} {rid}: expected {values}, got {actual[key].get(rid)}")
-        elif expected[key] != actual[key]:
-            differences += 1
-            print(f"  {key}: expected {len(expected[key])} tasks, got {len(actual[key])} "
-                  f"(duplicates: {len(actual[key]) - len(set(actual[key]))})")
-    print(f"differences: {differences} (goal: none)")
-    sys.exit(1 if differences else 0)
+        found = soak(leads=args.leads, seed=args.seed, seconds=args.seconds, kills=args.kills, workdir=workdir,
+                     databases=lambda label: database(args.store, workdir, label),
+                     twice_creates=not args.no_twice_creates)
+    print(f"store: {args.store}, leads: {args.leads} per CRM, seed: {args.seed}")
+    report(found)
+    sys.exit(0 if found.clean else 1)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,14 @@ Kinds (what the client sees; whether the CRM got the request):
   `policyName: DAILY`, Salesforce `403 REQUEST_LIMIT_EXCEEDED`.
 
 Deterministic: each `Fault` applies to the matching requests number `skip + 1` to `skip + times`
-(in arrival order); `log` records every request and what was done to it.
+(in arrival order); `log` records every request and what was done to it. A `Mix` is a seeded random
+mix of kinds for a soak: the same seed and the same sequence of requests give the same faults.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
 import socket
 import struct
@@ -62,6 +64,43 @@ class Fault:
             return False
         self.seen += 1
         return self.skip < self.seen <= self.skip + self.times
+
+    def pick(self, method: str, path: str) -> str | None:
+        return self.kind if self.take(method, path) else None
+
+
+@dataclass
+class Mix:
+    """Each matching request gets, with probability `rate`, one of `kinds` (drawn from `seed`); an
+    `unauthorized` starts a 401 outage: the next `outage` requests through this rule get one too."""
+
+    rate: float
+    kinds: tuple[str, ...] = KINDS
+    seed: int = 0
+    method: str | None = None
+    path: str = ""
+    outage: int = 3
+    _random: random.Random = field(init=False, repr=False)
+    _left: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.kinds) - set(KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; one of {', '.join(KINDS)}")
+        self._random = random.Random(self.seed)
+
+    def pick(self, method: str, path: str) -> str | None:
+        if (self.method and method != self.method) or not re.search(self.path, path):
+            return None
+        if self._left:
+            self._left -= 1
+            return "unauthorized"
+        if self._random.random() >= self.rate:
+            return None
+        kind = self._random.choice(self.kinds)
+        if kind == "unauthorized":
+            self._left = self.outage - 1
+        return kind
 
 
 @dataclass(frozen=True)
@@ -107,7 +146,7 @@ def _daily_limit(path: str) -> tuple[int, str, bytes]:
 class FaultProxy:
     """`with FaultProxy(upstream_url, [Fault("empty", "GET", "/events/")]) as proxy:` use `proxy.url`."""
 
-    def __init__(self, upstream: str, faults: list[Fault] | None = None, *, slow_seconds: float = 1.0) -> None:
+    def __init__(self, upstream: str, faults: list[Fault | Mix] | None = None, *, slow_seconds: float = 1.0) -> None:
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.faults = list(faults or [])
@@ -135,7 +174,7 @@ class FaultProxy:
 
     def _fault_for(self, method: str, path: str) -> str:
         with self._lock:
-            kind = next((f.kind for f in self.faults if f.take(method, path)), "forwarded")
+            kind = next((k for f in self.faults if (k := f.pick(method, path))), "forwarded")
             self.log.append(Logged(method, path, kind))
             return kind
 
