@@ -100,6 +100,7 @@ class Run:
     kills: int = 0
     exits: list[int] = field(default_factory=list)
     """Exit statuses of daemons that stopped on their own (restarted)."""
+    restarts_at: list[float] = field(default_factory=list)
 
     def start(self) -> None:
         self.starts += 1
@@ -112,6 +113,7 @@ class Run:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
             self.kills += 1
+            self.restarts_at.append(time.time())
 
     def keep_alive(self) -> None:
         if self.process and self.process.poll() is not None:
@@ -288,11 +290,22 @@ class Outcome:
     problems: list[str]
     seconds: float
     settled: bool
+    history: list[tuple[float, str, str, str, Any]] = field(default_factory=list)
+    """Human edits, SIGKILLs and the write requests through the proxies (with bodies), in time order."""
+
+    def story(self, crm: str, rid: str) -> list[str]:
+        """What happened to one record: the edits made to it and every write request naming it."""
+        t0 = self.history[0][0] if self.history else 0
+        return [f"    +{at - t0:7.2f}s {what}" + (f" {detail}" if rec == rid else f" {_excerpt(detail, rid)}")
+                for at, what, c, rec, detail in self.history
+                if (c == crm and (rec == rid or rid in str(detail))) or what.startswith("SIGKILL")]
 
 
 def one_run(*, leads: int, seed: int, seconds: float, kills: int, database_url: str, workdir: Path,
             chaotic: bool, quiet: float = 4.0, read_rate: float = 0.04, write_rate: float = 0.15,
             twice_creates: bool = True, expected: dict[str, Any] | None = None) -> Outcome:
+    """One run of the daemon from a freshly seeded pair of sandboxes; with `chaotic`, under faults and
+    kills, and (given `expected`) polled until its CRM state converges there or 30 s have passed."""
     hubspot, salesforce = HubSpotApp(), SalesforceApp(shape="rich")
     seed_portal(hubspot.portal, leads, seed=seed)
     seed_org(salesforce.org, leads, seed=seed + 1)
@@ -332,15 +345,18 @@ def one_run(*, leads: int, seed: int, seconds: float, kills: int, database_url: 
 
         run.start()
         edits: list[Edit] = []
+        history: list[tuple[float, str, str, str, Any]] = []
         for index in range(phases):
             if index:
-                edits += human_phase(run, seed, index - 1)
-            if chaotic:  # the whole phase under faults (every kill of it happens), then a chance to settle
-                end = started + (index + 1) * phase_time
+                made = human_phase(run, seed, index - 1)
+                edits += made
+                history.extend((time.time(), f"phase {index - 1} edit", crm, rid, fields) for crm, rid, fields in made)
+            if chaotic:  # the whole phase under faults (every kill of it happens), then until the daemon
+                end = started + (index + 1) * phase_time  # has seen the edits: the next ones come on top
                 while time.monotonic() < end:
                     time.sleep(0.2)
                     tick()
-            wait_quiet(run, quiet, phase_time, tick)
+            wait_quiet(run, quiet, 90 if chaotic else phase_time, tick)
         while kill_at:  # a phase that went long cannot skip a kill
             kill_at[0] = 0
             tick()
@@ -360,8 +376,15 @@ def one_run(*, leads: int, seed: int, seconds: float, kills: int, database_url: 
             faults.update(f"{crm} {operation(ops, e.method, e.path)} {e.action}" for e in proxy.injected())
         for crm, app in (("hubspot", hubspot), ("salesforce", salesforce)):
             faults.update({f"{crm} sandbox {f.value}": n for f, n in app.faults.injected.items()})
+        for crm, proxy in (("hubspot", hs_proxy), ("salesforce", sf_proxy)):
+            history.extend((e.at, f"{e.method} {e.path.split('?')[0]} {e.action}", crm, "",
+                            e.body.decode(errors="replace")) for e in proxy.log
+                           if e.method in ("POST", "PATCH") and e.body and not e.path.endswith("/search")
+                           and "oauth2" not in e.path)
+        history.extend((at, f"SIGKILL / start {n}", "", "", "") for n, at in enumerate(run.restarts_at, 2))
         return Outcome(crm_state(hubspot, salesforce), edited_values(hubspot, salesforce, edits), faults, requests,
-                       run.kills, run.exits, run.stderr_problems(), time.monotonic() - started, settled)
+                       run.kills, run.exits, run.stderr_problems(), time.monotonic() - started, settled,
+                       sorted(history, key=lambda h: h[0]))
 
 
 @dataclass
@@ -395,7 +418,7 @@ def compare(calm: Outcome, chaos: Outcome) -> Findings:
 
 def soak(*, leads: int, seed: int, seconds: float, kills: int, workdir: Path,
          databases: Callable[[str], AbstractContextManager[str]], quiet: float = 4.0, twice_creates: bool = True,
-         calm: Outcome | None = None) -> Findings:
+         read_rate: float = 0.04, write_rate: float = 0.15, calm: Outcome | None = None) -> Findings:
     """The fault-free run (unless given), then the soak run of the same seed; what differs."""
     if calm is None:
         with databases("calm") as url:
@@ -403,7 +426,8 @@ def soak(*, leads: int, seed: int, seconds: float, kills: int, workdir: Path,
                            chaotic=False, quiet=quiet)
     with databases("chaos") as url:
         chaos = one_run(leads=leads, seed=seed, seconds=seconds, kills=kills, database_url=url, workdir=workdir,
-                        chaotic=True, quiet=quiet, twice_creates=twice_creates, expected=calm.state)
+                        chaotic=True, quiet=quiet, twice_creates=twice_creates, read_rate=read_rate,
+                        write_rate=write_rate, expected=calm.state)
     return compare(calm, chaos)
 
 
@@ -425,6 +449,16 @@ def report(found: Findings, out: Callable[[str], None] = print) -> None:
         out(f"{title}: {len(items)}")
         for item in items[:20]:
             out(f"  {item}")
+            if title in ("differences", "lost edits"):
+                crm, rid = item.split()[:2]
+                for line in found.chaos.story(crm, rid.rstrip(":"))[-25:]:
+                    out(line)
+
+
+def _excerpt(body: str, rid: str, around: int = 300) -> str:
+    """The part of a request body about one record."""
+    at = body.find(rid)
+    return body[max(0, at - 40):at + around] if at >= 0 else ""
 
 
 def main() -> None:

@@ -109,6 +109,9 @@ class Logged:
     path: str
     action: str
     """"forwarded", or the fault kind."""
+    at: float = field(default=0.0, compare=False)
+    """time.time() when it arrived"""
+    body: bytes = field(default=b"", compare=False, repr=False)
 
 
 def _html(status: int, reason: str) -> bytes:
@@ -172,10 +175,10 @@ class FaultProxy:
     def injected(self) -> list[Logged]:
         return [entry for entry in self.log if entry.action != "forwarded"]
 
-    def _fault_for(self, method: str, path: str) -> str:
+    def _fault_for(self, method: str, path: str, body: bytes = b"") -> str:
         with self._lock:
             kind = next((k for f in self.faults if (k := f.pick(method, path))), "forwarded")
-            self.log.append(Logged(method, path, kind))
+            self.log.append(Logged(method, path, kind, time.time(), body))
             return kind
 
     def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str, list[
@@ -202,7 +205,7 @@ class FaultProxy:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 if body:
                     headers["Content-Length"] = str(len(body))
-                kind = proxy._fault_for(self.command, self.path)
+                kind = proxy._fault_for(self.command, self.path, body)
                 if kind == "html503":
                     return self._send(503, "Service Unavailable", [("Content-Type", "text/html")],
                                       _html(503, "Service Unavailable"))
