@@ -9,8 +9,9 @@ JSON, empty 200, slower than the client's timeout, a request delivered twice, a 
 writes, task creates and the Salesforce login, on top of the sandboxes' own `--faults`.
 
 Both runs apply the same human edits (accepting MQLs, SQL with and without BANT, "not interested",
-valid reason codes, discovery calls) in the same phases. At the end faults and kills stop and the
-daemon settles. Printed: faults by kind (from the proxy's log, and the sandboxes' own), kills,
+valid reason codes, discovery calls) in three rounds; each round comes once the daemon has seen the
+last (with --edits-while-behind: on time whatever it has seen). At the end faults and kills stop and
+the daemon settles. Printed: faults by kind (from the proxy's log, and the sandboxes' own), kills,
 differences (every field crmsync owns, lifecycle stage, lead status, owner tasks per record),
 duplicate tasks (one task key twice), tracebacks (daemon stderr lines that are not JSON or contain
 "Traceback") and lost edits (a field a person set that ends differently from the fault-free run).
@@ -48,6 +49,7 @@ if str(ROOT) not in sys.path:  # the proxy is test code: it lives in tests/, not
 from crmsync.sandbox.http import SandboxServer  # noqa: E402
 from crmsync.sandbox.hubspot import HubSpotApp, seed_portal  # noqa: E402
 from crmsync.sandbox.salesforce import SalesforceApp, seed_org  # noqa: E402
+from crmsync.settings import SyncSettings  # noqa: E402
 from tests.faultproxy import KINDS, FaultProxy, Mix  # noqa: E402
 
 HS_OWNED = ("lifecyclestage", "hs_lead_status", "crmsync_stage", "crmsync_fit", "crmsync_sql_blocked_reason",
@@ -303,7 +305,7 @@ class Outcome:
 
 def one_run(*, leads: int, seed: int, seconds: float, kills: int, database_url: str, workdir: Path,
             chaotic: bool, quiet: float = 4.0, read_rate: float = 0.04, write_rate: float = 0.15,
-            twice_creates: bool = True, expected: dict[str, Any] | None = None) -> Outcome:
+            twice_creates: bool = True, expected: dict[str, Any] | None = None, settle: bool = True) -> Outcome:
     """One run of the daemon from a freshly seeded pair of sandboxes; with `chaotic`, under faults and
     kills, and (given `expected`) polled until its CRM state converges there or 30 s have passed."""
     hubspot, salesforce = HubSpotApp(), SalesforceApp(shape="rich")
@@ -317,11 +319,11 @@ def one_run(*, leads: int, seed: int, seconds: float, kills: int, database_url: 
                     "CRMSYNC_SALESFORCE__CLIENT_ID": "soak", "CRMSYNC_SALESFORCE__CLIENT_SECRET": "soak",
                     "CRMSYNC_DATABASE_URL": database_url, "CRMSYNC_SALESFORCE__POLL_SECONDS": "1",
                     "CRMSYNC_SYNC__INTERVAL_SECONDS": "1", "CRMSYNC_SYNC__SLA_SWEEP_SECONDS": "3600",
-                    # one daemon at a time here: a short lease lets the restart after a SIGKILL take over soon
-                    "CRMSYNC_SYNC__LEASE_SECONDS": "8",
                     "CRMSYNC_HTTP__PORT": "0", "CRMSYNC_LOG_FORMAT": "json",
                     "CRMSYNC_HUBSPOT__TIMEOUT_SECONDS": str(CLIENT_TIMEOUT),
                     "CRMSYNC_SALESFORCE__TIMEOUT_SECONDS": str(CLIENT_TIMEOUT)})
+        if "lease_seconds" in SyncSettings.model_fields:  # (not in releases before the setting)
+            env["CRMSYNC_SYNC__LEASE_SECONDS"] = "8"  # one daemon here: its restart after a SIGKILL takes over soon
         run = Run("chaos" if chaotic else "calm", hubspot, salesforce, env, workdir)
         rnd = random.Random(seed)
         if chaotic:
@@ -356,7 +358,8 @@ def one_run(*, leads: int, seed: int, seconds: float, kills: int, database_url: 
                 while time.monotonic() < end:
                     time.sleep(0.2)
                     tick()
-            wait_quiet(run, quiet, 90 if chaotic else phase_time, tick)
+            if settle or not chaotic:
+                wait_quiet(run, quiet, 90 if chaotic else phase_time, tick)
         while kill_at:  # a phase that went long cannot skip a kill
             kill_at[0] = 0
             tick()
@@ -418,7 +421,8 @@ def compare(calm: Outcome, chaos: Outcome) -> Findings:
 
 def soak(*, leads: int, seed: int, seconds: float, kills: int, workdir: Path,
          databases: Callable[[str], AbstractContextManager[str]], quiet: float = 4.0, twice_creates: bool = True,
-         read_rate: float = 0.04, write_rate: float = 0.15, calm: Outcome | None = None) -> Findings:
+         read_rate: float = 0.04, write_rate: float = 0.15, calm: Outcome | None = None,
+         settle: bool = True) -> Findings:
     """The fault-free run (unless given), then the soak run of the same seed; what differs."""
     if calm is None:
         with databases("calm") as url:
@@ -427,7 +431,7 @@ def soak(*, leads: int, seed: int, seconds: float, kills: int, workdir: Path,
     with databases("chaos") as url:
         chaos = one_run(leads=leads, seed=seed, seconds=seconds, kills=kills, database_url=url, workdir=workdir,
                         chaotic=True, quiet=quiet, twice_creates=twice_creates, read_rate=read_rate,
-                        write_rate=write_rate, expected=calm.state)
+                        write_rate=write_rate, expected=calm.state, settle=settle)
     return compare(calm, chaos)
 
 
@@ -470,12 +474,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--no-twice-creates", action="store_true",
                         help="leave `twice` out of task creates (a create delivered twice makes two tasks)")
+    parser.add_argument("--edits-while-behind", action="store_true",
+                        help="make each round of edits on time, even when the daemon has not caught up with the "
+                             "last (decisions that depend on the states crmsync saw may then differ)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         found = soak(leads=args.leads, seed=args.seed, seconds=args.seconds, kills=args.kills, workdir=workdir,
                      databases=lambda label: database(args.store, workdir, label),
-                     twice_creates=not args.no_twice_creates)
+                     twice_creates=not args.no_twice_creates, settle=not args.edits_while_behind)
     print(f"store: {args.store}, leads: {args.leads} per CRM, seed: {args.seed}")
     report(found)
     sys.exit(0 if found.clean else 1)
