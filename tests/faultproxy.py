@@ -33,7 +33,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from http.client import HTTPConnection
+from http.client import HTTPConnection, HTTPException
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -215,9 +215,13 @@ class FaultProxy:
                 if kind == "daily_limit":
                     code, text, refusal = _daily_limit(self.path)
                     return self._send(code, text, [("Content-Type", "application/json")], refusal)
-                status, reason, upstream_headers, payload = proxy._forward(self.command, self.path, headers, body)
-                if kind == "twice":
+                try:
                     status, reason, upstream_headers, payload = proxy._forward(self.command, self.path, headers, body)
+                    if kind == "twice":
+                        status, reason, upstream_headers, payload = proxy._forward(self.command, self.path, headers,
+                                                                                   body)
+                except (OSError, HTTPException):  # the upstream hung up (the sandbox's own `timeout`): so do we
+                    return self._reset()
                 kept = [(k, v) for k, v in upstream_headers if k.lower() not in HOP_BY_HOP]
                 if kind in ("html502", "html504"):
                     code, text = (502, "Bad Gateway") if kind == "html502" else (504, "Gateway Timeout")
