@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from http.client import HTTPConnection, HTTPException
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 KINDS = ("html502", "html503", "html504", "reset_before", "reset_during", "truncated", "empty", "slow", "twice",
@@ -65,7 +65,7 @@ class Fault:
         self.seen += 1
         return self.skip < self.seen <= self.skip + self.times
 
-    def pick(self, method: str, path: str) -> str | None:
+    def pick(self, method: str, path: str, body: bytes = b"") -> str | None:
         return self.kind if self.take(method, path) else None
 
 
@@ -89,7 +89,7 @@ class Mix:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; one of {', '.join(KINDS)}")
         self._random = random.Random(self.seed)
 
-    def pick(self, method: str, path: str) -> str | None:
+    def pick(self, method: str, path: str, body: bytes = b"") -> str | None:
         if (self.method and method != self.method) or not re.search(self.path, path):
             return None
         if self._left:
@@ -101,6 +101,12 @@ class Mix:
         if kind == "unauthorized":
             self._left = self.outage - 1
         return kind
+
+
+class Rule(Protocol):
+    """What the proxy asks of a fault rule: the kind for this request (None: not this rule's)."""
+
+    def pick(self, method: str, path: str, body: bytes = b"") -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,7 @@ def _daily_limit(path: str) -> tuple[int, str, bytes]:
 class FaultProxy:
     """`with FaultProxy(upstream_url, [Fault("empty", "GET", "/events/")]) as proxy:` use `proxy.url`."""
 
-    def __init__(self, upstream: str, faults: list[Fault | Mix] | None = None, *, slow_seconds: float = 1.0) -> None:
+    def __init__(self, upstream: str, faults: list[Rule] | None = None, *, slow_seconds: float = 1.0) -> None:
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.faults = list(faults or [])
@@ -177,7 +183,7 @@ class FaultProxy:
 
     def _fault_for(self, method: str, path: str, body: bytes = b"") -> str:
         with self._lock:
-            kind = next((k for f in self.faults if (k := f.pick(method, path))), "forwarded")
+            kind = next((k for f in self.faults if (k := f.pick(method, path, body))), "forwarded")
             self.log.append(Logged(method, path, kind, time.time(), body))
             return kind
 
