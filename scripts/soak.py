@@ -474,6 +474,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--no-twice-creates", action="store_true",
                         help="leave `twice` out of task creates (a create delivered twice makes two tasks)")
+    parser.add_argument("--read-rate", type=float, default=0.04, help="share of reads given a network fault")
+    parser.add_argument("--write-rate", type=float, default=0.15,
+                        help="share of writes and task creates given a network fault")
     parser.add_argument("--edits-while-behind", action="store_true",
                         help="make each round of edits on time, even when the daemon has not caught up with the "
                              "last (decisions that depend on the states crmsync saw may then differ)")
@@ -482,8 +485,10 @@ def main() -> None:
         workdir = Path(tmp)
         found = soak(leads=args.leads, seed=args.seed, seconds=args.seconds, kills=args.kills, workdir=workdir,
                      databases=lambda label: database(args.store, workdir, label),
-                     twice_creates=not args.no_twice_creates, settle=not args.edits_while_behind)
-    print(f"store: {args.store}, leads: {args.leads} per CRM, seed: {args.seed}")
+                     twice_creates=not args.no_twice_creates, settle=not args.edits_while_behind,
+                     read_rate=args.read_rate, write_rate=args.write_rate)
+    print(f"store: {args.store}, leads: {args.leads} per CRM, seed: {args.seed}, edits "
+          f"{'on time' if args.edits_while_behind else 'once the daemon has seen the last'}")
     report(found)
     sys.exit(0 if found.clean else 1)
 
