@@ -448,6 +448,10 @@ def report(found: Findings, out: Callable[[str], None] = print) -> None:
         by_kind[key.split()[-1]] += n
     out("faults by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(by_kind.items())))
     out(f"kills: {found.chaos.kills}")
+    lines = [line.split(": ", 1)[-1] for line in found.tracebacks]
+    raised = Counter(line.split(":")[0] for line in lines if re.match(r"[\w.]+(Error|Exception|Expired\w*)\b", line))
+    out(f"stderr: {len(lines)} lines not JSON or with a traceback, {sum('Traceback' in x for x in lines)} "
+        f"tracebacks, exceptions: {dict(raised.most_common()) or 'none'}")
     for title, items in (("differences", found.differences), ("duplicate tasks", found.duplicates),
                          ("tracebacks", found.tracebacks), ("lost edits", found.lost_edits)):
         out(f"{title}: {len(items)}")
