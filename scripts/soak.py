@@ -211,7 +211,9 @@ def human_phase(run: Run, seed: int, index: int, per_crm: int = 6) -> list[Edit]
                 portal.associate("calls", cid, call.id)
                 portal.touch(cid, now)
     with run.salesforce.lock:
-        for lid in rnd.sample(sorted(org.records["Lead"]), per_crm):
+        open_leads = sorted(lid for lid, r in org.records["Lead"].items()  # converted: read-only, to a rep too
+                            if not (r.get("IsConverted") or r.get("IsDeleted")))
+        for lid in rnd.sample(open_leads, per_crm):
             kind = rnd.choice(["accept", "sql_blank", "sql_full", "not_interested"])
             values = {"accept": {"Status": "Working - Contacted"},
                       "sql_blank": {"Status": "Qualified", "BANT_Budget__c": None},
