@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -21,6 +21,36 @@ class PulledPage:
     """Where a pull of the same window can resume after this page (opaque to all but the connector)."""
     deleted: list[str] = field(default_factory=list)
     """Records the pull found deleted in the CRM (Salesforce's queryAll window): to erase."""
+
+
+Recheck = Callable[[list[WriteBack]], list[WriteBack]]
+"""Called before a write batch is sent AGAIN (the earlier attempt may have landed with its answer lost):
+the writes still to send, without those a person has changed since the decision. The writes it
+leaves out get a failed, retriable result marked `SUPERSEDED`; the pipeline re-decides them."""
+SUPERSEDED = "superseded: a person changed the record after the decision"
+
+
+class Resend:
+    """One write batch across its attempts: the first sends every write; each retry first asks
+    `recheck` which are still to send, since the attempt before may have landed with its answer lost
+    and a person may have edited a record since (their edit wins)."""
+
+    def __init__(self, writes: list[WriteBack], recheck: Recheck | None) -> None:
+        self.writes = writes
+        self.sending = writes
+        self.recheck = recheck
+        self.tries = 0
+
+    def next(self) -> list[WriteBack]:
+        if self.tries and self.recheck is not None and self.sending:
+            self.sending = self.recheck(self.sending)
+        self.tries += 1
+        return self.sending
+
+    def superseded(self) -> list[WriteResult]:
+        kept = {w.record_id for w in self.sending}
+        return [WriteResult(w.record_id, False, SUPERSEDED, retriable=True)
+                for w in self.writes if w.record_id not in kept]
 
 
 class Connector(Protocol):
@@ -44,7 +74,7 @@ class Connector(Protocol):
 
     def changes(self, contact: Contact, writes: dict[str, str]) -> WriteBack | None: ...
 
-    def write(self, writes: list[WriteBack]) -> list[WriteResult]: ...
+    def write(self, writes: list[WriteBack], *, recheck: Recheck | None = None) -> list[WriteResult]: ...
 
     def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]: ...
 

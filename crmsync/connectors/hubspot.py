@@ -25,7 +25,7 @@ from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
 from crmsync.connectors import calls
-from crmsync.connectors.base import PulledPage
+from crmsync.connectors.base import PulledPage, Recheck, Resend
 from crmsync.connectors.governor import Governor, Pacer
 from crmsync.connectors.hubspot_mapping import (
     EMAIL_HISTORY,
@@ -328,7 +328,7 @@ class HubSpotConnector:
             return None
         return WriteBack(contact.id, properties, {k: contact.snapshot.get(k, "") for k in properties})
 
-    def write(self, writes: list[WriteBack]) -> list[WriteResult]:
+    def write(self, writes: list[WriteBack], *, recheck: Recheck | None = None) -> list[WriteResult]:
         """Batch updates of 100. A lifecycle stage moving backward is cleared first, in its own call,
         as HubSpot ignores a backward write."""
         lifecycle = self.map.fields.lifecycle
@@ -337,11 +337,16 @@ class HubSpotConnector:
         backward = [w for w in writes if self.map.moves_lifecycle_back(w.previous.get(lifecycle, ""),
                                                                           w.properties.get(lifecycle, ""), order)]
         if backward:
-            for result in self._batch_update([WriteBack(w.record_id, {lifecycle: ""}) for w in backward]):
+            clears = [WriteBack(w.record_id, {lifecycle: ""}) for w in backward]
+            by_id = {w.record_id: w for w in writes}
+            clear_recheck = None if recheck is None else (
+                lambda pending: [c for c in pending if c.record_id in
+                                 {w.record_id for w in recheck([by_id[p.record_id] for p in pending])}])
+            for result in self._batch_update(clears, clear_recheck):
                 if not result.ok:
                     failed[result.record_id] = result
         results = list(failed.values())
-        results += self._batch_update([w for w in writes if w.record_id not in failed])
+        results += self._batch_update([w for w in writes if w.record_id not in failed], recheck)
         return results
 
     def lifecycle_order(self) -> list[str]:
@@ -363,28 +368,36 @@ class HubSpotConnector:
                           "industry")
         return {str(o.value): str(o.label) for o in prop.options or [] if o.value is not None}
 
-    def _batch_update(self, writes: list[WriteBack]) -> list[WriteResult]:
+    def _batch_update(self, writes: list[WriteBack], recheck: Recheck | None = None) -> list[WriteResult]:
         results: list[WriteResult] = []
         for chunk in _chunks(writes, BATCH):
-            results += self._update(chunk)
+            results += self._update(chunk, recheck)
         return results
 
-    def _update(self, chunk: list[WriteBack]) -> list[WriteResult]:
+    def _update(self, chunk: list[WriteBack], recheck: Recheck | None = None) -> list[WriteResult]:
         """One batch update. HubSpot refuses the whole batch (400, nothing written) when one value is
         invalid, without naming the record: the batch is split in halves until the bad record is alone;
         it fails for good with HubSpot's message (to quarantine), the others are written."""
-        body = {"inputs": [{"id": w.record_id, "properties": w.properties} for w in chunk]}
+        batch = Resend(chunk, recheck)
+
+        def attempt() -> Any:
+            todo = batch.next()
+            return self._attempt("update contacts", self.client.crm.contacts.batch_api.update,
+                                 batch_input_simple_public_object_batch_input={
+                                     "inputs": [{"id": w.record_id, "properties": w.properties} for w in todo]}
+                                 ) if todo else None
+
         try:
-            response = self._call("update contacts", self.client.crm.contacts.batch_api.update,
-                                  batch_input_simple_public_object_batch_input=body)
+            response = self.retry.run(attempt)
         except (RecordError, FatalError) as exc:
             if not _refused_as_whole(exc):
                 raise
             if len(chunk) == 1:
                 return [WriteResult(chunk[0].record_id, False, _reason(exc)[:500], retriable=False)]
             half = len(chunk) // 2
-            return self._update(chunk[:half]) + self._update(chunk[half:])
-        return _per_record([w.record_id for w in chunk], response)
+            return self._update(chunk[:half], recheck) + self._update(chunk[half:], recheck)
+        sent = [w.record_id for w in batch.sending]
+        return batch.superseded() + (_per_record(sent, response) if sent else [])
 
     def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]:
         """Batch create, skipping tasks whose key already exists in the portal: a task created just

@@ -33,7 +33,7 @@ from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation
 from simple_salesforce.exceptions import SalesforceError, SalesforceOperationError
 
 from crmsync.connectors import calls
-from crmsync.connectors.base import PulledPage
+from crmsync.connectors.base import PulledPage, Recheck, Resend
 from crmsync.connectors.governor import Governor
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.connectors.salesforce_auth import grant_form
@@ -382,13 +382,18 @@ class SalesforceConnector:
             return None
         return WriteBack(contact.id, fields, {k: contact.snapshot.get(k, "") for k in fields})
 
-    def write(self, writes: list[WriteBack]) -> list[WriteResult]:
+    def write(self, writes: list[WriteBack], *, recheck: Recheck | None = None) -> list[WriteResult]:
         results: list[WriteResult] = []
         for chunk in _chunks(writes, COMPOSITE):
-            records = [{"attributes": {"type": "Lead"}, "id": w.record_id, **w.properties} for w in chunk]
-            answer = self.retry.run(lambda records=records: self._composite(  # type: ignore[misc]
-                "update leads", "PATCH", records))
-            results += _per_record([w.record_id for w in chunk], answer)
+            batch = Resend(chunk, recheck)
+
+            def attempt(batch: Resend = batch) -> list[dict[str, Any]]:
+                todo = batch.next()
+                return self._composite("update leads", "PATCH", [
+                    {"attributes": {"type": "Lead"}, "id": w.record_id, **w.properties} for w in todo]) if todo else []
+
+            answer = self.retry.run(attempt)
+            results += batch.superseded() + _per_record([w.record_id for w in batch.sending], answer)
         return results
 
     def _composite(self, what: str, method: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:

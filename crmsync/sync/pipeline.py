@@ -434,8 +434,23 @@ class SyncPass:
             chunk = rows[start:start + size]
             self._hold()
             writes = [WriteBack(r["record_id"], r["payload"]["properties"], r["payload"]["previous"]) for r in chunk]
-            results = {r.record_id: r for r in self.connector.write(writes)}
-            self._acknowledge(chunk, results, report, "written", "write")
+            by_id = {r["record_id"]: r for r in chunk}
+            found = _Edited([], [], [])
+
+            def recheck(pending: list[WriteBack], by_id: dict[str, Any] = by_id, found: _Edited = found
+                        ) -> list[WriteBack]:
+                """Before a batch is sent again (the attempt before may have landed, its answer lost): a
+                person's edit made since the decision wins over the retry, as over a stale write."""
+                self._hold()
+                edited = self._person_edited([by_id[w.record_id] for w in pending])
+                found.extend(edited)
+                gone = {row["record_id"] for row in edited.rows}
+                return [w for w in pending if w.record_id not in gone]
+
+            results = {r.record_id: r for r in self.connector.write(writes, recheck=recheck)}
+            gone = {row["record_id"] for row in found.rows}
+            self._acknowledge([r for r in chunk if r["record_id"] not in gone], results, report, "written", "write")
+            self._supersede(found, report)
 
     def _drop_stale(self, stale: list[dict[str, Any]], report: PassReport) -> bool:
         """A person's later edit wins. Writes decided by an earlier pass are compared with the records
@@ -444,26 +459,36 @@ class SyncPass:
         its current values (the same decide / store / outbox path). True when any was dropped."""
         if not stale:
             return False
-        current = self.connector.read([r["record_id"] for r in stale])
+        return self._supersede(self._person_edited(stale), report)
+
+    def _person_edited(self, rows: list[dict[str, Any]]) -> _Edited:
+        """The pending writes a person has overtaken: the records read now (one batch read) against the
+        decision behind each write (see `_edited`); a record now unmappable counts too (never overwrite
+        what a person set)."""
+        current = self.connector.read([r["record_id"] for r in rows])
         now_by_id = {c.id: c for c in current.contacts}
         unreadable = {e.record_id: e for e in current.errors}
-        basis = self.store.decision_basis([r["decision_id"] for r in stale if r["decision_id"] is not None])
-        dropped, redecide, rejected = [], [], []
-        for row in stale:
+        basis = self.store.decision_basis([r["decision_id"] for r in rows if r["decision_id"] is not None])
+        edited = _Edited([], [], [])
+        for row in rows:
             record_id = row["record_id"]
-            if record_id in unreadable:  # now unmappable: never overwrite what a person set
-                dropped.append(row["id"])
-                rejected.append(("read", unreadable[record_id]))
+            if record_id in unreadable:
+                edited.rows.append(row)
+                edited.rejected.append(("read", unreadable[record_id]))
             elif record_id in now_by_id and _edited(row, now_by_id[record_id], basis.get(row["decision_id"])):
-                dropped.append(row["id"])
-                redecide.append(now_by_id[record_id])
-        if not dropped:
+                edited.rows.append(row)
+                edited.redecide.append(now_by_id[record_id])
+        return edited
+
+    def _supersede(self, edited: _Edited, report: PassReport) -> bool:
+        """Drop the overtaken writes and re-decide their records from what the CRM has now."""
+        if not edited.rows:
             return False
-        self.store.acknowledge([(row_id, "stale", "the record changed in the CRM since the decision")
-                                for row_id in dropped])
-        report.counts["stale_writes"] += len(dropped)
-        log.info("stale writes dropped, records re-decided", extra={"crm": self.crm, "count": len(dropped)})
-        self._decide_page(redecide, rejected, report, {})
+        self.store.acknowledge([(row["id"], "stale", "the record changed in the CRM since the decision")
+                                for row in edited.rows])
+        report.counts["stale_writes"] += len(edited.rows)
+        log.info("stale writes dropped, records re-decided", extra={"crm": self.crm, "count": len(edited.rows)})
+        self._decide_page(edited.redecide, edited.rejected, report, {})
         return True
 
     def _hold(self) -> None:
@@ -509,6 +534,21 @@ class SyncPass:
 
 DEPENDS_ON = ("stage", "lead_status", "owner_id", "dq_reason", "bant")
 """What a decision depends on that people change in the CRM (besides the fields crmsync writes)."""
+
+
+@dataclass
+class _Edited:
+    """Pending writes a person has overtaken: their outbox rows, the records to re-decide, and the
+    records that no longer map (quarantined)."""
+
+    rows: list[dict[str, Any]]
+    redecide: list[Contact]
+    rejected: list[tuple[str, RecordError]]
+
+    def extend(self, other: _Edited) -> None:
+        self.rows += other.rows
+        self.redecide += other.redecide
+        self.rejected += other.rejected
 
 
 def _edited(row: dict[str, Any], current: Contact, basis: dict[str, Any] | None) -> bool:
