@@ -196,3 +196,15 @@ def test_spec_paths_cover_what_the_sandbox_serves() -> None:
               "/crm/v3/objects/contacts/batch/update", "/crm/v3/objects/contacts/{contactId}"}
     assert served <= set(spec("contacts-v3.json")["paths"])
     assert Path(SPECS / "webhooks-v3.json").exists()
+
+
+def test_the_token_info_answers_match_the_oauth_spec() -> None:
+    """doctor's scope check reads the token-info endpoint (oauth-v1.json, which marks it deprecated:
+    noted in docs/hubspot.md); the sandbox's answers, found and not found, match the spec."""
+    with hubspot(1) as (_app, url):
+        status, body = call(url, "GET", f"/oauth/v1/access-tokens/{TOKEN}", token="")
+        assert status == 200 and body["scopes"]
+        validate("oauth-v1.json", "/oauth/v1/access-tokens/{token}", "GET", status, body)
+        status, body = call(url, "GET", "/oauth/v1/access-tokens/not-the-token", token="")
+        assert status == 404
+        validate("oauth-v1.json", "/oauth/v1/access-tokens/{token}", "GET", status, body)
