@@ -51,3 +51,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     yield from _postgres_database()
+
+
+# Files whose tests mostly wait (the soak, kill trials, slow connections, two daemons): collected
+# first so that, under xdist, they start at once and the rest fills the other workers around them.
+FIRST = ("test_soak_faults.py", "test_resilience.py", "test_http_port.py", "test_daemon.py", "test_fencing.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in FIRST)  # stable: the order within each group is kept
