@@ -122,13 +122,14 @@ class WebhookIntake:
                         extra={"error": exc.__class__.__name__})
             self.count("erase_failed")
             return 503
-        fresh = set(self.store.remember_webhook_events([_key(e) for e in events], datetime.now(UTC)))
-        for event in events:
-            if _key(event) not in fresh:
+        keys = [_key(e) for e in events]
+        fresh = set(self.store.remember_webhook_events(keys, datetime.now(UTC)))
+        for event, key in zip(events, keys, strict=True):
+            if key not in fresh:
                 self.count("replayed")
                 log.info("webhook event already seen, ignored", extra={"event_id": str(event["eventId"])[:64]})
                 continue
-            fresh.discard(_key(event))  # the same event twice in one body counts once
+            fresh.discard(key)  # the same event twice in one body counts once
             if event.get("subscriptionType") in DELETIONS:
                 continue  # erased above
             if str(event.get("subscriptionType", "")).startswith("contact.") and event.get("objectId"):

@@ -340,8 +340,7 @@ class HubSpotConnector:
             clears = [WriteBack(w.record_id, {lifecycle: ""}) for w in backward]
             by_id = {w.record_id: w for w in writes}
             clear_recheck = None if recheck is None else (
-                lambda pending: [c for c in pending if c.record_id in
-                                 {w.record_id for w in recheck([by_id[p.record_id] for p in pending])}])
+                lambda pending: _kept(pending, recheck([by_id[p.record_id] for p in pending])))
             for result in self._batch_update(clears, clear_recheck):
                 if not result.ok:
                     failed[result.record_id] = result
@@ -601,6 +600,12 @@ def _named_records(error: Any, ids: list[str]) -> list[str]:
 
 def _error_text(error: Any) -> str:
     return f"{error.category}: {error.message}"[:500]
+
+
+def _kept(clears: list[WriteBack], writes: list[WriteBack]) -> list[WriteBack]:
+    """The lifecycle clears whose writes the recheck kept (it is asked once per retry)."""
+    kept = {w.record_id for w in writes}
+    return [c for c in clears if c.record_id in kept]
 
 
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:

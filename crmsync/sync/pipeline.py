@@ -435,7 +435,7 @@ class SyncPass:
             self._hold()
             writes = [WriteBack(r["record_id"], r["payload"]["properties"], r["payload"]["previous"]) for r in chunk]
             by_id = {r["record_id"]: r for r in chunk}
-            found = _Edited([], [], [])
+            found = _Edited()
 
             def recheck(pending: list[WriteBack], by_id: dict[str, Any] = by_id, found: _Edited = found
                         ) -> list[WriteBack]:
@@ -469,7 +469,7 @@ class SyncPass:
         now_by_id = {c.id: c for c in current.contacts}
         unreadable = {e.record_id: e for e in current.errors}
         basis = self.store.decision_basis([r["decision_id"] for r in rows if r["decision_id"] is not None])
-        edited = _Edited([], [], [])
+        edited = _Edited()
         for row in rows:
             record_id = row["record_id"]
             if record_id in unreadable:
@@ -541,9 +541,9 @@ class _Edited:
     """Pending writes a person has overtaken: their outbox rows, the records to re-decide, and the
     records that no longer map (quarantined)."""
 
-    rows: list[dict[str, Any]]
-    redecide: list[Contact]
-    rejected: list[tuple[str, RecordError]]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    redecide: list[Contact] = field(default_factory=list)
+    rejected: list[tuple[str, RecordError]] = field(default_factory=list)
 
     def extend(self, other: _Edited) -> None:
         self.rows += other.rows
