@@ -146,9 +146,9 @@ def test_search_is_limited_per_second_without_rate_limit_headers() -> None:
                 _, status, answer_headers = search.do_search_with_http_info(public_object_search_request={"limit": 1})
                 statuses.append(status)
                 headers.append(dict(answer_headers))
-            except Exception as exc:  # the search package's ApiException
-                statuses.append(exc.status)  # type: ignore[attr-defined]
-                headers.append(dict(exc.headers or {}))  # type: ignore[attr-defined]
+            except ApiException as exc:
+                statuses.append(exc.status)
+                headers.append(dict(exc.headers or {}))
         assert statuses[:5] == [200] * 5 and 429 in statuses[5:]
         assert not any(name.startswith("X-HubSpot-RateLimit") for h in headers for name in h)
         _, _, other = client.crm.contacts.basic_api.get_page_with_http_info(limit=1)

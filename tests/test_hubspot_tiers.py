@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from hubspot import HubSpot
+from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
 from hubspot.events.exceptions import ApiException
 from urllib3.util.retry import Retry
 
@@ -128,10 +129,10 @@ def test_the_daily_limit_is_the_tiers_and_answers_429_daily_until_the_next_day()
         client = HubSpot(access_token=TOKEN, host=url, retry=Retry(total=0))
         for _ in range(3):
             client.crm.owners.owners_api.get_page()
-        with pytest.raises(Exception) as raised:
+        with pytest.raises(OwnersApiException) as raised:
             client.crm.owners.owners_api.get_page()
-        assert raised.value.status == 429  # type: ignore[attr-defined]
-        body = json.loads(raised.value.body)  # type: ignore[attr-defined]
+        assert raised.value.status == 429
+        body = json.loads(raised.value.body)
         assert body["policyName"] == "DAILY" and body["message"] == "You have reached your daily limit."
         app.portal.clock = lambda: datetime(2026, 11, 26, 0, 0, 1, tzinfo=UTC)  # the next day
         client.crm.owners.owners_api.get_page()

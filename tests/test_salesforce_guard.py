@@ -18,6 +18,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.connectors.salesforce_guard import GUARD_NAME, MESSAGE, guard_formula, install_guard
+from crmsync.errors import FatalError
 from crmsync.sandbox.salesforce import SalesforceApp
 from crmsync.sandbox.salesforce.formula import FormulaError, compile_formula
 from crmsync.sandbox.salesforce.org import BANT_FIELDS, FieldError, Org
@@ -178,7 +179,7 @@ def test_the_sandbox_refuses_a_formula_it_cannot_evaluate() -> None:
     assert not org.records["ValidationRule"]
     with salesforce(0) as (_, url):
         conn = sf_connector(url)
-        with pytest.raises(Exception, match="FIELD_INTEGRITY_EXCEPTION"):
+        with pytest.raises(FatalError, match="FIELD_INTEGRITY_EXCEPTION"):
             conn._call("create rule", lambda sf: sf.restful("tooling/sobjects/ValidationRule", method="POST", json={
                 "FullName": "Lead.Bad", "Metadata": {"errorConditionFormula": "ISNULL(BANT_Need__c)",
                                                      "errorMessage": "x", "active": True}}))

@@ -22,13 +22,13 @@ from crmsync.sandbox.salesforce.org import (
     Org,
 )
 from crmsync.sandbox.salesforce.seeding import DEFAULT_INDUSTRY, DEFAULT_SOURCE
-from tests.hubspot_fixtures import DEFS
+from tests.hubspot_fixtures import DEFS, shared
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_cli import run
 from tests.test_salesforce_contract import pull_all
 from tests.test_sync_e2e_salesforce import env, post
 
-RECORDED = Path("/work/shared/recorded/salesforce")
+RECORDED = shared("recorded", "salesforce")
 BANT = ["Lead.BANT_Need__c", "Lead.BANT_Authority__c", "Lead.BANT_Timeline__c", "Lead.BANT_Budget__c"]
 
 
@@ -64,7 +64,7 @@ def test_an_invisible_field_is_invalid_field_and_setup_grants_it() -> None:
     with salesforce(3, custom_fields=False) as (app, url):
         fresh_org(app)
         conn = sf_connector(url)
-        with pytest.raises(Exception, match="INVALID_FIELD"):
+        with pytest.raises(FatalError, match="INVALID_FIELD"):
             list(conn._soql("read", "SELECT Id, BANT_Need__c FROM Lead"))
         doctor = {c.name: c for c in conn.doctor()}
         fields = doctor["salesforce fields"]
