@@ -444,7 +444,7 @@ def forget(
 ) -> None:
     """Erase everything the store keeps about one record (snapshot, inputs, activities, decisions,
     outbox, quarantine). The record in the CRM is not touched; a later sync of it starts afresh."""
-    if crm not in ("hubspot", "salesforce"):
+    if crm not in KNOWN:
         raise ConfigError(f"--crm {crm}: expected hubspot or salesforce")
     settings = _settings()
     _, store = _context(settings)
@@ -474,7 +474,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print the statu
     loaded, store = _context(settings)
     now = datetime.now(UTC)
     paused = {crm: {"until": p[0].isoformat(), "why": p[1]}
-              for crm in ("hubspot", "salesforce") if (p := store.paused(crm, now)) is not None}
+              for crm in KNOWN if (p := store.paused(crm, now)) is not None}
     cursors = [c for c in store.cursors() if not c["stream"].startswith("backfill:")]
     review = loaded.definitions.governance.next_review_date
     figures = store.contract(now)

@@ -39,7 +39,7 @@ from crmsync.settings import Settings
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
 from crmsync.sync.lease import Lease
-from crmsync.sync.sanitize import storable
+from crmsync.sync.sanitize import failure, storable
 from crmsync.webhooks import WebhookIntake
 
 log = logging.getLogger("crmsync.daemon")
@@ -188,7 +188,7 @@ class Daemon:
             except BaseException as exc:
                 outcome = "failed" if isinstance(exc, Exception) and not isinstance(exc, LeaseLost) else "interrupted"
                 self.store.finish_run(run_id, outcome, {"records": len(record_ids)},
-                                      storable(f"{exc.__class__.__name__}: {exc}")[:2000])
+                                      failure(exc))
                 if isinstance(exc, QuotaError):
                     self._pause("hubspot", exc)
                     return
@@ -278,7 +278,7 @@ class Daemon:
         self.metrics.failed_streak.labels(name).set(self.failed_passes[name])
         message = "sync failed, needs attention" if isinstance(exc, FatalError) else "sync failed, will retry"
         log.log(logging.ERROR if isinstance(exc, FatalError) else logging.WARNING, message,
-                extra={"crm": name, "error": storable(f"{exc.__class__.__name__}: {exc}")[:500],
+                extra={"crm": name, "error": failure(exc, 500),
                        "consecutive_failures": self.failed_passes[name]})
         capture(exc)
 

@@ -30,7 +30,7 @@ from crmsync.store import Store, aware, fingerprint
 from crmsync.sync import erasure
 from crmsync.sync.inputs import contact_inputs, restore
 from crmsync.sync.lease import Lease
-from crmsync.sync.sanitize import activity_problem, contact_problem, storable
+from crmsync.sync.sanitize import activity_problem, contact_problem, failure, storable
 
 log = logging.getLogger("crmsync.sync")
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -107,7 +107,7 @@ class SyncPass:
         except BaseException as exc:
             failed = isinstance(exc, Exception) and not isinstance(exc, LeaseLost)
             report.outcome = "failed" if failed else "interrupted"
-            self._close(report, storable(f"{exc.__class__.__name__}: {exc}")[:2000])
+            self._close(report, failure(exc))
             raise
         self._close(report)
         log.info("sync pass done", extra={"crm": self.crm, "kind": kind, "outcome": report.outcome,
@@ -253,7 +253,7 @@ class SyncPass:
             try:
                 decided.append(self._decide_one(contact, acts, previous.get(contact.id), now, report))
             except Exception as exc:  # one record's decision must never stop the pass
-                rejected.append(("decide", RecordError(contact.id, _why(exc))))
+                rejected.append(("decide", RecordError(contact.id, failure(exc))))
         if self.dry_run:
             report.counts["quarantined"] += len(rejected)
             report.plan += [{"record_id": d.contact.id, "from": d.decision.current_stage.value,
@@ -283,7 +283,7 @@ class SyncPass:
             except Exception as exc:
                 if _store_down(exc):
                     raise
-                refused.append(("store", RecordError(item.contact.id, _why(exc))))
+                refused.append(("store", RecordError(item.contact.id, failure(exc))))
         if len(refused) == len(decided) > 1:
             raise page_error  # every record refused: the store's problem, not the records'
         self._store_records([], rejected + refused, report, now, release, resume)
@@ -405,7 +405,7 @@ class SyncPass:
                 try:
                     decided.append(self._decide_one(contact, activities, prev, now, report))
                 except Exception as exc:  # one record's decision must never stop the sweep
-                    rejected.append(("decide", RecordError(contact.id, _why(exc))))
+                    rejected.append(("decide", RecordError(contact.id, failure(exc))))
             self._store_page(decided, rejected, report, now)
         if self._writes_enabled:
             self.flush(report)
@@ -571,11 +571,6 @@ def _edited(row: dict[str, Any], current: Contact, basis: dict[str, Any] | None)
     decided_on = {"stage": basis["target_stage"], "lead_status": basis["writes"].get("lead_status")}
     return any(now.get(name) not in (basis["inputs"].get(name), decided_on.get(name))
                for name in DEPENDS_ON if not (cleared and name == "stage"))
-
-
-def _why(exc: Exception) -> str:
-    """A record-level failure as a quarantine reason."""
-    return storable(f"{exc.__class__.__name__}: {exc}")[:2000]
 
 
 def _store_down(exc: Exception) -> bool:

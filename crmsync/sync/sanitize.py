@@ -91,3 +91,8 @@ def _utc_overflows(moment: datetime) -> bool:
     except OverflowError:
         return True
     return False
+
+
+def failure(exc: BaseException, limit: int = 2000) -> str:
+    """An exception as stored or logged text: its class and message, storable, bounded."""
+    return storable(f"{exc.__class__.__name__}: {exc}")[:limit]
