@@ -126,6 +126,41 @@ class Contact:
     connector, which diffs a decision's writes against it."""
 
 
+class ObjectType(enum.StrEnum):
+    """The object a stream carries, in the store's keys (ids of different objects may be equal)."""
+
+    CONTACT = "contact"
+    """HubSpot contact, Salesforce Lead: what the engine decides."""
+    DEAL = "deal"
+    """HubSpot deal, Salesforce Opportunity: pipeline, counted against the gate, never decided."""
+
+
+@dataclass(slots=True)
+class Deal:
+    """A HubSpot deal or Salesforce Opportunity, as the sync sees it (never decided, never written).
+
+    `contact_ids` are the contact-stream records it belongs to: HubSpot's associated contact ids;
+    Salesforce's leads converted into it (`ConvertedOpportunityId`) and, through OpportunityContactRole,
+    the leads whose converted Contact holds a role on it. `stage` is the CRM's own stage value
+    (HubSpot `dealstage` id, Salesforce `StageName`); `is_closed` / `is_won` say where it ended.
+    """
+
+    id: str
+    crm: str = ""
+    name: Any = None
+    stage: Any = None
+    pipeline: Any = None
+    amount: Any = None
+    currency: Any = None
+    close_date: Any = None
+    created_at: Any = None
+    updated_at: Any = None
+    is_closed: bool = False
+    is_won: bool = False
+    owner_id: Any = None
+    contact_ids: tuple[str, ...] = ()
+
+
 class ActivityKind(enum.StrEnum):
     PAGE_VIEW = "page_view"
     FORM_SUBMISSION = "form_submission"

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from crmsync.errors import RecordError
-from crmsync.model import Activity, Check, Contact, OwnerTask, WriteBack, WriteResult
+from crmsync.model import Activity, Check, Contact, Deal, OwnerTask, WriteBack, WriteResult
 
 
 @dataclass
@@ -95,4 +95,25 @@ class ActivityStreams(Protocol):
     def touched(self, since: dict[str, datetime], until: datetime) -> set[str]:
         """The records named by rows of the streams in `since` (each from its own moment) changed
         before `until`."""
+        ...
+
+
+@dataclass
+class DealPage:
+    """One page of a deal pull: the deals that mapped, the ones that did not (to quarantine under
+    object type `deal`), where to resume, and deals the pull found deleted."""
+
+    deals: list[Deal] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+    resume_key: str | None = None
+    deleted: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class DealStream(Protocol):
+    """A CRM whose deals (HubSpot deals, Salesforce Opportunities) are read as a stream of their own,
+    on the cursor `deals`: stored under object type `deal`, and the contacts they name re-decided."""
+
+    def pull_deals(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[DealPage]:
+        """Deals created or changed in [since, until), oldest change first, in pages."""
         ...
