@@ -25,15 +25,17 @@ from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
 from crmsync.connectors import calls
-from crmsync.connectors.base import PulledPage, Recheck, Resend
+from crmsync.connectors.base import DealPage, PulledPage, Recheck, Resend
 from crmsync.connectors.governor import Governor, Pacer
 from crmsync.connectors.hubspot_mapping import (
+    DEAL_PROPERTIES,
     EMAIL_HISTORY,
     ENGAGEMENT_PROPERTIES,
     EVENT_KINDS,
     PAGE_AND_FORM_HISTORY,
     HubSpotMapping,
     epoch_ms,
+    numeric_key,
     property_specs,
 )
 from crmsync.connectors.retry import RetryPolicy
@@ -142,30 +144,59 @@ class HubSpotConnector:
 
     def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None,
                      backfill: bool = False) -> Iterator[PulledPage]:
-        """Contacts with since <= lastmodifieddate < until, in pages of up to 200.
+        """Contacts with since <= lastmodifieddate < until, in pages of up to 200 (see `_window`)."""
+        search = self.client.crm.contacts.search_api.do_search
+        for results in self._window("search contacts", search, "lastmodifieddate", self.map.contact_properties(),
+                                    since, until, after_key):
+            mapped = self._mapped(results)
+            mapped.resume_key = str(results[-1].id) if results else None
+            yield mapped
+
+    def pull_deals(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[DealPage]:
+        """Deals with since <= hs_lastmodifieddate < until (CRM search on deals, `_window`), each with the
+        ids of its associated contacts (v4 batch associations read, paged per deal). A deal that cannot
+        be mapped is a RecordError of its page, never a failure of the page."""
+        search = self.client.crm.deals.search_api.do_search
+        for results in self._window("search deals", search, "hs_lastmodifieddate", DEAL_PROPERTIES,
+                                    since, until, after_key):
+            ids = [str(obj.id) for obj in results]
+            contacts: dict[str, list[str]] = {}
+            for deal_id, contact_id in self._associated("deals", "contacts", ids):
+                contacts.setdefault(deal_id, []).append(contact_id)
+            page = DealPage(resume_key=ids[-1] if ids else None)
+            for obj in results:
+                try:
+                    page.deals.append(self.map.to_deal(obj.id, obj.properties or {}, obj.updated_at,
+                                                       contacts.get(str(obj.id), [])))
+                except RecordError as exc:
+                    page.errors.append(exc)
+            yield page
+
+    def _window(self, what: str, search: Callable[..., Any], modified: str, properties: list[str],
+                since: datetime, until: datetime, after_key: str | None) -> Iterator[list[Any]]:
+        """The search results with since <= `modified` < until, a page (up to 200) at a time.
 
         Paged by hs_object_id (keyset), not by `after`: each query starts again from the last id
         seen, so a window of any size is read without ever reaching the 10,000-result cap; and a
-        window can resume after any page (`after_key` is the last id a page held).
+        window can resume after any page (`after_key` is the last id a page held). Within a window
+        records come in id order; the window is the unit the cursor moves by.
         """
         last_id = int(after_key) if after_key and after_key.isdigit() else 0
-        properties = self.map.contact_properties()
         while True:
             filters = [
-                {"propertyName": "lastmodifieddate", "operator": "GTE", "value": epoch_ms(since)},
-                {"propertyName": "lastmodifieddate", "operator": "LT", "value": epoch_ms(until)},
+                {"propertyName": modified, "operator": "GTE", "value": epoch_ms(since)},
+                {"propertyName": modified, "operator": "LT", "value": epoch_ms(until)},
                 {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
             ]
             request = {"filterGroups": [{"filters": filters}],
                        "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
                        "properties": properties, "limit": SEARCH_PAGE, "after": "0"}
-            page = self._search("search contacts", self.client.crm.contacts.search_api.do_search, request)
-            mapped = self._mapped(page.results)
-            mapped.resume_key = str(page.results[-1].id) if page.results else None
-            yield mapped
-            if not page.results or page.paging is None or page.paging.next is None:
+            page = self._search(what, search, request)
+            results = list(page.results or [])
+            yield results
+            if not results or page.paging is None or page.paging.next is None:
                 return
-            last_id = _keyset_id(page.results[-1].id)
+            last_id = _keyset_id(results[-1].id)
 
     def _search(self, what: str, fn: Callable[..., T], request: dict[str, Any]) -> T:
         return self._call(what, self._paced(fn), public_object_search_request=request)
@@ -230,11 +261,10 @@ class HubSpotConnector:
         found: dict[str, list[Activity]] = {cid: [] for cid in contact_ids}
         for object_type in self.engagement_types:
             owner_of: dict[str, list[str]] = {}
-            for chunk in _chunks(contact_ids, ASSOCIATION_BATCH):
-                for contact_id, target in self._associated(object_type, chunk):
-                    owner_of.setdefault(target, []).append(contact_id)
+            for contact_id, target in self._associated("contacts", object_type, contact_ids):
+                owner_of.setdefault(target, []).append(contact_id)
             api = getattr(self.client.crm.objects, object_type).batch_api
-            for chunk in _chunks(sorted(owner_of, key=_numeric), BATCH):
+            for chunk in _chunks(sorted(owner_of, key=numeric_key), BATCH):
                 read = {"inputs": [{"id": i} for i in chunk], "properties": ENGAGEMENT_PROPERTIES[object_type],
                         "propertiesWithHistory": []}
                 response = self._call(f"read {object_type}", api.read, batch_read_input_simple_public_object_id=read)
@@ -248,24 +278,25 @@ class HubSpotConnector:
                 found[cid] += activities
         return found
 
-    def _associated(self, object_type: str, contact_ids: list[str]) -> Iterator[tuple[str, str]]:
-        """(contact id, engagement id) pairs. The batch read pages per contact: a contact whose answer
-        has `paging.next.after` is asked again with that `after` until it has none. Contacts without
-        any come back as "no associations found" errors in a 207, which is not a failure."""
-        inputs: list[dict[str, str]] = [{"id": cid} for cid in contact_ids]
-        while inputs:
-            response = self._call(f"read {object_type} associations",
-                                  self.client.crm.associations.v4.batch_api.get_page, "contacts", object_type,
-                                  batch_input_public_fetch_associations_batch_request={"inputs": inputs})
-            asked = {i["id"]: i.get("after") for i in inputs}
-            inputs = []
-            for result in response.results or []:
-                contact_id = str(result._from.id)
-                for target in result.to or []:
-                    yield contact_id, str(target.to_object_id)
-                after = result.paging.next.after if result.paging and result.paging.next else None
-                if after and after != asked.get(contact_id):  # a repeated cursor would never end
-                    inputs.append({"id": contact_id, "after": after})
+    def _associated(self, from_type: str, to_type: str, ids: list[str]) -> Iterator[tuple[str, str]]:
+        """(from id, to id) pairs, ASSOCIATION_BATCH ids a call. The batch read pages per record: a record
+        whose answer has `paging.next.after` is asked again with that `after` until it has none. Records
+        without any come back as "no associations found" errors in a 207, which is not a failure."""
+        for chunk in _chunks(ids, ASSOCIATION_BATCH):
+            inputs: list[dict[str, str]] = [{"id": i} for i in chunk]
+            while inputs:
+                response = self._call(f"read {from_type} {to_type} associations",
+                                      self.client.crm.associations.v4.batch_api.get_page, from_type, to_type,
+                                      batch_input_public_fetch_associations_batch_request={"inputs": inputs})
+                asked = {i["id"]: i.get("after") for i in inputs}
+                inputs = []
+                for result in response.results or []:
+                    from_id = str(result._from.id)
+                    for target in result.to or []:
+                        yield from_id, str(target.to_object_id)
+                    after = result.paging.next.after if result.paging and result.paging.next else None
+                    if after and after != asked.get(from_id):  # a repeated cursor would never end
+                        inputs.append({"id": from_id, "after": after})
 
     def _history_activities(self, contact_ids: list[str], properties: list[str]) -> dict[str, list[Activity]]:
         """Activities from the history of these properties (batch read, 100 contacts a call)."""
@@ -612,6 +643,3 @@ def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
-
-def _numeric(value: str) -> tuple[int, str]:
-    return (int(value), value) if value.isdigit() else (0, value)

@@ -14,7 +14,7 @@ from typing import Any
 from crmsync.connectors.vocabulary import OWNED, TIMESTAMPS, Vocabulary
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import RecordError
-from crmsync.model import BANT_ITEMS, Activity, Contact, LeadStatus, PipelineRoute, Stage
+from crmsync.model import BANT_ITEMS, Activity, Contact, Deal, LeadStatus, PipelineRoute, Stage
 from crmsync.rules.values import moment
 
 LIFECYCLE_ORDER = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
@@ -29,6 +29,16 @@ CONTACT_PROPERTIES = ["email", "firstname", "lastname", "company", "jobtitle", "
 # num_associated_deals: HubSpot's default contact property "Count of deals associated with this
 # contact" (knowledge.hubspot.com/contacts/hubspots-default-contact-properties); a contact with a deal
 # came into pipeline through it (HubSpot's deal lifecycle stage sync, see docs/hubspot.md).
+# Deal properties read by the deal stream. Names: the default properties a deal search returns (dealname,
+# amount, closedate, pipeline, dealstage, createdate, hs_lastmodifieddate, hs_object_id: [DOC-SEARCH] in
+# ../shared/specs/hubspot/NOTES.md, "Searchable CRM objects"), the owner (`hubspot_owner_id`, as on every CRM
+# object), the currency of multi-currency portals (`deal_currency_code`) and HubSpot's calculated
+# `hs_is_closed` / `hs_is_closed_won` ("Is Deal Closed?", "Is Closed Won": knowledge.hubspot.com
+# "HubSpot's default deal properties"; a real portal's deal property list, hairsolutionsco/automations_hub
+# hubspot/objects/deals/properties.md). No deals spec or recorded deal is in ../shared (docs/hubspot.md).
+DEAL_PROPERTIES = ["dealname", "dealstage", "pipeline", "amount", "deal_currency_code", "closedate", "createdate",
+                   "hs_lastmodifieddate", "hs_is_closed", "hs_is_closed_won", "hubspot_owner_id", "hs_object_id"]
+BOOLEAN = {"true": True, "false": False, "": False}
 ENGAGEMENT_PROPERTIES = {
     "calls": ["hs_timestamp", "hs_call_title", "hs_call_direction", "hubspot_owner_id"],
     "emails": ["hs_timestamp", "hs_email_subject", "hs_email_direction", "hubspot_owner_id"],
@@ -104,6 +114,34 @@ class HubSpotMapping(Vocabulary):
             created_at=p.get("createdate"), updated_at=modified, snapshot=snapshot,
             opportunity_at=p.get(f.opportunity_at), customer_at=p.get(f.customer_at),
             skipped_gate=p.get(f.skipped_gate), pipeline_route=_route(stage, p.get("num_associated_deals")),
+        )
+
+    @staticmethod
+    def to_deal(record_id: Any, properties: dict[str, Any], updated_at: Any = None,
+                contact_ids: list[str] | tuple[str, ...] = ()) -> Deal:
+        """A HubSpot deal as the sync sees it; raises RecordError when it cannot be mapped (no id, a last
+        modification that is not a date, closed/won flags that are not booleans). Other values stay as
+        HubSpot sent them (the model keeps CRM values loosely typed): an `amount` of "12k" is kept, for
+        whoever totals amounts to judge, not a reason to lose the deal."""
+        if not record_id:
+            raise RecordError("?", "HubSpot returned a deal without an id")
+        rid = str(record_id)
+        p = {k: v for k, v in properties.items() if v is not None}
+        modified = moment(p.get("hs_lastmodifieddate") or updated_at)
+        if modified is None:
+            raise RecordError(rid, f"deal hs_lastmodifieddate {p.get('hs_lastmodifieddate')!r} is not a date")
+        flags = {}
+        for name in ("hs_is_closed", "hs_is_closed_won"):
+            value = str(p.get(name, "")).strip().lower()
+            if value not in BOOLEAN:
+                raise RecordError(rid, f"deal {name} {p.get(name)!r} is neither true nor false")
+            flags[name] = BOOLEAN[value]
+        won = flags["hs_is_closed_won"]
+        return Deal(
+            id=rid, crm="hubspot", name=p.get("dealname"), stage=p.get("dealstage"), pipeline=p.get("pipeline"),
+            amount=p.get("amount"), currency=p.get("deal_currency_code"), close_date=p.get("closedate"),
+            created_at=p.get("createdate"), updated_at=modified, is_closed=flags["hs_is_closed"] or won, is_won=won,
+            owner_id=p.get("hubspot_owner_id"), contact_ids=tuple(sorted(set(contact_ids), key=numeric_key)),
         )
 
     def needs_industry_labels(self, properties: dict[str, Any]) -> bool:
@@ -195,6 +233,11 @@ def _route(stage: Stage | None, deals: Any) -> str | None:
     except (TypeError, ValueError):
         with_deal = False
     return (PipelineRoute.DEAL if with_deal else PipelineRoute.MANUAL_STAGE).value
+
+
+def numeric_key(value: str) -> tuple[int, str]:
+    """Sorts HubSpot ids (numbers as text) by number."""
+    return (int(value), value) if value.isdigit() else (0, value)
 
 
 def _stage_or_none(value: Any) -> Stage | None:

@@ -46,6 +46,10 @@ INDUSTRY_OPTIONS = [("BANKING", "Banking"), ("COMPUTER_SOFTWARE", "Computer Soft
 OBJECT_TYPES = ("contacts", *ENGAGEMENT_TYPES, "deals")
 # HUBSPOT_DEFINED association type ids: contact -> engagement, engagement -> contact
 CONTACT_TO = {"calls": 193, "emails": 197, "meetings": 199, "notes": 201, "tasks": 203}
+# deal -> contact 3, contact -> deal 4 (HUBSPOT_DEFINED; HubSpot's associations v4 guide, "Association type
+# id values"; the sandbox's deal creation already uses type 3)
+ASSOCIATION_TYPES = {**{("contacts", t): type_id for t, type_id in CONTACT_TO.items()},
+                     ("deals", "contacts"): 3, ("contacts", "deals"): 4}
 TO_CONTACT = {"calls": 194, "emails": 198, "meetings": 200, "notes": 202, "tasks": 204}
 # Conversion, analytics and email properties HubSpot sets itself on every tier (knowledge.hubspot.com,
 # "HubSpot's default contact properties": recent/first conversion, number of form submissions,
@@ -59,8 +63,9 @@ ANALYTICS = {"recent_conversion_event_name": "string", "recent_conversion_date":
              "hs_email_open": "number", "hs_email_click": "number"}
 # Ids as real portals hand them out: 11-12 digits (recorded/hubspot/batch_read_contacts.json: "110338039632").
 FIRST_ID = 110338039000
-READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate", "hs_createdate", *ANALYTICS,
-             "num_associated_deals"}
+DEAL_CALCULATED = ("hs_is_closed", "hs_is_closed_won")
+READ_ONLY = {*DEAL_CALCULATED, "hs_object_id", "createdate", "lastmodifieddate", "hs_lastmodifieddate", "hs_createdate",
+             *ANALYTICS, "num_associated_deals"}
 PAGE_VIEW_EVENT = "e_visited_page"  # recorded: /work/shared/recorded/hubspot/events_e_visited_page.json
 # Form submission event type seen on real portals (issue 17 §2; unconfirmed by a recording, see docs/hubspot.md).
 FORM_EVENT = "e_form_submission_v2"
@@ -157,28 +162,72 @@ def standard_engagement_properties(object_type: str) -> dict[str, dict[str, Any]
     return {p["name"]: p for p in props}
 
 
-DEAL_STAGES = ["appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
-               "contractsent", "closedwon", "closedlost"]
-"""The default sales pipeline's stage ids (developers.hubspot.com/docs/api/crm/pipelines: every account has
-a pipeline "default"; its stages as listed in HubSpot's default deal stages)."""
+# The default sales pipeline ("default": "Every account initially contains a default pipeline with the
+# pipelineId 'default'", developers.hubspot.com/docs/methods/pipelines/pipelines_overview) and its stages with
+# their metadata as GET /crm/v3/pipelines/deals returns them: for deals `probability` is "between 0.0 and 1.0,
+# 0.0 being Closed Lost and 1.0 being Closed Won" (developers.hubspot.com/docs/api/crm/pipelines), `isClosed`
+# marks closedwon and closedlost. The stage ids and the open stages' probabilities are unconfirmed
+# (docs/hubspot.md).
+DEAL_PIPELINE = "default"
+DEAL_STAGE_METADATA = [("appointmentscheduled", "Appointment Scheduled", "0.2"),
+                       ("qualifiedtobuy", "Qualified To Buy", "0.4"),
+                       ("presentationscheduled", "Presentation Scheduled", "0.6"),
+                       ("decisionmakerboughtin", "Decision Maker Bought-In", "0.8"),
+                       ("contractsent", "Contract Sent", "0.9"), ("closedwon", "Closed Won", "1.0"),
+                       ("closedlost", "Closed Lost", "0.0")]
+DEAL_STAGES = [stage for stage, _label, _p in DEAL_STAGE_METADATA]
+CLOSED_STAGES = {"closedwon", "closedlost"}
+# Currencies of the sandbox portal (a multi-currency portal lists its own; unconfirmed, docs/hubspot.md).
+CURRENCIES = ["USD", "EUR", "GBP"]
+
+
+def deal_pipeline() -> dict[str, Any]:
+    """The default pipeline as the pipelines API answers it (stage `metadata` values are strings)."""
+    created = "2019-08-06T02:41:52.000Z"
+    return {"id": DEAL_PIPELINE, "label": "Sales Pipeline", "displayOrder": 0, "archived": False,
+            "createdAt": created, "updatedAt": created,
+            "stages": [{"id": stage, "label": label, "displayOrder": i, "archived": False, "createdAt": created,
+                        "updatedAt": created, "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
+                        "metadata": {"isClosed": str(stage in CLOSED_STAGES).lower(), "probability": probability}}
+                       for i, (stage, label, probability) in enumerate(DEAL_STAGE_METADATA)]}
+
+
+def deal_closed_flags(stage: str | None) -> dict[str, str]:
+    """`hs_is_closed` / `hs_is_closed_won`, calculated by HubSpot from the stage's metadata: closed when the
+    stage `isClosed`, won when it is closed with probability 1.0 (pipelines doc above)."""
+    metadata = {s["id"]: s["metadata"] for s in deal_pipeline()["stages"]}.get(stage or "")
+    closed = metadata is not None and metadata["isClosed"] == "true"
+    won = closed and metadata is not None and float(metadata["probability"]) == 1.0
+    return {"hs_is_closed": str(closed).lower(), "hs_is_closed_won": str(won).lower()}
 
 
 def standard_deal_properties() -> dict[str, dict[str, Any]]:
-    """The deal properties the sandbox knows: those HubSpot returns by default for deals (dealname, amount,
-    closedate, pipeline, dealstage: specs/hubspot/contacts-v3.json, "default properties" table) and the owner."""
+    """The deal properties the sandbox knows: those a deal search returns by default (dealname, amount, closedate,
+    pipeline, dealstage, createdate, hs_lastmodifieddate, hs_object_id: [NOTES DOC-SEARCH]), the owner, the
+    currency of a multi-currency portal and the calculated closed/won flags (knowledge.hubspot.com "HubSpot's
+    default deal properties"; names as on a real portal, hairsolutionsco/automations_hub
+    hubspot/objects/deals/properties.md: "Is Deal Closed?", "Is Closed Won")."""
     info = "dealinformation"
     props = [
         _prop("dealname", "Deal Name", "string", "text", info),
         _prop("amount", "Amount", "number", "number", info),
+        _prop("deal_currency_code", "Currency", "enumeration", "select", info, CURRENCIES),
         _prop("closedate", "Close Date", "datetime", "date", info),
-        _prop("pipeline", "Pipeline", "enumeration", "select", info, ["default"]),
+        _prop("pipeline", "Pipeline", "enumeration", "select", info, [DEAL_PIPELINE]),
         _prop("dealstage", "Deal Stage", "enumeration", "radio", info, DEAL_STAGES),
         _prop("hubspot_owner_id", "Deal owner", "enumeration", "select", info),
-        _prop("hs_createdate", "Create Date", "datetime", "date", info),
+        _prop("createdate", "Create Date", "datetime", "date", info),
+        _prop("hs_createdate", "HubSpot Create Date", "datetime", "date", info),
         _prop("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", info),
+        _prop("hs_is_closed", "Is Deal Closed?", "bool", "booleancheckbox", info, ["true", "false"]),
+        _prop("hs_is_closed_won", "Is Closed Won", "bool", "booleancheckbox", info, ["true", "false"]),
         _prop("hs_object_id", "Record ID", "number", "number", info),
     ]
-    return {p["name"]: p for p in props}
+    found = {p["name"]: p for p in props}
+    for name in DEAL_CALCULATED:
+        found[name].update(calculated=True)
+        found[name]["modificationMetadata"]["readOnlyValue"] = True
+    return found
 
 
 @dataclass
@@ -273,9 +322,14 @@ class Portal:
         base = {"hs_object_id": rid, "createdate": iso(now), "lastmodifieddate": iso(now),
                 "hs_lastmodifieddate": iso(now), "hs_createdate": iso(now)}
         if object_type != "contacts":
-            base.pop("createdate")
             base.pop("lastmodifieddate")
+            if object_type != "deals":  # deals have `createdate` too [NOTES DOC-SEARCH default properties]
+                base.pop("createdate")
         record = Record(rid, {**base, **{k: v for k, v in clean.items() if v != ""}}, now, now)
+        if object_type == "deals":
+            record.properties.setdefault("pipeline", DEAL_PIPELINE)  # "If a pipeline isn't specified, the
+            # default pipeline will be used" (developers.hubspot.com/docs/api/crm/deals)
+            record.properties.update(deal_closed_flags(record.properties.get("dealstage")))
         self.records[object_type][rid] = record
         return record
 
@@ -291,6 +345,9 @@ class Portal:
                 continue  # backward: ignored unless cleared first [NOTES "Forward-only", FORUM-LCS]
             if value != current:
                 changed[name] = value
+        if object_type == "deals" and "dealstage" in changed:
+            changed.update({k: v for k, v in deal_closed_flags(changed["dealstage"]).items()
+                            if v != record.properties.get(k)})
         if changed:
             now = to_ms(at or self.clock())
             for name, value in changed.items():
@@ -316,7 +373,7 @@ class Portal:
             definition = defined.get(name)
             if definition is None:
                 raise PropertyError("PROPERTY_DOESNT_EXIST", name, f'Property "{name}" does not exist')
-            if name in READ_ONLY and not creating:
+            if name in READ_ONLY and (not creating or name in DEAL_CALCULATED):
                 raise PropertyError("READ_ONLY_VALUE", name, f'Property "{name}" is read-only')
             text = "" if value is None else str(value)
             options = [o["value"] for o in definition["options"]]
@@ -361,6 +418,14 @@ class Portal:
         stage = "customer" if deal.properties.get("dealstage") == "closedwon" else "opportunity"
         for contact_id in self.deal_contacts.get(deal_id, []):
             self.update("contacts", contact_id, {"lifecyclestage": stage})
+
+    def linked(self, from_type: str, to_type: str, record_id: str) -> list[str]:
+        """Ids associated with a record, in the order the associations were made."""
+        if from_type == "deals":
+            return list(self.deal_contacts.get(record_id, []))
+        if to_type == "deals":
+            return [deal for deal, contacts in self.deal_contacts.items() if record_id in contacts]
+        return list(self.associations[to_type].get(record_id, []))
 
     def associate(self, engagement_type: str, contact_id: str, engagement_id: str) -> None:
         self.associations[engagement_type].setdefault(contact_id, []).append(engagement_id)
