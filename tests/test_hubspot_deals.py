@@ -129,3 +129,33 @@ def test_a_garbage_amount_is_kept_loose_and_garbage_flags_quarantine_the_deal_no
         deals, errors, _ = pulled(url)
         assert [d.id for d in deals] == [loose, fine] and errors == [broken]
         assert deals[0].amount == "12k"
+
+
+def test_the_pipeline_says_which_stages_are_closed_and_won() -> None:
+    with hubspot(0) as (_app, url):
+        (pipeline,) = rep(url).crm.pipelines.pipelines_api.get_all("deals").results
+        closed = {s.id: s.metadata for s in pipeline.stages if s.metadata["isClosed"] == "true"}
+        assert pipeline.id == "default" and closed == {"closedwon": {"isClosed": "true", "probability": "1.0"},
+                                                        "closedlost": {"isClosed": "true", "probability": "0.0"}}
+
+
+@pytest.mark.parametrize(("tier", "status"), [("enterprise", 200), ("professional", 403)])
+def test_the_date_versioned_events_path_answers_as_the_v3_path(tier: str, status: int) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    def get(path: str) -> tuple[int, dict[str, object]]:
+        request = urllib.request.Request(f"{url}{path}?objectType=contact&eventType=e_visited_page&limit=5",
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.loads(refused.read())
+
+    with hubspot(10, tier=tier) as (_app, url):
+        dated, v3 = get("/events/event-occurrences/2026-03"), get("/events/v3/events")
+        assert dated[0] == v3[0] == status
+        if status == 200:
+            assert dated[1] == v3[1] and dated[1]["results"]
