@@ -66,7 +66,8 @@ ASSOCIATION_PAGE = 100
 DAILY_LIMITS = {"starter": 250_000, "professional": 650_000, "enterprise": 1_000_000}
 PORTAL_ID = 44237313  # the portal id in the recorded object urls (recorded/hubspot/batch_update_ok.json)
 SCOPES = ["crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.read",
-          "crm.schemas.contacts.write", "crm.objects.owners.read", "timeline", "oauth"]
+          "crm.schemas.contacts.write", "crm.objects.owners.read", "crm.objects.deals.read", "timeline",
+          "oauth"]
 
 
 class HubSpotApp(SandboxApp):
