@@ -83,13 +83,7 @@ class HubSpotMapping(Vocabulary):
     def to_contact(self, record_id: Any, properties: dict[str, Any], updated_at: Any = None) -> Contact:
         """A HubSpot contact as the engine sees it; raises RecordError when it cannot be mapped."""
         f = self.fields
-        if not record_id:
-            raise RecordError("?", "HubSpot returned a contact without an id")
-        rid = str(record_id)
-        p = {k: v for k, v in properties.items() if v is not None}
-        modified = moment(p.get("lastmodifieddate") or updated_at)
-        if modified is None:
-            raise RecordError(rid, f"lastmodifieddate {p.get('lastmodifieddate')!r} is not a date")
+        rid, p, modified = _identified("contact", record_id, properties, "lastmodifieddate", updated_at)
         lifecycle = p.get(f.lifecycle, "")
         governed = _stage_or_none(p.get(f.stage))
         stage = self.stage_from(lifecycle, governed)
@@ -123,13 +117,7 @@ class HubSpotMapping(Vocabulary):
         modification that is not a date, closed/won flags that are not booleans). Other values stay as
         HubSpot sent them (the model keeps CRM values loosely typed): an `amount` of "12k" is kept, for
         whoever totals amounts to judge, not a reason to lose the deal."""
-        if not record_id:
-            raise RecordError("?", "HubSpot returned a deal without an id")
-        rid = str(record_id)
-        p = {k: v for k, v in properties.items() if v is not None}
-        modified = moment(p.get("hs_lastmodifieddate") or updated_at)
-        if modified is None:
-            raise RecordError(rid, f"deal hs_lastmodifieddate {p.get('hs_lastmodifieddate')!r} is not a date")
+        rid, p, modified = _identified("deal", record_id, properties, "hs_lastmodifieddate", updated_at)
         flags = {}
         for name in ("hs_is_closed", "hs_is_closed_won"):
             value = str(p.get(name, "")).strip().lower()
@@ -233,6 +221,19 @@ def _route(stage: Stage | None, deals: Any) -> str | None:
     except (TypeError, ValueError):
         with_deal = False
     return (PipelineRoute.DEAL if with_deal else PipelineRoute.MANUAL_STAGE).value
+
+
+def _identified(kind: str, record_id: Any, properties: dict[str, Any], modified_name: str,
+                updated_at: Any) -> tuple[str, dict[str, Any], Any]:
+    """A record's id, its set properties and its last modification; RecordError without an id or a date."""
+    if not record_id:
+        raise RecordError("?", f"HubSpot returned a {kind} without an id")
+    rid = str(record_id)
+    p = {k: v for k, v in properties.items() if v is not None}
+    modified = moment(p.get(modified_name) or updated_at)
+    if modified is None:
+        raise RecordError(rid, f"{kind} {modified_name} {p.get(modified_name)!r} is not a date")
+    return rid, p, modified
 
 
 def numeric_key(value: str) -> tuple[int, str]:
