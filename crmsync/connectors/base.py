@@ -115,5 +115,6 @@ class DealStream(Protocol):
     on the cursor `deals`: stored under object type `deal`, and the contacts they name re-decided."""
 
     def pull_deals(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[DealPage]:
-        """Deals created or changed in [since, until), oldest change first, in pages."""
+        """Deals created or changed in [since, until), in pages (any order: the cursor moves a whole
+        window at a time); `after_key` resumes after a page's `resume_key`."""
         ...
