@@ -4,7 +4,9 @@ Leads changed in a window are read with SOQL on SystemModstamp (an indexed curso
 nextRecordsUrl and keyed by Id so a window can resume; their Tasks, Events and campaign
 responses come from chunked IN queries (never a query per lead), and the Tasks, Events and
 CampaignMembers changed in a window name the leads whose activities changed while they did not
-(`touched`: Salesforce moves a lead only with its LastActivityDate); writes go through
+(`touched`: Salesforce moves a lead only with its LastActivityDate). A converted lead's activities are
+on its converted contact, and count as its own. Opportunities are a deal stream read the way leads
+are (`pull_deals`), each with the leads converted into it or into a contact with a role on it. Writes go through
 composite/sobjects, 200 records a call, with a result per record. Every SOQL literal is escaped.
 
 simple-salesforce builds https URLs: one requests adapter (`_Transport`) sends them as plain HTTP
@@ -23,6 +25,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -33,12 +36,14 @@ from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation
 from simple_salesforce.exceptions import SalesforceError, SalesforceOperationError
 
 from crmsync.connectors import calls
-from crmsync.connectors.base import PulledPage, Recheck, Resend
+from crmsync.connectors.base import DealPage, PulledPage, Recheck, Resend
 from crmsync.connectors.governor import Governor
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.connectors.salesforce_auth import grant_form
 from crmsync.connectors.salesforce_guard import guard_check
 from crmsync.connectors.salesforce_mapping import (
+    CURRENCY,
+    OPPORTUNITY_FIELDS,
     SOURCE,
     TASK_KEY,
     SalesforceMapping,
@@ -47,10 +52,11 @@ from crmsync.connectors.salesforce_mapping import (
     picklist_values,
     quote,
     soql_time,
+    to_deal,
 )
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import AuthError, FatalError, RecordError, RetriableError
-from crmsync.model import Activity, Check, Contact, LeadStatus, OwnerTask, WriteBack, WriteResult
+from crmsync.model import Activity, Check, Contact, Deal, LeadStatus, OwnerTask, WriteBack, WriteResult
 from crmsync.settings import SalesforceSettings
 
 T = TypeVar("T")
@@ -63,6 +69,9 @@ PERMISSION_SET = "CRMSync_Integration"
 ACTIVITY_STREAMS = {"Task": "WhoId", "Event": "WhoId", "CampaignMember": "LeadId"}
 """The activity streams (the sObject, also the cursor's suffix -> the field naming the lead)."""
 LEAD_PREFIX = "00Q"  # the Lead key prefix: WhoId also names contacts (003)
+CONTACT_PREFIX = "003"
+REMEMBERED = 50_000
+"""Leads whose converted contact (or none) the connector keeps in memory, most recent first."""
 BULK_JOB_ATTEMPTS = 3
 
 
@@ -118,6 +127,9 @@ class SalesforceConnector:
         self.logins = 0
         self.activity_streams = tuple(ACTIVITY_STREAMS)
         self.activity_interval = timedelta(seconds=settings.activity_poll_seconds)
+        self._currency: bool | None = None
+        self._contact_of: dict[str, str | None] = {}
+        """Lead id -> its ConvertedContactId (None: not converted), from the leads read."""
 
     # --- sessions and the one place every call goes through -------------------------------------
 
@@ -220,11 +232,7 @@ class SalesforceConnector:
                      backfill: bool = False) -> Iterator[PulledPage]:
         """Leads with since <= SystemModstamp < until, by Id (so a window resumes after a page).
         A backfill of more than `bulk_threshold` leads is read with a Bulk API 2.0 query job."""
-        # SOQL datetimes have whole seconds: the window is widened to them, never narrowed
-        ceiling = until if until.microsecond == 0 else until.replace(microsecond=0) + timedelta(seconds=1)
-        where = f"SystemModstamp >= {soql_time(since)} AND SystemModstamp < {soql_time(ceiling)}"
-        if after_key:
-            where += f" AND Id > {quote(after_key)}"
+        where = _window(since, until, after_key)
         select = f"SELECT {', '.join(self.map.lead_fields())} FROM Lead WHERE {where}"
         bulk = backfill and self._count(where) > self.bulk_threshold
         # A Bulk query has no ORDER BY: "Use of ORDER BY in a Bulk 2.0 query disables PKChunking ...
@@ -235,20 +243,63 @@ class SalesforceConnector:
                                                            include_deleted=True)
         for records in pages:
             page = PulledPage()
-            for record in records:
-                if record.get("IsDeleted"):
-                    # Deleted in Salesforce: queryAll returns leads "soft deleted due to a merge or delete"
-                    # until they leave the Recycle Bin (REST API Developer Guide, "QueryAll"), and a delete
-                    # moves SystemModstamp (as replication tools rely on; unconfirmed, docs/salesforce.md):
-                    # so the pass's own window finds them, at no extra call. Erased, never decided.
-                    page.deleted.append(str(record["Id"]))
-                    continue
-                try:
-                    page.contacts.append(self.map.to_contact(record))
-                except RecordError as exc:
-                    page.errors.append(exc)
+            page.contacts, page.errors = self._leads(_live(records, page.deleted))
             page.resume_key = str(records[-1]["Id"]) if records and not bulk else None
             yield page
+
+    def pull_deals(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[DealPage]:
+        """Opportunities with since <= SystemModstamp < until, by Id, as the lead pull reads its window
+        (queryAll, resumable after a page, deleted ones listed); each with the leads it belongs to
+        (`_deal_leads`). CurrencyIsoCode is asked for only in a multicurrency org."""
+        fields = OPPORTUNITY_FIELDS + ([CURRENCY] if self._multicurrency() else [])
+        query = f"SELECT {', '.join(fields)} FROM Opportunity WHERE {_window(since, until, after_key)} ORDER BY Id"
+        for records in self._soql("query opportunities", query, include_deleted=True):
+            page = DealPage(resume_key=str(records[-1]["Id"]) if records else None)
+            live = _live(records, page.deleted)
+            leads = self._deal_leads([str(r["Id"]) for r in live if r.get("Id")])
+            page.deals, page.errors = _mapped(live, partial(_deal, leads=leads))
+            yield page
+
+    def _multicurrency(self) -> bool:
+        """Whether Opportunity has CurrencyIsoCode: "available only for orgs with the multicurrency feature
+        enabled" (object reference, Opportunity); a new org has none (the recorded describe of a scratch
+        org has no CurrencyIsoCode). Read once from the describe."""
+        if self._currency is None:
+            self._currency = any(f.get("name") == CURRENCY for f in self._describe("Opportunity")["fields"])
+        return self._currency
+
+    def _deal_leads(self, opportunity_ids: list[str]) -> dict[str, set[str]]:
+        """Opportunity id -> the leads it belongs to: leads converted into it (`ConvertedOpportunityId`) and
+        leads whose converted contact has a role on it (OpportunityContactRole: ContactId, OpportunityId;
+        object reference, OpportunityContactRole). Two queries per 300 opportunities: their contact roles,
+        then the leads converted into any of those opportunities or contacts."""
+        found: dict[str, set[str]] = {}
+        for chunk in _chunks(opportunity_ids, IN_CHUNK):
+            roles: dict[str, set[str]] = {}
+            for records in self._soql("query contact roles", "SELECT OpportunityId, ContactId FROM "
+                                      f"OpportunityContactRole WHERE OpportunityId IN {id_list(chunk)}"):
+                for r in records:
+                    if r.get("ContactId"):
+                        roles.setdefault(str(r["ContactId"]), set()).add(str(r["OpportunityId"]))
+            for lead, (opportunity, contact) in self._converted_leads(chunk + sorted(roles)).items():
+                into = {opportunity} & set(chunk) if opportunity else set()
+                for target in into | roles.get(contact or "", set()):
+                    found.setdefault(target, set()).add(lead)
+        return found
+
+    def _converted_leads(self, ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        """Leads converted into any of `ids` (opportunities or contacts: their key prefixes differ), by id:
+        (ConvertedOpportunityId, ConvertedContactId). One query per 300 ids."""
+        found: dict[str, tuple[str | None, str | None]] = {}
+        for chunk in _chunks(ids, IN_CHUNK):
+            listed = id_list(chunk)
+            for records in self._soql("query converted leads", "SELECT Id, ConvertedOpportunityId, ConvertedContactId "
+                                      f"FROM Lead WHERE ConvertedOpportunityId IN {listed} OR ConvertedContactId IN "
+                                      f"{listed}"):
+                for r in records:
+                    found[str(r["Id"])] = (r.get("ConvertedOpportunityId"), r.get("ConvertedContactId"))
+                    self._remember(str(r["Id"]), r.get("ConvertedContactId"))
+        return found
 
     def _count(self, where: str) -> int:
         answer = self._call("count leads", lambda sf: sf.query(f"SELECT COUNT() FROM Lead WHERE {where}"),
@@ -291,34 +342,64 @@ class SalesforceConnector:
         for chunk in _chunks(lead_ids, IN_CHUNK):
             query = f"SELECT {', '.join(self.map.lead_fields())} FROM Lead WHERE Id IN {id_list(chunk)}"
             for records in self._soql("read leads", query):
-                for record in records:
-                    try:
-                        found.contacts.append(self.map.to_contact(record))
-                    except RecordError as exc:
-                        found.errors.append(exc)
+                contacts, errors = self._leads(records)
+                found.contacts += contacts
+                found.errors += errors
         return found
+
+    def _leads(self, records: list[dict[str, Any]]) -> tuple[list[Contact], list[RecordError]]:
+        """Lead records mapped; where each went on conversion is remembered for `activities`."""
+        for record in records:
+            if record.get("Id"):
+                self._remember(str(record["Id"]), record.get("ConvertedContactId"))
+        return _mapped(records, self.map.to_contact)
+
+    def _remember(self, lead_id: str, contact_id: str | None) -> None:
+        self._contact_of.pop(lead_id, None)
+        self._contact_of[lead_id] = str(contact_id) if contact_id else None
+        if len(self._contact_of) > REMEMBERED:
+            del self._contact_of[next(iter(self._contact_of))]
+
+    def _converted_contacts(self, lead_ids: list[str]) -> dict[str, str]:
+        """Lead id -> its converted contact, for the converted ones among `lead_ids`: from the leads this
+        connector read, else one query per 300 leads it has not read."""
+        unknown = [lid for lid in lead_ids if lid not in self._contact_of]
+        for chunk in _chunks(unknown, IN_CHUNK):
+            for records in self._soql("query converted contacts", "SELECT Id, ConvertedContactId FROM Lead WHERE "
+                                      f"Id IN {id_list(chunk)}"):
+                for record in records:
+                    self._remember(str(record["Id"]), record.get("ConvertedContactId"))
+        return {lid: contact for lid in lead_ids if (contact := self._contact_of.get(lid))}
 
     def deleted(self) -> Iterator[list[str]]:
         """Nothing to list: deleted leads come with each pass's queryAll window (`pull_changed`)."""
         return iter(())
 
     def activities(self, lead_ids: list[str]) -> dict[str, list[Activity]]:
+        """Each lead's Tasks, Events and campaign responses. A converted lead's Tasks and Events are on its
+        converted contact: "All open and closed Activities from the Lead are attached to the Account,
+        Contact, and Opportunity" (Salesforce Help 000385227, "Activity history on a Lead when it is
+        converted": their Name, WhoId, becomes the contact), and the ones logged later are too; so
+        WhoId is matched against the lead and its converted contact."""
         found: dict[str, list[Activity]] = {lid: [] for lid in lead_ids}
+        contacts = self._converted_contacts(lead_ids)
+        lead_of = {lid: lid for lid in lead_ids} | {contact: lid for lid, contact in contacts.items()}
         for chunk in _chunks(lead_ids, IN_CHUNK):
             ids = id_list(chunk)
+            who = id_list(chunk + [contacts[lid] for lid in chunk if lid in contacts])
             for what, query, key, convert in (
                 ("query tasks", f"SELECT Id, WhoId, Subject, Type, TaskSubtype, CreatedDate, {TASK_KEY} FROM Task "
-                                f"WHERE WhoId IN {ids}", "WhoId", self.map.task),
+                                f"WHERE WhoId IN {who}", "WhoId", self.map.task),
                 ("query events", f"SELECT Id, WhoId, Subject, StartDateTime, CreatedDate FROM Event "
-                                 f"WHERE WhoId IN {ids}", "WhoId", self.map.event),
+                                 f"WHERE WhoId IN {who}", "WhoId", self.map.event),
                 ("query campaign members", f"SELECT Id, LeadId, CreatedDate, HasResponded, Campaign.Name, "
                                            f"Campaign.Type FROM CampaignMember WHERE LeadId IN {ids}", "LeadId",
                  self.map.campaign_response),
             ):
                 for records in self._soql(what, query):
                     for record in records:
-                        owner, activity = str(record.get(key)), convert(record)
-                        if owner in found and activity is not None:
+                        owner, activity = lead_of.get(str(record.get(key))), convert(record)
+                        if owner is not None and activity is not None:
                             found[owner].append(activity)
         return found
 
@@ -333,8 +414,9 @@ class SalesforceConnector:
         second call on the same day, or a campaign response, leaves the lead as it was: these streams
         find them. The queries go in one Composite request, which "counts as a single call toward your
         API limits" (REST API Developer Guide, "Send Multiple Requests Using Composite"; at most 5
-        queries); further pages follow nextRecordsUrl. Only lead ids (prefix 00Q): a converted lead's
-        activities move to its contact, and a converted lead is never written."""
+        queries); further pages follow nextRecordsUrl. A Task or Event on a contact (prefix 003) names the
+        lead converted into that contact, if any (its activities moved there, `activities`): one more
+        query per 300 such contacts."""
         if not since:
             return set()
         ceiling = until if until.microsecond == 0 else until.replace(microsecond=0) + timedelta(seconds=1)
@@ -344,15 +426,16 @@ class SalesforceConnector:
             if sobject == "Task":  # crmsync's own reminders change nothing it decides on (`task`)
                 where += f" AND {TASK_KEY} = null"
             queries[sobject] = f"SELECT {ACTIVITY_STREAMS[sobject]} FROM {sobject} WHERE {where}"
-        found: set[str] = set()
+        named: set[str] = set()
         for sobject, page in self.retry.run(lambda: self._composite_queries(queries)).items():
             key = ACTIVITY_STREAMS[sobject]
             while True:
-                found |= {str(r[key]) for r in page["records"] or [] if str(r.get(key) or "").startswith(LEAD_PREFIX)}
+                named |= {str(r[key]) for r in page["records"] or [] if r.get(key)}
                 if page["done"] or not page.get("nextRecordsUrl"):
                     break
                 page = self._call(f"query changed {sobject}", _more(page["nextRecordsUrl"]), PAGE_KEYS)
-        return found
+        contacts = sorted(i for i in named if i.startswith(CONTACT_PREFIX))
+        return {i for i in named if i.startswith(LEAD_PREFIX)} | set(self._converted_leads(contacts))
 
     def _composite_queries(self, queries: dict[str, str]) -> dict[str, dict[str, Any]]:
         """One try of a Composite request of queries (by reference id): each one's first page. A
@@ -625,6 +708,39 @@ class SalesforceConnector:
             else [])
         return [Check("salesforce Lead Status values", not problems,
                       "; ".join(problems + notes) or "; ".join(["all mapped values exist", *notes]))]
+
+
+def _window(since: datetime, until: datetime, after_key: str | None) -> str:
+    """The WHERE of a window pull: since <= SystemModstamp < until, after the resume key. SOQL datetimes
+    have whole seconds: the window is widened to them, never narrowed."""
+    ceiling = until if until.microsecond == 0 else until.replace(microsecond=0) + timedelta(seconds=1)
+    where = f"SystemModstamp >= {soql_time(since)} AND SystemModstamp < {soql_time(ceiling)}"
+    return where + (f" AND Id > {quote(after_key)}" if after_key else "")
+
+
+def _deal(record: dict[str, Any], leads: dict[str, set[str]]) -> Deal:
+    return to_deal(record, tuple(leads.get(str(record.get("Id")), ())))
+
+
+def _live(records: list[dict[str, Any]], deleted: list[str]) -> list[dict[str, Any]]:
+    """The records not deleted; the deleted ones' ids go to `deleted` (to erase, never decided). queryAll
+    returns records "soft deleted due to a merge or delete" until they leave the Recycle Bin (REST API
+    Developer Guide, "QueryAll"), and a delete moves SystemModstamp (as replication tools rely on;
+    unconfirmed, docs/salesforce.md): so a window pull finds them, at no extra call."""
+    deleted += [str(r["Id"]) for r in records if r.get("IsDeleted")]
+    return [r for r in records if not r.get("IsDeleted")]
+
+
+def _mapped(records: list[dict[str, Any]], convert: Callable[[dict[str, Any]], T]) -> tuple[list[T], list[RecordError]]:
+    """Records converted; the ones that cannot be are RecordErrors (quarantined), the others go on."""
+    done: list[T] = []
+    errors: list[RecordError] = []
+    for record in records:
+        try:
+            done.append(convert(record))
+        except RecordError as exc:
+            errors.append(exc)
+    return done, errors
 
 
 def _bulk_page(job_id: str, locator: str) -> Callable[[Salesforce], Any]:

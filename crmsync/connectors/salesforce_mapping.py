@@ -11,13 +11,13 @@ activities; campaign responses are the lead's (a web-form campaign counts as a f
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from crmsync.connectors.vocabulary import OWNED, Vocabulary
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import RecordError
-from crmsync.model import BANT_ITEMS, Activity, Contact, LeadStatus, PipelineRoute, Stage
+from crmsync.model import BANT_ITEMS, Activity, Contact, Deal, LeadStatus, PipelineRoute, Stage
 from crmsync.rules.values import moment
 
 LEAD_FIELDS = ["Id", "IsDeleted", "FirstName", "LastName", "Email", "Company", "Title", "Industry", "NumberOfEmployees",
@@ -30,8 +30,44 @@ SOURCE = {"Web": "organic", "Advertisement": "paid_search", "Email": "email", "S
 CONVERTED = ("ConvertedContactId", "ConvertedAccountId", "ConvertedOpportunityId")
 """Where a converted lead went (standard Lead fields; describe_lead.json): kept in the snapshot so a
 later stream can follow the contact."""
+OPPORTUNITY_FIELDS = ["Id", "IsDeleted", "Name", "StageName", "IsClosed", "IsWon", "Amount", "CloseDate", "CreatedDate",
+                      "SystemModstamp", "OwnerId"]
+"""The Opportunity fields a deal is read from, each a standard field of the object reference
+(developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_opportunity.htm):
+StageName (picklist, required), IsClosed and IsWon (booleans set by the stage), Amount (currency,
+nillable), CloseDate (date, required), CreatedDate and SystemModstamp (system), Name, OwnerId.
+CurrencyIsoCode exists only in orgs with the multicurrency feature: asked for only when the org's
+describe lists it (`SalesforceConnector._multicurrency`)."""
+CURRENCY = "CurrencyIsoCode"
 TASK_KEY = "CRMSync_Task_Key__c"
 """The key crmsync puts on the reminder tasks it creates (an external id on Activity)."""
+
+
+def to_deal(record: dict[str, Any], lead_ids: tuple[str, ...] = ()) -> Deal:
+    """An Opportunity as a deal; `lead_ids`: the leads it belongs to (converted into it, or whose converted
+    contact has a role on it). A record without an Id, a stage, a readable SystemModstamp, CreatedDate or
+    CloseDate, or with an Amount that is not a number, is a RecordError (quarantined)."""
+    rid = record.get("Id")
+    if not rid:
+        raise RecordError("?", "Salesforce returned an opportunity without an Id")
+    modified, created = moment(record.get("SystemModstamp")), moment(record.get("CreatedDate"))
+    if modified is None or created is None:
+        raise RecordError(str(rid), f"SystemModstamp {record.get('SystemModstamp')!r} or CreatedDate "
+                                    f"{record.get('CreatedDate')!r} is not a date")
+    if not isinstance(record.get("StageName"), str) or not record["StageName"]:
+        raise RecordError(str(rid), "opportunity without a StageName")
+    amount = record.get("Amount")
+    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int | float)):
+        raise RecordError(str(rid), f"Amount {amount!r} is not a number")
+    close = record.get("CloseDate")
+    try:
+        close_date = date.fromisoformat(close) if close is not None else None
+    except (TypeError, ValueError):
+        raise RecordError(str(rid), f"CloseDate {close!r} is not a date") from None
+    return Deal(id=str(rid), crm="salesforce", name=record.get("Name"), stage=record["StageName"],
+                amount=amount, currency=record.get(CURRENCY), close_date=close_date, created_at=created,
+                updated_at=modified, is_closed=record.get("IsClosed") is True, is_won=record.get("IsWon") is True,
+                owner_id=record.get("OwnerId"), contact_ids=tuple(sorted(set(lead_ids))))
 
 
 def custom_fields(mapping: CrmMapping) -> list[tuple[str, str]]:

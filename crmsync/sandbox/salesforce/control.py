@@ -73,6 +73,12 @@ def control_routes(app: SalesforceApp) -> None:
             org.connected_app = ConnectedApp(str(spec["client_id"]), str(spec["public_key"]),
                                              str(spec.get("audience") or "https://login.salesforce.com"),
                                              set(spec.get("preauthorized") or []))
+        if "multicurrency" in body:  # the multicurrency feature: Opportunity.CurrencyIsoCode (org.py)
+            org.multicurrency = bool(body["multicurrency"])
+            if org.multicurrency:
+                org.fields["Opportunity"]["CurrencyIsoCode"] = "picklist"
+            else:
+                org.fields["Opportunity"].pop("CurrencyIsoCode", None)
         if "shape" in body:  # a new org of that shape: records, fields and permissions start over
             org.shape = str(body["shape"])
             org.reset()
@@ -100,7 +106,8 @@ def control_routes(app: SalesforceApp) -> None:
 
     @app.route("POST", "/__sandbox/leads/{rid}/convert", internal=True)
     def convert(request: Request, rid: str) -> Response:
-        """A rep converting the lead (Account, Contact, Opportunity; activities move to the contact)."""
+        """A rep converting the lead (Account, Contact, Opportunity and the contact's role on it; activities
+        move to the contact and the opportunity)."""
         lead(rid)
         try:
             converted = org.convert(rid)

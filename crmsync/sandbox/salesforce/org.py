@@ -1,4 +1,5 @@
 """The Salesforce org the sandbox emulates: Leads, Tasks, Events, CampaignMembers, LeadStatus,
+Opportunities and their contact roles,
 the fields each object has (standard and custom), sessions (each for a user), field-level security,
 lead conversion, the daily API limit, and validation rules on Lead: the built-in switch (Status
 'Qualified' needs the four BANT fields) and rules saved through the Tooling API (`ValidationRule`),
@@ -24,7 +25,7 @@ from crmsync.sandbox.salesforce.formula import compile_formula
 PREFIX = {"Lead": "00Q", "Task": "00T", "Event": "00U", "CampaignMember": "00v", "LeadStatus": "01J",
           "Campaign": "701", "User": "005", "CustomField": "00N", "PermissionSet": "0PS", "FieldPermissions": "01k",
           "PermissionSetAssignment": "0Pa", "ValidationRule": "03d", "Contact": "003", "Account": "001",
-          "Opportunity": "006"}
+          "Opportunity": "006", "OpportunityContactRole": "00K"}
 DEFAULT_STATUSES = [("Open - Not Contacted", False, True), ("Working - Contacted", False, False),
                     ("Closed - Converted", True, False), ("Closed - Not Converted", False, False)]
 """A new org's Lead Status picklist: the recorded describe (describe_lead.json) has exactly these four."""
@@ -58,11 +59,12 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
              "IsConverted": "readonly", "ConvertedDate": "readonly", "ConvertedContactId": "readonly",
              "ConvertedAccountId": "readonly", "ConvertedOpportunityId": "readonly",
              "LastActivityDate": "readonly"},
-    "Task": {**dict.fromkeys(SYSTEM, "system"), "WhoId": "reference", "OwnerId": "reference", "Subject": "string",
+    "Task": {**dict.fromkeys(SYSTEM, "system"), "WhoId": "reference", "WhatId": "reference", "OwnerId": "reference",
+             "Subject": "string",
              "Description": "textarea", "ActivityDate": "date", "Status": "picklist", "Type": "picklist",
              "TaskSubtype": "picklist", "Priority": "picklist"},
-    "Event": {**dict.fromkeys(SYSTEM, "system"), "WhoId": "reference", "OwnerId": "reference", "Subject": "string",
-              "StartDateTime": "datetime", "Type": "picklist"},
+    "Event": {**dict.fromkeys(SYSTEM, "system"), "WhoId": "reference", "WhatId": "reference", "OwnerId": "reference",
+              "Subject": "string", "StartDateTime": "datetime", "Type": "picklist"},
     "CampaignMember": {**dict.fromkeys(SYSTEM, "system"), "LeadId": "reference", "CampaignId": "reference",
                        "Status": "picklist", "HasResponded": "boolean", "FirstRespondedDate": "date"},
     "LeadStatus": {"Id": "system", "MasterLabel": "string", "ApiName": "string", "IsConverted": "boolean",
@@ -78,9 +80,24 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
     "Account": {**dict.fromkeys(SYSTEM, "system"), "Name": "string", "Industry": "picklist", "OwnerId": "reference"},
     "Contact": {**dict.fromkeys(SYSTEM, "system"), "FirstName": "string", "LastName": "string", "Email": "email",
                 "Title": "string", "AccountId": "reference", "OwnerId": "reference"},
+    # Opportunity and OpportunityContactRole fields as the object reference lists them (developer.salesforce.com/
+    # docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_opportunity.htm and
+    # sforce_api_objects_opportunitycontactrole.htm): IsClosed and IsWon follow StageName (`_stage`)
     "Opportunity": {**dict.fromkeys(SYSTEM, "system"), "Name": "string", "AccountId": "reference",
-                    "StageName": "picklist", "CloseDate": "date", "OwnerId": "reference"},
+                    "StageName": "picklist", "CloseDate": "date", "OwnerId": "reference", "Amount": "currency",
+                    "IsClosed": "readonly", "IsWon": "readonly"},
+    "OpportunityContactRole": {**dict.fromkeys(SYSTEM, "system"), "OpportunityId": "reference",
+                               "ContactId": "reference", "IsPrimary": "boolean", "Role": "picklist"},
 }
+OPPORTUNITY_STAGES = [("Prospecting", False, False), ("Qualification", False, False),
+                      ("Needs Analysis", False, False), ("Value Proposition", False, False),
+                      ("Id. Decision Makers", False, False), ("Perception Analysis", False, False),
+                      ("Proposal/Price Quote", False, False), ("Negotiation/Review", False, False),
+                      ("Closed Won", True, True), ("Closed Lost", True, False)]
+"""A new org's opportunity stages (label, closed, won): each stage value says whether it is closed and
+won (object reference, OpportunityStage: IsClosed, IsWon), and an Opportunity's IsClosed and IsWon
+are its stage's. The ten labels are the ones integrations list for a default org (unconfirmed from a
+Salesforce page; docs/salesforce.md)."""
 BANT_FIELDS = ["BANT_Need__c", "BANT_Authority__c", "BANT_Timeline__c", "BANT_Budget__c"]
 BUILT_IN_RULE = ('AND(ISPICKVAL(Status, "Qualified"), OR(ISBLANK(TRIM(BANT_Need__c)), '
                  'ISBLANK(TRIM(BANT_Authority__c)), ISBLANK(TRIM(BANT_Timeline__c)), ISBLANK(TRIM(BANT_Budget__c))))')
@@ -120,6 +137,10 @@ class Org:
     connected_app: Any = None
     """The JWT bearer flow's connected app (oauth.ConnectedApp), if the org has one."""
     login_host: bool = False
+    multicurrency: bool = False
+    """An org with the multicurrency feature: Opportunity has CurrencyIsoCode ("available only for orgs
+    with the multicurrency feature enabled"; a new org has none: the recorded Lead describe of a scratch
+    org has no CurrencyIsoCode)."""
     failing_bulk_jobs: int = 0
     """The next N Bulk query jobs end Failed."""
     concurrent_refusals: int = 0
@@ -139,6 +160,8 @@ class Org:
         self.records["CustomField"] = {}
         self.records["ValidationRule"] = {}
         self.fields = {name: dict(spec) for name, spec in STANDARD_FIELDS.items()}
+        if self.multicurrency:
+            self.fields["Opportunity"]["CurrencyIsoCode"] = "picklist"
         self.external_ids = set()
         self.custom_picklists = {}
         self.counter = 0
@@ -228,6 +251,10 @@ class Org:
             record.setdefault("Status", self.statuses()[0])
             record.setdefault("IsConverted", False)
             self._validate_lead(record, None)
+        if sobject == "Opportunity":
+            _stage(record)
+            if self.multicurrency:
+                record.setdefault("CurrencyIsoCode", "USD")
         if sobject == "CampaignMember":  # the Campaign relationship a query can read (Campaign.Name, .Type)
             campaign = self.records["Campaign"].get(str(values.get("CampaignId")))
             if campaign is not None:
@@ -256,6 +283,8 @@ class Org:
         if changed:
             stamp = sf_time(at or self.clock())
             record.update(changed)
+            if sobject == "Opportunity":
+                _stage(record)
             record["LastModifiedDate"] = record["SystemModstamp"] = stamp
             self._roll_up_activity(sobject, record, at or self.clock())
             for listener in self.on_change:
@@ -293,8 +322,9 @@ class Org:
     def convert(self, rid: str, at: datetime | None = None) -> dict[str, Any]:
         """Convert a lead as Salesforce does: an Account, a Contact and an Opportunity are created, the
         lead gets IsConverted, ConvertedDate, Converted{Account,Contact,Opportunity}Id and the org's
-        converted status, and its open and closed activities move to the new contact (Salesforce Help,
-        "Convert Leads": https://help.salesforce.com/s/articleView?id=sf.leads_convert.htm)."""
+        converted status, its open and closed activities move to the new contact and opportunity, and the
+        contact gets a contact role on the opportunity (Salesforce Help, "Convert Leads":
+        https://help.salesforce.com/s/articleView?id=sf.leads_convert.htm; the sources below)."""
         lead = self.records["Lead"].get(rid)
         if lead is None or lead.get("IsDeleted"):
             raise FieldError("INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id: {rid}", [])
@@ -320,10 +350,22 @@ class Org:
         lead.update({"IsConverted": True, "ConvertedDate": now.date().isoformat(), "Status": status,
                      "ConvertedAccountId": account["Id"], "ConvertedContactId": contact["Id"],
                      "ConvertedOpportunityId": opportunity["Id"], "LastModifiedDate": stamp, "SystemModstamp": stamp})
+        # The converted contact gets a contact role on the new opportunity: "a contact is associated with
+        # the opportunity as a contact role if the contact and opportunity are created during the
+        # conversion process" (Salesforce Help 000385380, "Add Contact Roles to Opportunities"); as the
+        # primary one, with no role (simplysfdc.com/2026/04/salesforce-opportunity-contact-roles.html;
+        # IsPrimary is unconfirmed by a Salesforce page, docs/salesforce.md).
+        self.create("OpportunityContactRole", {"OpportunityId": opportunity["Id"], "ContactId": contact["Id"],
+                                               "IsPrimary": True, "Role": None}, at=now)
+        # "All open and closed Activities from the Lead are attached to the Account, Contact, and
+        # Opportunity": their Name (WhoId) becomes the contact and Related To (WhatId) the opportunity, and
+        # their Last Modified Date moves (Salesforce Help 000385227, "Activity history on a Lead when it is
+        # converted").
         for sobject in ACTIVITY_OBJECTS:
             for activity in self.records[sobject].values():
                 if activity.get("WhoId") == rid:
-                    activity.update({"WhoId": contact["Id"], "LastModifiedDate": stamp, "SystemModstamp": stamp})
+                    activity.update({"WhoId": contact["Id"], "WhatId": opportunity["Id"], "LastModifiedDate": stamp,
+                                     "SystemModstamp": stamp})
         for listener in self.on_change:
             listener("Lead", rid)
         return lead
@@ -421,6 +463,14 @@ class Org:
         self.records["CustomField"][rid] = {"Id": rid, "DeveloperName": name.removesuffix("__c"),
                                             "TableEnumOrId": sobject}
         return True
+
+
+def _stage(opportunity: dict[str, Any]) -> None:
+    """IsClosed and IsWon are the stage's (read-only on the Opportunity; OpportunityStage IsClosed, IsWon);
+    a stage the org does not list counts as open."""
+    closed, won = next(((c, w) for label, c, w in OPPORTUNITY_STAGES if label == opportunity.get("StageName")),
+                       (False, False))
+    opportunity.update({"IsClosed": closed, "IsWon": won})
 
 
 def _blank_is_null(values: dict[str, Any]) -> dict[str, Any]:
