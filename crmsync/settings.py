@@ -97,6 +97,9 @@ class SalesforceSettings(Section):
                                                    "CampaignMembers changed since the last time (one call); "
                                                    "0: every pass")
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    integration_user: Text | None = Field(default=None, description="the Username `setup` assigns the "
+                                          "permission set to, and `doctor` checks, when an admin runs setup "
+                                          "for another user; unset: the user crmsync logs in as")
 
     _urls = field_validator("instance_url", "login_url")(lambda cls, v: v if v is None else _http_url(v))
 

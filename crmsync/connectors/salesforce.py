@@ -80,6 +80,10 @@ class BulkJobFailed(FatalError):
     which is no SalesforceError); polling it again cannot help, a new job may."""
 
 
+class UnknownUser(FatalError):
+    """CRMSYNC_SALESFORCE__INTEGRATION_USER names no user, or an inactive one."""
+
+
 class _Transport(HTTPAdapter):
     """Timeouts on every request; https -> http for hosts configured with plain HTTP."""
 
@@ -541,10 +545,12 @@ class SalesforceConnector:
             f"Activity.{f['name']}" for f in self._describe("Task")["fields"]}
 
     def setup(self) -> list[str]:
-        """Create the custom fields crmsync needs (Tooling API) and grant them to this user: a permission
-        set with read/edit on each (FieldPermissions) assigned to the user (PermissionSetAssignment).
+        """Create the custom fields crmsync needs (Tooling API) and grant them to the integration user
+        (`_assignee`): a permission set with read/edit on each (FieldPermissions) assigned to the user
+        (PermissionSetAssignment).
         Idempotent: what exists is left alone. FieldPermissions and PermissionSetAssignment are plain
         sObjects (object reference, FieldPermissions)."""
+        assignee = self._assignee()  # an unknown or inactive integration user stops setup before any change
         created = []
         existing = self._existing_fields()
         for sobject, name, kind in self._wanted_fields():
@@ -567,11 +573,10 @@ class SalesforceConnector:
             self._call("create field", _rest("tooling/sobjects/CustomField", "POST",
                                              {"FullName": f"{sobject}.{name}", "Metadata": metadata}))
             created.append(f"{sobject}.{name}")
-        return created + self._grant()
+        return created + self._grant(assignee)
 
-    def _grant(self) -> list[str]:
+    def _grant(self, user: str) -> list[str]:
         done: list[str] = []
-        user = self._user_id()
         pset = self._first("PermissionSet", f"Name = {quote(PERMISSION_SET)}")
         if pset is None:
             pset = self._create("PermissionSet", [{"Name": PERMISSION_SET, "Label": "crmsync integration"}])[0]
@@ -586,11 +591,49 @@ class SalesforceConnector:
             self._create("FieldPermissions", [{"ParentId": pset, "SobjectType": f.split(".")[0], "Field": f,
                                                "PermissionsRead": True, "PermissionsEdit": True} for f in missing])
             done.append(f"FieldPermissions for {len(missing)} fields")
-        if self._first("PermissionSetAssignment",
-                       f"PermissionSetId = {quote(pset)} AND AssigneeId = {quote(user)}") is None:
+        if not self._assigned(pset, user):
             self._create("PermissionSetAssignment", [{"PermissionSetId": pset, "AssigneeId": user}])
             done.append(f"PermissionSetAssignment of {PERMISSION_SET} to user {user}")
         return done
+
+    def _assigned(self, permission_set: str, user: str) -> bool:
+        return self._first("PermissionSetAssignment", f"PermissionSetId = {quote(permission_set)} AND "
+                                                      f"AssigneeId = {quote(user)}") is not None
+
+    def _assignee(self) -> str:
+        """Who gets the permission set: the user named by CRMSYNC_SALESFORCE__INTEGRATION_USER (looked up by
+        Username, which is unique across Salesforce; it must be active), else the user this session acts as."""
+        username = self.settings.integration_user
+        if not username:
+            return self._user_id()
+        setting = "CRMSYNC_SALESFORCE__INTEGRATION_USER"
+        users = [r for records in self._soql("query integration user", "SELECT Id, IsActive FROM User WHERE "
+                                             f"Username = {quote(username)}") for r in records]
+        if not users:
+            raise UnknownUser(f"Salesforce: no user has the Username {username!r} ({setting}): it is the login name "
+                              "of the integration user (Setup > Users), e.g. crmsync@acme.com")
+        if not users[0].get("IsActive"):
+            raise UnknownUser(f"Salesforce: the user {username!r} ({setting}) is inactive: activate it (Setup > Users) "
+                              "or name the active integration user")
+        return str(users[0]["Id"])
+
+    def _assignment_check(self) -> Check:
+        """Whether the integration user (or this user) has the permission set; unknown when this user may not
+        read permission sets (they need View Setup and Configuration)."""
+        name = "salesforce permission set"
+        who = f"user {self.settings.integration_user}" if self.settings.integration_user else "this user"
+        try:
+            user = self._assignee()
+            pset = self._first("PermissionSet", f"Name = {quote(PERMISSION_SET)}")
+            assigned = pset is not None and self._assigned(pset, user)
+        except UnknownUser as exc:
+            return Check(name, False, str(exc))
+        except (FatalError, RetriableError) as exc:
+            return Check(name, True, f"unknown: could not read permission set assignments ({exc})")
+        if not assigned:
+            return Check(name, False, f"{PERMISSION_SET} is not assigned to {who}: run `crmsync setup` (as an admin, "
+                                      "with CRMSYNC_SALESFORCE__INTEGRATION_USER naming the integration user)")
+        return Check(name, True, f"{PERMISSION_SET} is assigned to {who}")
 
     def _user_id(self) -> str:
         """The user this session acts as (the OpenID Connect UserInfo endpoint)."""
@@ -650,8 +693,8 @@ class SalesforceConnector:
                 problems.append(f"{stage['name']} is a picklist without {', '.join(lacking)}: add those values "
                                 "to it, or crmsync's writes of them are refused")
         checks.append(Check("salesforce fields", not problems, "; ".join(problems) or "all present and visible"))
-        return (checks + self._status_checks() + self._industry_checks(lead) + self._source_checks(lead)
-                + [guard_check(self)])
+        return [*checks, self._assignment_check(), *self._status_checks(), *self._industry_checks(lead),
+                *self._source_checks(lead), guard_check(self)]
 
     def _industry_checks(self, lead: dict[str, Any]) -> list[Check]:
         """The org's Industry values against the fit industries, through the mapping's `industries`:
