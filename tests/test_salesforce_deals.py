@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest
@@ -67,7 +67,7 @@ def test_opportunities_are_a_deal_stream_linked_to_their_leads() -> None:
         assert won.stage == "Closed Won" and won.crm == "salesforce" and won.currency is None
         assert found[two["ConvertedOpportunityId"]].contact_ids == (second,)
         assert upsell.contact_ids == (second,) and not upsell.is_closed and not upsell.is_won
-        assert (upsell.name, upsell.amount, upsell.close_date) == ("Upsell", 1200.5, date(2026, 12, 31))
+        assert (upsell.name, upsell.amount, upsell.close_date) == ("Upsell", 1200.5, "2026-12-31")
         assert upsell.created_at is not None and upsell.updated_at is not None and upsell.owner_id is None
         with pytest.raises(SalesforceMalformedRequest, match="INVALID_FIELD_FOR_INSERT_UPDATE"):
             rep.Opportunity.update(extra, {"IsWon": True})  # set by the stage only

@@ -50,8 +50,8 @@ def to_deal(record: dict[str, Any], lead_ids: tuple[str, ...] = ()) -> Deal:
     rid = record.get("Id")
     if not rid:
         raise RecordError("?", "Salesforce returned an opportunity without an Id")
-    modified, created = moment(record.get("SystemModstamp")), moment(record.get("CreatedDate"))
-    if modified is None or created is None:
+    modified = moment(record.get("SystemModstamp"))
+    if modified is None or moment(record.get("CreatedDate")) is None:
         raise RecordError(str(rid), f"SystemModstamp {record.get('SystemModstamp')!r} or CreatedDate "
                                     f"{record.get('CreatedDate')!r} is not a date")
     if not isinstance(record.get("StageName"), str) or not record["StageName"]:
@@ -61,11 +61,13 @@ def to_deal(record: dict[str, Any], lead_ids: tuple[str, ...] = ()) -> Deal:
         raise RecordError(str(rid), f"Amount {amount!r} is not a number")
     close = record.get("CloseDate")
     try:
-        close_date = date.fromisoformat(close) if close is not None else None
+        if close is not None:
+            date.fromisoformat(close)
     except (TypeError, ValueError):
         raise RecordError(str(rid), f"CloseDate {close!r} is not a date") from None
+    # dates stay as Salesforce sent them (the model keeps CRM values loosely typed, as for contacts)
     return Deal(id=str(rid), crm="salesforce", name=record.get("Name"), stage=record["StageName"],
-                amount=amount, currency=record.get(CURRENCY), close_date=close_date, created_at=created,
+                amount=amount, currency=record.get(CURRENCY), close_date=close, created_at=record["CreatedDate"],
                 updated_at=modified, is_closed=record.get("IsClosed") is True, is_won=record.get("IsWon") is True,
                 owner_id=record.get("OwnerId"), contact_ids=tuple(sorted(set(lead_ids))))
 
