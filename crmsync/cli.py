@@ -16,13 +16,12 @@ from typing import Annotated, Any
 import typer
 
 from crmsync import __version__
+from crmsync.connectors import registry
 from crmsync.connectors.base import Connector
+from crmsync.connectors.crm import Feeds, SandboxOptions
 from crmsync.connectors.feeds import rules_check, unfed
-from crmsync.connectors.hubspot import HubSpotConnector
-from crmsync.connectors.registry import KNOWN, configured, connect
+from crmsync.connectors.registry import KNOWN, configured, connect, either
 from crmsync.connectors.retry import RetryPolicy
-from crmsync.connectors.salesforce import SalesforceConnector
-from crmsync.connectors.salesforce_guard import install_guard
 from crmsync.definitions import DEFAULT_DEFINITIONS, LoadedDefinitions, load_definitions
 from crmsync.definitions.diff import diff_definitions
 from crmsync.errors import ConfigError, CrmsyncError, DefinitionsError
@@ -108,7 +107,8 @@ def definitions_validate(
     loaded = _load(path)
     gov = loaded.definitions.governance
     crms = _configured_or_all()
-    never = {str(kind): names for kind, names in unfed(loaded.definitions, crms).items()}
+    feeds = [f for crm in map(registry.get, crms) if (f := crm.feeds(crm.mapping(loaded.definitions), None))]
+    never = {str(kind): names for kind, names in unfed(loaded.definitions, feeds).items()}
     if as_json:
         typer.echo(json.dumps({"path": str(path), "valid": True, "version": gov.version,
                                "hash": loaded.content_hash, "next_review_date": str(gov.next_review_date),
@@ -184,14 +184,16 @@ def definitions_diff(
     typer.echo(f"{len(changes)} change(s)")
 
 
-CrmOption = Annotated[str | None, typer.Option("--crm", help="Only this CRM: hubspot or salesforce.")]
+CRM_HELP = f"{either()}."
+CrmOption = Annotated[str | None, typer.Option("--crm", help=f"Only this CRM: {CRM_HELP}")]
+CONFIGURE = " or ".join(crm.settings_hint for crm in registry.REGISTRY)
+"""The settings that configure a CRM, for "no CRM is configured"."""
 
 
 def _crms(settings: Settings, crm: str | None) -> list[str]:
-    names: list[str] = [crm] if crm else [str(n) for n in configured(settings)]
+    names: list[str] = [crm] if crm else configured(settings)
     if not names:
-        raise ConfigError("no CRM is configured: set CRMSYNC_HUBSPOT__ACCESS_TOKEN or the CRMSYNC_SALESFORCE__* "
-                          "settings (docs/settings.md)")
+        raise ConfigError(f"no CRM is configured: set {CONFIGURE} (docs/settings.md)")
     return names
 
 
@@ -210,7 +212,7 @@ def doctor(
     ]
     names = [crm] if crm else list(configured(settings))
     if not names:
-        checks.append(Check("crm", False, "no CRM configured (CRMSYNC_HUBSPOT__ACCESS_TOKEN or CRMSYNC_SALESFORCE__*)"))
+        checks.append(Check("crm", False, f"no CRM configured ({CONFIGURE})"))
     for name in names:
         connector = connect(name, settings, loaded, retry=DOCTOR_RETRY)
         checks += connector.doctor()
@@ -225,24 +227,16 @@ def doctor(
         raise typer.Exit(EXIT_FAILED)
 
 
-def _rules_checks(name: str, connector: HubSpotConnector | SalesforceConnector,
-                  loaded: LoadedDefinitions) -> list[Check]:
-    """The engagement rules this CRM never feeds (HubSpot: at the portal's tier, when it could be told)."""
-    if not isinstance(connector, HubSpotConnector):
-        return [rules_check(name, loaded.definitions)]
-    try:
-        events = connector.capabilities().events
-    except CrmsyncError:
-        return []  # the tier check above already says why
-    return [rules_check(name, loaded.definitions, events)]
+def _rules_checks(name: str, connector: Connector, loaded: LoadedDefinitions) -> list[Check]:
+    """The engagement rules this CRM never feeds (as this account allows, when it could be told)."""
+    crm = registry.get(name)
+    feeds: Feeds | None = crm.feeds(crm.mapping(loaded.definitions), connector)
+    return [] if feeds is None else [rules_check(name, loaded.definitions, feeds)]
 
 
 GUARD_HELP = ("Also install the BANT guard: on Salesforce a validation rule on Lead that refuses converting a lead "
               "and requesting SQL unless the four BANT fields hold text (docs/salesforce.md). HubSpot has no such "
               "rule: there crmsync only detects (docs/hubspot.md).")
-NO_HUBSPOT_GUARD = ("hubspot: no guard installed: HubSpot has no rule that refuses a save based on other properties "
-                    "(its property validation rules check one property's format); crmsync detects and flags skipped "
-                    "gates after the fact instead (docs/hubspot.md)")
 
 
 @app.command("setup")
@@ -252,13 +246,14 @@ def setup(crm: CrmOption = None,
     settings = _settings()
     loaded = _load(settings.definitions)
     for name in _crms(settings, crm):
-        connector = connect(name, settings, loaded)
+        registered = registry.get(name)
+        connector = registered.connect(settings, loaded)
         created = connector.setup()
-        if guard and isinstance(connector, SalesforceConnector):
-            created += install_guard(connector)
+        if guard and registered.guard is not None:
+            created += registered.guard(connector)
         typer.echo(f"{name}: created {', '.join(created)}" if created else f"{name}: nothing to create")
-        if guard and not isinstance(connector, SalesforceConnector):
-            typer.echo(NO_HUBSPOT_GUARD)
+        if guard and registered.guard is None:
+            typer.echo(registered.no_guard)
 
 
 def vars_of(check: Check) -> dict[str, object]:
@@ -360,7 +355,7 @@ def report_command(
 @app.command("explain")
 def explain_record(
     record_id: Annotated[str, typer.Argument(help="The CRM record id (HubSpot contact id).")],
-    crm: Annotated[str, typer.Option("--crm", help="hubspot or salesforce.")] = "hubspot",
+    crm: Annotated[str, typer.Option("--crm", help=CRM_HELP)] = "hubspot",
     as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
 ) -> None:
     """The latest decision for a record and its history: every rule with its inputs and result, score
@@ -440,12 +435,12 @@ def backfill(
 @app.command("forget")
 def forget(
     record_id: Annotated[str, typer.Argument(help="The CRM record id (HubSpot contact id, Salesforce lead id).")],
-    crm: Annotated[str, typer.Option("--crm", help="hubspot or salesforce.")],
+    crm: Annotated[str, typer.Option("--crm", help=CRM_HELP)],
 ) -> None:
     """Erase everything the store keeps about one record (snapshot, inputs, activities, decisions,
     outbox, quarantine). The record in the CRM is not touched; a later sync of it starts afresh."""
     if crm not in KNOWN:
-        raise ConfigError(f"--crm {crm}: expected hubspot or salesforce")
+        raise ConfigError(f"--crm {crm}: expected {either()}")
     settings = _settings()
     _, store = _context(settings)
     erased = store.forget(crm, record_id)
@@ -566,7 +561,7 @@ def _when(value: str, option: str) -> datetime:
 
 @sandbox_app.command("serve")
 def sandbox_serve(
-    crm: Annotated[str, typer.Option("--crm", help="hubspot or salesforce.")] = "hubspot",
+    crm: Annotated[str, typer.Option("--crm", help=CRM_HELP)] = "hubspot",
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0 picks a free one).")] = 8711,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated data and of the faults.")] = 42,
     contacts: Annotated[int, typer.Option("--contacts", help="How many leads to generate.")] = 200,
@@ -582,29 +577,21 @@ def sandbox_serve(
 ) -> None:
     """Serve a stateful emulator of the CRM's API on loopback (plain HTTP) until interrupted. Its
     crmsync properties / fields are those of the definitions in CRMSYNC_DEFINITIONS (else the default)."""
-    from crmsync.sandbox.http import SandboxApp, SandboxServer
-    from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
-    from crmsync.sandbox.salesforce import SalesforceApp, seed_org
+    from crmsync.sandbox.http import SandboxServer
 
-    mappings = _load(_settings().definitions).definitions.mappings
-    app_: SandboxApp
+    if crm not in KNOWN:
+        raise ConfigError(f"--crm {crm}: expected {either()}")
+    registered = registry.get(crm)
+    mapping = registered.mapping(_load(_settings().definitions).definitions)
+    options = SandboxOptions(token=token, faults=faults, seed=seed, rate_limit=rate_limit, records=contacts,
+                             org_shape=org_shape, tier=tier)
     try:
-        if crm == "hubspot":
-            app_ = hub = HubSpotApp(token=token, faults=faults, seed=seed, rate_limit=rate_limit, tier=tier)
-            seed_portal(hub.portal, contacts, seed=seed, mapping=mappings.hubspot)
-            hint = f"{tier} tier; point CRMSYNC_HUBSPOT__BASE_URL at it"
-        elif crm == "salesforce":
-            app_ = sf = SalesforceApp(token=token, faults=faults, seed=seed, rate_limit=rate_limit, shape=org_shape)
-            seed_org(sf.org, contacts, seed=seed, mapping=mappings.salesforce)
-            hint = "point CRMSYNC_SALESFORCE__INSTANCE_URL and __LOGIN_URL at it (any client id and secret)"
-        else:
-            raise ConfigError(f"--crm {crm}: expected hubspot or salesforce")
+        sandbox = registered.sandbox(options, mapping)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    server = SandboxServer(app_, port=port)
-    label = "HubSpot" if crm == "hubspot" else "Salesforce"
-    typer.echo(f"{label} sandbox on {server.url} with {contacts} {'contacts' if crm == 'hubspot' else 'leads'} "
-               f"(seed {seed}); {hint}. Ctrl-C stops.", err=False)
+    server = SandboxServer(sandbox.app, port=port)
+    typer.echo(f"{registered.label} sandbox on {server.url} with {contacts} {registered.records} "
+               f"(seed {seed}); {sandbox.hint}. Ctrl-C stops.", err=False)
     sys.stdout.flush()
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

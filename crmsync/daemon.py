@@ -28,6 +28,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from crmsync.connectors import registry
 from crmsync.connectors.base import Connector
 from crmsync.definitions import LoadedDefinitions, load_definitions
 from crmsync.errors import CrmsyncError, DefinitionsError, FatalError, LeaseLost, QuotaError
@@ -74,15 +75,21 @@ class Daemon:
         self.locks = {name: threading.Lock() for name in connectors}  # a CRM's sync and sweep never overlap
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self.http: HttpServer | None = None
-        secret, hubspot = settings.hubspot.app_secret, settings.hubspot
-        self.webhooks = WebhookIntake(secret.get_secret_value(), store, self.react,
-                                      dedupe_days=hubspot.webhook_dedupe_days, public_url=hubspot.webhook_url,
-                                      trusted_proxy=settings.http.trusted_proxy,
-                                      count=lambda result: self.metrics.webhooks.labels(result).inc(),
-                                      erased=lambda n: self.metrics.erased.labels("hubspot", "webhook").inc(n)) \
-            if secret is not None and "hubspot" in connectors else None
+        self.webhooks = self._webhook_intake()
         for name, connector in connectors.items():
             self._instrument(name, connector)
+
+    def _webhook_intake(self) -> WebhookIntake | None:
+        """The intake of the connected CRM whose settings turn its webhooks on (HubSpot's; one at most)."""
+        found = next(((crm.name, hooks) for crm in registry.REGISTRY if crm.name in self.connectors
+                      and (hooks := crm.webhooks(self.settings)) is not None), None)
+        if found is None:
+            return None
+        name, hooks = found
+        return WebhookIntake(hooks.secret, self.store, self.react, crm=name, dedupe_days=hooks.dedupe_days,
+                             public_url=hooks.public_url, trusted_proxy=self.settings.http.trusted_proxy,
+                             count=lambda result: self.metrics.webhooks.labels(result).inc(),
+                             erased=lambda n: self.metrics.erased.labels(name, "webhook").inc(n))
 
     def _instrument(self, name: str, connector: Any) -> None:
         connector.on_call = lambda what, status: self.metrics.api_call(name, what, status)
@@ -96,7 +103,7 @@ class Daemon:
     def start(self) -> None:
         self.http = _serve_http(self)
         for name in self.connectors:
-            seconds = self.settings.salesforce.poll_seconds if name == "salesforce" else self.interval
+            seconds = registry.get(name).poll_seconds(self.settings)
             self.scheduler.add_job(self.sync, "interval", seconds=seconds, args=[name], id=f"sync:{name}",
                                    coalesce=True, max_instances=1, next_run_time=datetime.now(UTC))
             self.scheduler.add_job(self.sweep, "interval", seconds=self.settings.sync.sla_sweep_seconds, args=[name],

@@ -18,11 +18,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from crmsync.connectors import registry
 from crmsync.connectors.base import Connector
-from crmsync.connectors.hubspot import HubSpotConnector
 from crmsync.connectors.retry import RetryPolicy
-from crmsync.connectors.salesforce import SalesforceConnector
-from crmsync.connectors.salesforce_guard import install_guard
 from crmsync.definitions import LoadedDefinitions
 from crmsync.reporting.explain import explain, render
 from crmsync.reporting.report import build_report
@@ -30,7 +28,7 @@ from crmsync.sandbox.http import SandboxServer
 from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
 from crmsync.sandbox.salesforce import SalesforceApp, seed_org
 from crmsync.sandbox.salesforce.org import BANT_FIELDS, FieldError, Org
-from crmsync.settings import HubSpotSettings, SalesforceSettings
+from crmsync.settings import HubSpotSettings, SalesforceSettings, Settings
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
 
@@ -48,16 +46,15 @@ def run_demo(definitions: LoadedDefinitions, database: Path, leads: int = 300, e
     seed_org(salesforce.org, leads, seed=8)
     retry = RetryPolicy(attempts=3, initial_wait=0.05, max_wait=0.5)
     with SandboxServer(hubspot) as hs_server, SandboxServer(salesforce) as sf_server:
-        sf_connector = SalesforceConnector(
-            SalesforceSettings(instance_url=sf_server.url, login_url=sf_server.url, client_id="demo",
-                               client_secret=SecretStr("demo")),
-            definitions.definitions.mappings.salesforce, retry=retry)
-        connectors: dict[str, Connector] = {
-            "hubspot": HubSpotConnector(HubSpotSettings(access_token=SecretStr("demo"), base_url=hs_server.url),
-                                        definitions.definitions.mappings.hubspot, retry=retry),
-            "salesforce": sf_connector,
-        }
-        install_guard(sf_connector)  # what `crmsync setup --guard` does
+        settings = Settings.model_construct(  # the sections validated; nothing read from the environment
+            hubspot=HubSpotSettings(access_token=SecretStr("demo"), base_url=hs_server.url),
+            salesforce=SalesforceSettings(instance_url=sf_server.url, login_url=sf_server.url, client_id="demo",
+                                          client_secret=SecretStr("demo")))
+        connectors: dict[str, Connector] = {name: registry.connect(name, settings, definitions, retry)
+                                            for name in registry.configured(settings)}
+        for name, connector in connectors.items():  # what `crmsync setup --guard` does (Salesforce's guard)
+            if (guard := registry.get(name).guard) is not None:
+                guard(connector)
         salesforce.org.require_validation_on_convert = True  # the admin's Lead Settings
         echo(f"crmsync demo: HubSpot sandbox {hs_server.url} ({leads} contacts), Salesforce sandbox "
              f"{sf_server.url} ({leads} leads), store {database}, definitions {definitions.version}\n")
@@ -147,7 +144,7 @@ def _results(echo: Print, store: Store, definitions: LoadedDefinitions, hubspot:
 
     echo("\n5. What crmsync wrote (fields set on the records)")
     written: Counter[str] = Counter()
-    for crm in ("hubspot", "salesforce"):
+    for crm in registry.KNOWN:
         for row in store.outbox_rows(crm, "done"):
             if row["kind"] == "write":
                 written.update(row["payload"]["properties"].keys())

@@ -58,12 +58,14 @@ DELETIONS = {"contact.deletion", "contact.privacyDeletion"}
 
 
 class WebhookIntake:
-    def __init__(self, secret: str, store: Store, handle: Callable[[list[str]], None], *, dedupe_days: int = 3,
+    def __init__(self, secret: str, store: Store, handle: Callable[[list[str]], None], *, crm: str = "hubspot",
+                 dedupe_days: int = 3,
                  public_url: str | None = None, trusted_proxy: bool = False,
                  count: Callable[[str], None] = lambda result: None,
                  erased: Callable[[int], None] = lambda n: None,
                  clock: Callable[[], float] = time.time) -> None:
         self.secret = secret
+        self.crm = crm
         self.public_url = public_url
         self.trusted_proxy = trusted_proxy
         self.store = store
@@ -140,7 +142,7 @@ class WebhookIntake:
     def _erase(self, deletions: list[dict[str, Any]]) -> None:
         ids = [str(e["objectId"])[:64] for e in deletions if e.get("objectId")]
         if ids:
-            self.erased(erasure.erase(self.store, "hubspot", ids, "webhook"))
+            self.erased(erasure.erase(self.store, self.crm, ids, "webhook"))
 
     def _bad_signature(self) -> int:
         log.warning("webhook refused: bad signature")

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from crmsync.connectors import feeds
 from crmsync.connectors.feeds import rules_check, unfed
 from crmsync.model import ActivityKind
 from tests.builders import DEFAULT_DEFINITIONS
@@ -42,17 +43,17 @@ def test_doctor_lists_the_rules_a_hubspot_portal_never_feeds_at_its_tier(tier: s
 def test_a_salesforce_mapping_without_campaign_types_never_feeds_webinars() -> None:
     mapping = D.mappings.salesforce.model_copy(update={"campaign_types": {}})
     definitions = D.model_copy(update={"mappings": D.mappings.model_copy(update={"salesforce": mapping})})
-    never = unfed(definitions, ["salesforce"])
+    never = unfed(definitions, [feeds.salesforce(mapping)])
     assert set(never) == {ActivityKind.PAGE_VIEW, ActivityKind.EMAIL_OPEN, ActivityKind.EMAIL_CLICK,
                           ActivityKind.WEBINAR, ActivityKind.FORM_SUBMISSION}
     assert never[ActivityKind.WEBINAR] == ["webinar_attended"]
-    assert set(unfed(D, ["salesforce"])) == {ActivityKind.PAGE_VIEW, ActivityKind.EMAIL_OPEN,
+    assert set(unfed(D, [feeds.salesforce(D.mappings.salesforce)])) == {ActivityKind.PAGE_VIEW, ActivityKind.EMAIL_OPEN,
                                              ActivityKind.EMAIL_CLICK}  # the default maps Web Form and Webinar
-    assert "never fed: demo_request, trial_signup" in rules_check("salesforce", definitions).detail
+    assert "never fed: demo_request, trial_signup" in rules_check("salesforce", definitions, feeds.salesforce(mapping)).detail
 
 
 def test_both_crms_together_feed_every_default_rule() -> None:
-    assert unfed(D, ["hubspot", "salesforce"]) == {}
+    assert unfed(D, [feeds.hubspot(), feeds.salesforce(D.mappings.salesforce)]) == {}
 
 
 def test_validate_notes_the_rules_no_configured_crm_reads() -> None:

@@ -1,13 +1,15 @@
 """Which activity kinds each connector can feed the engagement rules, in one place.
 
-`crmsync definitions validate` notes the rules no configured CRM feeds at all; `crmsync doctor` says,
-per connected CRM, which rules it never feeds and which it feeds only in part (HubSpot below
-Enterprise: page views and forms from contact property history). Keep this table true to what the
+Each CRM's registration (`Crm.feeds`) answers with one of these. `crmsync definitions validate`
+notes the rules no configured CRM feeds at all; `crmsync doctor` says, per connected CRM, which rules
+it never feeds and which it feeds only in part (HubSpot below Enterprise: page views and forms from
+contact property history). Keep this table true to what the
 connectors read (crmsync/connectors/hubspot.py `activities`, salesforce.py `activities`).
 """
 
 from __future__ import annotations
 
+from crmsync.connectors.crm import Feeds
 from crmsync.definitions.schema import CrmMapping, Definitions
 from crmsync.model import ActivityKind as K
 from crmsync.model import Check
@@ -30,14 +32,19 @@ SALESFORCE: dict[K, str] = {
 """What the Salesforce connector reads; responses also feed the kinds the mapping's `campaign_types` name."""
 
 
-def fed(crm: str, mapping: CrmMapping, events: bool = True) -> dict[K, str]:
-    """Activity kind -> where the connector reads it (`events`: the HubSpot portal has the events API)."""
-    if crm == "hubspot":
-        return {**HUBSPOT, **({} if events else HUBSPOT_BELOW_ENTERPRISE)}
+def hubspot(events: bool = True) -> Feeds:
+    """What the HubSpot connector reads; `events`: the portal has the events API (Enterprise)."""
+    if events:
+        return Feeds(HUBSPOT)
+    return Feeds({**HUBSPOT, **HUBSPOT_BELOW_ENTERPRISE}, frozenset(HUBSPOT_BELOW_ENTERPRISE))
+
+
+def salesforce(mapping: CrmMapping) -> Feeds:
+    """What the Salesforce connector reads, with the kinds the mapping's campaign types name."""
     found = dict(SALESFORCE)
     for campaign_type, kind in mapping.campaign_types.items():
         found.setdefault(kind, f"responses to {campaign_type!r} campaigns")
-    return found
+    return Feeds(found)
 
 
 def rules_by_kind(definitions: Definitions) -> dict[K, list[str]]:
@@ -52,21 +59,21 @@ def rules_by_kind(definitions: Definitions) -> dict[K, list[str]]:
     return found
 
 
-def unfed(definitions: Definitions, crms: list[str]) -> dict[K, list[str]]:
-    """The rules, by kind, that none of these CRMs' connectors reads at all."""
-    read = set().union(*(fed(crm, getattr(definitions.mappings, crm)) for crm in crms)) if crms else set()
+def unfed(definitions: Definitions, feeds: list[Feeds]) -> dict[K, list[str]]:
+    """The rules, by kind, that none of these connectors reads at all."""
+    read = set().union(*(f.reads for f in feeds))
     return {kind: names for kind, names in rules_by_kind(definitions).items() if kind not in read}
 
 
-def rules_check(crm: str, definitions: Definitions, events: bool = True) -> Check:
+def rules_check(crm: str, definitions: Definitions, feeds: Feeds) -> Check:
     """A doctor line: the rules this CRM never feeds, and those it feeds only in part. Advice, never a
     failure: a rule nothing feeds scores nothing, which is what the definitions' owners should know."""
-    reads = fed(crm, getattr(definitions.mappings, crm), events)
+    reads = feeds.reads
     never, partly = [], []
     for kind, names in rules_by_kind(definitions).items():
         if kind not in reads:
             never.append(f"{', '.join(names)} ({kind})")
-        elif crm == "hubspot" and not events and kind in HUBSPOT_BELOW_ENTERPRISE:
+        elif kind in feeds.partly:
             partly.append(f"{', '.join(names)} ({kind}: {reads[kind]})")
     parts = ([f"never fed: {'; '.join(never)}"] if never else []) + \
             ([f"fed in part: {'; '.join(partly)}"] if partly else [])

@@ -1,43 +1,38 @@
-"""Which CRMs are configured, and their connectors built from the settings and definitions."""
+"""The CRMs crmsync knows: one registration each (crmsync.connectors.crm), kept next to its connector.
+
+Adding a CRM is adding its registration to `REGISTRY`; nothing else looks a CRM up by name.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-
-from crmsync.connectors.hubspot import HubSpotConnector
+from crmsync.connectors import hubspot_crm, salesforce_crm
+from crmsync.connectors.base import Connector
+from crmsync.connectors.crm import Crm
 from crmsync.connectors.retry import RetryPolicy
-from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.definitions import LoadedDefinitions
 from crmsync.errors import ConfigError
 from crmsync.settings import Settings
 
-CrmName = Literal["hubspot", "salesforce"]
-KNOWN: tuple[CrmName, ...] = ("hubspot", "salesforce")
+REGISTRY: tuple[Crm, ...] = (hubspot_crm.CRM, salesforce_crm.CRM)
+KNOWN: tuple[str, ...] = tuple(crm.name for crm in REGISTRY)
 
 
-def configured(settings: Settings) -> list[CrmName]:
-    names: list[CrmName] = []
-    if settings.hubspot.access_token is not None:
-        names.append("hubspot")
-    sf = settings.salesforce
-    if (sf.instance_url and sf.access_token) or sf.username or sf.client_id:
-        names.append("salesforce")
-    return names
+def either(names: tuple[str, ...] = KNOWN) -> str:
+    """"hubspot or salesforce"; "a, b or c"."""
+    return " or ".join(filter(None, (", ".join(names[:-1]), names[-1])))
+
+
+def get(name: str) -> Crm:
+    for crm in REGISTRY:
+        if crm.name == name:
+            return crm
+    raise ConfigError(f"unknown CRM {name!r}: expected one of {', '.join(KNOWN)}")
+
+
+def configured(settings: Settings) -> list[str]:
+    return [crm.name for crm in REGISTRY if crm.configured(settings)]
 
 
 def connect(name: str, settings: Settings, definitions: LoadedDefinitions,
-            retry: RetryPolicy | None = None) -> HubSpotConnector | SalesforceConnector:
-    if name == "hubspot":
-        if settings.hubspot.access_token is None:
-            raise ConfigError("HubSpot is not configured: set CRMSYNC_HUBSPOT__ACCESS_TOKEN")
-        return HubSpotConnector(settings.hubspot, definitions.definitions.mappings.hubspot, retry=retry)
-    if name == "salesforce":
-        sf = settings.salesforce
-        if not sf.instance_url and not (sf.username or sf.client_id):
-            raise ConfigError("Salesforce is not configured: set CRMSYNC_SALESFORCE__INSTANCE_URL and an access "
-                              "token, or the login URL with username/password or client credentials")
-        rules = definitions.definitions.engagement.property_points
-        return SalesforceConnector(sf, definitions.definitions.mappings.salesforce, retry=retry,
-                                   fit_industries=definitions.definitions.fit.industries,
-                                   scored_sources=[v for r in rules if r.field == "source" for v in r.values])
-    raise ConfigError(f"unknown CRM {name!r}: expected one of {', '.join(KNOWN)}")
+            retry: RetryPolicy | None = None) -> Connector:
+    return get(name).connect(settings, definitions, retry)

@@ -1,0 +1,61 @@
+"""HubSpot's registration (crmsync.connectors.crm): contacts over hubspot-api-client, signed webhooks."""
+
+from __future__ import annotations
+
+from crmsync.connectors import feeds
+from crmsync.connectors.base import Connector
+from crmsync.connectors.crm import Crm, Feeds, Sandbox, SandboxOptions, Webhooks
+from crmsync.connectors.hubspot import HubSpotConnector
+from crmsync.connectors.retry import RetryPolicy
+from crmsync.definitions import LoadedDefinitions
+from crmsync.definitions.schema import CrmMapping
+from crmsync.errors import CrmsyncError
+from crmsync.settings import Settings
+
+
+def _build(settings: Settings, definitions: LoadedDefinitions, retry: RetryPolicy | None) -> Connector:
+    return HubSpotConnector(settings.hubspot, definitions.definitions.mappings.hubspot, retry=retry)
+
+
+def _sandbox(options: SandboxOptions, mapping: CrmMapping) -> Sandbox:
+    from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
+
+    app = HubSpotApp(token=options.token, faults=options.faults, seed=options.seed, rate_limit=options.rate_limit,
+                     tier=options.tier)
+    seed_portal(app.portal, options.records, seed=options.seed, mapping=mapping)
+    return Sandbox(app, f"{options.tier} tier; point CRMSYNC_HUBSPOT__BASE_URL at it")
+
+
+def _feeds(mapping: CrmMapping, connector: Connector | None) -> Feeds | None:
+    """Below Enterprise a portal has no events API: page views and forms come from property history."""
+    if not isinstance(connector, HubSpotConnector):
+        return feeds.hubspot()
+    try:
+        events = connector.capabilities().events
+    except CrmsyncError:
+        return None  # doctor's tier check already says why
+    return feeds.hubspot(events)
+
+
+def _webhooks(settings: Settings) -> Webhooks | None:
+    hubspot = settings.hubspot
+    if hubspot.app_secret is None:
+        return None
+    return Webhooks(hubspot.app_secret.get_secret_value(), hubspot.webhook_dedupe_days, hubspot.webhook_url)
+
+
+CRM = Crm(
+    name="hubspot",
+    label="HubSpot",
+    records="contacts",
+    settings_hint="CRMSYNC_HUBSPOT__ACCESS_TOKEN",
+    configured=lambda settings: settings.hubspot.access_token is not None,
+    not_configured="HubSpot is not configured: set CRMSYNC_HUBSPOT__ACCESS_TOKEN",
+    build=_build,
+    sandbox=_sandbox,
+    feeds=_feeds,
+    webhooks=_webhooks,
+    no_guard="hubspot: no guard installed: HubSpot has no rule that refuses a save based on other properties "
+             "(its property validation rules check one property's format); crmsync detects and flags skipped "
+             "gates after the fact instead (docs/hubspot.md)",
+)

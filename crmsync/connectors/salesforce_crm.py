@@ -1,0 +1,61 @@
+"""Salesforce's registration (crmsync.connectors.crm): leads over simple-salesforce, the BANT guard."""
+
+from __future__ import annotations
+
+from crmsync.connectors import feeds
+from crmsync.connectors.base import Connector
+from crmsync.connectors.crm import Crm, Feeds, Sandbox, SandboxOptions
+from crmsync.connectors.retry import RetryPolicy
+from crmsync.connectors.salesforce import SalesforceConnector
+from crmsync.connectors.salesforce_guard import install_guard
+from crmsync.definitions import LoadedDefinitions
+from crmsync.definitions.schema import CrmMapping
+from crmsync.settings import Settings
+
+
+def _configured(settings: Settings) -> bool:
+    """An instance URL with an access token, or what the token endpoint needs to issue one."""
+    sf = settings.salesforce
+    return bool((sf.instance_url and sf.access_token) or sf.username or sf.client_id)
+
+
+def _build(settings: Settings, definitions: LoadedDefinitions, retry: RetryPolicy | None) -> Connector:
+    d = definitions.definitions
+    return SalesforceConnector(settings.salesforce, d.mappings.salesforce, retry=retry,
+                               fit_industries=d.fit.industries,
+                               scored_sources=[v for r in d.engagement.property_points if r.field == "source"
+                                               for v in r.values])
+
+
+def _sandbox(options: SandboxOptions, mapping: CrmMapping) -> Sandbox:
+    from crmsync.sandbox.salesforce import SalesforceApp, seed_org
+
+    app = SalesforceApp(token=options.token, faults=options.faults, seed=options.seed, rate_limit=options.rate_limit,
+                        shape=options.org_shape)
+    seed_org(app.org, options.records, seed=options.seed, mapping=mapping)
+    return Sandbox(app, "point CRMSYNC_SALESFORCE__INSTANCE_URL and __LOGIN_URL at it (any client id and secret)")
+
+
+def _guard(connector: Connector) -> list[str]:
+    assert isinstance(connector, SalesforceConnector)
+    return install_guard(connector)
+
+
+def _feeds(mapping: CrmMapping, connector: Connector | None) -> Feeds:
+    return feeds.salesforce(mapping)
+
+
+CRM = Crm(
+    name="salesforce",
+    label="Salesforce",
+    records="leads",
+    settings_hint="CRMSYNC_SALESFORCE__*",
+    configured=_configured,
+    not_configured="Salesforce is not configured: set CRMSYNC_SALESFORCE__INSTANCE_URL and an access token, or "
+                   "the login URL with username/password or client credentials",
+    build=_build,
+    sandbox=_sandbox,
+    feeds=_feeds,
+    poll_seconds=lambda settings: settings.salesforce.poll_seconds,
+    guard=_guard,
+)
