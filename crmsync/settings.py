@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -287,13 +287,26 @@ def _describe(err: Any, toml_file: Path | None) -> str:
         return f"unknown setting {dotted!r} ({where}): remove it or check the spelling"
     message = str(err["msg"]).removeprefix("Value error, ")
     value = err.get("input")
-    secret = any(word in dotted for word in ("token", "password", "secret", "dsn"))
-    shown = "" if secret or isinstance(value, dict) else f" (got {_short(repr(value))})"
+    shown = "" if is_secret(loc) or isinstance(value, dict) else f" (got {_short(repr(value))})"
     return f"setting {where} is invalid: {message}{shown}"
 
 
 def _short(text: str) -> str:
     return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+
+
+def is_secret(loc: list[str], model: type[BaseModel] = Settings) -> bool:
+    """Whether the setting at `loc` (["salesforce", "private_key"]) is a credential: typed `SecretStr`,
+    whatever its name says. A value given for it never appears in an error."""
+    field = model.model_fields.get(loc[0]) if loc else None
+    if field is None:
+        return False
+    for kind in (field.annotation, *get_args(field.annotation)):
+        if isinstance(kind, type) and issubclass(kind, BaseModel) and len(loc) > 1:
+            return is_secret(loc[1:], kind)
+        if kind is SecretStr or (get_origin(kind) is Annotated and get_args(kind)[0] is SecretStr):
+            return True
+    return False
 
 
 def secret_values(settings: Settings) -> list[str]:

@@ -47,9 +47,10 @@ def test_a_salesforce_mapping_without_campaign_types_never_feeds_webinars() -> N
     assert set(never) == {ActivityKind.PAGE_VIEW, ActivityKind.EMAIL_OPEN, ActivityKind.EMAIL_CLICK,
                           ActivityKind.WEBINAR, ActivityKind.FORM_SUBMISSION}
     assert never[ActivityKind.WEBINAR] == ["webinar_attended"]
-    assert set(unfed(D, [feeds.salesforce(D.mappings.salesforce)])) == {ActivityKind.PAGE_VIEW, ActivityKind.EMAIL_OPEN,
-                                             ActivityKind.EMAIL_CLICK}  # the default maps Web Form and Webinar
-    assert "never fed: demo_request, trial_signup" in rules_check("salesforce", definitions, feeds.salesforce(mapping)).detail
+    assert set(unfed(D, [feeds.salesforce(D.mappings.salesforce)])) == {
+        ActivityKind.PAGE_VIEW, ActivityKind.EMAIL_OPEN, ActivityKind.EMAIL_CLICK}  # the default maps Web Form, Webinar
+    check = rules_check("salesforce", definitions, feeds.salesforce(mapping))
+    assert "never fed: demo_request, trial_signup" in check.detail
 
 
 def test_both_crms_together_feed_every_default_rule() -> None:

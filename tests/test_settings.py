@@ -72,3 +72,14 @@ def test_invalid_secret_value_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert "CRMSYNC_SALESFORCE__API_VERSION" in str(caught.value)
+
+
+def test_a_credential_is_known_by_its_type_not_its_name(tmp_path: Path) -> None:
+    """`private_key` names no "token", "password" or "secret": its type says it is one, so a wrong
+    value given for it is not repeated in the error (any new CRM's `api_key` likewise)."""
+    config = tmp_path / "crmsync.toml"
+    config.write_text('[salesforce]\nprivate_key = 987654321\nusername = 4242\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert "CRMSYNC_SALESFORCE__PRIVATE_KEY" in str(caught.value) and "987654321" not in str(caught.value)
+    assert "(got 4242)" in str(caught.value)  # not a secret: shown, to help
