@@ -432,7 +432,7 @@ class Definitions(Strict):
 
     @model_validator(mode="after")
     def _accepted_statuses_mapped(self) -> Definitions:
-        for crm in ("hubspot", "salesforce"):
+        for crm in type(self.mappings).model_fields:  # every CRM's mapping
             values = getattr(self.mappings, crm).lead_statuses
             unmapped = [s.value for s in self.sla.accepted_lead_statuses if getattr(values, s.value) is None]
             if unmapped:
