@@ -112,8 +112,8 @@ ROW = {"payload": {"properties": {"lifecyclestage": "marketingqualifiedlead", "h
 ])
 def test_what_counts_as_a_persons_edit(snapshot: dict[str, str], changes: dict[str, Any], edited: bool) -> None:
     from crmsync.model import Contact
-    from crmsync.sync.pipeline import _edited
+    from crmsync.sync import outbox
 
     fields = {**BASIS["inputs"], **changes}
     current = Contact("1001", snapshot=snapshot, **fields)  # type: ignore[arg-type]
-    assert _edited(ROW, current, BASIS) is edited
+    assert outbox.edited(ROW, current, BASIS) is edited

@@ -85,9 +85,9 @@ def test_a_page_the_store_refuses_is_stored_record_by_record(database_url: str) 
         syncer = SyncPass(store, connector(url), DEFS)
         report = PassReport("hubspot", "sync", "enforce", (SEED_NOW, SEED_NOW))
         contacts = syncer.connector.read(list(app.portal.records["contacts"])).contacts
-        decided = [syncer._decide_one(c, [], None, SEED_NOW, report) for c in contacts]
+        decided = [syncer.decider.one(c, [], None, SEED_NOW, report) for c in contacts]
     decided[1].contact.source = "web\udc80"  # as if a mapping produced it after the check
-    syncer._store_page(decided, [], report, SEED_NOW, release=True)
+    syncer.decider.commit(decided, [], report, SEED_NOW, release=True)
     stored = store.records("hubspot", [c.id for c in contacts])
     assert set(stored) == {contacts[0].id, contacts[2].id}
     [refused] = store.quarantined()

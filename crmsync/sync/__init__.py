@@ -1,4 +1,4 @@
-"""The sync loop: pull -> decide -> diff -> outbox -> write -> audit -> cursor."""
+"""The sync loop: pull -> decide -> diff -> outbox -> write -> audit -> cursor (`pipeline.SyncPass`)."""
 
 from crmsync.sync.pipeline import PassReport, SyncPass
 

@@ -1,0 +1,210 @@
+"""Decide a page of records and commit it: decisions, inputs, outbox rows and record snapshots in one
+transaction, with the marks of the stream it belongs to. One bad record (a value no store keeps, a
+decision that raises, a row the store refuses) is quarantined with the reason; the others go on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from crmsync.connectors.base import Connector
+from crmsync.definitions import LoadedDefinitions
+from crmsync.errors import RecordError
+from crmsync.model import ActionKind, Activity, Contact, Decision, LeadStatus, OwnerTask
+from crmsync.rules import decide
+from crmsync.store import Store, aware, fingerprint
+from crmsync.sync.decided import Decided
+from crmsync.sync.inputs import contact_inputs, restore
+from crmsync.sync.report import PassReport
+from crmsync.sync.sanitize import contact_problem, failure, storable
+from crmsync.sync.window import Mark
+
+Rejected = list[tuple[str, RecordError]]
+"""Records left out of a page, by the step that refused them (`read`, `decide`, `store`)."""
+TASK_DUE = timedelta(days=1)
+TASK_SUBJECTS = {"sql_blocked": "crmsync: SQL blocked, document BANT",
+                 "dq_reason": "crmsync: fix the disqualification reason",
+                 "sla": "crmsync: SLA needs attention",
+                 "skipped_gate": "crmsync: pipeline without documented qualification"}
+SWEEP_CHUNK = 200
+
+
+class Decider:
+    def __init__(self, store: Store, connector: Connector, definitions: LoadedDefinitions, *, mode: str,
+                 dry_run: bool, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.connector = connector
+        self.definitions = definitions
+        self.mode = mode
+        self.dry_run = dry_run
+        self.clock = clock
+        self.crm = connector.name
+
+    def page(self, contacts: list[Contact], rejected: Rejected, report: PassReport,
+             unstored: dict[str, list[Activity]], *, skip_seen: bool = False, marks: Sequence[Mark] = ()) -> set[str]:
+        """Decide records and store the decisions; the ids decided. With `skip_seen` (incremental
+        passes), a record already decided at this very modification time is left out: the overlap
+        re-reads it, nothing about it changed, so it costs no activity reads and no decision. A dry run
+        stores nothing: it adds the changes to the report's plan."""
+        previous = self.store.records(self.crm, [c.id for c in contacts])
+        fresh = [c for c in contacts if not (skip_seen and _seen(previous.get(c.id), c))]
+        report.counts["unchanged"] += len(contacts) - len(fresh)
+        ids = [c.id for c in fresh]
+        engaged = self.connector.activities(ids) if ids else {}
+        stored = self.store.activities_for(self.crm, ids)
+        for record_id in ids:
+            stored.setdefault(record_id, []).extend(unstored.get(record_id, []))
+        now = self.clock()
+        decided: list[Decided] = []
+        for contact in fresh:
+            acts = engaged.get(contact.id, []) + stored.get(contact.id, [])
+            poisoned = contact_problem(contact, acts)
+            if poisoned:
+                rejected.append(("read", RecordError(contact.id, poisoned)))
+                continue
+            try:
+                decided.append(self.one(contact, acts, previous.get(contact.id), now, report))
+            except Exception as exc:  # one record's decision must never stop the pass
+                rejected.append(("decide", RecordError(contact.id, failure(exc))))
+        if self.dry_run:
+            report.counts["quarantined"] += len(rejected)
+            report.plan += [{"record_id": d.contact.id, "from": d.decision.current_stage.value,
+                             "to": d.decision.target_stage.value, "properties": d.change.properties,
+                             "actions": [a.kind.value for a in d.decision.actions]}
+                            for d in decided if d.change is not None]
+            return set(ids)
+        self.commit(decided, rejected, report, now, release=True, marks=marks)
+        return set(ids)
+
+    def due(self, report: PassReport) -> None:
+        """The SLA sweep: re-decide, from their stored inputs, the records whose clocks change state by
+        now (a stored decision is forced: time moved the clocks), a chunk per transaction."""
+        now = self.clock()
+        due = self.store.records_due(self.crm, now)
+        for start in range(0, len(due), SWEEP_CHUNK):
+            decided: list[Decided] = []
+            rejected: Rejected = []
+            for row in due[start:start + SWEEP_CHUNK]:
+                data = self.store.inputs_for(row["inputs_hash"])
+                if data is None:
+                    continue
+                contact, activities = restore(data)
+                contact.snapshot = dict(row["snapshot"] or {})
+                for stamp in ("mql_at", "sal_at", "sql_at"):  # what crmsync wrote since that pull
+                    if not getattr(contact, stamp) and row[stamp] is not None:
+                        setattr(contact, stamp, aware(row[stamp]))
+                prev = {**row, "inputs_hash": ""}  # force a stored decision: time moved the clocks
+                try:
+                    decided.append(self.one(contact, activities, prev, now, report))
+                except Exception as exc:  # one record's decision must never stop the sweep
+                    rejected.append(("decide", RecordError(contact.id, failure(exc))))
+            self.commit(decided, rejected, report, now)
+
+    def one(self, contact: Contact, acts: list[Activity], prev: dict[str, Any] | None,
+            now: datetime, report: PassReport) -> Decided:
+        _carry_lead_status(contact, prev)
+        data = contact_inputs(contact, acts)
+        digest = fingerprint(data)
+        decision = decide(contact, acts, self.definitions, now)
+        decision_id = prev["last_decision_id"] if prev else None
+        unchanged = (prev is not None and decision_id is not None and prev["inputs_hash"] == digest
+                     and prev["definitions_hash"] == self.definitions.content_hash)
+        row = None if unchanged else {
+            "run_id": report.run_id, "crm": self.crm, "record_id": contact.id, "decided_at": now,
+            "inputs_hash": digest, "definitions_version": decision.definitions_version,
+            "definitions_hash": decision.definitions_hash, "current_stage": decision.current_stage.value,
+            "target_stage": decision.target_stage.value, "mql": decision.mql, "decision": decision.to_dict()}
+        change = self.connector.changes(contact, decision.writes)
+        tasks = self._tasks(contact, decision, now)
+        report.counts["decided"] += 1
+        report.stages[decision.target_stage.value] = report.stages.get(decision.target_stage.value, 0) + 1
+        if change is not None:
+            report.counts["changed"] += 1
+        return Decided(contact, decision, data, digest, row, decision_id, change, tasks)
+
+    def commit(self, decided: list[Decided], rejected: Rejected, report: PassReport, now: datetime, *,
+               release: bool = False, marks: Sequence[Mark] = ()) -> None:
+        """A page in one transaction, with its stream's `marks` (a crash resumes after it). When it
+        fails for something in the data, the page is stored record by record: the records the store
+        refuses are quarantined, the rest committed."""
+        try:
+            self._store(decided, rejected, report, now, release=release, marks=marks)
+            return
+        except Exception as exc:
+            if _store_down(exc) or len(decided) < 1:
+                raise
+            page_error = exc
+        refused: Rejected = []
+        for item in decided:
+            try:
+                self._store([item], [], report, now, release=release)
+            except Exception as exc:
+                if _store_down(exc):
+                    raise
+                refused.append(("store", RecordError(item.contact.id, failure(exc))))
+        if len(refused) == len(decided) > 1:
+            raise page_error  # every record refused: the store's problem, not the records'
+        self._store([], rejected + refused, report, now, release=release, marks=marks)
+
+    def _store(self, decided: list[Decided], rejected: Rejected, report: PassReport, now: datetime, *,
+               release: bool, marks: Sequence[Mark] = ()) -> None:
+        """Decisions, outbox rows and record snapshots in one transaction; the records that went through
+        cleanly leave quarantine; the stream's `marks` move with them."""
+        status = "pending" if self.mode == "enforce" else "shadow"
+        with self.store.transaction() as c:
+            for step, error in rejected:
+                self.store.quarantine(c, self.crm, storable(error.record_id), step, storable(error.reason))
+            fresh = [d for d in decided if d.row is not None]
+            self.store.save_inputs(c, list({d.digest: {"hash": d.digest, "crm": self.crm, "record_id": d.contact.id,
+                                                       "data": d.data} for d in fresh}.values()))
+            ids_stored = self.store.add_decisions(c, [d.row for d in fresh if d.row is not None])
+            for item, decision_id in zip(fresh, ids_stored, strict=True):
+                item.decision_id = decision_id
+            self.store.enqueue_many(c, self.crm, [row for d in decided for row in d.outbox_rows(self.crm, status)])
+            self.store.save_records(c, [d.record_row(self.crm, self.definitions.content_hash, now) for d in decided])
+            if release:
+                self.store.release(c, self.crm, [d.contact.id for d in decided])
+            for mark in marks:
+                mark.apply(self.store, c, self.crm)
+        report.counts["quarantined"] += len(rejected)
+        report.counts["stored"] += len(fresh)
+
+    def _tasks(self, contact: Contact, decision: Decision, now: datetime) -> list[OwnerTask]:
+        """Owner tasks, keyed so a situation gets one task however often it is seen: a revert by the
+        change that caused it, a flagged reason by the reason text, an SLA by clock, state and due time."""
+        tasks = []
+        for action in decision.actions:
+            if action.kind is not ActionKind.OPEN_TASK:
+                continue
+            episode = {"sql_blocked": str(contact.updated_at),
+                       "dq_reason": decision.reason.value if decision.reason else ""}.get(action.topic, "")
+            key = fingerprint([self.crm, contact.id, "task", action.detail, episode])
+            tasks.append(OwnerTask(contact.id, str(contact.owner_id) if contact.owner_id else None,
+                                   TASK_SUBJECTS.get(action.topic, "crmsync: follow up"), action.detail, key,
+                                   due_at=now + TASK_DUE))
+        return tasks
+
+
+def _carry_lead_status(contact: Contact, prev: dict[str, Any] | None) -> None:
+    """The status before the latest change, so a reverted SQL can put it back."""
+    if prev is None:
+        return
+    if prev["lead_status"] != contact.lead_status and prev["lead_status"] != LeadStatus.QUALIFIED.value:
+        contact.previous_lead_status = prev["lead_status"]
+    else:
+        contact.previous_lead_status = prev["previous_lead_status"]
+
+
+def _seen(previous: dict[str, Any] | None, contact: Contact) -> bool:
+    if previous is None or previous["modified_at"] is None or not isinstance(contact.updated_at, datetime):
+        return False
+    return aware(previous["modified_at"]) == aware(contact.updated_at)
+
+
+def _store_down(exc: Exception) -> bool:
+    """The store itself is unreachable or busy: no record is to blame, the pass fails and retries."""
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout)

@@ -1,0 +1,139 @@
+"""Reading a CRM's streams into the decide step, each on its own cursor.
+
+The contacts stream (or a backfill's own cursor) is read from its cursor minus an overlap (late index
+updates are caught, records seen twice are harmless) to the bound fixed when the pass starts; the
+activities the CRM only offers as a stream (`<stream>:events`) are stored first; where activities
+change without their record (`ActivityStreams`), each activity stream is read on its own cursor; the
+deal stream (`DealStream`) is a hook for now. Every page is decided and committed with its stream's
+state: a backfill's checkpoint with each page, the cursor with the stream's last page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+
+from crmsync.connectors.base import ActivityStreams, Connector, PulledPage
+from crmsync.model import Activity
+from crmsync.store import Store
+from crmsync.sync import erasure
+from crmsync.sync.decide import Decider
+from crmsync.sync.report import PassReport
+from crmsync.sync.sanitize import activity_problem
+from crmsync.sync.window import EPOCH, Mark, Window, events_stream
+
+log = logging.getLogger("crmsync.sync")
+
+
+class Pull:
+    def __init__(self, store: Store, connector: Connector, decider: Decider, *, overlap: timedelta,
+                 dry_run: bool, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.connector = connector
+        self.decider = decider
+        self.overlap = overlap
+        self.dry_run = dry_run
+        self.clock = clock
+        self.crm = connector.name
+
+    def window(self, kind: str, stream: str, since: datetime | None, until: datetime | None) -> Window:
+        """`sync`: from the stream's cursor (minus the overlap) to now. `backfill`: exactly [since, until)
+        on a cursor of its own (`backfill_stream`), so the live cursor does not move; without `until`,
+        the upper bound is frozen the first time and an unfinished backfill resumes after its last
+        committed page."""
+        frozen, resume = self.store.unfinished(self.crm, stream) if kind == "backfill" else (None, None)
+        upper = until or frozen or self.clock()
+        cursor = self.store.cursor(self.crm, stream)
+        lower = since if since is not None else (cursor - self.overlap if cursor else EPOCH)
+        return Window(stream, kind, lower, upper, resume, frozen=frozen is not None)
+
+    def freeze(self, window: Window) -> None:
+        """A backfill's window is fixed in its cursor row before its first page."""
+        if window.kind == "backfill" and not window.frozen and not self.dry_run:
+            with self.store.transaction() as c:
+                self.store.set_cursor(c, self.crm, window.stream, window.lower, upper_bound=window.upper)
+
+    def contacts(self, report: PassReport, window: Window, *, between: Callable[[], bool]) -> set[str] | None:
+        """The record stream, page by page; the ids decided, or None when `between` (called after each
+        page) said to stop: the window is read again next time (a backfill's after its checkpoint)."""
+        unstored = {} if window.resume else self.events(report, window)
+        backfill = window.kind == "backfill"
+        decided: set[str] = set()
+        pages = self.connector.pull_changed(window.lower, window.upper, after_key=window.resume, backfill=backfill)
+        for page in pages:
+            marks = [Mark(window.stream, checkpoint=page.resume_key)] if backfill and page.resume_key else []
+            decided |= self.page(page, report, unstored, skip_seen=window.kind == "sync" and not unstored,
+                                 marks=marks)
+            if between():
+                return None
+        return decided
+
+    def page(self, page: PulledPage, report: PassReport, unstored: dict[str, list[Activity]], *,
+             skip_seen: bool = False, marks: list[Mark] | None = None) -> set[str]:
+        """Decide a pulled page (its unmappable records quarantined) with its stream's `marks`; erase the
+        records it found deleted; the ids decided."""
+        report.counts["pulled"] += len(page.contacts)
+        decided = self.decider.page(page.contacts, [("read", e) for e in page.errors], report, unstored,
+                                    skip_seen=skip_seen, marks=marks or [])
+        if page.deleted and not self.dry_run:
+            report.counts["erased"] += erasure.erase(self.store, self.crm, page.deleted, "pull")
+        return decided
+
+    def events(self, report: PassReport, window: Window) -> dict[str, list[Activity]]:
+        """Activities the CRM only offers as a stream (HubSpot page views, forms) are kept locally, on
+        the cursor `<stream>:events` (moved once they are stored). A dry run stores nothing: it returns
+        them, by record, for its decisions."""
+        events = events_stream(window.stream)
+        cursor = self.store.cursor(self.crm, events)
+        since = window.lower if window.kind != "sync" or cursor is None else min(window.lower, cursor - self.overlap)
+        found = self.connector.events(since, window.upper)
+        if self.dry_run:
+            unstored: dict[str, list[Activity]] = {}
+            for record_id, activity in found:
+                unstored.setdefault(record_id, []).append(activity)
+                report.counts["events"] += 1
+            return unstored
+        report.counts["events"] += self.store.add_activities(self.crm, self._storable(found))
+        self._mark([Mark(events, position=window.upper)])
+        return {}
+
+    def activity_changes(self, report: PassReport, window: Window, decided: set[str]) -> list[str]:
+        """Where activities change without their record (Salesforce), each activity stream is read on
+        a cursor of its own (`<stream>:<name>`, from its cursor minus the overlap to the pass's upper
+        bound) every `activity_interval`, and the records it names that this pass did not decide are read
+        and sent through the same decide / store / outbox path. The streams read, whose cursors move
+        with the pass's; none on a pass that is not due, or for a first pass (it read every record with
+        its activities)."""
+        connector = self.connector
+        if window.kind != "sync" or not isinstance(connector, ActivityStreams):
+            return []
+        names = {f"{window.stream}:{name}": name for name in connector.activity_streams}
+        cursors = {full: self.store.cursor(self.crm, full) for full in names}
+        known = [c for c in cursors.values() if c is not None]
+        if known and window.upper - min(known) < connector.activity_interval:
+            return []
+        since = {names[full]: cursor - self.overlap if cursor is not None else window.lower
+                 for full, cursor in cursors.items()}
+        touched = connector.touched({name: start for name, start in since.items() if start > EPOCH}, window.upper)
+        fresh = sorted(touched - decided)
+        if fresh:
+            self.page(self.connector.read(fresh), report, {})
+        return list(names)
+
+    def _mark(self, marks: list[Mark]) -> None:
+        """Marks with no page to carry them."""
+        if not marks or self.dry_run:
+            return
+        with self.store.transaction() as c:
+            for mark in marks:
+                mark.apply(self.store, c, self.crm)
+
+    def _storable(self, found: Iterator[tuple[str, Activity]]) -> Iterator[tuple[str, Activity]]:
+        """Streamed activities the store can keep; one it cannot is left out and logged, by id only."""
+        for record_id, activity in found:
+            poisoned = activity_problem(activity)
+            if poisoned:
+                log.warning("activity left out: it cannot be stored", extra={"crm": self.crm, "reason": poisoned})
+                continue
+            yield record_id, activity

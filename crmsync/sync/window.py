@@ -1,0 +1,55 @@
+"""A stream's window and state: the bounds a pass reads, a backfill's own cursor, and the marks
+(checkpoint, or the cursor's new position) committed in the transaction of the page they belong to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection
+
+from crmsync.store import Store, fingerprint
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """[lower, upper) of one stream. `upper` is fixed when the pass starts; a backfill's is frozen in
+    its cursor row (`frozen`) the first time, and an unfinished one resumes after `resume`."""
+
+    stream: str
+    kind: str
+    lower: datetime
+    upper: datetime
+    resume: str | None = None
+    frozen: bool = field(default=False, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A stream's state, committed with the page it belongs to: the checkpoint an unfinished window
+    resumes after, or (`position`) the cursor of a window read to its end."""
+
+    stream: str
+    position: datetime | None = None
+    checkpoint: str | None = None
+
+    def apply(self, store: Store, c: Connection, crm: str) -> None:
+        if self.position is not None:
+            store.set_cursor(c, crm, self.stream, self.position)
+        elif self.checkpoint:
+            store.set_checkpoint(c, crm, self.stream, self.checkpoint)
+
+
+def backfill_stream(crm: str, since: datetime, until: datetime | None) -> str:
+    """A backfill's own cursor: short (it fits `cursors.stream` with the `:events` suffix) and the same
+    for the same request, so a re-run finds and resumes it; an open window (no `until`) is one name
+    whatever the time, its upper bound being frozen in the cursor row."""
+    end = until.astimezone(UTC).isoformat() if until else "open"
+    return "backfill:" + fingerprint([crm, since.astimezone(UTC).isoformat(), end])[:16]
+
+
+def events_stream(stream: str) -> str:
+    """The cursor of the activities the CRM only offers as a stream, beside a record stream's."""
+    return f"{stream}:events"
