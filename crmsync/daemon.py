@@ -155,7 +155,8 @@ class Daemon:
             return self._sync(name)
 
     def sweep(self, name: str) -> PassReport | None:
-        """Move the SLA clocks of this CRM's records (only the replica holding the stream's lease)."""
+        """Move the SLA clocks of this CRM's records (only the replica holding the stream's lease); the
+        pass records its own run row (`SyncPass.sweep`)."""
         if self.stopping.is_set() or f"sync:{name}" not in self.leases:
             return None
         with self.locks[name]:
@@ -188,19 +189,12 @@ class Daemon:
             if self._paused("hubspot"):
                 return
             self._follow_active()
-            run_id = self.store.start_run("hubspot", "webhook", self.settings.mode, None)
-            try:
+            try:  # the pass records its own run row (`SyncPass.react`), failed ones too
                 report = SyncPass(self.store, self.connectors["hubspot"], self.definitions, mode=self.settings.mode,
                                   clock=self.clock, lease=self.leases.get("sync:hubspot")).react(record_ids)
-            except BaseException as exc:
-                outcome = "failed" if isinstance(exc, Exception) and not isinstance(exc, LeaseLost) else "interrupted"
-                self.store.finish_run(run_id, outcome, {"records": len(record_ids)},
-                                      failure(exc))
-                if isinstance(exc, QuotaError):
-                    self._pause("hubspot", exc)
-                    return
-                raise
-            self.store.finish_run(run_id, report.outcome, report.counts)
+            except QuotaError as exc:
+                self._pause("hubspot", exc)
+                return
             self.metrics.record_pass(report)
 
     def _follow_active(self) -> None:

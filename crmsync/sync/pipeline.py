@@ -6,8 +6,8 @@ activity streams, the deal hook), `decide.py` decides each page and commits it i
 batches, acknowledged record by record. crmsync's own writes come back on the next pull and settle:
 the decision on written values changes nothing, so nothing more is written.
 
-A sync or backfill pass opens a run row and closes it here: ok, failed (any exception), or
-interrupted (stopped, lease lost, KeyboardInterrupt, SystemExit).
+Every pass (sync, backfill, webhook, SLA sweep) opens a run row and closes it here: ok, failed (any
+exception), or interrupted (stopped, lease lost, KeyboardInterrupt, SystemExit).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from crmsync.sync.window import backfill_stream, events_stream
 
 __all__ = ["PassReport", "SyncPass", "backfill_stream", "events_stream"]
 log = logging.getLogger("crmsync.sync")
+LEASED_KINDS = ["sync", "webhook", "sla_sweep"]
+"""The passes the daemon runs only while it holds the CRM's lease (one at a time: the CRM's lock)."""
 
 
 class SyncPass:
@@ -91,10 +93,11 @@ class SyncPass:
         through the same decide / store / outbox path as a pull."""
         now = self.clock()
         report = PassReport(self.crm, "webhook", self.mode, (now, now), dry_run=self.dry_run)
-        self.pull.page(self.connector.read(record_ids), report, {})
-        if self._writes_enabled:
-            self.flush(report)
-        report.outcome = "ok"
+        with self._recorded(report):
+            self.pull.page(self.connector.read(record_ids), report, {})
+            if self._writes_enabled:
+                self.flush(report)
+            report.outcome = "ok"
         return report
 
     def sweep(self) -> PassReport:
@@ -102,10 +105,11 @@ class SyncPass:
         the records whose clocks change state by now, and write what changed (state, owner tasks)."""
         now = self.clock()
         report = PassReport(self.crm, "sla_sweep", self.mode, (now, now), dry_run=self.dry_run)
-        self.decider.due(report)
-        if self._writes_enabled:
-            self.flush(report)
-        report.outcome = "ok"
+        with self._recorded(report):
+            self.decider.due(report)
+            if self._writes_enabled:
+                self.flush(report)
+            report.outcome = "ok"
         return report
 
     def flush(self, report: PassReport | None = None, *, only_full: bool = False) -> None:
@@ -126,7 +130,7 @@ class SyncPass:
         with the error when the pass raises."""
         if not self.dry_run:
             if self.lease is not None:  # with the lease no other leased pass of this CRM runs
-                self.store.close_stale_runs(self.crm, ["sync", "webhook"] if report.kind == "sync" else [report.kind])
+                self.store.close_stale_runs(self.crm, LEASED_KINDS if report.kind == "sync" else [report.kind])
             else:
                 self.store.close_stale_runs(self.crm, [report.kind], unless_leased=f"sync:{self.crm}")
             report.run_id = self.store.start_run(self.crm, report.kind, self.mode, report.window)
@@ -138,7 +142,7 @@ class SyncPass:
             self._close(report, failure(exc))
             raise
         self._close(report)
-        log.info("sync pass done", extra={"crm": self.crm, "kind": report.kind, "outcome": report.outcome,
+        log.info("pass done", extra={"crm": self.crm, "kind": report.kind, "outcome": report.outcome,
                                      "counts": report.counts})
 
     def _close(self, report: PassReport, error: str | None = None) -> None:
