@@ -61,9 +61,10 @@ class SyncPass:
 
     def run(self, *, kind: str = "sync", since: datetime | None = None, until: datetime | None = None,
             stream: str = "contacts") -> PassReport:
-        """`sync`: from the stream's cursor (minus the overlap) to now. `backfill`: exactly [since, until)
-        on a cursor of its own (`backfill_stream`), the live cursor untouched; an unfinished one
-        resumes (`Pull.window`). The cursors move only when the whole window is committed."""
+        """`sync`: the connector's streams from their cursors (minus the overlap) to now. `backfill`:
+        exactly [since, until) of the record stream on a cursor of its own (`backfill_stream`), the
+        live cursor untouched; an unfinished one resumes (`Pull.window`). A stream's cursor moves in
+        the transaction of its last page."""
         window = self.pull.window(kind, stream, since, until)
         report = PassReport(self.crm, kind, self.mode, (window.lower, window.upper), dry_run=self.dry_run)
         with self._recorded(report):
@@ -72,19 +73,20 @@ class SyncPass:
                 # Finish what an interrupted pass left in the outbox first (re-read: a person's later edit
                 # wins); a revert cut between its "clear" and its "set" is completed, not re-decided.
                 self.flush(report)
+            # The connector's streams, each on its own cursor, moved with its last page: the records
+            # (with the activities only offered as a stream), then, where the CRM has them, its activity
+            # streams and its deals (a hook until the store keeps deals).
             decided = self.pull.contacts(report, window, between=lambda: self._between(report))
-            streams = [] if decided is None else self.pull.activity_changes(report, window, decided)
+            if decided is not None:
+                self.pull.activity_changes(report, window, decided)
+                self.pull.deals(report, window)
             if self._writes_enabled:
                 self.flush(report)
-            if decided is None:  # stopped between pages: the window is read again next time
+            if decided is None:  # stopped between pages: the rest of the window is read again next time
                 report.outcome = "interrupted"
                 return report
             if kind == "sync" and not self.dry_run and erasure.sweep_due(self.store, self.crm, window.upper):
                 report.counts["erased"] += erasure.sweep_deleted(self.store, self.connector, window.upper)
-            if not self.dry_run:
-                with self.store.transaction() as c:
-                    for name in [stream, *streams]:
-                        self.store.set_cursor(c, self.crm, name, window.upper)
             report.outcome = "ok"
         return report
 

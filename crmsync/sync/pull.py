@@ -14,16 +14,17 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from crmsync.connectors.base import ActivityStreams, Connector, PulledPage
+from crmsync.connectors.base import ActivityStreams, Connector, DealStream, PulledPage
 from crmsync.model import Activity
 from crmsync.store import Store
 from crmsync.sync import erasure
 from crmsync.sync.decide import Decider
 from crmsync.sync.report import PassReport
 from crmsync.sync.sanitize import activity_problem
-from crmsync.sync.window import EPOCH, Mark, Window, events_stream
+from crmsync.sync.window import EPOCH, Mark, Window, events_stream, with_last
 
 log = logging.getLogger("crmsync.sync")
+DEAL_STREAM = "deals"
 
 
 class Pull:
@@ -56,17 +57,23 @@ class Pull:
 
     def contacts(self, report: PassReport, window: Window, *, between: Callable[[], bool]) -> set[str] | None:
         """The record stream, page by page; the ids decided, or None when `between` (called after each
-        page) said to stop: the window is read again next time (a backfill's after its checkpoint)."""
+        page) said to stop. The cursor moves with the last page: a window stopped before it is read
+        again next time (a backfill's after its checkpoint)."""
         unstored = {} if window.resume else self.events(report, window)
         backfill = window.kind == "backfill"
         decided: set[str] = set()
         pages = self.connector.pull_changed(window.lower, window.upper, after_key=window.resume, backfill=backfill)
-        for page in pages:
-            marks = [Mark(window.stream, checkpoint=page.resume_key)] if backfill and page.resume_key else []
+        read = False
+        for page, last in with_last(pages):
+            read = True
+            marks = [Mark(window.stream, position=window.upper)] if last else \
+                [Mark(window.stream, checkpoint=page.resume_key)] if backfill and page.resume_key else []
             decided |= self.page(page, report, unstored, skip_seen=window.kind == "sync" and not unstored,
                                  marks=marks)
             if between():
                 return None
+        if not read:  # an empty window: no page to carry the cursor
+            self._mark([Mark(window.stream, position=window.upper)])
         return decided
 
     def page(self, page: PulledPage, report: PassReport, unstored: dict[str, list[Activity]], *,
@@ -98,31 +105,45 @@ class Pull:
         self._mark([Mark(events, position=window.upper)])
         return {}
 
-    def activity_changes(self, report: PassReport, window: Window, decided: set[str]) -> list[str]:
+    def activity_changes(self, report: PassReport, window: Window, decided: set[str]) -> None:
         """Where activities change without their record (Salesforce), each activity stream is read on
         a cursor of its own (`<stream>:<name>`, from its cursor minus the overlap to the pass's upper
         bound) every `activity_interval`, and the records it names that this pass did not decide are read
-        and sent through the same decide / store / outbox path. The streams read, whose cursors move
-        with the pass's; none on a pass that is not due, or for a first pass (it read every record with
-        its activities)."""
+        and sent through the same decide / store / outbox path, the streams' cursors moving with that
+        page. None on a pass that is not due; a first pass reads no stream (it read every record with
+        its activities) but starts their cursors."""
         connector = self.connector
         if window.kind != "sync" or not isinstance(connector, ActivityStreams):
-            return []
+            return
         names = {f"{window.stream}:{name}": name for name in connector.activity_streams}
         cursors = {full: self.store.cursor(self.crm, full) for full in names}
         known = [c for c in cursors.values() if c is not None]
         if known and window.upper - min(known) < connector.activity_interval:
-            return []
+            return
         since = {names[full]: cursor - self.overlap if cursor is not None else window.lower
                  for full, cursor in cursors.items()}
         touched = connector.touched({name: start for name, start in since.items() if start > EPOCH}, window.upper)
         fresh = sorted(touched - decided)
+        marks = [Mark(full, position=window.upper) for full in names] if not self.dry_run else []
         if fresh:
-            self.page(self.connector.read(fresh), report, {})
-        return list(names)
+            self.page(self.connector.read(fresh), report, {}, marks=marks)
+        else:
+            self._mark(marks)
+
+    def deals(self, report: PassReport, window: Window) -> None:
+        """The deal stream: a hook, a no-op until the store keeps deals. Where the connector is a
+        `DealStream` and the store has `save_deals`, this is where the deals of [its cursor `deals` minus
+        the overlap, `window.upper`) are to be read (`pull_deals`, pages through `with_last`), stored
+        under object type `deal` with `Mark(DEAL_STREAM, position=window.upper)` in the transaction of
+        the last page, and the contacts they name re-decided (`self.page(self.connector.read(ids), ...)`)."""
+        if window.kind != "sync" or not isinstance(self.connector, DealStream):
+            return
+        if getattr(self.store, "save_deals", None) is None:
+            return
+        log.debug("deal stream not read yet", extra={"crm": self.crm, "stream": DEAL_STREAM})
 
     def _mark(self, marks: list[Mark]) -> None:
-        """Marks with no page to carry them."""
+        """Marks with no page to carry them (an empty window, a stream with nothing to re-decide)."""
         if not marks or self.dry_run:
             return
         with self.store.transaction() as c:

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import Connection
 
 from crmsync.store import Store, fingerprint
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+Page = TypeVar("Page")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,17 @@ class Mark:
             store.set_cursor(c, crm, self.stream, self.position)
         elif self.checkpoint:
             store.set_checkpoint(c, crm, self.stream, self.checkpoint)
+
+
+def with_last(pages: Iterable[Page]) -> Iterator[tuple[Page, bool]]:
+    """Each page with whether it is the stream's last: one page is read ahead, so that the last one
+    carries the stream's cursor into its transaction."""
+    ahead = iter(pages)
+    current = next(ahead, None)
+    while current is not None:
+        following = next(ahead, None)
+        yield current, following is None
+        current = following
 
 
 def backfill_stream(crm: str, since: datetime, until: datetime | None) -> str:
