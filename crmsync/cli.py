@@ -31,6 +31,7 @@ from crmsync.redact import register_secrets, scrub_text, terminal_safe
 from crmsync.reporting.contract import contract_alerts
 from crmsync.settings import Settings, load_settings, masked, secret_values
 from crmsync.store import Store
+from crmsync.store.kinds import RunKind
 from crmsync.sync import PassReport, SyncPass
 from crmsync.sync.pipeline import backfill_stream
 
@@ -425,7 +426,7 @@ def backfill(
 
     for name in _crms(settings, crm):
         report = SyncPass(store, connect(name, settings, loaded), loaded, mode=settings.mode,
-                          progress=progress).run(kind="backfill", since=start, until=end,
+                          progress=progress).run(kind=RunKind.BACKFILL, since=start, until=end,
                                                  stream=backfill_stream(name, start, end))
         if interactive:
             typer.echo("", err=True)

@@ -38,6 +38,7 @@ from crmsync.reporting.contract import contract_alerts
 from crmsync.server import HttpServer, Routes
 from crmsync.settings import Settings
 from crmsync.store import Store
+from crmsync.store.kinds import RunOutcome
 from crmsync.sync import PassReport, SyncPass
 from crmsync.sync.lease import Lease
 from crmsync.sync.sanitize import failure, storable
@@ -253,17 +254,17 @@ class Daemon:
         except LeaseLost as exc:
             self.leases.pop(lease.name, None)
             log.warning("lease lost: stopped before the next write", extra={"crm": name, "error": str(exc)})
-            self.metrics.runs.labels(name, "interrupted").inc()
+            self.metrics.runs.labels(name, RunOutcome.INTERRUPTED).inc()
             return None
         except QuotaError as exc:  # not a failed pass: nothing runs until the quota resets
-            self.metrics.runs.labels(name, "failed").inc()
+            self.metrics.runs.labels(name, RunOutcome.FAILED).inc()
             self._pause(name, exc)
             return None
         except Exception as exc:  # every failure is counted; the next tick retries
             self._failed(name, exc)
             return None
         self.metrics.record_pass(report)
-        if report.outcome == "ok":
+        if report.outcome == RunOutcome.OK:
             self.failed_passes[name] = 0
             self.metrics.failed_streak.labels(name).set(0)
             self.last_success[name] = self.clock()
@@ -274,7 +275,7 @@ class Daemon:
     def _failed(self, name: str, exc: Exception) -> None:
         """A failed pass: counted, logged in one line (fatal: needs attention), sent to Sentry."""
         self.failed_passes[name] += 1
-        self.metrics.runs.labels(name, "failed").inc()
+        self.metrics.runs.labels(name, RunOutcome.FAILED).inc()
         self.metrics.failed_passes.labels(name).inc()
         self.metrics.failed_streak.labels(name).set(self.failed_passes[name])
         message = "sync failed, needs attention" if isinstance(exc, FatalError) else "sync failed, will retry"

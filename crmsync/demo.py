@@ -30,6 +30,7 @@ from crmsync.sandbox.salesforce import SalesforceApp, seed_org
 from crmsync.sandbox.salesforce.org import BANT_FIELDS, FieldError, Org
 from crmsync.settings import HubSpotSettings, SalesforceSettings, Settings
 from crmsync.store import Store
+from crmsync.store.kinds import OutboxKind, OutboxStatus
 from crmsync.sync import PassReport, SyncPass
 
 Print = Callable[[str], None]
@@ -145,8 +146,8 @@ def _results(echo: Print, store: Store, definitions: LoadedDefinitions, hubspot:
     echo("\n5. What crmsync wrote (fields set on the records)")
     written: Counter[str] = Counter()
     for crm in registry.KNOWN:
-        for row in store.outbox_rows(crm, "done"):
-            if row["kind"] == "write":
+        for row in store.outbox_rows(crm, OutboxStatus.DONE):
+            if row["kind"] == OutboxKind.WRITE:
                 written.update(row["payload"]["properties"].keys())
     for name, count in written.most_common(12):
         echo(f"   {name:34} {count:5}")

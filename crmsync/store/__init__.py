@@ -27,6 +27,7 @@ from crmsync.errors import ConfigError
 from crmsync.model import Activity
 from crmsync.redact import safe_url, scrub_text
 from crmsync.store import schema as t
+from crmsync.store.kinds import OutboxKind, OutboxStatus, RunKind, RunOutcome
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 PERSONAL = (t.records, t.inputs, t.activities, t.decisions, t.outbox, t.quarantine)
@@ -129,20 +130,20 @@ class Store:
 
     # --- runs -----------------------------------------------------------------------------------
 
-    def start_run(self, crm: str, kind: str, mode: str, window: tuple[datetime, datetime] | None) -> int:
+    def start_run(self, crm: str, kind: RunKind, mode: str, window: tuple[datetime, datetime] | None) -> int:
         with self.transaction() as c:
             result = c.execute(t.runs.insert().values(
-                crm=crm, kind=kind, mode=mode, started_at=datetime.now(UTC), outcome="running", counts={},
+                crm=crm, kind=kind, mode=mode, started_at=datetime.now(UTC), outcome=RunOutcome.RUNNING, counts={},
                 window_start=window[0] if window else None, window_end=window[1] if window else None))
             return _new_id(result)
 
-    def finish_run(self, run_id: int, outcome: str, counts: dict[str, int], error: str | None = None) -> None:
+    def finish_run(self, run_id: int, outcome: RunOutcome, counts: dict[str, int], error: str | None = None) -> None:
         with self.transaction() as c:
             c.execute(update(t.runs).where(t.runs.c.id == run_id).values(
                 ended_at=datetime.now(UTC), outcome=outcome, counts=counts,
                 error=None if error is None else scrub_text(error)))
 
-    def close_stale_runs(self, crm: str, kinds: list[str], unless_leased: str | None = None) -> int:
+    def close_stale_runs(self, crm: str, kinds: list[RunKind], unless_leased: str | None = None) -> int:
         """Close as interrupted the runs of a CRM (of these kinds) still marked running: their process was
         killed. Called at the start of a pass that holds the CRM's lease (nobody else can be running one); a
         pass without a lease passes `unless_leased` and closes nothing while that lease is held."""
@@ -152,8 +153,9 @@ class Store:
                     t.leases.c.name == unless_leased, t.leases.c.expires_at >= now)).first() is not None:
                 return 0
             closed = c.execute(update(t.runs).where(
-                t.runs.c.crm == crm, t.runs.c.kind.in_(kinds), t.runs.c.outcome == "running",
-            ).values(outcome="interrupted", ended_at=now, error="its process stopped; closed at the next start"))
+                t.runs.c.crm == crm, t.runs.c.kind.in_(kinds), t.runs.c.outcome == RunOutcome.RUNNING,
+            ).values(outcome=RunOutcome.INTERRUPTED, ended_at=now,
+                     error="its process stopped; closed at the next start"))
             return int(closed.rowcount)
 
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:
@@ -162,7 +164,7 @@ class Store:
         return [dict(row) for row in rows]
 
     def last_success(self, crm: str | None = None) -> datetime | None:
-        query = select(func.max(t.runs.c.ended_at)).where(t.runs.c.outcome == "ok")
+        query = select(func.max(t.runs.c.ended_at)).where(t.runs.c.outcome == RunOutcome.OK)
         if crm:
             query = query.where(t.runs.c.crm == crm)
         with self.engine.connect() as c:
@@ -394,8 +396,8 @@ class Store:
 
     # --- outbox ---------------------------------------------------------------------------------
 
-    def enqueue(self, c: Connection, crm: str, record_id: str, kind: str, key: str, payload: dict[str, Any],
-                status: str, decision_id: int | None) -> None:
+    def enqueue(self, c: Connection, crm: str, record_id: str, kind: OutboxKind, key: str, payload: dict[str, Any],
+                status: OutboxStatus, decision_id: int | None) -> None:
         self.enqueue_many(c, crm, [{"record_id": record_id, "kind": kind, "key": key, "payload": payload,
                                     "status": status, "decision_id": decision_id}])
 
@@ -406,27 +408,27 @@ class Store:
         if not items:
             return
         now = datetime.now(UTC)
-        writes = [i for i in items if i["kind"] == "write"]
+        writes = [i for i in items if i["kind"] == OutboxKind.WRITE]
         for chunk in _chunks(writes, 500):
             c.execute(update(t.outbox).where(
-                t.outbox.c.crm == crm, t.outbox.c.kind == "write", t.outbox.c.status == "pending",
+                t.outbox.c.crm == crm, t.outbox.c.kind == OutboxKind.WRITE, t.outbox.c.status == OutboxStatus.PENDING,
                 t.outbox.c.record_id.in_([i["record_id"] for i in chunk]),
                 t.outbox.c.key.not_in([i["key"] for i in chunk]),
-            ).values(status="superseded", updated_at=now))
+            ).values(status=OutboxStatus.SUPERSEDED, updated_at=now))
         rows = [{**i, "crm": crm, "attempts": 0, "created_at": now, "updated_at": now} for i in items]
         statement = self.insert(t.outbox)
         c.execute(statement.on_conflict_do_update(  # a write found stale, decided again as it was, is sent
             index_elements=["key"], set_={"status": statement.excluded.status, "created_at": now, "updated_at": now},
-            where=t.outbox.c.status == "stale"), rows)
+            where=t.outbox.c.status == OutboxStatus.STALE), rows)
 
-    def pending(self, crm: str, kind: str, limit: int) -> list[dict[str, Any]]:
+    def pending(self, crm: str, kind: OutboxKind, limit: int) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
             rows = c.execute(select(t.outbox).where(t.outbox.c.crm == crm, t.outbox.c.kind == kind,
-                                                    t.outbox.c.status == "pending")
+                                                    t.outbox.c.status == OutboxStatus.PENDING)
                              .order_by(t.outbox.c.id).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
 
-    def acknowledge(self, outcomes: list[tuple[int, str, str | None]]) -> None:
+    def acknowledge(self, outcomes: list[tuple[int, OutboxStatus, str | None]]) -> None:
         """(outbox id, new status, error) for each row the CRM answered for."""
         now = datetime.now(UTC)
         with self.transaction() as c:
@@ -435,8 +437,8 @@ class Store:
                     status=status, last_error=None if error is None else scrub_text(error),
                     attempts=t.outbox.c.attempts + 1, updated_at=now))
 
-    def outbox_depth(self, crm: str | None = None, kind: str | None = None) -> int:
-        query = select(func.count()).select_from(t.outbox).where(t.outbox.c.status == "pending")
+    def outbox_depth(self, crm: str | None = None, kind: OutboxKind | None = None) -> int:
+        query = select(func.count()).select_from(t.outbox).where(t.outbox.c.status == OutboxStatus.PENDING)
         if crm:
             query = query.where(t.outbox.c.crm == crm)
         if kind:
@@ -444,7 +446,7 @@ class Store:
         with self.engine.connect() as c:
             return int(c.execute(query).scalar() or 0)
 
-    def outbox_rows(self, crm: str, status: str | None = None) -> list[dict[str, Any]]:
+    def outbox_rows(self, crm: str, status: OutboxStatus | None = None) -> list[dict[str, Any]]:
         query = select(t.outbox).where(t.outbox.c.crm == crm).order_by(t.outbox.c.id)
         if status:
             query = query.where(t.outbox.c.status == status)

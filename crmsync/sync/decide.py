@@ -17,6 +17,7 @@ from crmsync.errors import RecordError
 from crmsync.model import ActionKind, Activity, Contact, Decision, LeadStatus, OwnerTask
 from crmsync.rules import decide
 from crmsync.store import Store, aware, fingerprint
+from crmsync.store.kinds import OutboxStatus
 from crmsync.sync.decided import Decided
 from crmsync.sync.inputs import contact_inputs, restore
 from crmsync.sync.report import PassReport
@@ -154,7 +155,7 @@ class Decider:
                release: bool, marks: Sequence[Mark] = ()) -> None:
         """Decisions, outbox rows and record snapshots in one transaction; the records that went through
         cleanly leave quarantine; the stream's `marks` move with them."""
-        status = "pending" if self.mode == "enforce" else "shadow"
+        status = OutboxStatus.PENDING if self.mode == "enforce" else OutboxStatus.SHADOW
         with self.store.transaction() as c:
             for step, error in rejected:
                 self.store.quarantine(c, self.crm, storable(error.record_id), step, storable(error.reason))

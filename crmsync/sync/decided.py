@@ -11,6 +11,7 @@ from crmsync.model import Contact, Decision, OwnerTask, WriteBack
 from crmsync.rules.sla import next_change
 from crmsync.rules.values import count, moment
 from crmsync.store import aware, fingerprint
+from crmsync.store.kinds import OutboxKind, OutboxStatus
 
 
 @dataclass
@@ -49,16 +50,16 @@ class Decided:
             "updated_at": now,
         }
 
-    def outbox_rows(self, crm: str, status: str) -> list[dict[str, Any]]:
+    def outbox_rows(self, crm: str, status: OutboxStatus) -> list[dict[str, Any]]:
         """The write-back (keyed by what it writes over what) and the owner tasks, as outbox rows."""
         rows: list[dict[str, Any]] = []
         record_id, change = self.contact.id, self.change
         if change is not None:
             key = fingerprint([crm, record_id, "write", change.properties, change.previous])
-            rows.append({"record_id": record_id, "kind": "write", "key": key, "status": status,
+            rows.append({"record_id": record_id, "kind": OutboxKind.WRITE, "key": key, "status": status,
                          "decision_id": self.decision_id, "payload": {"properties": change.properties,
                                                                       "previous": change.previous}})
-        rows += [{"record_id": record_id, "kind": "task", "key": task.key, "status": status,
+        rows += [{"record_id": record_id, "kind": OutboxKind.TASK, "key": task.key, "status": status,
                   "decision_id": self.decision_id, "payload": {
                       "owner_id": task.owner_id, "subject": task.subject, "body": task.body,
                       "due_at": task.due_at.isoformat() if task.due_at else None}} for task in self.tasks]

@@ -14,6 +14,7 @@ from crmsync.connectors.base import Connector
 from crmsync.errors import RecordError
 from crmsync.model import Contact, OwnerTask, WriteBack
 from crmsync.store import Store, aware
+from crmsync.store.kinds import OutboxKind, OutboxStatus
 from crmsync.sync.decide import Decider
 from crmsync.sync.inputs import contact_inputs
 from crmsync.sync.lease import Lease
@@ -45,11 +46,11 @@ class Outbox:
         self._tasks(report, only_full=only_full)
 
     def _writes(self, report: PassReport, *, only_full: bool) -> None:
-        if only_full and self.store.outbox_depth(self.crm, "write") < FLUSH_AT:
+        if only_full and self.store.outbox_depth(self.crm, OutboxKind.WRITE) < FLUSH_AT:
             return  # counted, not loaded: this check runs after every page
-        rows = self.store.pending(self.crm, "write", PENDING_LIMIT)
+        rows = self.store.pending(self.crm, OutboxKind.WRITE, PENDING_LIMIT)
         if self._drop_stale([r for r in rows if (aware(r["created_at"]) or self.started) < self.started], report):
-            rows = self.store.pending(self.crm, "write", PENDING_LIMIT)
+            rows = self.store.pending(self.crm, OutboxKind.WRITE, PENDING_LIMIT)
         size = self.connector.write_batch
         for start in range(0, len(rows), size):  # one CRM call per batch, each under the lease
             chunk = rows[start:start + size]
@@ -105,7 +106,7 @@ class Outbox:
         """Drop the overtaken writes and re-decide their records from what the CRM has now."""
         if not found.rows:
             return False
-        self.store.acknowledge([(row["id"], "stale", "the record changed in the CRM since the decision")
+        self.store.acknowledge([(row["id"], OutboxStatus.STALE, "the record changed in the CRM since the decision")
                                 for row in found.rows])
         report.counts["stale_writes"] += len(found.rows)
         log.info("stale writes dropped, records re-decided", extra={"crm": self.crm, "count": len(found.rows)})
@@ -117,9 +118,9 @@ class Outbox:
             self.lease.hold()
 
     def _tasks(self, report: PassReport, *, only_full: bool) -> None:
-        if only_full and self.store.outbox_depth(self.crm, "task") < WRITE_BATCH:
+        if only_full and self.store.outbox_depth(self.crm, OutboxKind.TASK) < WRITE_BATCH:
             return
-        rows = self.store.pending(self.crm, "task", PENDING_LIMIT)
+        rows = self.store.pending(self.crm, OutboxKind.TASK, PENDING_LIMIT)
         for start in range(0, len(rows), WRITE_BATCH):
             chunk = rows[start:start + WRITE_BATCH]
             self._hold()
@@ -131,19 +132,19 @@ class Outbox:
 
     def _acknowledge(self, rows: list[dict[str, Any]], results: dict[str, Any], report: PassReport,
                      counter: str, step: str, *, by_row: bool = False) -> None:
-        acks: list[tuple[int, str, str | None]] = []
+        acks: list[tuple[int, OutboxStatus, str | None]] = []
         failed: list[tuple[str, str]] = []
         for row in rows:
             result = results.get(str(row["id"]) if by_row else row["record_id"])
             if result is None:
-                acks.append((row["id"], "pending", "the CRM gave no answer for this record"))
+                acks.append((row["id"], OutboxStatus.PENDING, "the CRM gave no answer for this record"))
             elif result.ok:
-                acks.append((row["id"], "done", None))
+                acks.append((row["id"], OutboxStatus.DONE, None))
                 report.counts[counter] += 1
             elif result.retriable and row["attempts"] + 1 < MAX_ATTEMPTS:
-                acks.append((row["id"], "pending", result.error))
+                acks.append((row["id"], OutboxStatus.PENDING, result.error))
             else:
-                acks.append((row["id"], "failed", result.error))
+                acks.append((row["id"], OutboxStatus.FAILED, result.error))
                 failed.append((row["record_id"], result.error))
                 report.counts["write_failed"] += 1
         self.store.acknowledge(acks)

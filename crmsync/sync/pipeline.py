@@ -21,6 +21,7 @@ from crmsync.connectors.base import Connector
 from crmsync.definitions import LoadedDefinitions
 from crmsync.errors import LeaseLost
 from crmsync.store import Store
+from crmsync.store.kinds import RunKind, RunOutcome
 from crmsync.sync import erasure
 from crmsync.sync.decide import Decider
 from crmsync.sync.lease import Lease
@@ -32,7 +33,7 @@ from crmsync.sync.window import backfill_stream, events_stream
 
 __all__ = ["PassReport", "SyncPass", "backfill_stream", "events_stream"]
 log = logging.getLogger("crmsync.sync")
-LEASED_KINDS = ["sync", "webhook", "sla_sweep"]
+LEASED_KINDS = [RunKind.SYNC, RunKind.WEBHOOK, RunKind.SLA_SWEEP]
 """The passes the daemon runs only while it holds the CRM's lease (one at a time: the CRM's lock)."""
 
 
@@ -59,7 +60,7 @@ class SyncPass:
 
     # --- the passes -----------------------------------------------------------------------------
 
-    def run(self, *, kind: str = "sync", since: datetime | None = None, until: datetime | None = None,
+    def run(self, *, kind: RunKind = RunKind.SYNC, since: datetime | None = None, until: datetime | None = None,
             stream: str = "contacts") -> PassReport:
         """`sync`: the connector's streams from their cursors (minus the overlap) to now. `backfill`:
         exactly [since, until) of the record stream on a cursor of its own (`backfill_stream`), the
@@ -83,35 +84,35 @@ class SyncPass:
             if self._writes_enabled:
                 self.flush(report)
             if decided is None:  # stopped between pages: the rest of the window is read again next time
-                report.outcome = "interrupted"
+                report.outcome = RunOutcome.INTERRUPTED
                 return report
-            if kind == "sync" and not self.dry_run and erasure.sweep_due(self.store, self.crm, window.upper):
+            if kind == RunKind.SYNC and not self.dry_run and erasure.sweep_due(self.store, self.crm, window.upper):
                 report.counts["erased"] += erasure.sweep_deleted(self.store, self.connector, window.upper)
-            report.outcome = "ok"
+            report.outcome = RunOutcome.OK
         return report
 
     def react(self, record_ids: list[str]) -> PassReport:
         """Records the CRM just told us about (a webhook): read them in one batch and send them
         through the same decide / store / outbox path as a pull."""
         now = self.clock()
-        report = PassReport(self.crm, "webhook", self.mode, (now, now), dry_run=self.dry_run)
+        report = PassReport(self.crm, RunKind.WEBHOOK, self.mode, (now, now), dry_run=self.dry_run)
         with self._recorded(report):
             self.pull.page(self.connector.read(record_ids), report, {})
             if self._writes_enabled:
                 self.flush(report)
-            report.outcome = "ok"
+            report.outcome = RunOutcome.OK
         return report
 
     def sweep(self) -> PassReport:
         """Move SLA clocks without waiting for records to change: re-decide, from their stored inputs,
         the records whose clocks change state by now, and write what changed (state, owner tasks)."""
         now = self.clock()
-        report = PassReport(self.crm, "sla_sweep", self.mode, (now, now), dry_run=self.dry_run)
+        report = PassReport(self.crm, RunKind.SLA_SWEEP, self.mode, (now, now), dry_run=self.dry_run)
         with self._recorded(report):
             self.decider.due(report)
             if self._writes_enabled:
                 self.flush(report)
-            report.outcome = "ok"
+            report.outcome = RunOutcome.OK
         return report
 
     def flush(self, report: PassReport | None = None, *, only_full: bool = False) -> None:
@@ -119,7 +120,7 @@ class SyncPass:
         (`only_full`) only when there is enough for full CRM batches: fewer, fuller calls. Writes left
         by an earlier pass are checked against the CRM first; each batch is sent only while this
         replica holds the stream's lease."""
-        report = report or PassReport(self.crm, "flush", self.mode, (self.started, self.started),
+        report = report or PassReport(self.crm, RunKind.FLUSH, self.mode, (self.started, self.started),
                                       dry_run=self.dry_run)
         self.outbox.flush(report, only_full=only_full)
 
@@ -132,7 +133,7 @@ class SyncPass:
         with the error when the pass raises."""
         if not self.dry_run:
             if self.lease is not None:  # with the lease no other leased pass of this CRM runs
-                self.store.close_stale_runs(self.crm, LEASED_KINDS if report.kind == "sync" else [report.kind])
+                self.store.close_stale_runs(self.crm, LEASED_KINDS if report.kind == RunKind.SYNC else [report.kind])
             else:
                 self.store.close_stale_runs(self.crm, [report.kind], unless_leased=f"sync:{self.crm}")
             report.run_id = self.store.start_run(self.crm, report.kind, self.mode, report.window)
@@ -140,7 +141,7 @@ class SyncPass:
             yield
         except BaseException as exc:
             failed = isinstance(exc, Exception) and not isinstance(exc, LeaseLost)
-            report.outcome = "failed" if failed else "interrupted"
+            report.outcome = RunOutcome.FAILED if failed else RunOutcome.INTERRUPTED
             self._close(report, failure(exc))
             raise
         self._close(report)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from crmsync.connectors.base import ActivityStreams, Connector, DealStream, PulledPage
 from crmsync.model import Activity
 from crmsync.store import Store
+from crmsync.store.kinds import RunKind
 from crmsync.sync import erasure
 from crmsync.sync.decide import Decider
 from crmsync.sync.report import PassReport
@@ -38,12 +39,12 @@ class Pull:
         self.clock = clock
         self.crm = connector.name
 
-    def window(self, kind: str, stream: str, since: datetime | None, until: datetime | None) -> Window:
+    def window(self, kind: RunKind, stream: str, since: datetime | None, until: datetime | None) -> Window:
         """`sync`: from the stream's cursor (minus the overlap) to now. `backfill`: exactly [since, until)
         on a cursor of its own (`backfill_stream`), so the live cursor does not move; without `until`,
         the upper bound is frozen the first time and an unfinished backfill resumes after its last
         committed page."""
-        frozen, resume = self.store.unfinished(self.crm, stream) if kind == "backfill" else (None, None)
+        frozen, resume = self.store.unfinished(self.crm, stream) if kind == RunKind.BACKFILL else (None, None)
         upper = until or frozen or self.clock()
         cursor = self.store.cursor(self.crm, stream)
         lower = since if since is not None else (cursor - self.overlap if cursor else EPOCH)
@@ -51,7 +52,7 @@ class Pull:
 
     def freeze(self, window: Window) -> None:
         """A backfill's window is fixed in its cursor row before its first page."""
-        if window.kind == "backfill" and not window.frozen and not self.dry_run:
+        if window.kind == RunKind.BACKFILL and not window.frozen and not self.dry_run:
             with self.store.transaction() as c:
                 self.store.set_cursor(c, self.crm, window.stream, window.lower, upper_bound=window.upper)
 
@@ -60,7 +61,7 @@ class Pull:
         page) said to stop. The cursor moves with the last page: a window stopped before it is read
         again next time (a backfill's after its checkpoint)."""
         unstored = {} if window.resume else self.events(report, window)
-        backfill = window.kind == "backfill"
+        backfill = window.kind == RunKind.BACKFILL
         decided: set[str] = set()
         pages = self.connector.pull_changed(window.lower, window.upper, after_key=window.resume, backfill=backfill)
         read = False
@@ -68,7 +69,7 @@ class Pull:
             read = True
             marks = [Mark(window.stream, position=window.upper)] if last else \
                 [Mark(window.stream, checkpoint=page.resume_key)] if backfill and page.resume_key else []
-            decided |= self.page(page, report, unstored, skip_seen=window.kind == "sync" and not unstored,
+            decided |= self.page(page, report, unstored, skip_seen=window.kind == RunKind.SYNC and not unstored,
                                  marks=marks)
             if between():
                 return None
@@ -93,7 +94,9 @@ class Pull:
         them, by record, for its decisions."""
         events = events_stream(window.stream)
         cursor = self.store.cursor(self.crm, events)
-        since = window.lower if window.kind != "sync" or cursor is None else min(window.lower, cursor - self.overlap)
+        since = window.lower
+        if window.kind == RunKind.SYNC and cursor is not None:
+            since = min(since, cursor - self.overlap)
         found = self.connector.events(since, window.upper)
         if self.dry_run:
             unstored: dict[str, list[Activity]] = {}
@@ -113,7 +116,7 @@ class Pull:
         page. None on a pass that is not due; a first pass reads no stream (it read every record with
         its activities) but starts their cursors."""
         connector = self.connector
-        if window.kind != "sync" or not isinstance(connector, ActivityStreams):
+        if window.kind != RunKind.SYNC or not isinstance(connector, ActivityStreams):
             return
         names = {f"{window.stream}:{name}": name for name in connector.activity_streams}
         cursors = {full: self.store.cursor(self.crm, full) for full in names}
@@ -136,7 +139,7 @@ class Pull:
         the overlap, `window.upper`) are to be read (`pull_deals`, pages through `with_last`), stored
         under object type `deal` with `Mark(DEAL_STREAM, position=window.upper)` in the transaction of
         the last page, and the contacts they name re-decided (`self.page(self.connector.read(ids), ...)`)."""
-        if window.kind != "sync" or not isinstance(self.connector, DealStream):
+        if window.kind != RunKind.SYNC or not isinstance(self.connector, DealStream):
             return
         if getattr(self.store, "save_deals", None) is None:
             return

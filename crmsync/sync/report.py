@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from crmsync.store.kinds import RunKind, RunOutcome
+
 
 @dataclass
 class PassReport:
     crm: str
-    kind: str
+    kind: RunKind
     mode: str
     window: tuple[datetime, datetime]
     dry_run: bool = field(default=False, kw_only=True)
@@ -20,4 +22,4 @@ class PassReport:
          "events", "stale_writes", "erased"), 0))
     plan: list[dict[str, Any]] = field(default_factory=list)
     stages: dict[str, int] = field(default_factory=dict)
-    outcome: str = "running"
+    outcome: RunOutcome = RunOutcome.RUNNING

@@ -11,6 +11,7 @@ from typing import TypeVar
 from sqlalchemy import Connection
 
 from crmsync.store import Store, fingerprint
+from crmsync.store.kinds import RunKind
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 Page = TypeVar("Page")
@@ -22,7 +23,7 @@ class Window:
     its cursor row (`frozen`) the first time, and an unfinished one resumes after `resume`."""
 
     stream: str
-    kind: str
+    kind: RunKind
     lower: datetime
     upper: datetime
     resume: str | None = None
