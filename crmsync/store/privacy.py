@@ -1,0 +1,42 @@
+"""Personal data: retention of inputs and erasure of one record (docs/privacy.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from crmsync.store import schema as t
+from crmsync.store.base import StoreBase, chunks
+
+PERSONAL = (t.records, t.inputs, t.activities, t.decisions, t.outbox, t.quarantine)
+"""Every table keyed by (crm, record_id): what erasure deletes (docs/privacy.md)."""
+
+
+class Privacy(StoreBase):
+    def drop_inputs_before(self, cutoff: datetime) -> int:
+        """Drop the inputs (contact fields, activities) behind decisions older than `cutoff`; the
+        decisions stay. Inputs a record currently uses (the SLA sweep re-decides from them) or a
+        decision since `cutoff` used are kept. Returns how many were dropped."""
+        recent = select(t.decisions.c.inputs_hash).where(t.decisions.c.decided_at >= cutoff)
+        current = select(t.records.c.inputs_hash)
+        with self.transaction() as c:
+            result = c.execute(t.inputs.delete().where(t.inputs.c.hash.not_in(recent),
+                                                       t.inputs.c.hash.not_in(current)))
+        return int(result.rowcount or 0)
+
+    def forget(self, crm: str, record_id: str) -> dict[str, int]:
+        """Erase everything kept about one record, in one transaction; rows deleted per table."""
+        with self.transaction() as c:
+            return {table.name: int(c.execute(table.delete().where(
+                table.c.crm == crm, table.c.record_id == record_id)).rowcount or 0) for table in PERSONAL}
+
+    def held(self, crm: str, ids: list[str]) -> list[str]:
+        """Which of these records the store still keeps anything about (in any table `forget` erases)."""
+        found: set[str] = set()
+        with self.engine.connect() as c:
+            for chunk in chunks(list(dict.fromkeys(ids)), 500):
+                for table in PERSONAL:
+                    found.update(c.execute(select(table.c.record_id).distinct().where(
+                        table.c.crm == crm, table.c.record_id.in_(chunk))).scalars())
+        return sorted(found)
