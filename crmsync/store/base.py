@@ -10,8 +10,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import ColumnElement, Connection, Engine, Table, and_
 from sqlalchemy.dialects import postgresql, sqlite
+
+from crmsync.model import ObjectType
+
+CONTACT = ObjectType.CONTACT
+"""The default object type of every method that takes a record id (contact callers pass nothing)."""
 
 
 def fingerprint(value: Any) -> str:
@@ -31,6 +36,16 @@ def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     """Lists of at most `size` (IN lists and multi-row statements stay under the drivers' limits)."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def of(table: Table, crm: str, object_type: ObjectType) -> ColumnElement[bool]:
+    """The rows of one CRM and object type in a table keyed by (crm, object_type, record_id)."""
+    return and_(table.c.crm == crm, table.c.object_type == object_type)
+
+
+def typed(rows: list[dict[str, Any]], object_type: ObjectType) -> list[dict[str, Any]]:
+    """Rows for a table keyed by object type, of this type."""
+    return [{**row, "object_type": object_type} for row in rows]
 
 
 def new_id(result: Any) -> int:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from crmsync.store import schema as t
 from crmsync.store.base import StoreBase, aware
+from crmsync.store.deals import skipped_gate_deals
 
 
 class Governance(StoreBase):
@@ -47,7 +48,8 @@ class Governance(StoreBase):
     def contract(self, now: datetime, window_days: int = 90) -> dict[str, Any]:
         """The handoff contract's figures over MQLs of the last `window_days`: MQL -> SQL within 30
         days (among MQLs at least 30 days old), SAL acceptance, SLA compliance per clock, breaches,
-        invalid reason codes; and, over all records, those in pipeline without documented qualification."""
+        invalid reason codes; and, over all records, those in pipeline without documented qualification, and
+        the open or won deals of such records (how many, their amounts summed in their own currencies)."""
         since = now - timedelta(days=window_days)
         with self.engine.connect() as c:
             rows = c.execute(select(t.records.c.mql_at, t.records.c.sal_at, t.records.c.sql_at, t.records.c.slas,
@@ -55,6 +57,7 @@ class Governance(StoreBase):
                              .where(t.records.c.mql_at >= since)).all()
             skipped = c.execute(select(func.count()).select_from(t.records).where(
                 t.records.c.target_stage.in_(("opportunity", "customer")), t.records.c.skipped_gate != "")).scalar()
+            deals, amount = skipped_gate_deals(c)
         matured = [r for r in rows if aware(r.mql_at) <= now - timedelta(days=30)]  # type: ignore[operator]
         converted = [r for r in matured if r.sql_at is not None
                      and aware(r.sql_at) <= aware(r.mql_at) + timedelta(days=30)]  # type: ignore[operator]
@@ -76,6 +79,7 @@ class Governance(StoreBase):
             "sla_at_risk": sum(1 for r in rows if (r.sla_state or "").startswith("at_risk")),
             "invalid_reasons": sum(1 for r in rows if r.dq_invalid),
             "skipped_gates": int(skipped or 0),
+            "skipped_gate_deals": deals, "skipped_gate_amount": round(amount, 2),
         }
 
 

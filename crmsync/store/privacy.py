@@ -6,11 +6,12 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from crmsync.model import ObjectType
 from crmsync.store import schema as t
-from crmsync.store.base import StoreBase, chunks
+from crmsync.store.base import CONTACT, StoreBase, chunks, of
 
 PERSONAL = (t.records, t.inputs, t.activities, t.decisions, t.outbox, t.quarantine)
-"""Every table keyed by (crm, record_id): what erasure deletes (docs/privacy.md)."""
+"""Every table keyed by (crm, object_type, record_id): what erasure deletes (docs/privacy.md)."""
 
 
 class Privacy(StoreBase):
@@ -25,18 +26,18 @@ class Privacy(StoreBase):
                                                        t.inputs.c.hash.not_in(current)))
         return int(result.rowcount or 0)
 
-    def forget(self, crm: str, record_id: str) -> dict[str, int]:
+    def forget(self, crm: str, record_id: str, *, object_type: ObjectType = CONTACT) -> dict[str, int]:
         """Erase everything kept about one record, in one transaction; rows deleted per table."""
         with self.transaction() as c:
             return {table.name: int(c.execute(table.delete().where(
-                table.c.crm == crm, table.c.record_id == record_id)).rowcount or 0) for table in PERSONAL}
+                of(table, crm, object_type), table.c.record_id == record_id)).rowcount or 0) for table in PERSONAL}
 
-    def held(self, crm: str, ids: list[str]) -> list[str]:
+    def held(self, crm: str, ids: list[str], *, object_type: ObjectType = CONTACT) -> list[str]:
         """Which of these records the store still keeps anything about (in any table `forget` erases)."""
         found: set[str] = set()
         with self.engine.connect() as c:
             for chunk in chunks(list(dict.fromkeys(ids)), 500):
                 for table in PERSONAL:
                     found.update(c.execute(select(table.c.record_id).distinct().where(
-                        table.c.crm == crm, table.c.record_id.in_(chunk))).scalars())
+                        of(table, crm, object_type), table.c.record_id.in_(chunk))).scalars())
         return sorted(found)

@@ -8,31 +8,36 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from crmsync.model import ObjectType
 from crmsync.store import schema as t
-from crmsync.store.base import StoreBase, chunks
+from crmsync.store.base import CONTACT, StoreBase, chunks, of, typed
+
+KEY = ["crm", "object_type", "record_id"]
 
 
 class Records(StoreBase):
-    def records(self, crm: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    def records(self, crm: str, ids: list[str], *, object_type: ObjectType = CONTACT) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as c:
             for chunk in chunks(ids, 500):
-                rows = c.execute(select(t.records).where(t.records.c.crm == crm, t.records.c.record_id.in_(chunk)))
+                rows = c.execute(select(t.records).where(of(t.records, crm, object_type),
+                                                          t.records.c.record_id.in_(chunk)))
                 found.update({row.record_id: dict(row._mapping) for row in rows})
         return found
 
-    def save_records(self, c: Connection, rows: list[dict[str, Any]]) -> None:
-        """Upsert record snapshots (one statement for the lot)."""
+    def save_records(self, c: Connection, rows: list[dict[str, Any]], *, object_type: ObjectType = CONTACT) -> None:
+        """Upsert record snapshots (one statement for the lot), all of `object_type`."""
         if not rows:
             return
         statement = self.insert(t.records)
-        keys = {k: statement.excluded[k] for k in rows[0] if k not in ("crm", "record_id")}
-        c.execute(statement.on_conflict_do_update(index_elements=["crm", "record_id"], set_=keys), rows)
+        keys = {k: statement.excluded[k] for k in rows[0] if k not in KEY}
+        c.execute(statement.on_conflict_do_update(index_elements=KEY, set_=keys), typed(rows, object_type))
 
-    def records_due(self, crm: str, now: datetime, limit: int = 5000) -> list[dict[str, Any]]:
+    def records_due(self, crm: str, now: datetime, limit: int = 5000, *,
+                    object_type: ObjectType = CONTACT) -> list[dict[str, Any]]:
         """Records whose SLA clocks change state by now (the sweep's work list)."""
         with self.engine.connect() as c:
-            rows = c.execute(select(t.records).where(t.records.c.crm == crm, t.records.c.sla_next_at <= now)
+            rows = c.execute(select(t.records).where(of(t.records, crm, object_type), t.records.c.sla_next_at <= now)
                              .order_by(t.records.c.sla_next_at).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
 
@@ -43,7 +48,8 @@ class Records(StoreBase):
         latest = select(func.max(t.decisions.c.id).label("id")).where(t.decisions.c.decided_at >= since)
         if until is not None:
             latest = latest.where(t.decisions.c.decided_at <= until)
-        ids_query = latest.group_by(t.decisions.c.crm, t.decisions.c.record_id).order_by("id")
+        d = t.decisions.c
+        ids_query = latest.group_by(d.crm, d.object_type, d.record_id).order_by("id")
         with self.engine.connect() as c:
             ids = [int(row[0]) for row in c.execute(ids_query)]
         for part in chunks(ids, chunk):
@@ -54,7 +60,8 @@ class Records(StoreBase):
                 rows = [dict(r) for r in c.execute(query).mappings()]
             yield from rows
 
-    def outcomes(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    def outcomes(self, pairs: list[tuple[str, str]], *,
+                 object_type: ObjectType = CONTACT) -> dict[tuple[str, str], dict[str, Any]]:
         """What records did later: their current stage and SQL time, by (crm, record id)."""
         found: dict[tuple[str, str], dict[str, Any]] = {}
         by_crm: dict[str, list[str]] = {}
@@ -64,25 +71,29 @@ class Records(StoreBase):
             for crm, ids in by_crm.items():
                 for part in chunks(ids, 500):
                     query = select(t.records.c.record_id, t.records.c.stage, t.records.c.sql_at).where(
-                        t.records.c.crm == crm, t.records.c.record_id.in_(part))
+                        of(t.records, crm, object_type), t.records.c.record_id.in_(part))
                     found.update({(crm, r.record_id): {"stage": r.stage, "sql_at": r.sql_at} for r in c.execute(query)})
         return found
 
-    def save_inputs(self, c: Connection, rows: list[dict[str, Any]]) -> None:
+    def save_inputs(self, c: Connection, rows: list[dict[str, Any]], *, object_type: ObjectType = CONTACT) -> None:
         """Inputs by hash ({hash, crm, record_id, data}); one already stored is kept."""
         if rows:
-            c.execute(self.insert(t.inputs).on_conflict_do_nothing(index_elements=["hash"]), rows)
+            c.execute(self.insert(t.inputs).on_conflict_do_nothing(index_elements=["hash"]), typed(rows, object_type))
 
-    def add_decisions(self, c: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    def add_decisions(self, c: Connection, rows: list[dict[str, Any]], *,
+                      object_type: ObjectType = CONTACT) -> list[int]:
         """Insert decisions; their ids, in the rows' order."""
         if not rows:
             return []
-        result = c.execute(t.decisions.insert().returning(t.decisions.c.id, sort_by_parameter_order=True), rows)
+        result = c.execute(t.decisions.insert().returning(t.decisions.c.id, sort_by_parameter_order=True),
+                           typed(rows, object_type))
         return [int(row[0]) for row in result]
 
-    def decisions_for(self, crm: str, record_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    def decisions_for(self, crm: str, record_id: str, limit: int = 20, *,
+                      object_type: ObjectType = CONTACT) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
-            rows = c.execute(select(t.decisions).where(t.decisions.c.crm == crm, t.decisions.c.record_id == record_id)
+            rows = c.execute(select(t.decisions).where(of(t.decisions, crm, object_type),
+                                                       t.decisions.c.record_id == record_id)
                              .order_by(t.decisions.c.id.desc()).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
 

@@ -1,4 +1,8 @@
-"""The store's tables (SQLAlchemy Core). Changes go through an Alembic revision in `migrations/`."""
+"""The store's tables (SQLAlchemy Core). Changes go through an Alembic revision in `migrations/`.
+
+Every table about a CRM record is keyed by (crm, object_type, record_id): ids of different objects
+(a HubSpot contact and a HubSpot deal) may be equal. `object_type` is a `model.ObjectType` value.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -46,6 +51,7 @@ runs = Table(
 records = Table(
     "records", metadata,
     Column("crm", String(32), primary_key=True),
+    Column("object_type", String(16), primary_key=True, server_default="contact"),
     Column("record_id", String(64), primary_key=True),
     Column("modified_at", DateTime(timezone=True)),
     Column("snapshot_hash", String(64), nullable=False),
@@ -79,6 +85,7 @@ inputs = Table(
     "inputs", metadata,
     Column("hash", String(64), primary_key=True),
     Column("crm", String(32), nullable=False),
+    Column("object_type", String(16), nullable=False, server_default="contact"),
     Column("record_id", String(64), nullable=False),
     Column("data", JSON, nullable=False),
 )
@@ -86,6 +93,7 @@ inputs = Table(
 activities = Table(
     "activities", metadata,
     Column("crm", String(32), primary_key=True),
+    Column("object_type", String(16), primary_key=True, server_default="contact"),
     Column("record_id", String(64), primary_key=True),
     Column("activity_id", String(128), primary_key=True),
     Column("kind", String(32), nullable=False),
@@ -99,6 +107,7 @@ decisions = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer),
     Column("crm", String(32), nullable=False),
+    Column("object_type", String(16), nullable=False, server_default="contact"),
     Column("record_id", String(64), nullable=False),
     Column("decided_at", DateTime(timezone=True), nullable=False),
     Column("inputs_hash", String(64), nullable=False),
@@ -108,7 +117,7 @@ decisions = Table(
     Column("target_stage", String(32), nullable=False),
     Column("mql", Boolean, nullable=False),
     Column("decision", JSON, nullable=False),
-    Index("ix_decisions_record", "crm", "record_id", "id"),
+    Index("ix_decisions_record", "crm", "object_type", "record_id", "id"),
     Index("ix_decisions_decided_at", "decided_at"),
 )
 
@@ -116,6 +125,7 @@ outbox = Table(
     "outbox", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("crm", String(32), nullable=False),
+    Column("object_type", String(16), nullable=False, server_default="contact"),
     Column("record_id", String(64), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("key", String(64), nullable=False),
@@ -127,12 +137,13 @@ outbox = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("key", name="uq_outbox_key"),
-    Index("ix_outbox_pending", "crm", "status", "id"),
+    Index("ix_outbox_pending", "crm", "object_type", "status", "id"),
 )
 
 quarantine = Table(
     "quarantine", metadata,
     Column("crm", String(32), primary_key=True),
+    Column("object_type", String(16), primary_key=True, server_default="contact"),
     Column("record_id", String(64), primary_key=True),
     Column("step", String(16), nullable=False),
     Column("reason", Text, nullable=False),
@@ -178,4 +189,31 @@ webhook_events = Table(
     Column("key", String(128), primary_key=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Index("ix_webhook_events_received", "received_at"),
+)
+
+deals = Table(
+    "deals", metadata,
+    Column("crm", String(32), primary_key=True),
+    Column("deal_id", String(64), primary_key=True),
+    Column("name", Text),
+    Column("stage", String(128)),  # the CRM's own stage value (HubSpot dealstage id, Salesforce StageName)
+    Column("pipeline", String(128)),
+    Column("amount", Float),
+    Column("currency", String(16)),
+    Column("close_date", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True)),
+    Column("modified_at", DateTime(timezone=True)),
+    Column("is_closed", Boolean, nullable=False),
+    Column("is_won", Boolean, nullable=False),
+    Column("owner_id", String(64)),
+    Column("contact_ids", JSON, nullable=False),  # ids of the contact-stream records it belongs to
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+deal_contacts = Table(
+    "deal_contacts", metadata,  # deals.contact_ids as rows, so a contact's deals are found by index
+    Column("crm", String(32), primary_key=True),
+    Column("contact_id", String(64), primary_key=True),
+    Column("deal_id", String(64), primary_key=True),
+    Index("ix_deal_contacts_deal", "crm", "deal_id"),
 )

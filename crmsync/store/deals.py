@@ -1,0 +1,144 @@
+"""Deals (HubSpot deals, Salesforce Opportunities): kept, never decided; each linked to the contact-stream
+records it belongs to (`deals.contact_ids`, and the same links as rows in `deal_contacts`).
+
+Deal fields come loosely typed from a CRM, so every value is made storable here: text through
+`sanitize.storable` (a lone surrogate or a NUL escaped) and cut to its column, an amount that is not a
+finite number and a date outside years 1-9999 stored as NULL.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, func, or_, select
+
+from crmsync.model import Deal, ObjectType
+from crmsync.rules.values import moment
+from crmsync.store import schema as t
+from crmsync.store.base import StoreBase, aware, chunks
+
+DATES = ("close_date", "created_at", "modified_at", "updated_at")
+
+
+class Deals(StoreBase):
+    def save_deals(self, c: Connection, crm: str, deals: list[Deal], now: datetime) -> list[str]:
+        """Upsert deals (a deal read again replaces what was kept, its contact links too). A deal whose id
+        is empty or longer than 64 characters is left out; their ids (storable, cut) are returned for
+        the caller to quarantine."""
+        refused = [_text(deal.id, 64) or "" for deal in deals if not _key(deal.id)]
+        rows = list({row["deal_id"]: row for row in (_row(crm, deal, now) for deal in deals if _key(deal.id))}
+                    .values())
+        if not rows:
+            return refused
+        statement = self.insert(t.deals)
+        keys = {k: statement.excluded[k] for k in rows[0] if k not in ("crm", "deal_id")}
+        c.execute(statement.on_conflict_do_update(index_elements=["crm", "deal_id"], set_=keys), rows)
+        self._unlink(c, crm, [row["deal_id"] for row in rows])
+        links = [{"crm": crm, "contact_id": contact_id, "deal_id": row["deal_id"]}
+                 for row in rows for contact_id in row["contact_ids"]]
+        if links:
+            c.execute(t.deal_contacts.insert(), links)
+        return refused
+
+    def deals(self, crm: str | None = None) -> list[dict[str, Any]]:
+        query = select(t.deals).order_by(t.deals.c.crm, t.deals.c.deal_id)
+        if crm:
+            query = query.where(t.deals.c.crm == crm)
+        with self.engine.connect() as c:
+            return [_read(row) for row in c.execute(query).mappings()]
+
+    def deals_for_contacts(self, crm: str, contact_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The deals each of these contact-stream records belongs to (records without one are left out)."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        link = t.deal_contacts.c
+        with self.engine.connect() as c:
+            for chunk in chunks(list(dict.fromkeys(contact_ids)), 500):
+                query = (select(link.contact_id, t.deals)
+                         .join(t.deals, and_(t.deals.c.crm == link.crm, t.deals.c.deal_id == link.deal_id))
+                         .where(link.crm == crm, link.contact_id.in_(chunk))
+                         .order_by(link.contact_id, link.deal_id))
+                for row in c.execute(query).mappings():
+                    found.setdefault(row["contact_id"], []).append(_read(row))
+        return found
+
+    def forget_deals(self, crm: str, ids: list[str]) -> int:
+        """Drop these deals (deleted in the CRM) and their links; how many were kept."""
+        dropped = 0
+        with self.transaction() as c:
+            for chunk in chunks(list(dict.fromkeys(ids)), 500):
+                self._unlink(c, crm, chunk)
+                dropped += int(c.execute(t.deals.delete().where(
+                    t.deals.c.crm == crm, t.deals.c.deal_id.in_(chunk))).rowcount or 0)
+        return dropped
+
+    @staticmethod
+    def _unlink(c: Connection, crm: str, deal_ids: list[str]) -> None:
+        for chunk in chunks(deal_ids, 500):
+            c.execute(t.deal_contacts.delete().where(t.deal_contacts.c.crm == crm,
+                                                     t.deal_contacts.c.deal_id.in_(chunk)))
+
+
+def skipped_gate_deals(c: Connection) -> tuple[int, float]:
+    """Open or won deals linked to at least one contact record whose `skipped_gate` verdict is not
+    empty: how many, and their amounts summed (in each deal's own currency, not converted)."""
+    link, record = t.deal_contacts.c, t.records.c
+    skipped = exists().where(
+        link.crm == t.deals.c.crm, link.deal_id == t.deals.c.deal_id, record.crm == link.crm,
+        record.object_type == ObjectType.CONTACT, record.record_id == link.contact_id, record.skipped_gate != "")
+    count, amount = c.execute(select(func.count(), func.coalesce(func.sum(t.deals.c.amount), 0.0)).where(
+        or_(~t.deals.c.is_closed, t.deals.c.is_won), skipped)).one()
+    return int(count or 0), float(amount or 0.0)
+
+
+def _row(crm: str, deal: Deal, now: datetime) -> dict[str, Any]:
+    ids = [_text(i, 64) for i in deal.contact_ids or () if _key(i)]  # a longer id names no record
+    return {
+        "crm": crm, "deal_id": _text(deal.id, 64), "name": _text(deal.name, 1000), "stage": _text(deal.stage, 128),
+        "pipeline": _text(deal.pipeline, 128), "amount": _amount(deal.amount), "currency": _text(deal.currency, 16),
+        "close_date": _when(deal.close_date), "created_at": _when(deal.created_at),
+        "modified_at": _when(deal.updated_at), "is_closed": bool(deal.is_closed), "is_won": bool(deal.is_won),
+        "owner_id": _text(deal.owner_id, 64), "contact_ids": list(dict.fromkeys(i for i in ids if i)),
+        "updated_at": now,
+    }
+
+
+def _read(row: Any) -> dict[str, Any]:
+    out = {column.name: row[column.name] for column in t.deals.c}
+    for key in DATES:
+        out[key] = aware(out[key])
+    return out
+
+
+def _key(value: Any) -> bool:
+    return value is not None and 0 < len(str(value)) <= 64
+
+
+def _text(value: Any, limit: int) -> str | None:
+    from crmsync.sync.sanitize import storable  # here: crmsync.sync imports the store
+
+    if value is None or value == "":
+        return None
+    return storable(str(value))[:limit]
+
+
+def _amount(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value.strip().replace(",", "") if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _when(value: Any) -> datetime | None:
+    found = moment(value)
+    if found is None:
+        return None
+    try:
+        return found.astimezone(UTC)
+    except OverflowError:  # no UTC time inside years 1-9999
+        return None
