@@ -87,7 +87,7 @@ def test_0006_keeps_every_row_as_a_contact_and_lets_a_deal_share_its_id(database
     assert store.held("hubspot", ["101"], object_type=DEAL) == ["101"]
 
     assert store.forget("hubspot", "101", object_type=DEAL) == {
-        "records": 1, "inputs": 0, "activities": 1, "decisions": 0, "outbox": 1, "quarantine": 1}
+        "records": 1, "inputs": 0, "activities": 1, "decisions": 0, "outbox": 1, "quarantine": 1}  # no links
     assert store.held("hubspot", ["101"], object_type=DEAL) == []
     assert store.held("hubspot", ["101"]) == ["101"]  # the contact's rows are untouched
 

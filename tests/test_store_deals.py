@@ -45,6 +45,17 @@ def test_deals_are_upserted_and_found_by_contact(database_url: str) -> None:
     assert store.deals_for_contacts("salesforce", ["101"])  # the other CRM's deal with the same id stays
 
 
+def test_an_erased_contact_leaves_the_deals_it_belonged_to(database_url: str) -> None:
+    store = Store.open(database_url)
+    with store.transaction() as c:
+        store.save_deals(c, "hubspot", [Deal("d1", contact_ids=("101", "102")), Deal("d2", contact_ids=("101",))], NOW)
+    assert store.held("hubspot", ["101", "103"]) == ["101"]  # a link is something kept about the record
+    assert store.forget("hubspot", "101")["deal_contacts"] == 2
+    assert store.held("hubspot", ["101"]) == []
+    assert [(d["deal_id"], d["contact_ids"]) for d in store.deals("hubspot")] == [("d1", ["102"]), ("d2", [])]
+    assert list(store.deals_for_contacts("hubspot", ["101", "102"])) == ["102"]
+
+
 def test_hostile_deal_values_are_stored_safely_or_not_at_all(database_url: str) -> None:
     store = Store.open(database_url)
     hostile = Deal("d1", name="Acme \ud800 \x00 " + "x" * 5000, stage={"a": 1}, amount=float("inf"),

@@ -81,6 +81,19 @@ class Deals(StoreBase):
                                                      t.deal_contacts.c.deal_id.in_(chunk)))
 
 
+def unlink_contact(c: Connection, crm: str, contact_id: str) -> int:
+    """Take an erased contact-stream record out of the deals it belonged to (the deals stay); how
+    many links were dropped."""
+    link = t.deal_contacts.c
+    deal_ids = list(c.execute(select(link.deal_id).where(link.crm == crm, link.contact_id == contact_id)).scalars())
+    for deal_id, ids in c.execute(select(t.deals.c.deal_id, t.deals.c.contact_ids).where(
+            t.deals.c.crm == crm, t.deals.c.deal_id.in_(deal_ids))).all():
+        c.execute(t.deals.update().where(t.deals.c.crm == crm, t.deals.c.deal_id == deal_id)
+                  .values(contact_ids=[i for i in ids or [] if i != contact_id]))
+    return int(c.execute(t.deal_contacts.delete().where(link.crm == crm, link.contact_id == contact_id))
+               .rowcount or 0)
+
+
 def skipped_gate_deals(c: Connection) -> tuple[int, float]:
     """Open or won deals linked to at least one contact record whose `skipped_gate` verdict is not
     empty: how many, and their amounts summed (in each deal's own currency, not converted)."""

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from crmsync.model import ObjectType
 from crmsync.store import schema as t
 from crmsync.store.base import CONTACT, StoreBase, chunks, of
+from crmsync.store.deals import unlink_contact
 
 PERSONAL = (t.records, t.inputs, t.activities, t.decisions, t.outbox, t.quarantine)
 """Every table keyed by (crm, object_type, record_id): what erasure deletes (docs/privacy.md)."""
@@ -27,10 +28,14 @@ class Privacy(StoreBase):
         return int(result.rowcount or 0)
 
     def forget(self, crm: str, record_id: str, *, object_type: ObjectType = CONTACT) -> dict[str, int]:
-        """Erase everything kept about one record, in one transaction; rows deleted per table."""
+        """Erase everything kept about one record, in one transaction; rows deleted per table. A contact
+        also leaves the deals it belonged to (`deal_contacts`, `deals.contact_ids`; the deals stay)."""
         with self.transaction() as c:
-            return {table.name: int(c.execute(table.delete().where(
+            erased = {table.name: int(c.execute(table.delete().where(
                 of(table, crm, object_type), table.c.record_id == record_id)).rowcount or 0) for table in PERSONAL}
+            if object_type is ObjectType.CONTACT:
+                erased[t.deal_contacts.name] = unlink_contact(c, crm, record_id)
+            return erased
 
     def held(self, crm: str, ids: list[str], *, object_type: ObjectType = CONTACT) -> list[str]:
         """Which of these records the store still keeps anything about (in any table `forget` erases)."""
@@ -40,4 +45,8 @@ class Privacy(StoreBase):
                 for table in PERSONAL:
                     found.update(c.execute(select(table.c.record_id).distinct().where(
                         of(table, crm, object_type), table.c.record_id.in_(chunk))).scalars())
+                if object_type is ObjectType.CONTACT:
+                    link = t.deal_contacts.c
+                    found.update(c.execute(select(link.contact_id).distinct().where(
+                        link.crm == crm, link.contact_id.in_(chunk))).scalars())
         return sorted(found)
