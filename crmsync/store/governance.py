@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from crmsync.model import ObjectType
 from crmsync.store import schema as t
 from crmsync.store.base import StoreBase, aware
 from crmsync.store.deals import skipped_gate_deals
@@ -48,14 +49,16 @@ class Governance(StoreBase):
     def contract(self, now: datetime, window_days: int = 90) -> dict[str, Any]:
         """The handoff contract's figures over MQLs of the last `window_days`: MQL -> SQL within 30
         days (among MQLs at least 30 days old), SAL acceptance, SLA compliance per clock, breaches,
-        invalid reason codes; and, over all records, those in pipeline without documented qualification, and
-        the open or won deals of such records (how many, their amounts summed in their own currencies)."""
+        invalid reason codes; and, over all contact records, those in pipeline without documented
+        qualification, and the open or won deals of such records (how many, their amounts summed in their
+        own currencies)."""
         since = now - timedelta(days=window_days)
         with self.engine.connect() as c:
             rows = c.execute(select(t.records.c.mql_at, t.records.c.sal_at, t.records.c.sql_at, t.records.c.slas,
                                     t.records.c.sla_state, t.records.c.dq_invalid)
-                             .where(t.records.c.mql_at >= since)).all()
+                             .where(t.records.c.object_type == ObjectType.CONTACT, t.records.c.mql_at >= since)).all()
             skipped = c.execute(select(func.count()).select_from(t.records).where(
+                t.records.c.object_type == ObjectType.CONTACT,
                 t.records.c.target_stage.in_(("opportunity", "customer")), t.records.c.skipped_gate != "")).scalar()
             deals, amount = skipped_gate_deals(c)
         matured = [r for r in rows if aware(r.mql_at) <= now - timedelta(days=30)]  # type: ignore[operator]
