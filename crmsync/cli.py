@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from crmsync import __version__
+from crmsync import __version__, retention
 from crmsync.connectors import registry
 from crmsync.connectors.base import Connector
 from crmsync.connectors.crm import Feeds, SandboxOptions
@@ -451,14 +451,14 @@ def forget(
 @app.command("prune")
 def prune() -> None:
     """Apply the retention: drop the inputs behind decisions older than CRMSYNC_INPUTS_RETENTION_DAYS
-    (the decisions stay; `explain` of those says their inputs are gone). The daemon does this once a
-    day by itself; without a daemon, run it daily (cron)."""
+    (the decisions stay; `explain` of those says their inputs are gone) and run-log rows older than
+    CRMSYNC_RUNS_RETENTION_DAYS (SLA sweeps after a day). The daemon does this once a day by itself;
+    without a daemon, run it daily (cron)."""
     settings = _settings()
     _, store = _context(settings)
-    cutoff = datetime.now(UTC) - timedelta(days=settings.inputs_retention_days)
-    dropped = store.drop_inputs_before(cutoff)
-    typer.echo(f"dropped {dropped} stored input set(s) behind decisions older than "
-               f"{settings.inputs_retention_days} days")
+    pruned = retention.prune(store, settings, datetime.now(UTC))
+    typer.echo(f"dropped {pruned.inputs} stored input set(s) behind decisions older than "
+               f"{settings.inputs_retention_days} days, {pruned.runs} run(s) from the run log")
 
 
 @app.command("status")
@@ -486,7 +486,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print the statu
         "quarantined": store.quarantine_count(),
         "last_runs": [{"id": r["id"], "crm": r["crm"], "kind": r["kind"], "outcome": r["outcome"],
                        "started_at": str(r["started_at"]), "counts": r["counts"], "error": r["error"]}
-                      for r in store.runs(5)],
+                      for r in store.runs(5, kinds=[k for k in RunKind if k != RunKind.SLA_SWEEP])],
     }
     if as_json:
         typer.echo(json.dumps(data, indent=2))

@@ -28,6 +28,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from crmsync import retention
 from crmsync.connectors import registry
 from crmsync.connectors.base import Connector
 from crmsync.definitions import LoadedDefinitions, load_definitions
@@ -358,21 +359,22 @@ class Daemon:
     # --- retention ------------------------------------------------------------------------------
 
     def prune(self) -> int:
-        """The daily retention job: drop the inputs behind decisions older than
-        CRMSYNC_INPUTS_RETENTION_DAYS (what `crmsync prune` does), between passes of every CRM."""
-        days = self.settings.inputs_retention_days
+        """The daily retention job (what `crmsync prune` does: crmsync/retention.py), between passes of
+        every CRM. Returns the input sets dropped."""
         with ExitStack() as held:
             for name in sorted(self.locks):
                 held.enter_context(self.locks[name])
             try:
-                dropped = self.store.drop_inputs_before(self.clock() - timedelta(days=days))
+                pruned = retention.prune(self.store, self.settings, self.clock())
             except Exception as exc:  # the store is down: tomorrow's run tries again
                 log.warning("retention failed, will retry tomorrow", extra={"error": storable(str(exc))[:500]})
                 capture(exc)
                 return 0
-        self.metrics.pruned.inc(dropped)
-        log.info("retention applied", extra={"dropped_inputs": dropped, "retention_days": days})
-        return dropped
+        self.metrics.pruned.inc(pruned.inputs)
+        log.info("retention applied", extra={"dropped_inputs": pruned.inputs, "dropped_runs": pruned.runs,
+                                             "retention_days": self.settings.inputs_retention_days,
+                                             "runs_retention_days": self.settings.runs_retention_days})
+        return pruned.inputs
 
 
 def _serve_http(daemon: Daemon) -> HttpServer:

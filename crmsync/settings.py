@@ -164,6 +164,10 @@ class Settings(BaseSettings):
         default=365, ge=1, le=36500,
         description="the daemon's daily retention job and `crmsync prune` drop the inputs behind decisions "
                     "older than this")
+    runs_retention_days: int = Field(
+        default=90, ge=1, le=36500,
+        description="the daily retention job and `crmsync prune` drop the run log's rows older than this "
+                    "(SLA sweeps, one a minute per CRM, after a day)")
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
     http: HttpSettings = HttpSettings()

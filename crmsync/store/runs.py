@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from crmsync.redact import scrub_text
 from crmsync.store import schema as t
@@ -42,10 +42,24 @@ class Runs(StoreBase):
                      error="its process stopped; closed at the next start"))
             return int(closed.rowcount)
 
-    def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+    def runs(self, limit: int = 10, *, kinds: list[RunKind] | None = None) -> list[dict[str, Any]]:
+        """The latest runs, newest first; only those of `kinds` when given."""
+        query = select(t.runs)
+        if kinds is not None:
+            query = query.where(t.runs.c.kind.in_(kinds))
         with self.engine.connect() as c:
-            rows = c.execute(select(t.runs).order_by(t.runs.c.id.desc()).limit(limit)).mappings().all()
+            rows = c.execute(query.order_by(t.runs.c.id.desc()).limit(limit)).mappings().all()
         return [dict(row) for row in rows]
+
+    def drop_runs_before(self, cutoff: datetime, *, sweeps_before: datetime) -> int:
+        """Retention of the run log: closed runs that started before `cutoff`, and closed SLA sweeps (one
+        a minute per CRM) that started before `sweeps_before`. Running rows stay. How many were dropped."""
+        closed = t.runs.c.outcome != RunOutcome.RUNNING
+        with self.transaction() as c:
+            result = c.execute(t.runs.delete().where(closed, or_(
+                t.runs.c.started_at < cutoff,
+                and_(t.runs.c.kind == RunKind.SLA_SWEEP, t.runs.c.started_at < sweeps_before))))
+        return int(result.rowcount or 0)
 
     def last_success(self, crm: str | None = None) -> datetime | None:
         query = select(func.max(t.runs.c.ended_at)).where(t.runs.c.outcome == RunOutcome.OK)
