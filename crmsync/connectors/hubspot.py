@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from hubspot import HubSpot
@@ -26,6 +27,7 @@ from urllib3.util.retry import Retry
 
 from crmsync.connectors import calls
 from crmsync.connectors.base import DealPage, PulledPage, Recheck, Resend
+from crmsync.connectors.core import chunks, mapped, write_back
 from crmsync.connectors.governor import Governor, Pacer
 from crmsync.connectors.hubspot_mapping import (
     DEAL_PROPERTIES,
@@ -41,7 +43,7 @@ from crmsync.connectors.hubspot_mapping import (
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import AuthError, FatalError, RecordError, RetriableError
-from crmsync.model import Activity, Check, Contact, OwnerTask, WriteBack, WriteResult
+from crmsync.model import Activity, Check, Contact, Deal, OwnerTask, WriteBack, WriteResult
 from crmsync.settings import HubSpotSettings
 
 T = TypeVar("T")
@@ -164,13 +166,11 @@ class HubSpotConnector:
             for deal_id, contact_id in self._associated("deals", "contacts", ids):
                 contacts.setdefault(deal_id, []).append(contact_id)
             page = DealPage(resume_key=ids[-1] if ids else None)
-            for obj in results:
-                try:
-                    page.deals.append(self.map.to_deal(obj.id, obj.properties or {}, obj.updated_at,
-                                                       contacts.get(str(obj.id), [])))
-                except RecordError as exc:
-                    page.errors.append(exc)
+            page.deals, page.errors = mapped(results, partial(self._deal, contacts=contacts))
             yield page
+
+    def _deal(self, obj: Any, contacts: dict[str, list[str]]) -> Deal:
+        return self.map.to_deal(obj.id, obj.properties or {}, obj.updated_at, contacts.get(str(obj.id), []))
 
     def _window(self, what: str, search: Callable[..., Any], modified: str, properties: list[str],
                 since: datetime, until: datetime, after_key: str | None) -> Iterator[list[Any]]:
@@ -218,7 +218,7 @@ class HubSpotConnector:
     def read(self, contact_ids: list[str]) -> PulledPage:
         """Contacts by id (batch read, 100 a call): used to re-check records before a write."""
         found = PulledPage()
-        for chunk in _chunks(contact_ids, BATCH):
+        for chunk in chunks(contact_ids, BATCH):
             body: dict[str, Any] = {"inputs": [{"id": i} for i in chunk],
                                     "properties": self.map.contact_properties(), "propertiesWithHistory": []}
             response = self._call("read contacts", self.client.crm.contacts.batch_api.read,
@@ -248,11 +248,8 @@ class HubSpotConnector:
         if any(self.map.needs_industry_labels(obj.properties or {}) for obj in results):
             self.map.industry_labels = self.industry_labels()
         page = PulledPage()
-        for obj in results:
-            try:
-                page.contacts.append(self.map.to_contact(obj.id, obj.properties or {}, obj.updated_at))
-            except RecordError as exc:
-                page.errors.append(exc)
+        page.contacts, page.errors = mapped(
+            results, lambda obj: self.map.to_contact(obj.id, obj.properties or {}, obj.updated_at))
         return page
 
     def activities(self, contact_ids: list[str]) -> dict[str, list[Activity]]:
@@ -264,7 +261,7 @@ class HubSpotConnector:
             for contact_id, target in self._associated("contacts", object_type, contact_ids):
                 owner_of.setdefault(target, []).append(contact_id)
             api = getattr(self.client.crm.objects, object_type).batch_api
-            for chunk in _chunks(sorted(owner_of, key=numeric_key), BATCH):
+            for chunk in chunks(sorted(owner_of, key=numeric_key), BATCH):
                 read = {"inputs": [{"id": i} for i in chunk], "properties": ENGAGEMENT_PROPERTIES[object_type],
                         "propertiesWithHistory": []}
                 response = self._call(f"read {object_type}", api.read, batch_read_input_simple_public_object_id=read)
@@ -282,7 +279,7 @@ class HubSpotConnector:
         """(from id, to id) pairs, ASSOCIATION_BATCH ids a call. The batch read pages per record: a record
         whose answer has `paging.next.after` is asked again with that `after` until it has none. Records
         without any come back as "no associations found" errors in a 207, which is not a failure."""
-        for chunk in _chunks(ids, ASSOCIATION_BATCH):
+        for chunk in chunks(ids, ASSOCIATION_BATCH):
             inputs: list[dict[str, str]] = [{"id": i} for i in chunk]
             while inputs:
                 response = self._call(f"read {from_type} {to_type} associations",
@@ -301,7 +298,7 @@ class HubSpotConnector:
     def _history_activities(self, contact_ids: list[str], properties: list[str]) -> dict[str, list[Activity]]:
         """Activities from the history of these properties (batch read, 100 contacts a call)."""
         found: dict[str, list[Activity]] = {}
-        for chunk in _chunks(contact_ids, BATCH):
+        for chunk in chunks(contact_ids, BATCH):
             body = {"inputs": [{"id": i} for i in chunk], "properties": ["hs_object_id"],
                     "propertiesWithHistory": properties}
             response = self._call("read activity history", self.client.crm.contacts.batch_api.read,
@@ -354,10 +351,7 @@ class HubSpotConnector:
 
     def changes(self, contact: Contact, writes: dict[str, str]) -> WriteBack | None:
         """What a decision's neutral writes change on this contact, or None when nothing does."""
-        properties = self.map.changes(contact, writes)
-        if not properties:
-            return None
-        return WriteBack(contact.id, properties, {k: contact.snapshot.get(k, "") for k in properties})
+        return write_back(contact, self.map.changes(contact, writes))
 
     def write(self, writes: list[WriteBack], *, recheck: Recheck | None = None) -> list[WriteResult]:
         """Batch updates of 100. A lifecycle stage moving backward is cleared first, in its own call,
@@ -400,7 +394,7 @@ class HubSpotConnector:
 
     def _batch_update(self, writes: list[WriteBack], recheck: Recheck | None = None) -> list[WriteResult]:
         results: list[WriteResult] = []
-        for chunk in _chunks(writes, BATCH):
+        for chunk in chunks(writes, BATCH):
             results += self._update(chunk, recheck)
         return results
 
@@ -433,7 +427,7 @@ class HubSpotConnector:
         """Batch create, skipping tasks whose key already exists in the portal: a task created just
         before a crash is not created again when the outbox is replayed. One result per task, in order."""
         results: list[WriteResult] = []
-        for chunk in _chunks(tasks, BATCH):
+        for chunk in chunks(tasks, BATCH):
             outcome = self.retry.run(lambda chunk=chunk: self._create_missing_tasks(chunk))  # type: ignore[misc]
             results += [outcome[t.key] for t in chunk]
         return results
@@ -637,9 +631,4 @@ def _kept(clears: list[WriteBack], writes: list[WriteBack]) -> list[WriteBack]:
     """The lifecycle clears whose writes the recheck kept (it is asked once per retry)."""
     kept = {w.record_id for w in writes}
     return [c for c in clears if c.record_id in kept]
-
-
-def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 

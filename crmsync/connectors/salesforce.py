@@ -37,6 +37,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceOperationErr
 
 from crmsync.connectors import calls
 from crmsync.connectors.base import DealPage, PulledPage, Recheck, Resend
+from crmsync.connectors.core import chunks, mapped, write_back
 from crmsync.connectors.governor import Governor
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.connectors.salesforce_auth import grant_form
@@ -261,7 +262,7 @@ class SalesforceConnector:
             page = DealPage(resume_key=str(records[-1]["Id"]) if records else None)
             live = _live(records, page.deleted)
             leads = self._deal_leads([str(r["Id"]) for r in live if r.get("Id")])
-            page.deals, page.errors = _mapped(live, partial(_deal, leads=leads))
+            page.deals, page.errors = mapped(live, partial(_deal, leads=leads))
             yield page
 
     def _multicurrency(self) -> bool:
@@ -278,7 +279,7 @@ class SalesforceConnector:
         object reference, OpportunityContactRole). Two queries per 300 opportunities: their contact roles,
         then the leads converted into any of those opportunities or contacts."""
         found: dict[str, set[str]] = {}
-        for chunk in _chunks(opportunity_ids, IN_CHUNK):
+        for chunk in chunks(opportunity_ids, IN_CHUNK):
             roles: dict[str, set[str]] = {}
             for records in self._soql("query contact roles", "SELECT OpportunityId, ContactId FROM "
                                       f"OpportunityContactRole WHERE OpportunityId IN {id_list(chunk)}"):
@@ -295,7 +296,7 @@ class SalesforceConnector:
         """Leads converted into any of `ids` (opportunities or contacts: their key prefixes differ), by id:
         (ConvertedOpportunityId, ConvertedContactId). One query per 300 ids."""
         found: dict[str, tuple[str | None, str | None]] = {}
-        for chunk in _chunks(ids, IN_CHUNK):
+        for chunk in chunks(ids, IN_CHUNK):
             listed = id_list(chunk)
             for records in self._soql("query converted leads", "SELECT Id, ConvertedOpportunityId, ConvertedContactId "
                                       f"FROM Lead WHERE ConvertedOpportunityId IN {listed} OR ConvertedContactId IN "
@@ -343,7 +344,7 @@ class SalesforceConnector:
 
     def read(self, lead_ids: list[str]) -> PulledPage:
         found = PulledPage()
-        for chunk in _chunks(lead_ids, IN_CHUNK):
+        for chunk in chunks(lead_ids, IN_CHUNK):
             query = f"SELECT {', '.join(self.map.lead_fields())} FROM Lead WHERE Id IN {id_list(chunk)}"
             for records in self._soql("read leads", query):
                 contacts, errors = self._leads(records)
@@ -356,7 +357,7 @@ class SalesforceConnector:
         for record in records:
             if record.get("Id"):
                 self._remember(str(record["Id"]), record.get("ConvertedContactId"))
-        return _mapped(records, self.map.to_contact)
+        return mapped(records, self.map.to_contact)
 
     def _remember(self, lead_id: str, contact_id: str | None) -> None:
         self._contact_of.pop(lead_id, None)
@@ -368,7 +369,7 @@ class SalesforceConnector:
         """Lead id -> its converted contact, for the converted ones among `lead_ids`: from the leads this
         connector read, else one query per 300 leads it has not read."""
         unknown = [lid for lid in lead_ids if lid not in self._contact_of]
-        for chunk in _chunks(unknown, IN_CHUNK):
+        for chunk in chunks(unknown, IN_CHUNK):
             for records in self._soql("query converted contacts", "SELECT Id, ConvertedContactId FROM Lead WHERE "
                                       f"Id IN {id_list(chunk)}"):
                 for record in records:
@@ -388,7 +389,7 @@ class SalesforceConnector:
         found: dict[str, list[Activity]] = {lid: [] for lid in lead_ids}
         contacts = self._converted_contacts(lead_ids)
         lead_of = {lid: lid for lid in lead_ids} | {contact: lid for lid, contact in contacts.items()}
-        for chunk in _chunks(lead_ids, IN_CHUNK):
+        for chunk in chunks(lead_ids, IN_CHUNK):
             ids = id_list(chunk)
             who = id_list(chunk + [contacts[lid] for lid in chunk if lid in contacts])
             for what, query, key, convert in (
@@ -464,14 +465,11 @@ class SalesforceConnector:
     # --- writing --------------------------------------------------------------------------------
 
     def changes(self, contact: Contact, writes: dict[str, str]) -> WriteBack | None:
-        fields = self.map.changes(contact, writes)
-        if not fields:
-            return None
-        return WriteBack(contact.id, fields, {k: contact.snapshot.get(k, "") for k in fields})
+        return write_back(contact, self.map.changes(contact, writes))
 
     def write(self, writes: list[WriteBack], *, recheck: Recheck | None = None) -> list[WriteResult]:
         results: list[WriteResult] = []
-        for chunk in _chunks(writes, COMPOSITE):
+        for chunk in chunks(writes, COMPOSITE):
             batch = Resend(chunk, recheck)
 
             def attempt(batch: Resend = batch) -> list[dict[str, Any]]:
@@ -494,7 +492,7 @@ class SalesforceConnector:
     def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]:
         """Composite creates of 200, skipping tasks whose key already exists. One result per task, in order."""
         results: list[WriteResult] = []
-        for chunk in _chunks(tasks, COMPOSITE):
+        for chunk in chunks(tasks, COMPOSITE):
             outcome = self.retry.run(lambda chunk=chunk: self._create_missing_tasks(chunk))  # type: ignore[misc]
             results += [outcome[t.key] for t in chunk]
         return results
@@ -504,7 +502,7 @@ class SalesforceConnector:
         A retry after a lost answer (reset, timeout, empty or cut-short body) finds the tasks that
         answer was about and does not create them again."""
         existing: set[str] = set()
-        for part in _chunks([t.key for t in chunk], IN_CHUNK):
+        for part in chunks([t.key for t in chunk], IN_CHUNK):
             for records in self._soql("query task keys", f"SELECT {TASK_KEY} FROM Task WHERE {TASK_KEY} IN "
                                                          f"{id_list(part)}", call=self._attempt):
                 existing |= {str(r[TASK_KEY]) for r in records if r.get(TASK_KEY)}
@@ -650,7 +648,7 @@ class SalesforceConnector:
 
     def _create(self, sobject: str, records: list[dict[str, Any]]) -> list[str]:
         ids: list[str] = []
-        for chunk in _chunks(records, COMPOSITE):
+        for chunk in chunks(records, COMPOSITE):
             answer = self._call(f"create {sobject}", _rest("composite/sobjects", "POST", {
                 "allOrNone": True, "records": [{"attributes": {"type": sobject}, **r} for r in chunk]}))
             for result in answer or []:
@@ -774,18 +772,6 @@ def _live(records: list[dict[str, Any]], deleted: list[str]) -> list[dict[str, A
     return [r for r in records if not r.get("IsDeleted")]
 
 
-def _mapped(records: list[dict[str, Any]], convert: Callable[[dict[str, Any]], T]) -> tuple[list[T], list[RecordError]]:
-    """Records converted; the ones that cannot be are RecordErrors (quarantined), the others go on."""
-    done: list[T] = []
-    errors: list[RecordError] = []
-    for record in records:
-        try:
-            done.append(convert(record))
-        except RecordError as exc:
-            errors.append(exc)
-    return done, errors
-
-
 def _bulk_page(job_id: str, locator: str) -> Callable[[Salesforce], Any]:
     def call(sf: Salesforce) -> Any:
         return _bulk_client(sf).get_query_results(job_id, locator, BULK_PAGE)
@@ -855,6 +841,3 @@ def _per_record(ids: list[str], answer: list[dict[str, Any]]) -> list[WriteResul
     return results
 
 
-def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
