@@ -27,8 +27,8 @@ from urllib3.util.retry import Retry
 
 from crmsync.connectors import calls
 from crmsync.connectors.base import DealPage, PulledPage, Recheck, Resend
-from crmsync.connectors.core import chunks, mapped, write_back
-from crmsync.connectors.governor import Governor, Pacer
+from crmsync.connectors.core import ConnectorCore, chunks, mapped, write_back
+from crmsync.connectors.governor import Pacer
 from crmsync.connectors.hubspot_mapping import (
     DEAL_PROPERTIES,
     EMAIL_HISTORY,
@@ -77,7 +77,7 @@ class Capabilities:
                 f"property history ({', '.join(PAGE_AND_FORM_HISTORY)}); {self.note}")
 
 
-class HubSpotConnector:
+class HubSpotConnector(ConnectorCore):
     name = "hubspot"
     write_batch = BATCH  # a batch update takes 100 records
 
@@ -87,13 +87,10 @@ class HubSpotConnector:
         if settings.access_token is None:
             raise FatalError("CRMSYNC_HUBSPOT__ACCESS_TOKEN is not set: create a private app token with the "
                              "crm.objects.contacts and crm.schemas.contacts scopes")
+        super().__init__(retry, settings.api_share)
         self.settings = settings
         self.map = HubSpotMapping(mapping)
-        self.retry = retry or RetryPolicy()
         self.engagement_types = engagement_types
-        self.calls = 0
-        self.on_call: Callable[[str, int | str], None] | None = None
-        self.governor = Governor(settings.api_share, sleep=self.retry.sleep)
         self.search_pace = Pacer(search_per_second) if search_per_second else None
         self._capabilities: Capabilities | None = None
         self._lifecycle_order: list[str] | None = None
@@ -122,25 +119,13 @@ class HubSpotConnector:
             failure = exc
         response = getattr(client, "last_response", None)
         answer = _answer(what, failure, response, getattr(fn, "__name__", "") in WRITES)
-        if answer is None:
-            self._after(what, response)
+        if answer is None:  # the governor reads HubSpot's rate-limit headers
+            headers = dict(response.getheaders()) if response is not None else {}
+            self._answered(what, getattr(response, "status", 200), _int(headers.get("X-HubSpot-RateLimit-Max")),
+                           _int(headers.get("X-HubSpot-RateLimit-Remaining")),
+                           (_int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")) or 0) / 1000 or None)
             return result
-        self._observe(what, answer.status or "error")
-        if failure is not None and not calls.is_known(answer):
-            raise failure  # not a CRM answer nor a network fault: a bug, with its traceback
-        raise calls.classify(answer) from None
-
-    def _observe(self, what: str, status: int | str) -> None:
-        if self.on_call is not None:
-            self.on_call(what, status)
-
-    def _after(self, what: str, response: Any) -> None:
-        """Count the call, and let the governor read HubSpot's rate-limit headers."""
-        headers = dict(response.getheaders()) if response is not None else {}
-        self._observe(what, getattr(response, "status", 200))
-        self.governor.observe(_int(headers.get("X-HubSpot-RateLimit-Max")),
-                              _int(headers.get("X-HubSpot-RateLimit-Remaining")),
-                              (_int(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")) or 0) / 1000 or None)
+        raise self._failed(answer, failure) from None
 
     # --- pulling --------------------------------------------------------------------------------
 

@@ -37,8 +37,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceOperationErr
 
 from crmsync.connectors import calls
 from crmsync.connectors.base import DealPage, PulledPage, Recheck, Resend
-from crmsync.connectors.core import chunks, mapped, write_back
-from crmsync.connectors.governor import Governor
+from crmsync.connectors.core import ConnectorCore, chunks, mapped, write_back
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.connectors.salesforce_auth import grant_form
 from crmsync.connectors.salesforce_guard import guard_check
@@ -102,7 +101,7 @@ class _Transport(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-class SalesforceConnector:
+class SalesforceConnector(ConnectorCore):
     name = "salesforce"
     write_batch = COMPOSITE  # one composite call: 200 records
 
@@ -111,17 +110,14 @@ class SalesforceConnector:
                  fit_industries: Sequence[str] = (), scored_sources: Sequence[str] = ()) -> None:
         if not settings.instance_url and not settings.login_url:
             raise FatalError("CRMSYNC_SALESFORCE__INSTANCE_URL is not set")
+        super().__init__(retry, 0.8)
         self.settings = settings
         self.map = SalesforceMapping(mapping)
         self.fit_industries = list(fit_industries)
         self.scored_sources = list(scored_sources)
         """The source words the definitions' property rules give points for (doctor lists org values none scores)."""
-        self.retry = retry or RetryPolicy()
         self.bulk_threshold = bulk_threshold
         self.bulk_wait = bulk_wait
-        self.calls = 0
-        self.on_call: Callable[[str, int | str], None] | None = None
-        self.governor = Governor(0.8, sleep=self.retry.sleep)
         self.session = requests.Session()
         plain = {urlsplit(u).netloc for u in (settings.instance_url, settings.login_url)
                  if u and u.startswith("http://")}
@@ -197,26 +193,18 @@ class SalesforceConnector:
             except Exception as exc:  # simple-salesforce's, requests' and the JSON decoder's exceptions
                 failure = exc
             answer = _answer(what, failure, result, required)
-            if answer is None:
-                self._observe(what, 200)
+            if answer is None:  # the governor reads the daily API usage Salesforce reports (Sforce-Limit-Info)
                 usage = self.sf.api_usage.get("api-usage") if self.sf is not None else None
-                if usage is not None:
-                    self.governor.observe(usage.total, usage.total - usage.used, 24 * 3600)
+                budget = (usage.total, usage.total - usage.used, 24 * 3600) if usage is not None else (None, None, None)
+                self._answered(what, 200, *budget)
                 return result  # type: ignore[no-any-return]
-            self._observe(what, answer.status or "error")
-            if failure is not None and not calls.is_known(answer):
-                raise failure  # not a CRM answer nor a network fault: a bug, with its traceback
-            error = calls.classify(answer)
+            error = self._failed(answer, failure)
             if not isinstance(error, calls.SessionExpired):
                 raise error from None
             if renewed:
                 raise AuthError(f"Salesforce {what}: HTTP 401 again right after a new login: the org refuses this "
                                 "user's sessions (user frozen or deactivated, or the connected app's session policy)")
             self.sf, renewed = None, True  # a new session at the top of the loop, then the same call
-
-    def _observe(self, what: str, status: int | str) -> None:
-        if self.on_call is not None:
-            self.on_call(what, status)
 
     def _soql(self, what: str, query: str, include_deleted: bool = False,
               call: Callable[..., Any] | None = None) -> Iterator[list[dict[str, Any]]]:
