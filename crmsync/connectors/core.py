@@ -7,6 +7,9 @@
 - `chunks`: lists cut to a call's size (batch inputs, IN lists).
 - `mapped`: pulled records converted, the ones that cannot be as RecordErrors (to quarantine).
 - `write_back`: what a decision changes on a contact, with the values it replaces.
+- `ConnectorCore._send_batch`: one write batch retried as a unit through `Resend` (a retry rechecks first).
+- `ConnectorCore._create_tasks`: idempotent task creation: per chunk, look up the keys that exist, create
+  the others.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from crmsync.connectors import calls
+from crmsync.connectors.base import Recheck, Resend
 from crmsync.connectors.governor import Governor
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.errors import CrmsyncError, RecordError
-from crmsync.model import Contact, WriteBack
+from crmsync.model import Contact, OwnerTask, WriteBack, WriteResult
 
 T = TypeVar("T")
 
@@ -51,6 +55,35 @@ class ConnectorCore:
             raise failure
         return calls.classify(answer)
 
+    def _send_batch(self, writes: list[WriteBack], recheck: Recheck | None, send: Callable[[list[WriteBack]], Any],
+                    results: Callable[[list[str], Any], list[WriteResult]]) -> list[WriteResult]:
+        """One write batch, retried as a unit: each try `send`s (one attempt) what `Resend` still has to
+        send, a retry asking `recheck` first. `results` reads the answer for the ids sent; the writes the
+        recheck left out are superseded."""
+        batch = Resend(writes, recheck)
+
+        def attempt() -> Any:
+            todo = batch.next()
+            return send(todo) if todo else None
+
+        answer = self.retry.run(attempt)
+        sent = [w.record_id for w in batch.sending]
+        return batch.superseded() + (results(sent, answer) if sent else [])
+
+    def _create_tasks(self, tasks: list[OwnerTask], size: int, existing: Callable[[list[str]], set[str]],
+                      create: Callable[[list[OwnerTask]], list[WriteResult]]) -> list[WriteResult]:
+        """Owner tasks created once each, `size` a chunk; one result per task, in order.
+
+        The retried unit is a chunk: `existing` (one attempt) says which of its keys the CRM has now, and
+        `create` (one attempt) creates the others, a result per task. A retry after a lost answer (reset,
+        timeout, empty or cut-short body) finds the tasks that answer was about and does not create them
+        again; a task created just before a crash is not created again when the outbox is replayed."""
+        results: list[WriteResult] = []
+        for chunk in chunks(tasks, size):
+            outcome = self.retry.run(lambda chunk=chunk: _create_missing(chunk, existing, create))  # type: ignore[misc]
+            results += [outcome[t.key] for t in chunk]
+        return results
+
 
 def chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
@@ -75,3 +108,13 @@ def write_back(contact: Contact, changed: dict[str, str]) -> WriteBack | None:
     if not changed:
         return None
     return WriteBack(contact.id, changed, {k: contact.snapshot.get(k, "") for k in changed})
+
+
+def _create_missing(chunk: list[OwnerTask], existing: Callable[[list[str]], set[str]],
+                    create: Callable[[list[OwnerTask]], list[WriteResult]]) -> dict[str, WriteResult]:
+    found = existing([t.key for t in chunk])
+    outcome = {t.key: WriteResult(t.record_id, True) for t in chunk if t.key in found}
+    todo = [t for t in chunk if t.key not in found]
+    if todo:
+        outcome.update(zip([t.key for t in todo], create(todo), strict=True))
+    return outcome

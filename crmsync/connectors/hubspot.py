@@ -26,7 +26,7 @@ from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
 from crmsync.connectors import calls
-from crmsync.connectors.base import DealPage, PulledPage, Recheck, Resend
+from crmsync.connectors.base import DealPage, PulledPage, Recheck
 from crmsync.connectors.core import ConnectorCore, chunks, mapped, write_back
 from crmsync.connectors.governor import Pacer
 from crmsync.connectors.hubspot_mapping import (
@@ -387,17 +387,8 @@ class HubSpotConnector(ConnectorCore):
         """One batch update. HubSpot refuses the whole batch (400, nothing written) when one value is
         invalid, without naming the record: the batch is split in halves until the bad record is alone;
         it fails for good with HubSpot's message (to quarantine), the others are written."""
-        batch = Resend(chunk, recheck)
-
-        def attempt() -> Any:
-            todo = batch.next()
-            return self._attempt("update contacts", self.client.crm.contacts.batch_api.update,
-                                 batch_input_simple_public_object_batch_input={
-                                     "inputs": [{"id": w.record_id, "properties": w.properties} for w in todo]}
-                                 ) if todo else None
-
         try:
-            response = self.retry.run(attempt)
+            return self._send_batch(chunk, recheck, self._send_update, _per_record)
         except (RecordError, FatalError) as exc:
             if not _refused_as_whole(exc):
                 raise
@@ -405,35 +396,24 @@ class HubSpotConnector(ConnectorCore):
                 return [WriteResult(chunk[0].record_id, False, _reason(exc)[:500], retriable=False)]
             half = len(chunk) // 2
             return self._update(chunk[:half], recheck) + self._update(chunk[half:], recheck)
-        sent = [w.record_id for w in batch.sending]
-        return batch.superseded() + (_per_record(sent, response) if sent else [])
+
+    def _send_update(self, writes: list[WriteBack]) -> Any:
+        return self._attempt("update contacts", self.client.crm.contacts.batch_api.update,
+                             batch_input_simple_public_object_batch_input={
+                                 "inputs": [{"id": w.record_id, "properties": w.properties} for w in writes]})
 
     def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]:
-        """Batch create, skipping tasks whose key already exists in the portal: a task created just
-        before a crash is not created again when the outbox is replayed. One result per task, in order."""
-        results: list[WriteResult] = []
-        for chunk in chunks(tasks, BATCH):
-            outcome = self.retry.run(lambda chunk=chunk: self._create_missing_tasks(chunk))  # type: ignore[misc]
-            results += [outcome[t.key] for t in chunk]
-        return results
+        """Batch creates of 100, skipping tasks whose key already exists in the portal (`_create_tasks`)."""
+        return self._create_tasks(tasks, BATCH, self._existing_task_keys, self._create_task_batch)
 
-    def _create_missing_tasks(self, chunk: list[OwnerTask]) -> dict[str, WriteResult]:
-        """The retried unit of a task create: look up which keys exist now, create only the others.
-        A retry after a lost answer (reset, timeout, cut-short body) finds the tasks that answer was
-        about and does not create them again."""
-        existing = self._existing_task_keys([t.key for t in chunk])
-        outcome = {t.key: WriteResult(t.record_id, True) for t in chunk if t.key in existing}
-        todo = [t for t in chunk if t.key not in existing]
-        if todo:
-            response = self._attempt("create tasks", self.client.crm.objects.tasks.batch_api.create,
-                                     batch_input_simple_public_object_batch_input_for_create={
-                                         "inputs": [self._task_input(t) for t in todo]})
-            errors = getattr(response, "errors", None) or []
-            message = "; ".join(_error_text(e) for e in errors)
-            # batch create reports no ids for failures: the chunk is retried, keys prevent doubles
-            outcome.update({t.key: WriteResult(t.record_id, not errors, message, retriable=bool(errors))
-                            for t in todo})
-        return outcome
+    def _create_task_batch(self, tasks: list[OwnerTask]) -> list[WriteResult]:
+        response = self._attempt("create tasks", self.client.crm.objects.tasks.batch_api.create,
+                                 batch_input_simple_public_object_batch_input_for_create={
+                                     "inputs": [self._task_input(t) for t in tasks]})
+        errors = getattr(response, "errors", None) or []
+        message = "; ".join(_error_text(e) for e in errors)
+        # batch create reports no ids for failures: the chunk is retried, keys prevent doubles
+        return [WriteResult(t.record_id, not errors, message, retriable=bool(errors)) for t in tasks]
 
     @staticmethod
     def _task_input(task: OwnerTask) -> dict[str, Any]:

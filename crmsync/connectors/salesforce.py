@@ -36,7 +36,7 @@ from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation
 from simple_salesforce.exceptions import SalesforceError, SalesforceOperationError
 
 from crmsync.connectors import calls
-from crmsync.connectors.base import DealPage, PulledPage, Recheck, Resend
+from crmsync.connectors.base import DealPage, PulledPage, Recheck
 from crmsync.connectors.core import ConnectorCore, chunks, mapped, write_back
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.connectors.salesforce_auth import grant_form
@@ -458,16 +458,12 @@ class SalesforceConnector(ConnectorCore):
     def write(self, writes: list[WriteBack], *, recheck: Recheck | None = None) -> list[WriteResult]:
         results: list[WriteResult] = []
         for chunk in chunks(writes, COMPOSITE):
-            batch = Resend(chunk, recheck)
-
-            def attempt(batch: Resend = batch) -> list[dict[str, Any]]:
-                todo = batch.next()
-                return self._composite("update leads", "PATCH", [
-                    {"attributes": {"type": "Lead"}, "id": w.record_id, **w.properties} for w in todo]) if todo else []
-
-            answer = self.retry.run(attempt)
-            results += batch.superseded() + _per_record([w.record_id for w in batch.sending], answer)
+            results += self._send_batch(chunk, recheck, self._send_update, _per_record)
         return results
+
+    def _send_update(self, writes: list[WriteBack]) -> list[dict[str, Any]]:
+        return self._composite("update leads", "PATCH", [
+            {"attributes": {"type": "Lead"}, "id": w.record_id, **w.properties} for w in writes])
 
     def _composite(self, what: str, method: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One try of a composite/sobjects call; an answer without one result per record is malformed."""
@@ -478,33 +474,23 @@ class SalesforceConnector(ConnectorCore):
         return answer
 
     def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]:
-        """Composite creates of 200, skipping tasks whose key already exists. One result per task, in order."""
-        results: list[WriteResult] = []
-        for chunk in chunks(tasks, COMPOSITE):
-            outcome = self.retry.run(lambda chunk=chunk: self._create_missing_tasks(chunk))  # type: ignore[misc]
-            results += [outcome[t.key] for t in chunk]
-        return results
+        """Composite creates of 200, skipping tasks whose key already exists (`_create_tasks`)."""
+        return self._create_tasks(tasks, COMPOSITE, self._existing_task_keys, self._create_task_batch)
 
-    def _create_missing_tasks(self, chunk: list[OwnerTask]) -> dict[str, WriteResult]:
-        """The retried unit of a task create: look up which keys exist now, create only the others.
-        A retry after a lost answer (reset, timeout, empty or cut-short body) finds the tasks that
-        answer was about and does not create them again."""
+    def _existing_task_keys(self, keys: list[str]) -> set[str]:
         existing: set[str] = set()
-        for part in chunks([t.key for t in chunk], IN_CHUNK):
+        for part in chunks(keys, IN_CHUNK):
             for records in self._soql("query task keys", f"SELECT {TASK_KEY} FROM Task WHERE {TASK_KEY} IN "
                                                          f"{id_list(part)}", call=self._attempt):
                 existing |= {str(r[TASK_KEY]) for r in records if r.get(TASK_KEY)}
-        outcome = {t.key: WriteResult(t.record_id, True) for t in chunk if t.key in existing}
-        todo = [t for t in chunk if t.key not in existing]
-        if todo:
-            records = [{"attributes": {"type": "Task"}, "WhoId": t.record_id, "Subject": t.subject[:255],
-                        "Description": t.body, "Status": "Not Started", "Priority": "High", TASK_KEY: t.key,
-                        "ActivityDate": (t.due_at or datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
-                        **({"OwnerId": t.owner_id} if t.owner_id else {})} for t in todo]
-            answer = self._composite("create tasks", "POST", records)
-            for task, result in zip(todo, _per_record([t.record_id for t in todo], answer), strict=True):
-                outcome[task.key] = result
-        return outcome
+        return existing
+
+    def _create_task_batch(self, tasks: list[OwnerTask]) -> list[WriteResult]:
+        records = [{"attributes": {"type": "Task"}, "WhoId": t.record_id, "Subject": t.subject[:255],
+                    "Description": t.body, "Status": "Not Started", "Priority": "High", TASK_KEY: t.key,
+                    "ActivityDate": (t.due_at or datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
+                    **({"OwnerId": t.owner_id} if t.owner_id else {})} for t in tasks]
+        return _per_record([t.record_id for t in tasks], self._composite("create tasks", "POST", records))
 
     # --- administration -------------------------------------------------------------------------
 
