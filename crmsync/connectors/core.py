@@ -5,6 +5,7 @@
   counted, its rate-limit figures given to the governor) and `_failed` (anything else: counted, then
   the error table's verdict, calls.py). Each CRM's `_attempt` makes the call and describes its answer.
 - `chunks`: lists cut to a call's size (batch inputs, IN lists).
+- `follow`: a paged read, each page naming the next.
 - `mapped`: pulled records converted, the ones that cannot be as RecordErrors (to quarantine).
 - `write_back`: what a decision changes on a contact, with the values it replaces.
 - `ConnectorCore._send_batch`: one write batch retried as a unit through `Resend` (a retry rechecks first).
@@ -25,6 +26,7 @@ from crmsync.errors import CrmsyncError, RecordError
 from crmsync.model import Contact, OwnerTask, WriteBack, WriteResult
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 
 class ConnectorCore:
@@ -88,6 +90,18 @@ class ConnectorCore:
 def chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def follow(first: P, more: Callable[[str], P], cursor: Callable[[P], str | None]) -> Iterator[P]:
+    """A paged read: `first`, then each page the one before names (`cursor`: its next-page cursor, or None
+    at the end), read with `more`."""
+    page = first
+    while True:
+        yield page
+        after = cursor(page)
+        if not after:
+            return
+        page = more(after)
 
 
 def mapped(records: list[Any], convert: Callable[[Any], T]) -> tuple[list[T], list[RecordError]]:

@@ -27,7 +27,7 @@ from urllib3.util.retry import Retry
 
 from crmsync.connectors import calls
 from crmsync.connectors.base import DealPage, PulledPage, Recheck
-from crmsync.connectors.core import ConnectorCore, chunks, mapped, write_back
+from crmsync.connectors.core import ConnectorCore, chunks, follow, mapped, write_back
 from crmsync.connectors.governor import Pacer
 from crmsync.connectors.hubspot_mapping import (
     DEAL_PROPERTIES,
@@ -218,16 +218,15 @@ class HubSpotConnector(ConnectorCore):
         `archived=true` ("Whether to return only results that have been archived", CRM v3 contacts spec,
         ../shared/specs/hubspot/contacts-v3.json); search never returns archived records and the list
         takes no date filter, so every archived contact is listed: the daily sweep (crmsync.sync.erasure)."""
-        after: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"limit": BATCH, "archived": True, "properties": ["hs_object_id"]}
-            if after:
-                kwargs["after"] = after
-            page = self._call("list archived contacts", self.client.crm.contacts.basic_api.get_page, **kwargs)
+        first = self._archived()
+        for page in follow(first, self._archived, _next_after):
             yield [str(obj.id) for obj in page.results or []]
-            if page.paging is None or page.paging.next is None:
-                return
-            after = page.paging.next.after
+
+    def _archived(self, after: str | None = None) -> Any:
+        kwargs: dict[str, Any] = {"limit": BATCH, "archived": True, "properties": ["hs_object_id"]}
+        if after:
+            kwargs["after"] = after
+        return self._call("list archived contacts", self.client.crm.contacts.basic_api.get_page, **kwargs)
 
     def _mapped(self, results: list[Any]) -> PulledPage:
         if any(self.map.needs_industry_labels(obj.properties or {}) for obj in results):
@@ -314,23 +313,19 @@ class HubSpotConnector(ConnectorCore):
         """Page views and form submissions that occurred in (since, until], for all contacts, where the
         portal has the events API (the types it lists); nothing elsewhere (see `activities`)."""
         for event_type in self.capabilities().event_types:
-            after: str | None = None
-            seen: set[str] = set()
-            while True:
-                kwargs: dict[str, Any] = {"object_type": "contact", "event_type": event_type,
-                                          "occurred_after": since, "occurred_before": until,
-                                          "limit": EVENTS_PAGE}
-                if after:
-                    kwargs["after"] = after
-                page = self._call("read events", self.client.events.events_api.get_page, **kwargs)
+            listed = partial(self._events_page, event_type, since, until)
+            for page in follow(listed(), listed, partial(_next_unseen, set())):
                 for event in page.results or []:
                     activity = self.map.event(event.event_type, event.id, event.occurred_at, event.properties or {})
                     if activity is not None:
                         yield str(event.object_id), activity
-                after = page.paging.next.after if page.paging and page.paging.next else None
-                if not page.results or not after or after in seen:  # an empty page or a cursor seen before ends it
-                    break
-                seen.add(after)
+
+    def _events_page(self, event_type: str, since: datetime, until: datetime, after: str | None = None) -> Any:
+        kwargs: dict[str, Any] = {"object_type": "contact", "event_type": event_type, "occurred_after": since,
+                                  "occurred_before": until, "limit": EVENTS_PAGE}
+        if after:
+            kwargs["after"] = after
+        return self._call("read events", self.client.events.events_api.get_page, **kwargs)
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -549,6 +544,19 @@ def _int(value: Any) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def _next_after(page: Any) -> str | None:
+    return page.paging.next.after if page.paging and page.paging.next else None
+
+
+def _next_unseen(seen: set[str], page: Any) -> str | None:
+    """The events pages' next cursor; an empty page or a cursor seen before ends the read."""
+    after = _next_after(page)
+    if not page.results or not after or after in seen:
+        return None
+    seen.add(after)
+    return after
 
 
 def _per_record(ids: list[str], response: Any) -> list[WriteResult]:

@@ -37,7 +37,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceOperationErr
 
 from crmsync.connectors import calls
 from crmsync.connectors.base import DealPage, PulledPage, Recheck
-from crmsync.connectors.core import ConnectorCore, chunks, mapped, write_back
+from crmsync.connectors.core import ConnectorCore, chunks, follow, mapped, write_back
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.connectors.salesforce_auth import grant_form
 from crmsync.connectors.salesforce_guard import guard_check
@@ -211,13 +211,12 @@ class SalesforceConnector(ConnectorCore):
         """Pages of records for one SOQL query, following nextRecordsUrl. `call`: `_call` (retried)
         or `_attempt` (inside a unit that is retried as a whole)."""
         call = call or self._call
-        page = call(what, lambda sf: sf.query(query, include_deleted=include_deleted), PAGE_KEYS)
-        while True:
+        first = call(what, lambda sf: sf.query(query, include_deleted=include_deleted), PAGE_KEYS)
+        for page in follow(first, lambda url: call(what, _more(url), PAGE_KEYS), _next_records):
             yield list(page["records"] or [])
-            next_url = page.get("nextRecordsUrl")
-            if page["done"] or not next_url:
-                return
-            page = call(what, _more(next_url), PAGE_KEYS)
+
+    def _query_more(self, what: str, url: str) -> Any:
+        return self._call(what, _more(url), PAGE_KEYS)
 
     # --- pulling --------------------------------------------------------------------------------
 
@@ -422,11 +421,8 @@ class SalesforceConnector(ConnectorCore):
         named: set[str] = set()
         for sobject, page in self.retry.run(lambda: self._composite_queries(queries)).items():
             key = ACTIVITY_STREAMS[sobject]
-            while True:
-                named |= {str(r[key]) for r in page["records"] or [] if r.get(key)}
-                if page["done"] or not page.get("nextRecordsUrl"):
-                    break
-                page = self._call(f"query changed {sobject}", _more(page["nextRecordsUrl"]), PAGE_KEYS)
+            for more in follow(page, partial(self._query_more, f"query changed {sobject}"), _next_records):
+                named |= {str(r[key]) for r in more["records"] or [] if r.get(key)}
         contacts = sorted(i for i in named if i.startswith(CONTACT_PREFIX))
         return {i for i in named if i.startswith(LEAD_PREFIX)} | set(self._converted_leads(contacts))
 
@@ -781,6 +777,11 @@ def _rest(path: str, method: str, body: Any = None) -> Callable[[Salesforce], An
     def call(sf: Salesforce) -> Any:
         return sf.restful(path, method=method, **({"json": body} if body is not None else {}))
     return call
+
+
+def _next_records(page: dict[str, Any]) -> str | None:
+    """A query page's next page: none once `done`."""
+    return None if page["done"] else page.get("nextRecordsUrl")
 
 
 def _more(url: str) -> Callable[[Salesforce], Any]:
