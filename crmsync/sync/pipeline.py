@@ -76,11 +76,12 @@ class SyncPass:
                 self.flush(report)
             # The connector's streams, each on its own cursor, moved with its last page: the records
             # (with the activities only offered as a stream), then, where the CRM has them, its activity
-            # streams and its deals (a hook until the store keeps deals).
+            # streams and its deals (the contacts they name that this pass did not decide re-decided).
             decided = self.pull.contacts(report, window, between=lambda: self._between(report))
             if decided is not None:
                 self.pull.activity_changes(report, window, decided)
-                self.pull.deals(report, window)
+                if not self.pull.deals(report, window, decided, between=lambda: self._between(report)):
+                    decided = None
             if self._writes_enabled:
                 self.flush(report)
             if decided is None:  # stopped between pages: the rest of the window is read again next time

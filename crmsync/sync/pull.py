@@ -3,9 +3,10 @@
 The contacts stream (or a backfill's own cursor) is read from its cursor minus an overlap (late index
 updates are caught, records seen twice are harmless) to the bound fixed when the pass starts; the
 activities the CRM only offers as a stream (`<stream>:events`) are stored first; where activities
-change without their record (`ActivityStreams`), each activity stream is read on its own cursor; the
-deal stream (`DealStream`) is a hook for now. Every page is decided and committed with its stream's
-state: a backfill's checkpoint with each page, the cursor with the stream's last page.
+change without their record (`ActivityStreams`), each activity stream is read on its own cursor; where
+the CRM has deals (`DealStream`), they are read on the cursor `deals`, stored, and the contacts they name
+re-decided. Every page is committed with its stream's state: a backfill's checkpoint with each page, the
+cursor with the stream's last page.
 """
 
 from __future__ import annotations
@@ -14,18 +15,17 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from crmsync.connectors.base import ActivityStreams, Connector, DealStream, PulledPage
-from crmsync.model import Activity
+from crmsync.connectors.base import ActivityStreams, Connector, DealPage, DealStream, PulledPage
+from crmsync.model import Activity, ObjectType
 from crmsync.store import Store
 from crmsync.store.kinds import RunKind
 from crmsync.sync import erasure
 from crmsync.sync.decide import Decider
 from crmsync.sync.report import PassReport
-from crmsync.sync.sanitize import activity_problem
-from crmsync.sync.window import EPOCH, Mark, Window, events_stream, with_last
+from crmsync.sync.sanitize import activity_problem, storable
+from crmsync.sync.window import EPOCH, Mark, Window, deals_stream, events_stream, with_last
 
 log = logging.getLogger("crmsync.sync")
-DEAL_STREAM = "deals"
 
 
 class Pull:
@@ -112,8 +112,8 @@ class Pull:
         """Where activities change without their record (Salesforce), each activity stream is read on
         a cursor of its own (`<stream>:<name>`, from its cursor minus the overlap to the pass's upper
         bound) every `activity_interval`, and the records it names that this pass did not decide are read
-        and sent through the same decide / store / outbox path, the streams' cursors moving with that
-        page. None on a pass that is not due; a first pass reads no stream (it read every record with
+        and sent through the same decide / store / outbox path (added to `decided`), the streams' cursors
+        moving with that page. None on a pass that is not due; a first pass reads no stream (it read every record with
         its activities) but starts their cursors."""
         connector = self.connector
         if window.kind != RunKind.SYNC or not isinstance(connector, ActivityStreams):
@@ -129,21 +129,69 @@ class Pull:
         fresh = sorted(touched - decided)
         marks = [Mark(full, position=window.upper) for full in names] if not self.dry_run else []
         if fresh:
-            self.page(self.connector.read(fresh), report, {}, marks=marks)
+            decided |= self.page(self.connector.read(fresh), report, {}, marks=marks)
         else:
             self._mark(marks)
 
-    def deals(self, report: PassReport, window: Window) -> None:
-        """The deal stream: a hook, a no-op until the store keeps deals. Where the connector is a
-        `DealStream` and the store has `save_deals`, this is where the deals of [its cursor `deals` minus
-        the overlap, `window.upper`) are to be read (`pull_deals`, pages through `with_last`), stored
-        under object type `deal` with `Mark(DEAL_STREAM, position=window.upper)` in the transaction of
-        the last page, and the contacts they name re-decided (`self.page(self.connector.read(ids), ...)`)."""
-        if window.kind != RunKind.SYNC or not isinstance(self.connector, DealStream):
+    def deals(self, report: PassReport, window: Window, decided: set[str], *, between: Callable[[], bool]) -> bool:
+        """The deal stream (`DealStream`), page by page, on its own cursor (`deals_stream`: from its cursor
+        minus the overlap to the pass's upper bound; a backfill reads exactly its window on a cursor of its
+        own, resuming after its checkpoint). For each page, the contacts its deals name that this pass did
+        not decide yet are read and sent through the same decide / store / outbox path (a deal created for
+        an undocumented MQL gets its skipped gate flagged), then the deals are stored in one transaction
+        with the page's unmappable or refused deals quarantined under object type `deal` and, with the
+        last page, the stream's cursor. False when `between` (called after each page) said to stop."""
+        connector = self.connector
+        if not isinstance(connector, DealStream):
+            return True
+        stream = deals_stream(window.stream)
+        backfill = window.kind == RunKind.BACKFILL
+        lower, resume = window.lower, None
+        if backfill:
+            frozen, resume = self.store.unfinished(self.crm, stream)
+            if frozen is None and not self.dry_run:  # fixed in its cursor row, like the records' window
+                with self.store.transaction() as c:
+                    self.store.set_cursor(c, self.crm, stream, window.lower, upper_bound=window.upper)
+        else:
+            cursor = self.store.cursor(self.crm, stream)
+            lower = cursor - self.overlap if cursor else EPOCH
+        read = False
+        for page, last in with_last(connector.pull_deals(lower, window.upper, after_key=resume)):
+            read = True
+            marks = [Mark(stream, position=window.upper)] if last else \
+                [Mark(stream, checkpoint=page.resume_key)] if backfill and page.resume_key else []
+            self._deal_page(page, report, decided, marks)
+            if between():
+                return False
+        if not read:  # an empty window: no page to carry the cursor
+            self._mark([Mark(stream, position=window.upper)])
+        return True
+
+    def _deal_page(self, page: DealPage, report: PassReport, decided: set[str], marks: list[Mark]) -> None:
+        """The contacts a page's deals name that this pass did not decide, re-decided; then the deals
+        stored (a dry run stores nothing), with the quarantine and the stream's marks."""
+        report.counts["deals"] += len(page.deals)
+        named = sorted({i for deal in page.deals for i in deal.contact_ids or () if i and i not in decided})
+        if named:
+            decided |= self.page(self.connector.read(named), report, {})
+        if self.dry_run:
+            report.counts["quarantined"] += len(page.errors)
             return
-        if getattr(self.store, "save_deals", None) is None:
-            return
-        log.debug("deal stream not read yet", extra={"crm": self.crm, "stream": DEAL_STREAM})
+        if page.deleted:  # before the page's marks: a crash in between reads the page again
+            self.store.forget_deals(self.crm, page.deleted)
+        with self.store.transaction() as c:
+            refused = self.store.save_deals(c, self.crm, page.deals, self.clock())
+            rejected = [("read", e.record_id, e.reason) for e in page.errors]
+            rejected += [("store", deal_id, "the deal id is empty or longer than 64 characters")
+                         for deal_id in refused]
+            for step, deal_id, reason in rejected:
+                self.store.quarantine(c, self.crm, storable(deal_id), step, storable(reason),
+                                      object_type=ObjectType.DEAL)
+            kept = [i for i in (str(deal.id) for deal in page.deals if deal.id is not None) if 0 < len(i) <= 64]
+            self.store.release(c, self.crm, kept, object_type=ObjectType.DEAL)
+            for mark in marks:
+                mark.apply(self.store, c, self.crm)
+        report.counts["quarantined"] += len(rejected)
 
     def _mark(self, marks: list[Mark]) -> None:
         """Marks with no page to carry them (an empty window, a stream with nothing to re-decide)."""

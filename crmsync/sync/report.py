@@ -19,7 +19,7 @@ class PassReport:
     run_id: int | None = None
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("pulled", "unchanged", "decided", "stored", "changed", "written", "write_failed", "tasks", "quarantined",
-         "events", "stale_writes", "erased"), 0))
+         "events", "stale_writes", "erased", "deals"), 0))
     plan: list[dict[str, Any]] = field(default_factory=list)
     stages: dict[str, int] = field(default_factory=dict)
     outcome: RunOutcome = RunOutcome.RUNNING

@@ -58,7 +58,8 @@ def with_last(pages: Iterable[Page]) -> Iterator[tuple[Page, bool]]:
 
 
 def backfill_stream(crm: str, since: datetime, until: datetime | None) -> str:
-    """A backfill's own cursor: short (it fits `cursors.stream` with the `:events` suffix) and the same
+    """A backfill's own cursor: short (it fits `cursors.stream` with the `:events` or
+    `:deals` suffix) and the same
     for the same request, so a re-run finds and resumes it; an open window (no `until`) is one name
     whatever the time, its upper bound being frozen in the cursor row."""
     end = until.astimezone(UTC).isoformat() if until else "open"
@@ -68,3 +69,9 @@ def backfill_stream(crm: str, since: datetime, until: datetime | None) -> str:
 def events_stream(stream: str) -> str:
     """The cursor of the activities the CRM only offers as a stream, beside a record stream's."""
     return f"{stream}:events"
+
+
+def deals_stream(stream: str) -> str:
+    """The deal stream's cursor beside a record stream's: `deals` beside the live `contacts`, and
+    `<backfill cursor>:deals` beside a backfill's, so a backfill never moves the live deal cursor."""
+    return "deals" if stream == "contacts" else f"{stream}:deals"
