@@ -28,7 +28,7 @@ from crmsync.errors import ConfigError, CrmsyncError, DefinitionsError
 from crmsync.logs import configure as configure_logs
 from crmsync.model import Check
 from crmsync.redact import register_secrets, scrub_text, terminal_safe
-from crmsync.reporting.contract import contract_alerts
+from crmsync.reporting.contract import contract_alerts, pipeline_line
 from crmsync.settings import Settings, load_settings, masked, secret_values
 from crmsync.store import Store
 from crmsync.store.kinds import RunKind
@@ -508,7 +508,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print the statu
          f"{contract['sla_breached']}, at risk {contract['sla_at_risk']}; compliance "
          + (", ".join(f"{k} {_pct(v)}" for k, v in contract["sla_compliance"].items()) or "n/a")
          + f"; invalid reason codes {contract['invalid_reasons']}")
-    _say(f"pipeline without documented qualification: {contract['skipped_gates']} records")
+    _say(pipeline_line(contract))
     for r in data["last_runs"]:
         _say(f"run {r['id']} {r['crm']} {r['kind']}: {r['outcome']} {r['counts']}"
              + (f" error: {r['error']}" if r["error"] else ""))

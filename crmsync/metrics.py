@@ -46,6 +46,11 @@ class Metrics:
                                      registry=r)
         self.skipped_gates = Gauge("crmsync_pipeline_skipped_gate", "Records at opportunity or customer that "
                                    "got there without documented BANT (a skipped SQL gate)", registry=r)
+        self.skipped_gate_deals = Gauge("crmsync_pipeline_skipped_gate_deals", "Open or won deals of records that "
+                                        "skipped the SQL gate", registry=r)
+        self.skipped_gate_amount = Gauge("crmsync_pipeline_skipped_gate_amount", "Amount of the open or won deals "
+                                         "of records that skipped the SQL gate, per currency (never converted; "
+                                         "'<crm> default': the CRM account's own currency)", ["currency"], registry=r)
         self.contract_alert = Gauge("crmsync_contract_alert", "1 while a contract figure is below its floor",
                                     ["figure"], registry=r)
         self.review_due = Gauge("crmsync_definitions_next_review_timestamp_seconds",
@@ -86,6 +91,10 @@ class Metrics:
         self.sla_at_risk.set(figures["sla_at_risk"])
         self.invalid_reasons.set(figures["invalid_reasons"])
         self.skipped_gates.set(figures["skipped_gates"])
+        self.skipped_gate_deals.set(figures["skipped_gate_deals"])
+        self.skipped_gate_amount.clear()  # a currency no deal has any more is dropped, not left at its last value
+        for currency, amount in figures["skipped_gate_amounts"].items():
+            self.skipped_gate_amount.labels(currency).set(amount)
         for figure, below in alerts.items():
             self.contract_alert.labels(figure).set(1 if below else 0)
 

@@ -63,7 +63,8 @@ def test_report_figures_are_the_known_ones(database_url: str) -> None:
                                 "30% no authority: recalibrate title scoring (buyer personas)"]
     assert report["sla_trend"] == [{"week": "2026-09-21", "sla": "accept", "met": 8, "closed": 10,
                                     "compliance": 0.8}]
-    assert report["pipeline"] == {"records": 2, "skipped_gate": 1, "by_route": {"deal": 1}}
+    assert report["pipeline"] == {"records": 2, "skipped_gate": 1, "by_route": {"deal": 1},
+                                  "deals": 0, "amounts": {}}
     assert contract["skipped_gates"] == 1
     groups = {name: [row["count"] for row in funnel] for name, funnel in report["groups"].items()}
     assert groups == {"organic": [10, 5, 4, 2, 1, 1], "referral": [10, 5, 4, 2, 1, 0]}

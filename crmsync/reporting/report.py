@@ -4,7 +4,8 @@ Funnel lead -> MQL -> SAL -> SQL -> opportunity -> won with conversion rates and
 time between stages; MQL -> SQL within 30 days against the floor; SAL acceptance; SLA compliance
 per SLA and by week; disqualification reasons with their shares and the seeds' recalibration hints.
 Pipeline without documented qualification: records at opportunity or customer that skipped the SQL
-gate, by route. Grouped by source, segment, owner or definitions version when asked.
+gate, by route; and, as they stand now, the open or won deals of such records with their amounts per
+currency (never converted). Grouped by source, segment, owner or definitions version when asked.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy import func, or_, select
 
 from crmsync.definitions import LoadedDefinitions
 from crmsync.redact import csv_cell
-from crmsync.reporting.contract import contract_alerts
+from crmsync.reporting.contract import contract_alerts, deals_text
 from crmsync.store import Store, aware
 from crmsync.store import schema as t
 
@@ -47,6 +48,7 @@ def build_report(store: Store, definitions: LoadedDefinitions, since: datetime, 
     }
     figures = store.contract(until, max(1, (until - since).days))
     sla = definitions.definitions.sla
+    report["pipeline"].update(deals=figures["skipped_gate_deals"], amounts=figures["skipped_gate_amounts"])
     report["contract"] = {**figures, "mql_to_sql_floor": sla.mql_to_sql_floor,
                           "sal_acceptance_floor": sla.sal_acceptance_floor,
                           "alerts": contract_alerts(figures, sla)}
@@ -177,7 +179,8 @@ def render_text(report: dict[str, Any]) -> str:
     lines += [f"  hint: {hint}" for hint in reasons["hints"]]
     pipeline = report["pipeline"]
     lines += ["", f"Pipeline without documented qualification: {pipeline['skipped_gate']} records "
-                  f"(of {pipeline['records']} in pipeline)"]
+                  f"(of {pipeline['records']} in pipeline)",
+              f"  open or won deals of such records now: {deals_text(pipeline['deals'], pipeline['amounts'])}"]
     lines += [f"  via {route:22} {n:6}" for route, n in pipeline["by_route"].items()]
     if "groups" in report:
         lines += ["", f"By {report['by']}: " + " / ".join(STAGES)]
@@ -212,6 +215,9 @@ def render_csv(report: dict[str, Any]) -> str:
     for sla, rate in c["sla_compliance"].items():
         row("sla_compliance", "all", sla, "", rate)
     row("pipeline", "all", "skipped_gate", report["pipeline"]["skipped_gate"], "")
+    row("pipeline", "all", "skipped_gate_deals", report["pipeline"]["deals"], "")
+    for currency, amount in report["pipeline"]["amounts"].items():
+        row("pipeline_skipped_gate_amount", currency, "amount", amount, "")
     for route, n in report["pipeline"]["by_route"].items():
         row("pipeline_skipped_gate", "all", route, n, "")
     return out.getvalue()
@@ -255,6 +261,8 @@ definitions {_escape(report['definitions_version'])}</p>
 <div class="kpi">SLA compliance<b>{_escape(compliance)}</b>breached now {c['sla_breached']}</div>
 <div class="kpi">Pipeline without documented qualification<b>{report['pipeline']['skipped_gate']}</b>of
 {report['pipeline']['records']} in pipeline</div>
+<div class="kpi" id="skipped-gate-deals">Deals without documented qualification<b>{report['pipeline']['deals']}</b>
+{_escape(deals_text(report['pipeline']['deals'], report['pipeline']['amounts']))}</div>
 </div>
 <h2 id="funnel-title">Funnel</h2>{funnel}
 <h2>Time between stages (median hours)</h2>{times}

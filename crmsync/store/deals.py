@@ -94,16 +94,18 @@ def unlink_contact(c: Connection, crm: str, contact_id: str) -> int:
                .rowcount or 0)
 
 
-def skipped_gate_deals(c: Connection) -> tuple[int, float]:
+def skipped_gate_deals(c: Connection) -> tuple[int, dict[str, float]]:
     """Open or won deals linked to at least one contact record whose `skipped_gate` verdict is not
-    empty: how many, and their amounts summed (in each deal's own currency, not converted)."""
+    empty: how many, and their amounts summed per currency (never converted): by the deal's currency
+    code, or "<crm> default" for a deal without one (the account's own currency, which differs by CRM)."""
     link, record = t.deal_contacts.c, t.records.c
     skipped = exists().where(
         link.crm == t.deals.c.crm, link.deal_id == t.deals.c.deal_id, record.crm == link.crm,
         record.object_type == ObjectType.CONTACT, record.record_id == link.contact_id, record.skipped_gate != "")
-    count, amount = c.execute(select(func.count(), func.coalesce(func.sum(t.deals.c.amount), 0.0)).where(
-        or_(~t.deals.c.is_closed, t.deals.c.is_won), skipped)).one()
-    return int(count or 0), float(amount or 0.0)
+    currency = func.coalesce(t.deals.c.currency, t.deals.c.crm + " default")
+    rows = c.execute(select(currency, func.count(), func.coalesce(func.sum(t.deals.c.amount), 0.0)).where(
+        or_(~t.deals.c.is_closed, t.deals.c.is_won), skipped).group_by(currency).order_by(currency)).all()
+    return sum(int(n or 0) for _, n, _ in rows), {str(code): round(float(amount or 0.0), 2) for code, _, amount in rows}
 
 
 def _row(crm: str, deal: Deal, now: datetime) -> dict[str, Any]:

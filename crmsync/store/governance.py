@@ -50,8 +50,9 @@ class Governance(StoreBase):
         """The handoff contract's figures over MQLs of the last `window_days`: MQL -> SQL within 30
         days (among MQLs at least 30 days old), SAL acceptance, SLA compliance per clock, breaches,
         invalid reason codes; and, over all contact records, those in pipeline without documented
-        qualification, and the open or won deals of such records (how many, their amounts summed in their
-        own currencies)."""
+        qualification, and the open or won deals of such records: how many, their amounts per currency
+        (`skipped_gate_amounts`, see `skipped_gate_deals`) and those added up (`skipped_gate_amount`, a
+        plain total only when there is one currency)."""
         since = now - timedelta(days=window_days)
         with self.engine.connect() as c:
             rows = c.execute(select(t.records.c.mql_at, t.records.c.sal_at, t.records.c.sql_at, t.records.c.slas,
@@ -60,7 +61,7 @@ class Governance(StoreBase):
             skipped = c.execute(select(func.count()).select_from(t.records).where(
                 t.records.c.object_type == ObjectType.CONTACT,
                 t.records.c.target_stage.in_(("opportunity", "customer")), t.records.c.skipped_gate != "")).scalar()
-            deals, amount = skipped_gate_deals(c)
+            deals, amounts = skipped_gate_deals(c)
         matured = [r for r in rows if aware(r.mql_at) <= now - timedelta(days=30)]  # type: ignore[operator]
         converted = [r for r in matured if r.sql_at is not None
                      and aware(r.sql_at) <= aware(r.mql_at) + timedelta(days=30)]  # type: ignore[operator]
@@ -82,7 +83,8 @@ class Governance(StoreBase):
             "sla_at_risk": sum(1 for r in rows if (r.sla_state or "").startswith("at_risk")),
             "invalid_reasons": sum(1 for r in rows if r.dq_invalid),
             "skipped_gates": int(skipped or 0),
-            "skipped_gate_deals": deals, "skipped_gate_amount": round(amount, 2),
+            "skipped_gate_deals": deals, "skipped_gate_amount": round(sum(amounts.values()), 2),
+            "skipped_gate_amounts": amounts,
         }
 
 
