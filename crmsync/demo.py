@@ -5,8 +5,10 @@ sync runs on both CRMs, then a day of rep activity happens (MQLs accepted, calls
 setting SQL without a budget, a "not interested" disqualification), and a second sync a day later
 enforces the contract. On Salesforce the BANT guard is installed first (`crmsync setup --guard`, with
 the org's "Require Validation for Converted Leads" on), so a rep's attempt to convert an undocumented
-lead is refused by the org itself. The output is the funnel, what was written, the blocked SQLs with what is
-missing, SLA states and two explained decisions.
+lead is refused by the org itself; on HubSpot, which has no such rule, a rep's deal for an undocumented
+MQL is detected by the second sync and its owner tasked. The output is the funnel, what was written, the
+blocked SQLs with what is missing, the pipeline without documented qualification, SLA states and two
+explained decisions.
 """
 
 from __future__ import annotations
@@ -22,16 +24,20 @@ from crmsync.connectors import registry
 from crmsync.connectors.base import Connector
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.definitions import LoadedDefinitions
+from crmsync.model import BANT_ITEMS
+from crmsync.reporting.contract import pipeline_line
 from crmsync.reporting.explain import explain, render
 from crmsync.reporting.report import build_report
 from crmsync.sandbox.http import SandboxServer
 from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
+from crmsync.sandbox.hubspot.state import Portal, Record
 from crmsync.sandbox.salesforce import SalesforceApp, seed_org
 from crmsync.sandbox.salesforce.org import BANT_FIELDS, FieldError, Org
 from crmsync.settings import HubSpotSettings, SalesforceSettings, Settings
 from crmsync.store import Store
 from crmsync.store.kinds import OutboxKind, OutboxStatus
 from crmsync.sync import PassReport, SyncPass
+from crmsync.sync.decide import TASK_SUBJECTS
 
 Print = Callable[[str], None]
 
@@ -80,8 +86,8 @@ def run_demo(definitions: LoadedDefinitions, database: Path, leads: int = 300, e
 def _summary(echo: Print, report: PassReport) -> None:
     c = report.counts
     stages = ", ".join(f"{stage} {n}" for stage, n in sorted(report.stages.items(), key=lambda kv: -kv[1]))
-    echo(f"   {report.crm:10} pulled {c['pulled']}, written {c['written']}, owner tasks {c['tasks']}, "
-         f"quarantined {c['quarantined']}; decided: {stages}")
+    echo(f"   {report.crm:10} pulled {c['pulled']}, deals {c['deals']}, written {c['written']}, owner tasks "
+         f"{c['tasks']}, quarantined {c['quarantined']}; decided: {stages}")
 
 
 def _rep_day(hubspot: HubSpotApp, salesforce: SalesforceApp) -> list[str]:
@@ -108,6 +114,7 @@ def _rep_day(hubspot: HubSpotApp, salesforce: SalesforceApp) -> list[str]:
     if len(mqls) > 6:
         portal.update("contacts", mqls[6].id, {"hs_lead_status": "UNQUALIFIED", "crmsync_dq_reason": "Not interested"})
         lines.append(f"HubSpot: contact {mqls[6].id} disqualified as \"Not interested\"")
+    lines += _deal_for_undocumented(portal, mqls[7:])
     sf_mqls = [r for r in org.records["Lead"].values() if r.get("CRMSync_Stage__c") == "MQL"]
     for lead in sf_mqls[:3]:
         org.update("Lead", lead["Id"], {"Status": "Working - Contacted"})
@@ -121,6 +128,18 @@ def _rep_day(hubspot: HubSpotApp, salesforce: SalesforceApp) -> list[str]:
         lines.append(f"Salesforce: a rep set lead {chosen} to Qualified with timeline \"next year\" and budget \"tbd\"")
     lines += _convert_undocumented(org, [lead["Id"] for lead in sf_mqls])
     return lines
+
+
+def _deal_for_undocumented(portal: Portal, mqls: list[Record]) -> list[str]:
+    """A rep creating a deal for an MQL with no BANT: HubSpot has no rule to refuse it, so crmsync
+    detects it (the deal stream names the contact, now at opportunity) and tasks the owner."""
+    contact = next((r for r in mqls if not any(r.properties.get(f"crmsync_bant_{item}") for item in BANT_ITEMS)), None)
+    if contact is None:
+        return []
+    deal = portal.create("deals", {"dealname": "Expansion (demo)", "dealstage": "appointmentscheduled",
+                                   "amount": "18000"})
+    portal.associate_deal(deal.id, contact.id)  # HubSpot's lifecycle sync moves the contact to opportunity
+    return [f"HubSpot: a rep created deal {deal.id} (amount 18,000) for undocumented MQL {contact.id}"]
 
 
 def _convert_undocumented(org: Org, mqls: list[str]) -> list[str]:
@@ -168,6 +187,15 @@ def _results(echo: Print, store: Store, definitions: LoadedDefinitions, hubspot:
     echo(f"\n   Disqualification reasons flagged as invalid: {len(flagged)}")
     for rid, status in flagged[:3]:
         echo(f"   hubspot    {rid}: {status}")
+
+    echo("\n   Pipeline without documented qualification (deals for undocumented records, detected and tasked)")
+    portal = hubspot.portal
+    for record in portal.records["contacts"].values():
+        if record.properties.get("crmsync_skipped_gate", "").startswith("deal:"):
+            tasked = sum(portal.records["tasks"][tid].properties.get("hs_task_subject") == TASK_SUBJECTS["skipped_gate"]
+                         for tid in portal.associations["tasks"].get(record.id, []))
+            echo(f"   hubspot    {record.id}: {record.properties['crmsync_skipped_gate']} (owner tasks: {tasked})")
+    echo(f"   {pipeline_line(store.contract(now))}")
 
     echo("\n7. SLA states after a day")
     states = Counter(r.properties.get("crmsync_sla_state") for r in hubspot.portal.records["contacts"].values()

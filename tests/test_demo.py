@@ -20,6 +20,9 @@ def test_demo_runs_the_whole_loop_from_any_directory(tmp_path: Path) -> None:
     assert "budget: empty" in out and "is not an accepted reason" in out
     assert "Salesforce: a rep tried to convert undocumented lead" in out
     assert "refused by the guard (FIELD_CUSTOM_VALIDATION_EXCEPTION)" in out
+    assert "HubSpot: a rep created deal " in out and "hubspot    pulled 60, deals 1," in out
+    assert "deal: missing need, authority, timeline, budget (owner tasks: 1)" in out
+    assert "; 1 deal, total amount 18,000.00" in out
     assert out.count("Re-run on the stored inputs with definitions 2026.11.1: identical.") == 2
     assert database.exists()
     assert "the default shipped with crmsync" in result.stderr
