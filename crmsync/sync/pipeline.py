@@ -1,7 +1,7 @@
 """One pass for one CRM: pull -> decide -> diff -> outbox -> write -> audit -> cursor.
 
 `SyncPass` orchestrates the steps: `pull.py` reads the connector's streams (window, cursors, events,
-activity streams, the deal hook), `decide.py` decides each page and commits it in one transaction
+activity streams, deals), `decide.py` decides each page and commits it in one transaction
 (decisions, snapshots, outbox rows and the stream's state), `outbox.py` sends the outbox in CRM-sized
 batches, acknowledged record by record. crmsync's own writes come back on the next pull and settle:
 the decision on written values changes nothing, so nothing more is written.
