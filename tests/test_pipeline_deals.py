@@ -157,7 +157,8 @@ def test_a_dry_run_stores_no_deal_and_a_backfill_keeps_its_own_deal_cursor(tmp_p
 def test_salesforce_conversion_without_bant_counts_the_opportunity_amount(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     with salesforce(40, real_clock=True) as (app, url):
-        env = salesforce_env(url, db)
+        # 0: the activity streams, and the deal stream with them, on every pass (default: every 60 s)
+        env = {**salesforce_env(url, db), "CRMSYNC_SALESFORCE__ACTIVITY_POLL_SECONDS": "0"}
         sync = ("sync", "--once", "--crm", "salesforce")
         assert run(*sync, env=env).returncode == 0
         base = figures(f"sqlite:///{db}")

@@ -108,7 +108,8 @@ def test_idle_passes_cost_one_call_and_two_when_the_streams_are_due(database_url
             run(store, conn, app, minutes)
         app.reset_counts()
         due = run(store, conn, app, 20)  # more than activity_poll_seconds (60) since the streams' cursors
-        assert app.call_counts() == {"queryAll": 1, "composite": 1} and due.counts["pulled"] == 0
+        # the leads' poll, the activity streams (composite) and the Opportunities (the deal stream, read with them)
+        assert app.call_counts() == {"queryAll": 2, "composite": 1} and due.counts["pulled"] == 0
         app.reset_counts()
         run(store, conn, app, 20.5)  # 30 s later: only the leads' poll
         assert app.call_counts() == {"queryAll": 1}

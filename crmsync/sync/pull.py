@@ -135,8 +135,9 @@ class Pull:
 
     def deals(self, report: PassReport, window: Window, decided: set[str], *, between: Callable[[], bool]) -> bool:
         """The deal stream (`DealStream`), page by page, on its own cursor (`deals_stream`: from its cursor
-        minus the overlap to the pass's upper bound; a backfill reads exactly its window on a cursor of its
-        own, resuming after its checkpoint). For each page, the contacts its deals name that this pass did
+        minus the overlap to the pass's upper bound; where the CRM has activity streams, only when they are
+        due, every `activity_interval`; a backfill reads exactly its window on a cursor of its own,
+        resuming after its checkpoint). For each page, the contacts its deals name that this pass did
         not decide yet are read and sent through the same decide / store / outbox path (a deal created for
         an undocumented MQL gets its skipped gate flagged), then the deals are stored in one transaction
         with the page's unmappable or refused deals quarantined under object type `deal` and, with the
@@ -154,6 +155,11 @@ class Pull:
                     self.store.set_cursor(c, self.crm, stream, window.lower, upper_bound=window.upper)
         else:
             cursor = self.store.cursor(self.crm, stream)
+            # read with the activity streams where the CRM has them (Salesforce: every activity_interval,
+            # so an idle pass stays one query), on every pass elsewhere
+            every = connector.activity_interval if isinstance(connector, ActivityStreams) else timedelta(0)
+            if cursor is not None and window.upper - cursor < every:
+                return True
             lower = cursor - self.overlap if cursor else EPOCH
         read = False
         for page, last in with_last(connector.pull_deals(lower, window.upper, after_key=resume)):
