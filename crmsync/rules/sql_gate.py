@@ -22,7 +22,8 @@ def _item(name: str, value: object, reference: date, c: Compiled) -> BantItem:
     if raw is None:
         return BantItem(name, False, shown, "empty")
     normal = norm(raw[:200])
-    if normal in c.placeholders or not any(ch.isalnum() for ch in raw[:200]):
+    # `raw` is stripped and not empty; its first character settles most values without a scan
+    if normal in c.placeholders or not (raw[0].isalnum() or any(ch.isalnum() for ch in raw[1:200])):
         return BantItem(name, False, shown, f"placeholder {preview(raw)!r} is not documentation")
     rules = c.loaded.definitions.sql_requirements
     if name == "timeline":

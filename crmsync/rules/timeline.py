@@ -44,6 +44,13 @@ _RELATIVE = (
     (re.compile(r"\b(this |end of (the )?)year\b|\beoy\b"), lambda d: date(d.year, 12, 31)),
     (re.compile(r"\bnext (fiscal )?year\b"), lambda d: date(d.year + 1, 12, 31)),
 )
+# Prefilters, so that most texts run five regexes instead of eighteen (the SQL gate reads a
+# timeline on every record sales works): a full date or a month with its year has four digits in
+# a row, a quarter a "q" and a digit; one alternation of the relative phrases says whether trying them
+# one by one (the first in this order wins) can find any.
+_YEAR = re.compile(r"\d{4}")
+_DIGIT = re.compile(r"\d")
+_ANY_RELATIVE = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in _RELATIVE))
 
 
 def decision_date(raw: str, reference: date) -> date | None:
@@ -51,9 +58,10 @@ def decision_date(raw: str, reference: date) -> date | None:
     text = raw.lower()
     for found in _explicit_dates(text, reference):
         return found
-    for pattern, resolve in _RELATIVE:
-        if pattern.search(text):
-            return resolve(reference)
+    if _ANY_RELATIVE.search(text):
+        for pattern, resolve in _RELATIVE:
+            if pattern.search(text):
+                return resolve(reference)
     match = _HORIZON.search(text)
     if match:
         word = match.group(2)
@@ -64,20 +72,21 @@ def decision_date(raw: str, reference: date) -> date | None:
 
 def _explicit_dates(text: str, reference: date) -> list[date]:
     out: list[date] = []
-    for m in _ISO.finditer(text):
-        out += _safe(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    for m in _US.finditer(text):
-        out += _safe(int(m.group(3)), int(m.group(1)), int(m.group(2)))
-    for m in _EU.finditer(text):
-        out += _safe(int(m.group(3)), int(m.group(2)), int(m.group(1)))
-    for m in _MONTH_DAY_YEAR.finditer(text):
-        out += _safe(int(m.group(3)), _MONTHS[m.group(1)[:3]], int(m.group(2)))
-    for m in _DAY_MONTH_YEAR.finditer(text):
-        out += _safe(int(m.group(3)), _MONTHS[m.group(2)[:3]], int(m.group(1)))
-    if not out:
-        for m in _MONTH_YEAR.finditer(text):
-            out.append(_month_end(int(m.group(2)), _MONTHS[m.group(1)[:3]]))
-    if not out:
+    if _YEAR.search(text):
+        for m in _ISO.finditer(text):
+            out += _safe(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        for m in _US.finditer(text):
+            out += _safe(int(m.group(3)), int(m.group(1)), int(m.group(2)))
+        for m in _EU.finditer(text):
+            out += _safe(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+        for m in _MONTH_DAY_YEAR.finditer(text):
+            out += _safe(int(m.group(3)), _MONTHS[m.group(1)[:3]], int(m.group(2)))
+        for m in _DAY_MONTH_YEAR.finditer(text):
+            out += _safe(int(m.group(3)), _MONTHS[m.group(2)[:3]], int(m.group(1)))
+        if not out:
+            for m in _MONTH_YEAR.finditer(text):
+                out.append(_month_end(int(m.group(2)), _MONTHS[m.group(1)[:3]]))
+    if not out and "q" in text and _DIGIT.search(text):
         for m in _QUARTER.finditer(text):
             quarter = int(m.group(1) or m.group(4))
             year_text = m.group(2) or m.group(3)
