@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from operator import itemgetter
 
 from crmsync.model import Activity, ActivityKind, Contact, Contribution, EngagementResult, FitResult, HighIntentHit
 from crmsync.rules.compiled import Compiled, norm
@@ -37,23 +38,28 @@ def judge_engagement(
             contributions.append(Contribution(f"property:{prop.name}", preview(raw), prop.points, prop.points))
             score += prop.points
 
-    decay = math.log(2) / engagement.half_life_days  # points * 0.5 ** (age / half-life)
+    decay = -math.log(2) / engagement.half_life_days  # points * 0.5 ** (age / half-life) = points * exp(age * decay)
+    exp = math.exp
+    matches = c.matches
     used: dict[str, float] = {}
     intent: dict[str, list[str]] = {}
-    for age, activity_id, kind, detail in _usable(activities, now, issues):
-        rule, actions = c.classify(kind, detail)
+    for neg_age, activity_id, kind, detail in _usable(activities, now, issues):
+        age = -neg_age
+        rule, actions = matches.get((kind, detail)) or c.classify(kind, detail)
         for action in actions:
             if age <= action.within_days:
                 intent.setdefault(action.name, []).append(activity_id)
         if rule is None:
             continue
-        decayed = rule.points * math.exp(-age * decay)
+        decayed = rule.points * exp(age * decay)
+        name = rule.name
+        earlier = used.get(name, 0.0)
         if rule.max_points is not None:
-            decayed = min(decayed, rule.max_points - used.get(rule.name, 0.0))
+            decayed = min(decayed, rule.max_points - earlier)
         if decayed > 0:
-            used[rule.name] = used.get(rule.name, 0.0) + decayed
+            used[name] = earlier + decayed
             score += decayed
-            contributions.append(Contribution(rule.name, activity_id, rule.points, round(decayed, 4), age))
+            contributions.append(Contribution(name, activity_id, rule.points, round(decayed, 4), age))
 
     hits = tuple(
         HighIntentHit(a.name, len(intent[a.name]), tuple(intent[a.name]))
@@ -66,8 +72,9 @@ def judge_engagement(
 
 
 def _usable(activities: list[Activity], now: datetime, issues: list[str]) -> list[tuple[float, str, ActivityKind, str]]:
-    """(age in days, id, kind, detail) of lead-side activities with a known kind and a readable
-    date, oldest first then by id, so caps are attributed the same way whatever the input order."""
+    """(minus the age in days, id, kind, detail) of lead-side activities with a known kind and a
+    readable date, oldest first then by id, so caps are attributed the same way whatever the input
+    order. The age is negated so that the sort key is the first two items as they are."""
     now_ts = now.timestamp()
     out: list[tuple[float, str, ActivityKind, str]] = []
     for activity in activities:
@@ -77,18 +84,19 @@ def _usable(activities: list[Activity], now: datetime, issues: list[str]) -> lis
         if kind is None:
             issues.append(f"activity {preview(activity.id)}: unknown kind {preview(activity.kind)!r}, ignored")
             continue
-        when = moment(activity.occurred_at)
-        if when is None:
-            shown = preview(activity.occurred_at)
-            issues.append(f"activity {preview(activity.id)}: unreadable date {shown!r}, ignored")
-            continue
+        when = activity.occurred_at
+        if type(when) is not datetime or when.tzinfo is None:  # most connectors hand over aware datetimes
+            when = moment(when)
+            if when is None:
+                shown = preview(activity.occurred_at)
+                issues.append(f"activity {preview(activity.id)}: unreadable date {shown!r}, ignored")
+                continue
         detail = activity.detail[:_DETAIL_SCAN] if isinstance(activity.detail, str) else ""
         age = (now_ts - when.timestamp()) / _SECONDS_PER_DAY
         activity_id = activity.id if type(activity.id) is str and len(activity.id) <= 80 else preview(activity.id)
-        out.append((age if age > 0.0 else 0.0, activity_id, kind, detail))
-    out.sort(key=_oldest_first)
+        out.append((-age if age > 0.0 else -0.0, activity_id, kind, detail))
+    out.sort(key=_OLDEST_FIRST)
     return out
 
 
-def _oldest_first(item: tuple[float, str, ActivityKind, str]) -> tuple[float, str]:
-    return -item[0], item[1]
+_OLDEST_FIRST = itemgetter(0, 1)
