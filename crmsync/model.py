@@ -27,6 +27,8 @@ class Stage(enum.StrEnum):
     RECYCLED = "recycled"
     DISQUALIFIED = "disqualified"
 
+    # Module-level sets, not `Stage.X` inside the properties: the engine asks these a dozen times
+    # per record, and an enum member looked up on its class costs as much as the whole test.
     @property
     def rank(self) -> int:
         """Position on the forward-only chain; side exits rank with `lead`."""
@@ -34,12 +36,12 @@ class Stage(enum.StrEnum):
 
     @property
     def is_side_exit(self) -> bool:
-        return self in (Stage.RECYCLED, Stage.DISQUALIFIED)
+        return self in _SIDE_EXITS
 
     @property
     def is_sales_owned(self) -> bool:
         """Opportunity and customer records are never touched by marketing rules."""
-        return self in (Stage.OPPORTUNITY, Stage.CUSTOMER)
+        return self in _SALES_OWNED
 
 
 _RANK = {
@@ -52,6 +54,8 @@ _RANK = {
     Stage.OPPORTUNITY: 4,
     Stage.CUSTOMER: 5,
 }
+_SIDE_EXITS = frozenset({Stage.RECYCLED, Stage.DISQUALIFIED})
+_SALES_OWNED = frozenset({Stage.OPPORTUNITY, Stage.CUSTOMER})
 
 
 class LeadStatus(enum.StrEnum):

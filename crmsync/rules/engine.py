@@ -57,8 +57,9 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
     reference = sql_at if governed is Stage.SQL and sql_at is not None else now
     # In pipeline, the verdict is given once: the first time crmsync sees the record there (before
     # it stamps `opportunity_at`); BANT edited later changes nothing.
-    judged = current.is_sales_owned and moment(contact.opportunity_at) is not None
-    gated = current in _SALES_WORKED or (current.is_sales_owned and not judged)
+    sales_owned = current.is_sales_owned
+    judged = sales_owned and moment(contact.opportunity_at) is not None
+    gated = current in _SALES_WORKED or (sales_owned and not judged)
     gate = judge_sql_gate(contact, current is Stage.SQL, reference.date(), c) if gated else _NO_GATE
     returned = is_returned(text(contact.dq_reason) is not None, current, governed, lead_status)
     reason = check_reason(contact.dq_reason, c) if returned else None
@@ -71,7 +72,7 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
         now,
     )
     target_status = t.lead_status if t.lead_status is not lead_status else None
-    writes = (_pipeline_writes(contact, t, now) if current.is_sales_owned
+    writes = (_pipeline_writes(contact, t, now) if sales_owned
               else _writes(contact, t, fit, engagement.score, definitions, now))
     slas = judge_slas(t.target, writes, activities if isinstance(activities, list) else [], engagement, c, now)
     if slas:
@@ -79,7 +80,7 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
         t.actions += [Action(ActionKind.OPEN_TASK, f"SLA {clock.state}: {clock.name} was due {clock.due_at}", "sla")
                       for clock in slas if clock.state in ("at_risk", "breached")]
     if target_status is not None and writes:
-        writes["lead_status"] = target_status.value
+        writes["lead_status"] = str(target_status)  # a StrEnum's str() is its value, and cheaper than .value
     actions = tuple(t.actions)
     return Decision(
         record_id=preview(contact.id),
@@ -110,6 +111,7 @@ _SALES_WORKED = (Stage.MQL, Stage.SAL, Stage.SQL)
 _NO_GATE = SqlGate(requested=False, passed=False, items=())
 _STATUSES = {s.value: s for s in LeadStatus}
 _ROUTES = {r.value: r for r in PipelineRoute}
+_MQL_RANK, _SAL_RANK = Stage.MQL.rank, Stage.SAL.rank
 
 
 def _known(table: dict[str, _T], value: object, label: str, what: str, issues: list[str]) -> _T | None:
@@ -144,7 +146,7 @@ def _pipeline_writes(contact: Contact, t: Transition, now: datetime) -> dict[str
     """crmsync's own fields keep up with a stage sales owns (the CRM's stage is never written):
     its stage, when the record entered pipeline and became a customer, and the verdict on its way in."""
     now_stamp = stamp(now)
-    writes = {"governed_stage": t.target.value, "opportunity_at": _kept_or_now(contact.opportunity_at, now_stamp)}
+    writes = {"governed_stage": str(t.target), "opportunity_at": _kept_or_now(contact.opportunity_at, now_stamp)}
     if t.target is Stage.CUSTOMER:
         writes["customer_at"] = _kept_or_now(contact.customer_at, now_stamp)
     if t.skipped_gate is not None:
@@ -162,7 +164,7 @@ def _writes(
 ) -> dict[str, str]:
     failed = [r.why for r in fit.criteria if not r.passed]
     writes = {
-        "stage": t.target.value,
+        "stage": str(t.target),
         "fit": "true" if fit.passed else "false",
         "fit_reasons": "; ".join(failed) if failed else "all fit criteria passed",
         "engagement_score": f"{score:.2f}",
@@ -176,10 +178,12 @@ def _writes(
     if t.reason_status:
         writes["dq_reason_status"] = t.reason_status
     now_stamp = stamp(now)
-    if not target.is_side_exit and target.rank >= Stage.MQL.rank:
-        writes["mql_at"] = _kept_or_now(contact.mql_at, now_stamp)
-    if not target.is_side_exit and target.rank >= Stage.SAL.rank:
-        writes["sal_at"] = _kept_or_now(contact.sal_at, now_stamp)
+    if not target.is_side_exit:
+        rank = target.rank
+        if rank >= _MQL_RANK:
+            writes["mql_at"] = _kept_or_now(contact.mql_at, now_stamp)
+        if rank >= _SAL_RANK:
+            writes["sal_at"] = _kept_or_now(contact.sal_at, now_stamp)
     if target is Stage.SQL:
         writes["sql_at"] = _kept_or_now(contact.sql_at, now_stamp)
     if target is Stage.RECYCLED:

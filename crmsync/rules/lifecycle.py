@@ -5,6 +5,8 @@ sends a record to disqualified or recycled, and an undocumented SQL is reverted 
 crmsync last set. Opportunity and customer belong to sales and are never moved; but how a record
 got there is judged once, the first time crmsync sees it there: without documented BANT it
 skipped the gate (flagged, with an owner task).
+
+Stages are `StrEnum`s: `f"{stage}"` is the stage's value (`.value` on an enum costs more).
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ def _returned(a: Assessment, c: Compiled, now: datetime) -> Transition:
             again.clear_reason = True
             return again
     if a.current is outcome:
-        return Transition(outcome, actions=[Action(ActionKind.HOLD, f"{outcome.value}: {reason.code}")],
+        return Transition(outcome, actions=[Action(ActionKind.HOLD, f"{outcome}: {reason.code}")],
                           reason_status="valid")
     kind = ActionKind.RECYCLE if outcome is Stage.RECYCLED else ActionKind.DISQUALIFY
     return Transition(outcome, _STATUS_FOR[outcome], [Action(kind, str(reason.code))], reason_status="valid")
@@ -114,7 +116,7 @@ def _returned(a: Assessment, c: Compiled, now: datetime) -> Transition:
 
 def _pipeline(a: Assessment) -> Transition:
     """Sales took the record into pipeline: held as it is; judged the first time crmsync sees it there."""
-    held = Transition(a.current, actions=[Action(ActionKind.HOLD, f"{a.current.value} is owned by sales")])
+    held = Transition(a.current, actions=[Action(ActionKind.HOLD, f"{a.current} is owned by sales")])
     if a.pipeline_judged:
         return held
     if a.gate.passed:
@@ -125,7 +127,7 @@ def _pipeline(a: Assessment) -> Transition:
     held.skipped_gate = f"{a.route}: missing {missing}"
     held.actions += [
         Action(ActionKind.FLAG_SKIPPED_GATE, held.skipped_gate),
-        Action(ActionKind.OPEN_TASK, f"Reached {a.current.value} by {a.route} without documented BANT; "
+        Action(ActionKind.OPEN_TASK, f"Reached {a.current} by {a.route} without documented BANT; "
                                      f"document {missing} ({why})", "skipped_gate"),
     ]
     return held
@@ -178,5 +180,5 @@ def _marketing(a: Assessment, current: Stage, c: Compiled, now: datetime) -> Tra
         computed = Stage.SAL
     if computed.rank > current.rank:
         status = LeadStatus.NEW if a.lead_status is None or current.is_side_exit else None
-        return Transition(computed, status, [Action(ActionKind.PROMOTE, f"{current.value} -> {computed.value}")])
-    return Transition(current, actions=[Action(ActionKind.HOLD, f"stays {current.value}")])
+        return Transition(computed, status, [Action(ActionKind.PROMOTE, f"{current} -> {computed}")])
+    return Transition(current, actions=[Action(ActionKind.HOLD, f"stays {current}")])

@@ -20,4 +20,4 @@ def check_reason(value: object, c: Compiled) -> ReasonCheck:
     if code is None:
         why = f"{preview(raw)!r} is not a governed reason code; use one of: {allowed}"
         return ReasonCheck(preview(raw), False, None, why)
-    return ReasonCheck(preview(raw), True, code.code, f"{code.label} -> {code.outcome.value}")
+    return ReasonCheck(preview(raw), True, code.code, f"{code.label} -> {code.outcome}")
