@@ -299,17 +299,27 @@ class SqlGate:
         return tuple(i.item for i in self.items if not i.documented)
 
 
+class SlaState(enum.StrEnum):
+    """Where a handoff clock stands at the decision's `now`; stored and shown as these values."""
+
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    BREACHED = "breached"
+    MET = "met"
+    MET_LATE = "met_late"
+
+
 @dataclass(slots=True)
 class SlaClock:
     """One handoff clock (accept, first_contact, discovery): when it started, when it is due, when
-    it was met, and its state at the decision's `now` (on_track, at_risk, breached, met, met_late)."""
+    it was met, and its state at the decision's `now`."""
 
     name: str
     started_at: str
     at_risk_at: str
     due_at: str
     met_at: str | None
-    state: str
+    state: SlaState
     business_hours: bool
 
 

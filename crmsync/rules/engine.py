@@ -29,7 +29,7 @@ from crmsync.rules.engagement import judge_engagement
 from crmsync.rules.fit import judge_fit
 from crmsync.rules.lifecycle import Assessment, Transition, is_returned, transition
 from crmsync.rules.reasons import check_reason
-from crmsync.rules.sla import judge_slas
+from crmsync.rules.sla import ALERTING, judge_slas
 from crmsync.rules.sla import summary as sla_summary
 from crmsync.rules.sql_gate import judge_sql_gate
 from crmsync.rules.values import email_domain, moment, preview, text
@@ -60,8 +60,8 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
     sales_owned = current.is_sales_owned
     judged = sales_owned and moment(contact.opportunity_at) is not None
     gated = current in _SALES_WORKED or (sales_owned and not judged)
-    gate = judge_sql_gate(contact, current is Stage.SQL, reference.date(), c) if gated else _NO_GATE
-    returned = is_returned(text(contact.dq_reason) is not None, current, governed, lead_status)
+    gate = judge_sql_gate(contact, reference.date(), c, requested=current is Stage.SQL) if gated else _NO_GATE
+    returned = is_returned(current, governed, lead_status, contact_has_reason=text(contact.dq_reason) is not None)
     reason = check_reason(contact.dq_reason, c) if returned else None
     recycled_at = moment(contact.recycled_at)
 
@@ -78,7 +78,7 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
     if slas:
         writes["sla_state"] = sla_summary(slas)
         t.actions += [Action(ActionKind.OPEN_TASK, f"SLA {clock.state}: {clock.name} was due {clock.due_at}", "sla")
-                      for clock in slas if clock.state in ("at_risk", "breached")]
+                      for clock in slas if clock.state in ALERTING]
     if target_status is not None and writes:
         writes["lead_status"] = str(target_status)  # a StrEnum's str() is its value, and cheaper than .value
     actions = tuple(t.actions)

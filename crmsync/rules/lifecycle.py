@@ -61,8 +61,8 @@ _STATUS_FOR = {Stage.LEAD: LeadStatus.NEW, Stage.MQL: LeadStatus.NEW, Stage.SAL:
                Stage.RECYCLED: LeadStatus.NURTURE, Stage.DISQUALIFIED: LeadStatus.UNQUALIFIED}
 
 
-def is_returned(contact_has_reason: bool, current: Stage, governed: Stage | None,
-                lead_status: LeadStatus | None) -> bool:
+def is_returned(current: Stage, governed: Stage | None, lead_status: LeadStatus | None, *,
+                contact_has_reason: bool) -> bool:
     """A person returned the record to marketing: a reason entered, or marked unqualified or
     moved to a side exit by hand (crmsync's own disqualifications don't count)."""
     by_crmsync = governed is not None and governed.is_side_exit

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from crmsync.model import Activity, EngagementResult, SlaClock, Stage
+from crmsync.model import Activity, EngagementResult, SlaClock, SlaState, Stage
 from crmsync.rules.compiled import Compiled
 from crmsync.rules.values import moment
 
@@ -46,20 +46,28 @@ def judge_slas(target: Stage, writes: dict[str, str], activities: list[Activity]
     return tuple(clocks)
 
 
+ALERTING = (SlaState.BREACHED, SlaState.AT_RISK)
+"""The states an owner is tasked about, worst first."""
+_OPEN = (SlaState.ON_TRACK, SlaState.AT_RISK)
+# module-level names: an enum member looked up on its class costs more than the comparison itself
+_MET, _MET_LATE, _BREACHED, _AT_RISK, _ON_TRACK = (SlaState.MET, SlaState.MET_LATE, SlaState.BREACHED,
+                                                   SlaState.AT_RISK, SlaState.ON_TRACK)
+
+
 def summary(clocks: tuple[SlaClock, ...]) -> str:
-    """The record's `sla_state`: the worst open clock and which SLAs, or `met` once all are met."""
-    for state in ("breached", "at_risk"):
+    """The record's `sla_state` (plain text): the worst open clock and which SLAs, or `met` once all are met."""
+    for state in ALERTING:
         names = [c.name for c in clocks if c.state == state]
         if names:
             return f"{state}: {', '.join(names)}"
-    if any(c.state == "on_track" for c in clocks):
-        return "on_track"
-    return "met" if clocks else ""
+    if any(c.state == _ON_TRACK for c in clocks):
+        return str(_ON_TRACK)
+    return str(_MET) if clocks else ""
 
 
 def next_change(clocks: tuple[SlaClock, ...], now: datetime) -> datetime | None:
     """When an open clock next changes state by the passing of time (for the SLA sweep)."""
-    moments = [moment(t) for c in clocks if c.state in ("on_track", "at_risk") for t in (c.at_risk_at, c.due_at)]
+    moments = [moment(t) for c in clocks if c.state in _OPEN for t in (c.at_risk_at, c.due_at)]
     future = [m for m in moments if m is not None and m > now]
     return min(future) if future else None
 
@@ -74,13 +82,13 @@ def _clock(c: Compiled, name: str, start: datetime, hours: float, met: datetime 
     else:
         due, at_risk = start + timedelta(hours=hours), start + timedelta(hours=hours * sla.at_risk_fraction)
     if met is not None:
-        state = "met" if met <= due else "met_late"
+        state = _MET if met <= due else _MET_LATE
     elif now >= due:
-        state = "breached"
+        state = _BREACHED
     elif now >= at_risk:
-        state = "at_risk"
+        state = _AT_RISK
     else:
-        state = "on_track"
+        state = _ON_TRACK
     return SlaClock(name, _stamp(start), _stamp(at_risk), _stamp(due), _stamp(met) if met else None, state, business)
 
 

@@ -10,7 +10,7 @@ from crmsync.rules.timeline import decision_date
 from crmsync.rules.values import preview, text
 
 
-def judge_sql_gate(contact: Contact, requested: bool, reference: date, c: Compiled) -> SqlGate:
+def judge_sql_gate(contact: Contact, reference: date, c: Compiled, *, requested: bool) -> SqlGate:
     bant = contact.bant if isinstance(contact.bant, dict) else {}
     items = tuple(_item(name, bant.get(name), reference, c) for name in BANT_ITEMS)
     return SqlGate(requested, all(i.documented for i in items), items)
