@@ -33,6 +33,8 @@ class Compiled:
     activity_rules: dict[ActivityKind, tuple[tuple[Pattern | None, ActivityRule], ...]]
     property_rules: tuple[tuple[PropertyRule, frozenset[str], Pattern | None], ...]
     high_intent: dict[ActivityKind, tuple[tuple[Pattern, HighIntentAction], ...]]
+    direct_inquiries: frozenset[str]
+    """Names of the high-intent actions that shorten the first-contact SLA."""
     personal_domains: frozenset[str]
     competitor_domains: frozenset[str]
     student_title: re.Pattern[str] | None
@@ -118,6 +120,7 @@ def _compile(loaded: LoadedDefinitions) -> Compiled:
             for r in d.engagement.property_points
         ),
         high_intent={k: tuple(v) for k, v in intent.items()},
+        direct_inquiries=frozenset(a.name for a in d.engagement.high_intent if a.direct_inquiry),
         personal_domains=frozenset(x.casefold() for x in d.disqualifiers.personal_email_domains),
         competitor_domains=frozenset(x.casefold() for x in d.disqualifiers.competitor_domains),
         student_title=re.compile(_words(student), flags) if student else None,

@@ -20,17 +20,18 @@ from crmsync.model import Activity, EngagementResult, SlaClock, SlaState, Stage
 from crmsync.rules.compiled import Compiled
 from crmsync.rules.values import moment
 
+_CLOCKED = (Stage.MQL, Stage.SAL, Stage.SQL)
+
 
 def judge_slas(target: Stage, writes: dict[str, str], activities: list[Activity], engagement: EngagementResult,
                c: Compiled, now: datetime) -> tuple[SlaClock, ...]:
-    if target not in (Stage.MQL, Stage.SAL, Stage.SQL):
+    if target not in _CLOCKED:
         return ()
     sla = c.loaded.definitions.sla
     mql_at, sal_at = moment(writes.get("mql_at")), moment(writes.get("sal_at"))
     if mql_at is None:
         return ()
-    direct = {a.name for a in c.loaded.definitions.engagement.high_intent if a.direct_inquiry}
-    inquired = any(hit.action in direct for hit in engagement.high_intent)
+    inquired = any(hit.action in c.direct_inquiries for hit in engagement.high_intent)
     owner_touches = _owner_touches(activities)
     clocks = [
         _clock(c, "accept", mql_at, sla.accept_within_business_hours, sal_at or moment(writes.get("sql_at")), now),
@@ -56,11 +57,11 @@ _MET, _MET_LATE, _BREACHED, _AT_RISK, _ON_TRACK = (SlaState.MET, SlaState.MET_LA
 
 def summary(clocks: tuple[SlaClock, ...]) -> str:
     """The record's `sla_state` (plain text): the worst open clock and which SLAs, or `met` once all are met."""
+    states = [c.state for c in clocks]
     for state in ALERTING:
-        names = [c.name for c in clocks if c.state == state]
-        if names:
-            return f"{state}: {', '.join(names)}"
-    if any(c.state == _ON_TRACK for c in clocks):
+        if state in states:
+            return f"{state}: {', '.join(c.name for c in clocks if c.state == state)}"
+    if _ON_TRACK in states:
         return str(_ON_TRACK)
     return str(_MET) if clocks else ""
 
