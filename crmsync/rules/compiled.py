@@ -37,6 +37,8 @@ class Compiled:
     """Names of the high-intent actions that shorten the first-contact SLA."""
     personal_domains: frozenset[str]
     competitor_domains: frozenset[str]
+    competitor_subdomains: tuple[str, ...]
+    """".rivalcrm.io" for rivalcrm.io: `str.endswith` takes them all at once."""
     student_title: re.Pattern[str] | None
     student_suffixes: tuple[str, ...]
     placeholders: frozenset[str]
@@ -123,6 +125,7 @@ def _compile(loaded: LoadedDefinitions) -> Compiled:
         direct_inquiries=frozenset(a.name for a in d.engagement.high_intent if a.direct_inquiry),
         personal_domains=frozenset(x.casefold() for x in d.disqualifiers.personal_email_domains),
         competitor_domains=frozenset(x.casefold() for x in d.disqualifiers.competitor_domains),
+        competitor_subdomains=tuple("." + x.casefold() for x in d.disqualifiers.competitor_domains),
         student_title=re.compile(_words(student), flags) if student else None,
         student_suffixes=tuple(s.casefold() for s in d.disqualifiers.student_email_suffixes),
         placeholders=frozenset(norm(p) for p in d.sql_requirements.placeholders),

@@ -15,7 +15,7 @@ def find_disqualifiers(contact: Contact, domain: str | None, c: Compiled) -> tup
         no_company = company is None or norm(company[:200]) in c.placeholders
         if domain in c.personal_domains and no_company:
             hits.append(DisqualifierHit("personal_email", domain, "personal email domain and no company data"))
-        if any(domain == d or domain.endswith("." + d) for d in c.competitor_domains):
+        if domain in c.competitor_domains or domain.endswith(c.competitor_subdomains):
             hits.append(DisqualifierHit("competitor", domain, "email domain belongs to a competitor"))
         if c.student_suffixes and domain.endswith(c.student_suffixes):
             hits.append(DisqualifierHit("student", domain, "student email domain"))

@@ -36,9 +36,10 @@ def _listed(name: str, value: object, allowed: frozenset[str], what: str) -> Cri
     raw = text(value)
     if raw is None:
         return CriterionResult(name, False, preview(value), f"{name} missing", insufficient=True)
+    shown = preview(raw)
     if norm(raw[:200]) in allowed:
-        return CriterionResult(name, True, preview(raw), f"{name} is {what}")
-    return CriterionResult(name, False, preview(raw), f"{name} {preview(raw)!r} is not {what}")
+        return CriterionResult(name, True, shown, f"{name} is {what}")
+    return CriterionResult(name, False, shown, f"{name} {shown!r} is not {what}")
 
 
 def _title(contact: Contact, c: Compiled) -> CriterionResult:
