@@ -1,6 +1,8 @@
 """Engine throughput: contacts decided per second, 10 activities each, default definitions.
 
 Target (the goals table in docs/benchmarks.md): >= 20,000 contacts/s on one core. Prints numbers; never fails on timing.
+Wall-clock rates are what the goal names; the CPU-time rates (this process's CPU seconds) are the
+steadier figure on a busy machine, where other processes take the core away mid-round.
 
     python scripts/bench_engine.py [--contacts 20000] [--activities 10] [--rounds 3] [--json]
 """
@@ -64,22 +66,25 @@ def main() -> None:
     definitions = load_definitions(ROOT / "config" / "definitions.yaml")
     records = population(args.contacts, args.activities, seed=7)
     decide(*records[0], definitions, NOW)  # compile the definitions outside the timing
-    rates = []
+    rates, cpu_rates = [], []
     mql = 0
     for _ in range(args.rounds):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         mql = sum(decide(contact, acts, definitions, NOW).mql for contact, acts in records)
+        cpu_rates.append(args.contacts / max(time.process_time() - cpu_start, 1e-9))
         rates.append(args.contacts / (time.perf_counter() - start))
     result = {
         "benchmark": "engine", "contacts": args.contacts, "activities_per_contact": args.activities,
         "rounds": args.rounds, "best_per_s": round(max(rates)), "median_per_s": round(sorted(rates)[len(rates) // 2]),
+        "cpu_best_per_s": round(max(cpu_rates)), "cpu_median_per_s": round(sorted(cpu_rates)[len(cpu_rates) // 2]),
         "mql_share": round(mql / args.contacts, 3), "target_per_s": 20_000, "python": sys.version.split()[0],
     }
     if args.json:
         print(json.dumps(result))
         return
     print(f"engine: {result['best_per_s']:,} contacts/s best, {result['median_per_s']:,} median "
-          f"({args.contacts:,} contacts x {args.activities} activities, {args.rounds} rounds, one core); "
+          f"({args.contacts:,} contacts x {args.activities} activities, {args.rounds} rounds, one core; "
+          f"by CPU time {result['cpu_best_per_s']:,} best, {result['cpu_median_per_s']:,} median); "
           f"target >= 20,000/s; MQL share {result['mql_share']:.1%}")
 
 
