@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 PREVIEW = 80
@@ -81,21 +82,27 @@ def moment(value: Any) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             return None
     if isinstance(value, str) and 0 < len(value) <= 40:
-        raw = value.strip()
-        if raw.isdigit():
-            return moment(int(raw))
-        try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=UTC)
-        try:  # 9999-12-31T23:59:59-01:00 has no UTC time: no date, like any other unreadable text
-            parsed.astimezone(UTC)
-        except OverflowError:
-            return None
-        return parsed
+        return _moment_text(value)
     return None
+
+
+@lru_cache(maxsize=8192)  # the same stamps come back record after record: crmsync's own `now` above all
+def _moment_text(value: str) -> datetime | None:
+    """`moment` of a text of at most 40 characters (datetimes are immutable: sharing one is safe)."""
+    raw = value.strip()
+    if raw.isdigit():
+        return moment(int(raw))
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:  # 9999-12-31T23:59:59-01:00 has no UTC time: no date, like any other unreadable text
+        parsed.astimezone(UTC)
+    except OverflowError:
+        return None
+    return parsed
 
 
 def email_domain(value: Any) -> str | None:
