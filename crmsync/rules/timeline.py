@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import date, timedelta
+from functools import lru_cache
 
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 _MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
@@ -53,6 +54,7 @@ _DIGIT = re.compile(r"\d")
 _ANY_RELATIVE = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in _RELATIVE))
 
 
+@lru_cache(maxsize=4096)  # reps write the same horizons ("Q1 2027", "within 6 weeks"), judged against one date a pass
 def decision_date(raw: str, reference: date) -> date | None:
     """The latest date the text allows for the decision, or None when it names no date or horizon."""
     text = raw.lower()
