@@ -2,8 +2,9 @@
 
 Reps act on the sandboxes' own state (the CRM rules they emulate: HubSpot's forward-only lifecycle
 and its deal lifecycle sync, Salesforce's lead conversion and its read-only converted leads);
-crmsync's pass is the connector mapping plus the engine, in process: read -> decide -> diff ->
-write back. After every pass:
+crmsync's pass is the connector mapping plus the engine: read -> decide -> diff -> write back, the
+HubSpot write through the real connector over HTTP (its clear-then-set of a lifecycle stage moving
+back is the connector's, not the test's). After every pass:
 
 - every record at opportunity or customer is either flagged as a skipped gate (naming the door it
   came through) or had all four BANT items written when crmsync first saw it there;
@@ -15,10 +16,12 @@ write back. After every pass:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,12 +30,11 @@ from crmsync.connectors.salesforce_mapping import SalesforceMapping
 from crmsync.model import ActionKind, Contact, Decision, Stage
 from crmsync.rules import decide
 from crmsync.rules.compiled import norm
-from crmsync.sandbox.hubspot import install_crmsync_properties
-from crmsync.sandbox.hubspot.state import Portal
+from crmsync.sandbox.hubspot import HubSpotApp
 from crmsync.sandbox.salesforce import install_custom_fields
 from crmsync.sandbox.salesforce.org import Org
-from tests.builders import FULL_BANT
-from tests.hubspot_fixtures import DEFS, SEED_NOW
+from tests.builders import FULL_BANT, scaled
+from tests.hubspot_fixtures import DEFS, SEED_NOW, connector, hubspot
 
 PLACEHOLDERS = {norm(p) for p in DEFS.definitions.sql_requirements.placeholders}
 BANTS = [FULL_BANT, {**FULL_BANT, "budget": ""}, {**FULL_BANT, "authority": "TBD"},
@@ -52,10 +54,10 @@ class HubSpotPortal:
 
     doors = ("sql", "opportunity", "customer", "deal", "won", "bant")
 
-    def __init__(self) -> None:
-        self.portal = Portal(clock=lambda: SEED_NOW)
-        install_crmsync_properties(self.portal)
-        self.map = HubSpotMapping(DEFS.definitions.mappings.hubspot)
+    def __init__(self, app: HubSpotApp, url: str) -> None:
+        self.portal = app.portal  # shared by the examples: each works on the records it creates
+        self.connector = connector(url)
+        self.map: HubSpotMapping = self.connector.map
         self.ids = [self.portal.create("contacts", {
             "email": f"p{i}@northwind-pay.com", "company": "Northwind Pay", "jobtitle": "VP Finance",
             "industry": "Financial Services", "numemployees": "100-500", "country": "US"}).id for i in range(RECORDS)]
@@ -85,13 +87,11 @@ class HubSpotPortal:
         return self.map.to_contact(rid, dict(self.portal.records["contacts"][rid].properties))
 
     def write(self, contact: Contact, writes: dict[str, str]) -> bool:
-        changes = self.map.changes(contact, writes)
-        if not changes:
+        change = self.connector.changes(contact, writes)
+        if change is None:
             return False
-        lifecycle = self.map.fields.lifecycle
-        if self.map.moves_lifecycle_back(contact.snapshot.get(lifecycle, ""), changes.get(lifecycle, "")):
-            self.portal.update("contacts", contact.id, {lifecycle: ""})
-        self.portal.update("contacts", contact.id, changes)
+        [result] = self.connector.write([change])
+        assert result.ok, result
         return True
 
 
@@ -205,11 +205,18 @@ action = st.tuples(st.integers(0, 9), st.integers(0, RECORDS - 1), st.sampled_fr
                    st.booleans())
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(["hubspot", "salesforce"]), st.lists(action, max_size=14))
-def test_every_record_in_pipeline_is_documented_or_flagged(crm_name: str,
+@pytest.fixture(scope="module")
+def hubspot_server() -> Iterator[tuple[HubSpotApp, str]]:
+    """One sandbox server for every example (starting one per example costs more than the example)."""
+    with hubspot() as served:
+        yield served
+
+
+@settings(max_examples=scaled(ci=150, nightly=600), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crm_name=st.sampled_from(["hubspot", "salesforce"]), actions=st.lists(action, max_size=14))
+def test_every_record_in_pipeline_is_documented_or_flagged(hubspot_server: tuple[HubSpotApp, str], crm_name: str,
                                                            actions: list[tuple[int, int, int, bool]]) -> None:
-    crm: HubSpotPortal | SalesforceOrg = HubSpotPortal() if crm_name == "hubspot" else SalesforceOrg()
+    crm = HubSpotPortal(*hubspot_server) if crm_name == "hubspot" else SalesforceOrg()
     audit = Audit()
     for hour, (door, index, bant, sync_after) in enumerate(actions):
         crm.act(crm.doors[door % len(crm.doors)], crm.ids[index], BANTS[bant])
