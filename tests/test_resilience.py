@@ -43,7 +43,7 @@ def env(url: str, db: Path) -> dict[str, str]:
 
 
 def test_sigkill_at_random_points_ends_in_the_same_state(tmp_path: Path) -> None:
-    contacts = 400
+    contacts = scaled(ci=200, nightly=400)  # two pages of writes or more: kills land between and inside them
     with hubspot(contacts, real_clock=True) as (reference_app, url):
         assert run("sync", "--once", env=env(url, tmp_path / "ref.db")).returncode == 0
         expected = crm_state(reference_app)

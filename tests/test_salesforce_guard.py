@@ -4,6 +4,7 @@ sandbox's org, with a rep acting through simple-salesforce (edits) and the sandb
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.error
 import urllib.request
@@ -188,6 +189,14 @@ def test_the_sandbox_refuses_a_formula_it_cannot_evaluate() -> None:
 TEXT = st.sampled_from([None, "", "  ", "n/a", "documented"])
 
 
+@functools.cache
+def _guard_rule() -> Any:
+    """The guard's formula for a rich org, compiled once (the same for every example)."""
+    org = Org(shape="rich")
+    install_custom_fields(org)
+    return compile_formula(guard_formula(sf_connector("http://127.0.0.1:9"), set(org.statuses())), org.fields["Lead"])
+
+
 @settings(max_examples=150, deadline=None)
 @given(before=st.fixed_dictionaries({f: TEXT for f in BANT_FIELDS}), after=st.fixed_dictionaries(
     {f: TEXT for f in BANT_FIELDS}), asked_before=st.booleans(), asked=st.booleans(), new=st.booleans(),
@@ -196,10 +205,7 @@ def test_the_guard_refuses_exactly_a_conversion_or_a_new_sql_request_with_a_blan
         before: dict[str, Any], after: dict[str, Any], asked_before: bool, asked: bool, new: bool,
         qualified_before: bool, qualified: bool, converting: bool) -> None:
     """The generated formula, as the sandbox evaluates it, against the rule in words."""
-    org = Org(shape="rich")
-    install_custom_fields(org)
-    conn = sf_connector("http://127.0.0.1:9")
-    rule = compile_formula(guard_formula(conn, set(org.statuses())), org.fields["Lead"])
+    rule = _guard_rule()
 
     def lead(bant: dict[str, Any], ask: bool, qual: bool, converted: bool) -> dict[str, Any]:
         return {**bant, "CRMSync_SQL_Requested__c": ask, "IsConverted": converted,

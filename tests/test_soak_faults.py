@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import ROOT
+from tests.builders import NIGHTLY, ROOT
 
 _spec = importlib.util.spec_from_file_location("soak", ROOT / "scripts" / "soak.py")
 assert _spec is not None and _spec.loader is not None
@@ -36,6 +36,10 @@ def fault_free(tmp_path_factory: pytest.TempPathFactory) -> Any:
                         chaotic=False)
 
 
+# The store's own tests run on both backends; the soak, a minute and more of real time, runs on
+# PostgreSQL too with CRMSYNC_TEST_SCALE=nightly.
+@pytest.mark.parametrize("database_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+                         if NIGHTLY else ["sqlite"], indirect=True)
 def test_the_soak_under_every_network_fault_and_kill_ends_as_the_fault_free_run(
         database_url: str, fault_free: Any, tmp_path: Path) -> None:
     @contextmanager
