@@ -12,12 +12,24 @@ from crmsync.model import Activity, Contact
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEFINITIONS = ROOT / "config" / "definitions.yaml"
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # a pull window (EPOCH, LATER] that holds every seeded record and event
+LATER = datetime(2030, 1, 1, tzinfo=UTC)
 NIGHTLY = os.environ.get("CRMSYNC_TEST_SCALE", "ci") == "nightly"
 
 
 def scaled(ci: int, nightly: int) -> int:
     """A test's size: small enough for every CI run, the full size with CRMSYNC_TEST_SCALE=nightly."""
     return nightly if NIGHTLY else ci
+
+
+class ManualClock:
+    """A wall clock the test moves by hand (`clock.now = ...`), for code that asks for the time."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def fit_contact(**overrides: Any) -> Contact:

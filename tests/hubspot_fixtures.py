@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 
 from crmsync.connectors.hubspot import HubSpotConnector
@@ -27,6 +28,20 @@ def shared(*parts: str) -> Path:
     """A path under ../shared (specs, recorded responses), from a checkout or from a worktree under it."""
     candidates = [base / "shared" / Path(*parts) for base in (_ROOT.parent, _ROOT.parent.parent)]
     return next((c for c in candidates if c.exists()), candidates[0])
+
+
+def shared_absent(path: Path) -> str:
+    """Why a test that reads `path` under ../shared skips: the reason pytest prints (-ra)."""
+    return (f"{path} not found: ../shared (specs and recorded responses) is kept beside the checkout, not in "
+            "the repo, and this checkout has none; a checkout or CI clone with ../shared runs this test")
+
+
+def need_shared(*parts: str) -> Path:
+    """The path under ../shared, or the test skips saying why (`shared_absent`)."""
+    path = shared(*parts)
+    if not path.exists():
+        pytest.skip(shared_absent(path))
+    return path
 SEED_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DEFS: LoadedDefinitions = load_definitions(DEFAULT_DEFINITIONS)
 

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from crmsync.daemon import RETENTION_EVERY, RETENTION_FIRST, Daemon
 from crmsync.store import Store
 from crmsync.store import schema as t
-from tests.builders import DEFAULT_DEFINITIONS
+from tests.builders import DEFAULT_DEFINITIONS, ManualClock
 from tests.faultproxy import Fault, FaultProxy
 from tests.hubspot_fixtures import DEFS, SEED_NOW, connector, hubspot
 from tests.salesforce_fixtures import salesforce, sf_connector
@@ -25,16 +25,6 @@ from tests.test_daemon import activate, settings
 from tests.test_governance import candidate
 from tests.test_sentry_scrub import FakeTransport
 from tests.test_sentry_scrub import sentry as sentry  # the fixture
-
-
-class Clock:
-    """The daemon's clock, moved by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -56,7 +46,7 @@ def test_hubspot_daily_limit_pauses_hubspot_until_the_reset_with_one_alert_and_s
     with hubspot(20, real_clock=True) as (_app, url), salesforce(15, real_clock=True) as (_sf, sf_url), \
             FaultProxy(url) as proxy:
         store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
-        clock = Clock(datetime.now(UTC))
+        clock = ManualClock(datetime.now(UTC))
         crms = {"hubspot": connector(proxy.url), "salesforce": sf_connector(sf_url)}
         daemon = Daemon(settings(proxy.url, store.url), DEFS, store, crms, clock=clock)
         proxy.faults.append(Fault("daily_limit"))  # the first HubSpot call answers 429 policyName DAILY
@@ -109,7 +99,7 @@ def test_salesforce_request_limit_exceeded_pauses_salesforce_in_the_store(
     SQLite and PostgreSQL."""
     with salesforce(10, real_clock=True) as (app, url):
         store = Store.open(database_url)
-        clock = Clock(datetime.now(UTC))
+        clock = ManualClock(datetime.now(UTC))
         daemon = Daemon(settings("http://127.0.0.1:9", store.url), DEFS, store, {"salesforce": sf_connector(url)},
                         clock=clock)
         app.org.api_limit = 0
@@ -150,7 +140,7 @@ def test_the_retention_job_is_scheduled_daily_and_prunes_by_the_daemons_clock(
         tmp_path: Path, daemon_log: pytest.LogCaptureFixture) -> None:
     with hubspot(20) as (_app, url):
         store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
-        clock = Clock(SEED_NOW)
+        clock = ManualClock(SEED_NOW)
         daemon = Daemon(settings(url, store.url), DEFS, store, {"hubspot": connector(url)}, clock=clock)
         daemon.settings.inputs_retention_days = 365
         assert daemon.sync("hubspot") is not None
@@ -224,7 +214,7 @@ def test_a_daily_limit_met_by_the_sla_sweep_pauses_the_crm_too(tmp_path: Path) -
     """The sweep's writes hit Salesforce's daily limit: the CRM pauses, and neither pass nor sweep calls it."""
     with salesforce(30, real_clock=True) as (app, url):
         store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
-        clock = Clock(datetime.now(UTC))
+        clock = ManualClock(datetime.now(UTC))
         daemon = Daemon(settings("http://127.0.0.1:9", store.url), DEFS, store, {"salesforce": sf_connector(url)},
                         clock=clock)
         assert daemon.sync("salesforce") is not None

@@ -27,7 +27,7 @@ from crmsync.store import Store
 from crmsync.store import schema as t
 from crmsync.sync import SyncPass
 from crmsync.webhooks import WebhookIntake
-from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, connector, hubspot
+from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, connector, hubspot, need_shared
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_daemon import wait_for
 from tests.test_webhooks import millis, sign
@@ -169,8 +169,7 @@ def test_a_deletion_webhook_is_answered_503_when_the_store_fails(tmp_path: Any) 
 def test_the_sandbox_deletion_endpoints_match_the_spec() -> None:
     from tests import test_hubspot_openapi as openapi
 
-    if not openapi.SPECS.is_dir():
-        pytest.skip(f"HubSpot specs not found at {openapi.SPECS}")
+    need_shared("specs", "hubspot")
     with hubspot(5) as (app, url):
         first, second = list(app.portal.records["contacts"])[:2]
         assert openapi.call(url, "DELETE", f"/crm/v3/objects/contacts/{first}")[0] == 204

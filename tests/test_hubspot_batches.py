@@ -4,7 +4,6 @@ per contact, search limited per second without headers, custom lifecycle stages 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +14,13 @@ from urllib3.util.retry import Retry
 
 from crmsync.definitions import load_definitions
 from crmsync.model import WriteBack
-from tests.builders import DEFAULT_DEFINITIONS
-from tests.hubspot_fixtures import TOKEN, connector, hubspot, shared
+from tests.builders import DEFAULT_DEFINITIONS, EPOCH, LATER
+from tests.hubspot_fixtures import TOKEN, connector, hubspot, need_shared
 from tests.test_sync_e2e import post
-
-RECORDED = shared("recorded", "hubspot")
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-LATER = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def recorded(name: str) -> Any:
-    path = RECORDED / name
-    if not path.exists():
-        pytest.skip(f"recorded HubSpot responses not found at {RECORDED}")
-    return json.loads(path.read_text())
+    return json.loads(need_shared("recorded", "hubspot", name).read_text())
 
 
 def raw_client(url: str) -> HubSpot:

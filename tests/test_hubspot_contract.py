@@ -15,11 +15,8 @@ from crmsync.model import OwnerTask, Stage, WriteBack
 from crmsync.rules import decide
 from crmsync.sandbox.hubspot import seed_portal
 from crmsync.sandbox.hubspot.api import SEARCH_CAP
-from tests.builders import scaled
+from tests.builders import EPOCH, LATER, scaled
 from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, FakeClock, connector, fast_retry, hubspot
-
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-LATER = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def pull_all(conn, since=EPOCH, until=LATER):  # type: ignore[no-untyped-def]

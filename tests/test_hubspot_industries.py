@@ -8,7 +8,6 @@ mapped fails fit with a reason that names it.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +23,9 @@ from crmsync.rules.fit import judge_fit
 from crmsync.sandbox.hubspot.seeding import INDUSTRY
 from crmsync.sandbox.hubspot.state import INDUSTRY_OPTIONS, industry_dropdown
 from crmsync.sandbox.seed import INDUSTRY_FOR
-from tests.builders import DEFAULT_DEFINITIONS
-from tests.hubspot_fixtures import DEFS, TOKEN, connector, hubspot, shared
+from tests.builders import DEFAULT_DEFINITIONS, EPOCH, LATER
+from tests.hubspot_fixtures import DEFS, TOKEN, connector, hubspot, need_shared
 
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-LATER = datetime(2030, 1, 1, tzinfo=UTC)
-RECORDED = shared("recorded", "hubspot", "properties_companies_subset.json")
 FIT_PERSON = {"jobtitle": "VP Finance", "numemployees": "100-500", "country": "United States"}
 
 
@@ -48,9 +44,8 @@ def _industry_criterion(contact: Contact, definitions: Any = DEFS) -> Any:
 
 
 def test_the_sandbox_industry_options_are_hubspots_own() -> None:
-    if not RECORDED.exists():
-        pytest.skip(f"recorded HubSpot properties not found at {RECORDED}")
-    recorded = {p["name"]: p for p in json.loads(RECORDED.read_text())["results"]}["industry"]
+    path = need_shared("recorded", "hubspot", "properties_companies_subset.json")
+    recorded = {p["name"]: p for p in json.loads(path.read_text())["results"]}["industry"]
     real = {o["value"]: o["label"] for o in recorded["options"]}
     assert recorded["type"] == "enumeration"
     assert {value: real.get(value) for value, _ in INDUSTRY_OPTIONS} == dict(INDUSTRY_OPTIONS)

@@ -16,10 +16,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.hubspot_fixtures import TOKEN, hubspot, shared
+from tests.hubspot_fixtures import TOKEN, hubspot, shared, shared_absent
 
 SPECS = shared("specs", "hubspot")
-pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason=f"HubSpot specs not found at {SPECS}")
+pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason=shared_absent(SPECS))
 
 
 # Where a response recorded from a real portal differs from the spec, the recording is right

@@ -18,19 +18,15 @@ from hubspot.events.exceptions import ApiException
 from urllib3.util.retry import Retry
 
 from crmsync.sandbox.hubspot import HubSpotApp
-from tests.hubspot_fixtures import TOKEN, connector, hubspot, shared
+from tests.builders import EPOCH, LATER
+from tests.hubspot_fixtures import TOKEN, connector, hubspot, need_shared
 from tests.test_cli import run
 from tests.test_sync_e2e import FIT_BLOG_ONLY, IDEAL_DEMO, contact, env, post
 
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-LATER = datetime(2030, 1, 1, tzinfo=UTC)
-SPEC = shared("specs", "hubspot", "events-v3.json")
-
 
 def test_the_events_tier_is_the_one_the_spec_states() -> None:
-    if not SPEC.exists():
-        pytest.skip(f"HubSpot specs not found at {SPEC}")
-    tiers = set(json.loads(SPEC.read_text())["info"]["x-hubspot-product-tier-requirements"].values())
+    spec = json.loads(need_shared("specs", "hubspot", "events-v3.json").read_text())
+    tiers = set(spec["info"]["x-hubspot-product-tier-requirements"].values())
     assert tiers == {"ENTERPRISE"}
 
 

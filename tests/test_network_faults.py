@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,11 +17,11 @@ import pytest
 from crmsync.connectors.hubspot import AuthError
 from crmsync.errors import CrmsyncError, RetriableError
 from crmsync.model import OwnerTask, WriteBack
+from tests.builders import EPOCH, LATER
 from tests.faultproxy import KINDS, Fault, FaultProxy
 from tests.hubspot_fixtures import connector, hubspot
 from tests.salesforce_fixtures import salesforce, sf_connector
 
-EPOCH, LATER = datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)
 TIMEOUT, SLOW = 0.4, 0.9  # the client's timeout, and how late a `slow` answer comes
 
 # (method, path pattern) of each operation's call

@@ -10,9 +10,10 @@ import pytest
 from crmsync.errors import QuotaError, RetriableError
 from crmsync.model import OwnerTask
 from crmsync.rules import decide
+from tests.builders import EPOCH, LATER
 from tests.hubspot_fixtures import DEFS, SEED_NOW
 from tests.salesforce_fixtures import salesforce, sf_connector
-from tests.test_salesforce_contract import EPOCH, LATER, pull_all
+from tests.test_salesforce_contract import pull_all
 
 
 def test_crmsyncs_own_reminder_is_not_the_owners_call() -> None:

@@ -14,11 +14,9 @@ from crmsync.errors import FatalError, QuotaError
 from crmsync.model import OwnerTask, Stage, WriteBack
 from crmsync.rules import decide
 from crmsync.sandbox.salesforce.soql import parse
-from tests.builders import scaled
+from tests.builders import EPOCH, LATER, scaled
 from tests.hubspot_fixtures import DEFS, SEED_NOW
 from tests.salesforce_fixtures import salesforce, sf_connector
-
-EPOCH, LATER = datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def pull_all(conn, since=EPOCH, until=LATER):  # type: ignore[no-untyped-def]

@@ -22,20 +22,17 @@ from crmsync.sandbox.salesforce.org import (
     Org,
 )
 from crmsync.sandbox.salesforce.seeding import DEFAULT_INDUSTRY, DEFAULT_SOURCE
-from tests.hubspot_fixtures import DEFS, shared
+from tests.hubspot_fixtures import DEFS, need_shared
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_cli import run
 from tests.test_salesforce_contract import pull_all
 from tests.test_sync_e2e_salesforce import env, post
 
-RECORDED = shared("recorded", "salesforce")
 BANT = ["Lead.BANT_Need__c", "Lead.BANT_Authority__c", "Lead.BANT_Timeline__c", "Lead.BANT_Budget__c"]
 
 
 def recorded_describe() -> dict[str, list[str]]:
-    path = RECORDED / "describe_lead.json"
-    if not path.exists():
-        pytest.skip(f"{path} is absent: the recorded Lead describe is read at test time, never copied")
+    path = need_shared("recorded", "salesforce", "describe_lead.json")  # read at test time, never copied
     fields = json.loads(path.read_text())["fields"]
     return {f["name"]: [p["value"] for p in f["picklistValues"]] for f in fields}
 

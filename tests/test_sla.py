@@ -15,7 +15,7 @@ from crmsync.rules.calendar import BusinessCalendar
 from crmsync.store import Store
 from crmsync.sync import SyncPass
 from crmsync.sync.inputs import contact_inputs, restore
-from tests.builders import activity, demo_request, fit_contact, whitepaper
+from tests.builders import ManualClock, activity, demo_request, fit_contact, whitepaper
 from tests.hubspot_fixtures import DEFS, connector, hubspot
 
 ET = ZoneInfo("America/New_York")
@@ -77,16 +77,8 @@ def test_opportunity_and_disqualified_records_have_no_clocks(definitions: Loaded
         assert decision.slas == () and "sla_state" not in decision.writes
 
 
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def test_never_accepted_lead_goes_at_risk_then_breached_with_one_task_each(tmp_path: Path) -> None:
-    clock = Clock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))  # Tuesday 07:00 in New York
+    clock = ManualClock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))  # Tuesday 07:00 in New York
     with hubspot(1) as (app, url):
         app.portal.clock = clock
         store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
@@ -111,7 +103,7 @@ def test_never_accepted_lead_goes_at_risk_then_breached_with_one_task_each(tmp_p
 
 
 def test_accepted_lead_with_discovery_in_time_stays_on_track(tmp_path: Path) -> None:
-    clock = Clock(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))  # Tuesday 10:00 in New York
+    clock = ManualClock(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))  # Tuesday 10:00 in New York
     with hubspot(1) as (app, url):
         app.portal.clock = clock
         store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
@@ -135,7 +127,7 @@ def test_accepted_lead_with_discovery_in_time_stays_on_track(tmp_path: Path) -> 
 
 
 def test_reason_codes_and_recycling_after_the_cool_down(tmp_path: Path) -> None:
-    clock = Clock(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+    clock = ManualClock(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
     with hubspot(1) as (app, url):
         app.portal.clock = clock
         store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
