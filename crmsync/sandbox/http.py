@@ -251,7 +251,9 @@ class SandboxServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> SandboxServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="sandbox-http", daemon=True)
+        # a short poll: stop() waits for the next one (the default 0.5 s, on every sandbox a test or the demo stops)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="sandbox-http", daemon=True)
         self._thread.start()
         return self
 
