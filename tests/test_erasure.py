@@ -33,7 +33,7 @@ from tests.test_daemon import wait_for
 from tests.test_webhooks import millis, sign
 
 SECRET = "app-secret-for-erasure-tests"
-LATER = SEED_NOW + timedelta(minutes=10)
+TEN_MINUTES_ON = SEED_NOW + timedelta(minutes=10)
 
 
 def dump(store: Store) -> tuple[dict[str, int], str]:
@@ -76,7 +76,7 @@ def test_a_lead_deleted_in_salesforce_is_erased_by_the_next_pass(database_url: s
         app.org.clock = lambda: SEED_NOW + timedelta(minutes=1)
         assert conn.sf is not None
         assert conn.sf.Lead.delete(lead_id) == 204  # a person deletes it (REST DELETE, simple-salesforce)
-        report = SyncPass(store, conn, DEFS, clock=lambda: LATER).run()
+        report = SyncPass(store, conn, DEFS, clock=lambda: TEN_MINUTES_ON).run()
     assert report.counts["erased"] == 1 and report.outcome == "ok"
     assert_gone(store, lead_id, personal)
     after, _ = dump(store)
@@ -104,7 +104,7 @@ def test_an_archived_hubspot_contact_is_erased_by_the_daily_sweep(database_url: 
         listed = hubspot_client(url).crm.contacts.basic_api.get_page(archived=True, properties=["hs_object_id"])
         assert [c.id for c in listed.results] == [contact_id] and listed.results[0].archived_at is not None
         app.reset_counts()
-        soon = SyncPass(store, connector(url), DEFS, clock=lambda: LATER).run()
+        soon = SyncPass(store, connector(url), DEFS, clock=lambda: TEN_MINUTES_ON).run()
         assert soon.counts["erased"] == 0 and "objects.list" not in app.call_counts()  # at most once a day
         assert store.held("hubspot", [contact_id]) == [contact_id]
         next_day = SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW + timedelta(days=1)).run()

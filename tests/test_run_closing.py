@@ -12,11 +12,11 @@ import pytest
 from crmsync.daemon import Daemon
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
+from tests.builders import ManualClock
 from tests.faultproxy import Fault, FaultProxy
 from tests.hubspot_fixtures import DEFS, connector, hubspot
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_daemon import settings
-from tests.test_daemon_quota import Clock
 
 
 def _raise(exc: BaseException):  # type: ignore[no-untyped-def]
@@ -72,7 +72,7 @@ def test_a_webhook_reaction_and_an_sla_sweep_each_close_a_run_row_with_counts(tm
     """The daemon keeps no run bookkeeping of its own: the pass opens and closes the row."""
     with hubspot(10, real_clock=True) as (app, url):
         store = Store.open(f"sqlite:///{tmp_path / 'd.db'}")
-        clock = Clock(datetime.now(UTC))
+        clock = ManualClock(datetime.now(UTC))
         daemon = Daemon(settings(url, store.url), DEFS, store, {"hubspot": connector(url)}, clock=clock)
         assert daemon.sync("hubspot") is not None  # takes the lease
         ids = list(app.portal.records["contacts"])[:3]
@@ -101,7 +101,7 @@ def test_a_failing_webhook_reaction_and_sla_sweep_leave_failed_rows_with_the_err
         assert webhook["error"].startswith("QuotaError") and "429" in webhook["error"]
     with salesforce(30, real_clock=True) as (sf, sf_url):
         store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
-        clock = Clock(datetime.now(UTC))
+        clock = ManualClock(datetime.now(UTC))
         daemon = Daemon(settings("http://127.0.0.1:9", store.url), DEFS, store, {"salesforce": sf_connector(sf_url)},
                         clock=clock)
         assert daemon.sync("salesforce") is not None
