@@ -18,6 +18,7 @@ from crmsync.redact import csv_cell, safe_url, terminal_safe
 from crmsync.reporting.report import build_report, render_csv, render_html
 from crmsync.store import Store
 from crmsync.store import schema as t
+from crmsync.store.kinds import RunKind
 from crmsync.sync import SyncPass
 from tests.hubspot_fixtures import DEFS, SEED_NOW, connector, hubspot
 from tests.test_cli import run
@@ -91,7 +92,7 @@ def test_explain_and_status_strip_control_characters(database_url: str) -> None:
                                      at=SEED_NOW - timedelta(hours=1))
         store = Store.open(database_url)
         SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW).run()
-    run_id = store.start_run("hubspot", "incremental", "enforce", None)
+    run_id = store.start_run("hubspot", RunKind.SYNC, "enforce", None)
     store.finish_run(run_id, "failed", {}, "HubSpot said \x1b[2J\x1b]8;;http://evil.example\x07click\x1b]8;;\x07")
     env = {"CRMSYNC_DATABASE_URL": database_url}
     shown = run("explain", contact.id, env=env)
