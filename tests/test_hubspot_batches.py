@@ -141,7 +141,7 @@ def test_search_is_limited_per_second_without_rate_limit_headers() -> None:
             except ApiException as exc:
                 statuses.append(exc.status)
                 headers.append(dict(exc.headers or {}))
-        assert statuses[:5] == [200] * 5 and 429 in statuses[5:]
+        assert statuses[:4] == [200] * 4 and 429 in statuses[4:]  # HubSpot's published 4/s
         assert not any(name.startswith("X-HubSpot-RateLimit") for h in headers for name in h)
         _, _, other = client.crm.contacts.basic_api.get_page_with_http_info(limit=1)
         assert "X-HubSpot-RateLimit-Max" in other  # the burst limit's headers stay on other endpoints

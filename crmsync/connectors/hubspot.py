@@ -49,7 +49,8 @@ from crmsync.settings import HubSpotSettings
 T = TypeVar("T")
 log = logging.getLogger("crmsync.hubspot")
 SEARCH_PAGE = 200
-SEARCH_PER_SECOND = 5  # per account, and search answers carry no rate-limit headers (docs/hubspot.md)
+SEARCH_PER_SECOND = 4  # HubSpot's own figure (changelogs "CRM Search API rate limit increase", "Burst limits are
+# increasing for API key authenticated calls": 4/s); 5/s is a community report; no rate-limit headers (docs/hubspot.md)
 BATCH = 100
 ASSOCIATION_BATCH = 1000  # associations batch read takes up to 1000 ids (HubSpot changelog, Feb 2025)
 EVENTS_PAGE = 100

@@ -53,10 +53,12 @@ EVENTS_TIER = "enterprise"
 # (github.com/PipedreamHQ/pipedream/issues/11810; the typo is HubSpot's). Status 403 [SPEC Error].
 EVENTS_REFUSED = ("Your app doesn't the have scopes needed to make this call. Do you have access to the "
                   "'business-intelligence' scope?  Missing auth details: event-detail-read,web-analytics-api-access")
-# Search: 5 requests per second per account, answered without X-HubSpot-RateLimit-* headers
-# (search limit: changelog "crm-search-api-rate-limit-increase" said 4/s, later raised; the 5/s figure and
-# the missing headers are a community report [NOTES "Rate limits"]: unconfirmed, docs/hubspot.md).
-SEARCH_RATE_LIMIT = "5/1s"
+# Search: 4 requests per second per account, answered without X-HubSpot-RateLimit-* headers. 4/s is
+# HubSpot's own published figure (changelogs "crm-search-api-rate-limit-increase" and "burst-limits-are-
+# increasing-for-api-key-authenticated-calls": "the CRM Search API, which will remain limited to 4 requests
+# per second"); a later 5/s and the missing headers are community reports [NOTES "Rate limits"]: the
+# stricter, published figure is enforced; unconfirmed items in docs/hubspot.md.
+SEARCH_RATE_LIMIT = "4/1s"
 # Association batch reads page per contact [SPEC associations-v4.json batch/read: "'paging' will only be
 # present if there are more pages"]; the page size itself is not documented (unconfirmed).
 ASSOCIATION_PAGE = 100
