@@ -1,4 +1,10 @@
-"""What the sync needs from a CRM connector; each CRM module implements it on its client library."""
+"""What the sync needs from a CRM connector; each CRM module implements it on its client library.
+
+`Connector` is what every CRM has. What only some CRMs have is a capability of its own, a
+runtime-checkable protocol the pass checks with `isinstance` (a CRM without one implements nothing
+for it): `EventStream` (activities offered only as a stream), `DeletedList` (a list of deleted
+records), `ActivityStreams` (activities that change without their record) and `DealStream` (deals).
+"""
 
 from __future__ import annotations
 
@@ -64,13 +70,7 @@ class Connector(Protocol):
 
     def read(self, contact_ids: list[str]) -> PulledPage: ...
 
-    def deleted(self) -> Iterator[list[str]]:
-        """Pages of ids the CRM lists as deleted (HubSpot: archived contacts); read once a day."""
-        ...
-
     def activities(self, contact_ids: list[str]) -> dict[str, list[Activity]]: ...
-
-    def events(self, since: datetime, until: datetime) -> Iterator[tuple[str, Activity]]: ...
 
     def changes(self, contact: Contact, writes: dict[str, str]) -> WriteBack | None: ...
 
@@ -81,6 +81,28 @@ class Connector(Protocol):
     def setup(self) -> list[str]: ...
 
     def doctor(self) -> list[Check]: ...
+
+
+@runtime_checkable
+class EventStream(Protocol):
+    """A CRM that offers some activities only as a stream for all records, not per record (HubSpot's
+    events API: page views, form submissions): the pass keeps them in the store, on the cursor
+    `<stream>:events`. Without it, every activity comes with `activities`."""
+
+    def events(self, since: datetime, until: datetime) -> Iterator[tuple[str, Activity]]:
+        """(record id, activity) for the activities that occurred in (since, until]."""
+        ...
+
+
+@runtime_checkable
+class DeletedList(Protocol):
+    """A CRM that lists its deleted records apart from any window (HubSpot: archived contacts): the
+    pass erases those the store holds once a day (crmsync.sync.erasure). A CRM whose pull finds its
+    deleted records itself (Salesforce's queryAll window, `PulledPage.deleted`) does not have it."""
+
+    def deleted(self) -> Iterator[list[str]]:
+        """Pages of ids the CRM lists as deleted."""
+        ...
 
 
 @runtime_checkable

@@ -363,10 +363,6 @@ class SalesforceConnector(ConnectorCore):
                     self._remember(str(record["Id"]), record.get("ConvertedContactId"))
         return {lid: contact for lid in lead_ids if (contact := self._contact_of.get(lid))}
 
-    def deleted(self) -> Iterator[list[str]]:
-        """Nothing to list: deleted leads come with each pass's queryAll window (`pull_changed`)."""
-        return iter(())
-
     def activities(self, lead_ids: list[str]) -> dict[str, list[Activity]]:
         """Each lead's Tasks, Events and campaign responses. A converted lead's Tasks and Events are on its
         converted contact: "All open and closed Activities from the Lead are attached to the Account,
@@ -394,10 +390,6 @@ class SalesforceConnector(ConnectorCore):
                         if owner is not None and activity is not None:
                             found[owner].append(activity)
         return found
-
-    def events(self, since: datetime, until: datetime) -> Iterator[tuple[str, Activity]]:
-        """Nothing to keep locally: Salesforce's activities are records, read with their lead's page."""
-        return iter(())
 
     def touched(self, since: dict[str, datetime], until: datetime) -> set[str]:
         """Leads whose Tasks, Events or CampaignMembers (the streams in `since`, each from its own

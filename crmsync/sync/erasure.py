@@ -2,7 +2,7 @@
 
 Three triggers call `erase`: a HubSpot `contact.deletion` / `contact.privacyDeletion` webhook
 (crmsync.webhooks), a deleted lead met by the Salesforce pull (its queryAll window, `PulledPage.deleted`),
-and the daily sweep of the contacts HubSpot lists as archived (`sweep_deleted`). Each erased record is
+and the daily sweep of the records a CRM lists as deleted (`sweep`: HubSpot's archived contacts). Each erased record is
 logged by CRM and id only, never its content, and counted (`crmsync_records_erased_total`).
 """
 
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from crmsync.connectors.base import Connector
+from crmsync.connectors.base import Connector, DeletedList
 from crmsync.store import Store
 
 log = logging.getLogger("crmsync.erasure")
@@ -31,16 +31,16 @@ def erase(store: Store, crm: str, ids: Iterable[str], trigger: str) -> int:
     return len(held)
 
 
-def sweep_due(store: Store, crm: str, now: datetime) -> bool:
-    """Whether a day has passed since the last sweep of this CRM's deleted records (or none ran)."""
-    last = store.cursor(crm, DELETED_STREAM)
-    return last is None or now - last >= SWEEP_EVERY
-
-
-def sweep_deleted(store: Store, connector: Connector, now: datetime) -> int:
-    """Erase every record the CRM lists as deleted that the store still holds, then note the time.
-    Run at most once a `SWEEP_EVERY` (`sweep_due`): the list cannot be filtered by date, so its cost
-    is one call per 100 deleted records whatever the window."""
+def sweep(store: Store, connector: Connector, now: datetime) -> int:
+    """Where the CRM lists its deleted records (`DeletedList`) and a `SWEEP_EVERY` has passed since the
+    last sweep (or none ran): erase every listed record the store still holds, then note the time on
+    the cursor `contacts:deleted`. The list cannot be filtered by date, so a sweep costs one call per
+    100 deleted records whatever the window. How many were erased (0 when no sweep was due)."""
+    if not isinstance(connector, DeletedList):
+        return 0
+    last = store.cursor(connector.name, DELETED_STREAM)
+    if last is not None and now - last < SWEEP_EVERY:
+        return 0
     erased = sum(erase(store, connector.name, ids, "deleted_list") for ids in connector.deleted())
     with store.transaction() as c:
         store.set_cursor(c, connector.name, DELETED_STREAM, now)

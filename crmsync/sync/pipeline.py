@@ -87,8 +87,8 @@ class SyncPass:
             if decided is None:  # stopped between pages: the rest of the window is read again next time
                 report.outcome = RunOutcome.INTERRUPTED
                 return report
-            if kind == RunKind.SYNC and not self.dry_run and erasure.sweep_due(self.store, self.crm, window.upper):
-                report.counts["erased"] += erasure.sweep_deleted(self.store, self.connector, window.upper)
+            if kind == RunKind.SYNC and not self.dry_run:
+                report.counts["erased"] += erasure.sweep(self.store, self.connector, window.upper)
             report.outcome = RunOutcome.OK
         return report
 

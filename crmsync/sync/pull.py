@@ -2,7 +2,7 @@
 
 The contacts stream (or a backfill's own cursor) is read from its cursor minus an overlap (late index
 updates are caught, records seen twice are harmless) to the bound fixed when the pass starts; the
-activities the CRM only offers as a stream (`<stream>:events`) are stored first; where activities
+activities a CRM offers only as a stream (`EventStream`) are stored first, on `<stream>:events`; where activities
 change without their record (`ActivityStreams`), each activity stream is read on its own cursor; where
 the CRM has deals (`DealStream`), they are read on the cursor `deals`, stored, and the contacts they name
 re-decided. Every page is committed with its stream's state: a backfill's checkpoint with each page, the
@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from crmsync.connectors.base import ActivityStreams, Connector, DealPage, DealStream, PulledPage
+from crmsync.connectors.base import ActivityStreams, Connector, DealPage, DealStream, EventStream, PulledPage
 from crmsync.model import Activity, ObjectType
 from crmsync.store import Store
 from crmsync.store.kinds import RunKind
@@ -89,15 +89,18 @@ class Pull:
         return decided
 
     def events(self, report: PassReport, window: Window) -> dict[str, list[Activity]]:
-        """Activities the CRM only offers as a stream (HubSpot page views, forms) are kept locally, on
-        the cursor `<stream>:events` (moved once they are stored). A dry run stores nothing: it returns
-        them, by record, for its decisions."""
+        """Activities the CRM only offers as a stream (`EventStream`: HubSpot page views, forms) are kept
+        locally, on the cursor `<stream>:events` (moved once they are stored). A dry run stores nothing:
+        it returns them, by record, for its decisions. A CRM without the capability has no such cursor."""
+        connector = self.connector
+        if not isinstance(connector, EventStream):
+            return {}
         events = events_stream(window.stream)
         cursor = self.store.cursor(self.crm, events)
         since = window.lower
         if window.kind == RunKind.SYNC and cursor is not None:
             since = min(since, cursor - self.overlap)
-        found = self.connector.events(since, window.upper)
+        found = connector.events(since, window.upper)
         if self.dry_run:
             unstored: dict[str, list[Activity]] = {}
             for record_id, activity in found:
