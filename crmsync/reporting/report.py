@@ -18,13 +18,12 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
-
 from crmsync.definitions import LoadedDefinitions
+from crmsync.model import Stage
 from crmsync.redact import csv_cell
 from crmsync.reporting.contract import contract_alerts, deals_text
-from crmsync.store import Store, aware
-from crmsync.store import schema as t
+from crmsync.store import Store
+from crmsync.store.governance import IN_PIPELINE, closed_clocks
 
 STAGES = ("lead", "mql", "sal", "sql", "opportunity", "won")
 GROUPS = {"source": "source", "segment": "segment", "owner": "owner_id", "definitions-version": "definitions_version"}
@@ -63,23 +62,15 @@ def build_report(store: Store, definitions: LoadedDefinitions, since: datetime, 
 
 
 def _rows(store: Store, since: datetime, until: datetime) -> list[dict[str, Any]]:
-    r = t.records.c
-    first_seen = func.coalesce(r.created_at, r.updated_at)
-    query = select(r.record_id, r.crm, r.stage, r.target_stage, r.mql_at, r.sal_at, r.sql_at, r.created_at,
-                   r.updated_at, r.dq_reason, r.dq_invalid, r.slas, r.source, r.segment, r.owner_id,
-                   r.definitions_version, r.skipped_gate).where(
-        or_(first_seen.between(since, until), r.mql_at.between(since, until)))
-    with store.engine.connect() as c:
-        rows = [dict(row) for row in c.execute(query).mappings()]
+    """The contact records the report covers (`Store.reported`), each with the stages it reached."""
+    rows = store.reported(since, until)
     for row in rows:
-        for key in ("mql_at", "sal_at", "sql_at", "created_at", "updated_at"):
-            row[key] = aware(row[key])
         stage = row["target_stage"] or row["stage"]
         row["reached"] = {
             "lead": True, "mql": row["mql_at"] is not None,
-            "sal": row["sal_at"] is not None or row["sql_at"] is not None or stage in ("opportunity", "customer"),
-            "sql": row["sql_at"] is not None or stage in ("sql", "opportunity", "customer"),
-            "opportunity": stage in ("opportunity", "customer"), "won": stage == "customer",
+            "sal": row["sal_at"] is not None or row["sql_at"] is not None or stage in IN_PIPELINE,
+            "sql": row["sql_at"] is not None or stage == Stage.SQL or stage in IN_PIPELINE,
+            "opportunity": stage in IN_PIPELINE, "won": stage == Stage.CUSTOMER,
         }
     return rows
 
@@ -130,13 +121,11 @@ def _pipeline(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _sla_trend(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     weeks: dict[tuple[str, str], list[int]] = {}
     for row in rows:
-        for clock in row["slas"] or []:
-            if clock["state"] not in ("met", "met_late", "breached"):
-                continue
+        for clock, met in closed_clocks(row["slas"]):
             started = datetime.fromisoformat(clock["started_at"].replace("Z", "+00:00"))
             week = (started - timedelta(days=started.weekday())).date().isoformat()
             tally = weeks.setdefault((week, clock["name"]), [0, 0])
-            tally[0] += clock["state"] == "met"
+            tally[0] += met
             tally[1] += 1
     return [{"week": week, "sla": sla, "met": met, "closed": closed, "compliance": round(met / closed, 4)}
             for (week, sla), (met, closed) in sorted(weeks.items())]

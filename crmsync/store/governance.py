@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
-from crmsync.model import ObjectType
+from crmsync.model import ObjectType, SlaState, Stage
 from crmsync.store import schema as t
 from crmsync.store.base import StoreBase, aware
 from crmsync.store.deals import skipped_gate_deals
+
+CLOSED_SLA = frozenset({SlaState.MET, SlaState.MET_LATE, SlaState.BREACHED})
+"""The states of a clock that compliance counts: met in time, met late, breached."""
+IN_PIPELINE = (Stage.OPPORTUNITY, Stage.CUSTOMER)
+
+
+def closed_clocks(slas: list[dict[str, Any]] | None) -> Iterator[tuple[dict[str, Any], bool]]:
+    """A record's stored SLA clocks (`records.slas`) that compliance counts, each with whether it was
+    met in time."""
+    for clock in slas or []:
+        if clock["state"] in CLOSED_SLA:
+            yield clock, clock["state"] == SlaState.MET
 
 
 class Governance(StoreBase):
@@ -60,7 +73,7 @@ class Governance(StoreBase):
                              .where(t.records.c.object_type == ObjectType.CONTACT, t.records.c.mql_at >= since)).all()
             skipped = c.execute(select(func.count()).select_from(t.records).where(
                 t.records.c.object_type == ObjectType.CONTACT,
-                t.records.c.target_stage.in_(("opportunity", "customer")), t.records.c.skipped_gate != "")).scalar()
+                t.records.c.target_stage.in_(IN_PIPELINE), t.records.c.skipped_gate != "")).scalar()
             deals, amounts = skipped_gate_deals(c)
         matured = [r for r in rows if aware(r.mql_at) <= now - timedelta(days=30)]  # type: ignore[operator]
         converted = [r for r in matured if r.sql_at is not None
@@ -68,19 +81,18 @@ class Governance(StoreBase):
         accepted_pool = [r for r in rows if aware(r.mql_at) <= now - timedelta(days=1)]  # type: ignore[operator]
         compliance: dict[str, dict[str, int]] = {}
         for r in rows:
-            for clock in r.slas or []:
-                if clock["state"] in ("met", "met_late", "breached"):
-                    tally = compliance.setdefault(clock["name"], {"met": 0, "closed": 0})
-                    tally["closed"] += 1
-                    tally["met"] += clock["state"] == "met"
+            for clock, met in closed_clocks(r.slas):
+                tally = compliance.setdefault(clock["name"], {"met": 0, "closed": 0})
+                tally["closed"] += 1
+                tally["met"] += met
         return {
             "mqls": len(rows),
             "mql_to_sql_30d": _rate(len(converted), len(matured)), "mql_to_sql_base": len(matured),
             "sal_acceptance": _rate(sum(r.sal_at is not None for r in accepted_pool), len(accepted_pool)),
             "sal_base": len(accepted_pool),
             "sla_compliance": {name: _rate(v["met"], v["closed"]) for name, v in sorted(compliance.items())},
-            "sla_breached": sum(1 for r in rows if (r.sla_state or "").startswith("breached")),
-            "sla_at_risk": sum(1 for r in rows if (r.sla_state or "").startswith("at_risk")),
+            "sla_breached": sum(1 for r in rows if (r.sla_state or "").startswith(SlaState.BREACHED)),
+            "sla_at_risk": sum(1 for r in rows if (r.sla_state or "").startswith(SlaState.AT_RISK)),
             "invalid_reasons": sum(1 for r in rows if r.dq_invalid),
             "skipped_gates": int(skipped or 0),
             "skipped_gate_deals": deals, "skipped_gate_amount": round(sum(amounts.values()), 2),

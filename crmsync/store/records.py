@@ -6,13 +6,17 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from crmsync.model import ObjectType
 from crmsync.store import schema as t
-from crmsync.store.base import CONTACT, StoreBase, chunks, of, typed
+from crmsync.store.base import CONTACT, StoreBase, aware, chunks, of, typed
 
 KEY = ["crm", "object_type", "record_id"]
+REPORTED = ("record_id", "crm", "stage", "target_stage", "mql_at", "sal_at", "sql_at", "created_at", "updated_at",
+            "dq_reason", "dq_invalid", "slas", "source", "segment", "owner_id", "definitions_version", "skipped_gate")
+"""The columns `reported` gives `crmsync report`."""
+_MOMENTS = ("mql_at", "sal_at", "sql_at", "created_at", "updated_at")
 
 
 class Records(StoreBase):
@@ -40,6 +44,21 @@ class Records(StoreBase):
             rows = c.execute(select(t.records).where(of(t.records, crm, object_type), t.records.c.sla_next_at <= now)
                              .order_by(t.records.c.sla_next_at).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
+
+    def reported(self, since: datetime, until: datetime, *,
+                 object_type: ObjectType = CONTACT) -> list[dict[str, Any]]:
+        """`crmsync report`'s population: the records of `object_type` (of every CRM) first seen (created,
+        else first stored) or made MQL in [since, until], with the `REPORTED` columns, times in UTC."""
+        r = t.records.c
+        first_seen = func.coalesce(r.created_at, r.updated_at)
+        query = select(*(r[name] for name in REPORTED)).where(
+            r.object_type == object_type, or_(first_seen.between(since, until), r.mql_at.between(since, until)))
+        with self.engine.connect() as c:
+            rows = [dict(row) for row in c.execute(query).mappings()]
+        for row in rows:
+            for key in _MOMENTS:
+                row[key] = aware(row[key])
+        return rows
 
     def latest_decisions(self, since: datetime, until: datetime | None = None,
                          chunk: int = 1000) -> Iterator[dict[str, Any]]:
