@@ -43,6 +43,7 @@ from crmsync.store.kinds import RunOutcome
 from crmsync.sync import PassReport, SyncPass
 from crmsync.sync.lease import Lease
 from crmsync.sync.sanitize import failure, storable
+from crmsync.sync.window import live
 from crmsync.webhooks import WebhookIntake
 
 log = logging.getLogger("crmsync.daemon")
@@ -327,9 +328,10 @@ class Daemon:
 
     def _gauges(self) -> None:
         now = self.clock()
-        for cursor in self.store.cursors():
-            if cursor["stream"] == "contacts":
-                self.metrics.lag.labels(cursor["crm"]).set((now - cursor["position"]).total_seconds())
+        for cursor in self.store.cursors():  # every stream a pass keeps reading, each on its own cursor
+            if live(cursor["stream"]):
+                lag = (now - cursor["position"]).total_seconds()
+                self.metrics.lag.labels(cursor["crm"], cursor["stream"]).set(lag)
         self.metrics.outbox.set(self.store.outbox_depth())
         self.metrics.quarantined.set(self.store.quarantine_count())
         for name in self.connectors:  # from the store: a standby replica shows the pause too

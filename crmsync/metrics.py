@@ -31,7 +31,8 @@ class Metrics:
                                     "the CRM since the decision (re-decided)", ["crm"], registry=r)
         self.erased = Counter("crmsync_records_erased_total", "Records erased from the store because the CRM "
                               "deleted them, by trigger (sync: a pass; webhook)", ["crm", "trigger"], registry=r)
-        self.lag = Gauge("crmsync_lag_seconds", "Seconds between now and the stream's cursor", ["crm"], registry=r)
+        self.lag = Gauge("crmsync_lag_seconds", "Seconds between now and the stream's cursor (how far its "
+                         "window is complete), per stream", ["crm", "stream"], registry=r)
         self.outbox = Gauge("crmsync_outbox_depth", "Pending writes and tasks", registry=r)
         self.quarantined = Gauge("crmsync_quarantined", "Records in quarantine", registry=r)
         self.last_success = Gauge("crmsync_last_success_timestamp_seconds", "When a pass last succeeded", ["crm"],

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 
 from crmsync.connectors.base import Connector, DeletedList
 from crmsync.store import Store
+from crmsync.sync.window import DELETED_STREAM
 
 log = logging.getLogger("crmsync.erasure")
-DELETED_STREAM = "contacts:deleted"
 SWEEP_EVERY = timedelta(days=1)
 """How often the CRM's list of deleted records is read (HubSpot: every archived contact, 100 a call)."""
 

@@ -14,6 +14,10 @@ from crmsync.store import Store, fingerprint
 from crmsync.store.kinds import RunKind
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+BACKFILL = "backfill:"
+"""The prefix of a backfill's own cursors (`backfill_stream`)."""
+DELETED_STREAM = "contacts:deleted"
+"""Not a window's end: when the CRM's list of deleted records was last swept (crmsync.sync.erasure)."""
 Page = TypeVar("Page")
 
 
@@ -63,7 +67,7 @@ def backfill_stream(crm: str, since: datetime, until: datetime | None) -> str:
     for the same request, so a re-run finds and resumes it; an open window (no `until`) is one name
     whatever the time, its upper bound being frozen in the cursor row."""
     end = until.astimezone(UTC).isoformat() if until else "open"
-    return "backfill:" + fingerprint([crm, since.astimezone(UTC).isoformat(), end])[:16]
+    return BACKFILL + fingerprint([crm, since.astimezone(UTC).isoformat(), end])[:16]
 
 
 def events_stream(stream: str) -> str:
@@ -75,3 +79,10 @@ def deals_stream(stream: str) -> str:
     """The deal stream's cursor beside a record stream's: `deals` beside the live `contacts`, and
     `<backfill cursor>:deals` beside a backfill's, so a backfill never moves the live deal cursor."""
     return "deals" if stream == "contacts" else f"{stream}:deals"
+
+
+def live(stream: str) -> bool:
+    """Whether a cursor ends the window of a stream the daemon keeps reading (records, events, activity
+    streams, deals), so that its distance from now is that stream's lag: not a backfill's (its window
+    is fixed) nor the daily sweep's note (`DELETED_STREAM`)."""
+    return not stream.startswith(BACKFILL) and stream != DELETED_STREAM
