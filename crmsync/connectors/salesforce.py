@@ -47,6 +47,7 @@ from crmsync.connectors.salesforce_mapping import (
     SOURCE,
     TASK_KEY,
     SalesforceMapping,
+    contact_fields,
     custom_fields,
     id_list,
     picklist_values,
@@ -488,20 +489,24 @@ class SalesforceConnector(ConnectorCore):
 
     def _wanted_fields(self) -> list[tuple[str, str, str]]:
         """(object the field is created on, field, metadata type). Custom fields for tasks are created
-        on Activity and appear on Task (Salesforce Help, "Activity Custom Fields")."""
-        return [("Lead", name, kind) for name, kind in custom_fields(self.map.mapping)] + \
-            [("Activity", TASK_KEY, "Text")]
+        on Activity and appear on Task (Salesforce Help, "Activity Custom Fields"). A converted lead's
+        stage and stamps live on its Contact (salesforce_mapping.CONTACT_STAMPS), same API names."""
+        mapping = self.map.mapping
+        return [("Lead", name, kind) for name, kind in custom_fields(mapping)] + \
+            [("Contact", name, kind) for name, kind in contact_fields(mapping)] + [("Activity", TASK_KEY, "Text")]
 
     def _existing_fields(self) -> set[str]:
-        """Every custom field that exists on Lead and Activity, visible to this user or not (Tooling API
-        CustomField: DeveloperName without __c, TableEnumOrId the object)."""
+        """Every custom field that exists on Lead, Contact and Activity, visible to this user or not (Tooling
+        API CustomField: DeveloperName without __c, TableEnumOrId the object)."""
         answer = self._call("query custom fields", lambda sf: sf.restful("tooling/query", params={
-            "q": "SELECT DeveloperName, TableEnumOrId FROM CustomField WHERE TableEnumOrId IN ('Lead', 'Activity')"}))
+            "q": "SELECT DeveloperName, TableEnumOrId FROM CustomField WHERE TableEnumOrId IN ('Lead', 'Contact', "
+                 "'Activity')"}))
         return {f"{r['TableEnumOrId']}.{r['DeveloperName']}__c" for r in (answer or {}).get("records") or []}
 
-    def _visible_fields(self, lead: dict[str, Any]) -> set[str]:
-        """Fields this user can see: describe lists only those (field-level security)."""
-        return {f"Lead.{f['name']}" for f in lead["fields"]} | {
+    def _visible_fields(self, described: dict[str, dict[str, Any]]) -> set[str]:
+        """Fields this user can see (`described`: Lead's and Contact's describe): describe lists only those
+        (field-level security)."""
+        return {f"{sobject}.{f['name']}" for sobject, answer in described.items() for f in answer["fields"]} | {
             f"Activity.{f['name']}" for f in self._describe("Task")["fields"]}
 
     def setup(self) -> list[str]:
@@ -623,7 +628,8 @@ class SalesforceConnector(ConnectorCore):
     def doctor(self) -> list[Check]:
         try:
             lead = self._describe("Lead")
-            visible = self._visible_fields(lead)
+            described = {"Lead": lead, "Contact": self._describe("Contact")}
+            visible = self._visible_fields(described)
         except AuthError as exc:
             return [Check("salesforce login", False, str(exc))]
         except (RetriableError, FatalError) as exc:
@@ -645,13 +651,14 @@ class SalesforceConnector(ConnectorCore):
             problems.append(f"not visible to this user {', '.join(hidden)}: run `crmsync setup` (it grants them "
                             f"through permission set {PERMISSION_SET}) or assign that permission set to the "
                             "integration user")
-        stage = next((f for f in lead["fields"] if f["name"] == self.map.fields.stage), None)
-        if stage is not None and stage.get("type") == "picklist":
-            have = {str(v["value"]) for v in stage.get("picklistValues") or []}
-            lacking = [v for v in picklist_values(self.map.mapping, stage["name"]) if v not in have]
-            if lacking:
-                problems.append(f"{stage['name']} is a picklist without {', '.join(lacking)}: add those values "
-                                "to it, or crmsync's writes of them are refused")
+        for sobject, answer in described.items():
+            stage = next((f for f in answer["fields"] if f["name"] == self.map.fields.stage), None)
+            if stage is not None and stage.get("type") == "picklist":
+                have = {str(v["value"]) for v in stage.get("picklistValues") or []}
+                lacking = [v for v in picklist_values(self.map.mapping, stage["name"]) if v not in have]
+                if lacking:
+                    problems.append(f"{sobject}.{stage['name']} is a picklist without {', '.join(lacking)}: add "
+                                    "those values to it, or crmsync's writes of them are refused")
         checks.append(Check("salesforce fields", not problems, "; ".join(problems) or "all present and visible"))
         return [*checks, self._assignment_check(), *self._status_checks(), *self._industry_checks(lead),
                 *self._source_checks(lead), guard_check(self)]

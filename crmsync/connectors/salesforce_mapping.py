@@ -39,6 +39,9 @@ nillable), CloseDate (date, required), CreatedDate and SystemModstamp (system), 
 CurrencyIsoCode exists only in orgs with the multicurrency feature: asked for only when the org's
 describe lists it (`SalesforceConnector._multicurrency`)."""
 CURRENCY = "CurrencyIsoCode"
+CONTACT_STAMPS = ("stage", "opportunity_at", "customer_at", "skipped_gate")
+"""The crmsync fields a converted lead's Contact carries (created on Contact by setup, same API names as
+on Lead): its stage and pipeline stamps. Lead status, BANT, the SQL request and the rest are Lead-only."""
 TASK_KEY = "CRMSync_Task_Key__c"
 """The key crmsync puts on the reminder tasks it creates (an external id on Activity)."""
 
@@ -90,6 +93,12 @@ def custom_fields(mapping: CrmMapping) -> list[tuple[str, str]]:
         if name and name.endswith("__c") and name not in [n for n, _ in out]:
             out.append((name, kinds.get(neutral, "Text")))
     return out
+
+
+def contact_fields(mapping: CrmMapping) -> list[tuple[str, str]]:
+    """(field, metadata type) of the custom fields crmsync creates on Contact: the CONTACT_STAMPS ones."""
+    names = {getattr(mapping.fields, neutral) for neutral in CONTACT_STAMPS}
+    return [(name, kind) for name, kind in custom_fields(mapping) if name in names]
 
 
 def picklist_values(mapping: CrmMapping, name: str) -> list[str]:

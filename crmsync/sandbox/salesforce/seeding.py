@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from crmsync.connectors.salesforce_mapping import custom_fields, picklist_values
+from crmsync.connectors.salesforce_mapping import contact_fields, custom_fields, picklist_values
 from crmsync.definitions import DEFAULT_DEFINITIONS, load_definitions
 from crmsync.definitions.schema import CrmMapping
 from crmsync.sandbox.salesforce.org import INTEGRATION_USER, Org, sf_time
@@ -34,9 +34,11 @@ KINDS = {"DateTime": "datetime", "Number": "double", "Checkbox": "boolean", "Lon
 def install_custom_fields(org: Org, mapping: CrmMapping | None = None, grant: bool = True) -> None:
     """The fields `crmsync setup` creates, as if it had run (and, with `grant`, its permission set)."""
     mapping = mapping or load_definitions(DEFAULT_DEFINITIONS).definitions.mappings.salesforce
-    wanted = [f"Lead.{name}" for name, _ in custom_fields(mapping)] + ["Task.CRMSync_Task_Key__c"]
-    for name, kind in custom_fields(mapping):
-        org.add_custom_field("Lead", name, KINDS.get(kind, "string"),
+    on = [("Lead", field) for field in custom_fields(mapping)] + \
+        [("Contact", field) for field in contact_fields(mapping)]
+    wanted = [f"{sobject}.{name}" for sobject, (name, _) in on] + ["Task.CRMSync_Task_Key__c"]
+    for sobject, (name, kind) in on:
+        org.add_custom_field(sobject, name, KINDS.get(kind, "string"),
                              picklist_values(mapping, name) if kind == "Picklist" else None)
     org.add_custom_field("Activity", "CRMSync_Task_Key__c", "string")
     if grant:
