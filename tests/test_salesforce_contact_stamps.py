@@ -4,11 +4,25 @@ lead's stamps and owner task to its Contact (Salesforce refuses every update of 
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from crmsync.sandbox.salesforce.org import INTEGRATION_USER, FieldError
+from crmsync.connectors.salesforce import SalesforceConnector
+from crmsync.connectors.salesforce_mapping import TASK_KEY
+from crmsync.errors import CrmsyncError
+from crmsync.model import WriteBack
+from crmsync.sandbox.salesforce import SalesforceApp
+from crmsync.sandbox.salesforce.org import BANT_FIELDS, INTEGRATION_USER, FieldError
+from crmsync.store import Store
+from crmsync.store.kinds import OutboxStatus
+from crmsync.sync import PassReport, SyncPass
+from tests.hubspot_fixtures import DEFS, SEED_NOW, fast_retry
 from tests.salesforce_fixtures import salesforce, sf_connector
+from tests.test_salesforce_guard import DOCUMENTED, REP, convert, rep_client
 
 CONTACT_FIELDS = ["CRMSync_Stage__c", "CRMSync_Opportunity_At__c", "CRMSync_Customer_At__c", "CRMSync_Skipped_Gate__c"]
 
@@ -56,3 +70,140 @@ def test_the_sandbox_refuses_contact_fields_until_setup_created_and_granted_them
         conn.setup()
         assert sf.Contact.update(contact, {"CRMSync_Skipped_Gate__c": "x"}) == 204
         assert app.org.records["Contact"][contact]["CRMSync_Skipped_Gate__c"] == "x"
+
+
+# --- a sync pass over SQLite: a converted lead's verdict on its Contact -----------------------------
+
+def contact_of(app: SalesforceApp, rid: str) -> dict[str, Any]:
+    return dict(app.org.records["Contact"][app.org.records["Lead"][rid]["ConvertedContactId"]])
+
+
+def owner_tasks(app: SalesforceApp, who: str) -> list[dict[str, Any]]:
+    return [t for t in app.org.records["Task"].values() if t["WhoId"] == who and t.get(TASK_KEY)]
+
+
+def an_undocumented_mql(app: SalesforceApp) -> str:
+    return next(rid for rid, lead in app.org.records["Lead"].items() if not lead["IsConverted"]
+                and lead.get("CRMSync_Stage__c") == "MQL" and not all(lead.get(f) for f in BANT_FIELDS))
+
+
+def sync(store: Store, conn: SalesforceConnector, minutes: int, **options: Any) -> PassReport:
+    return SyncPass(store, conn, DEFS, clock=lambda: SEED_NOW + timedelta(minutes=minutes), **options).run()
+
+
+def test_an_undocumented_mql_converted_without_the_guard_is_stamped_on_its_contact_and_tasked_once(
+        tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    with salesforce(40) as (app, url):
+        conn = sf_connector(url)
+        assert sync(store, conn, 0).outcome == "ok"
+        rid = an_undocumented_mql(app)
+        lead_before = dict(app.org.records["Lead"][rid])
+        app.org.clock = lambda: SEED_NOW + timedelta(minutes=1)
+        assert convert(url, rid)[0] == 200  # no guard: the org lets it through
+        updates: list[tuple[str, str]] = []
+        update = app.org.update
+
+        def spy(sobject: str, record_id: str, values: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+            updates.append((sobject, record_id))
+            return update(sobject, record_id, values, **kwargs)
+
+        app.org.update = spy  # type: ignore[method-assign]
+        report = sync(store, conn, 2)
+        assert report.outcome == "ok" and report.counts["write_failed"] == 0, report.counts
+        contact = contact_of(app, rid)
+        gate = contact["CRMSync_Skipped_Gate__c"]
+        assert gate.startswith("conversion: missing ") and "budget" in gate, gate
+        assert contact["CRMSync_Stage__c"] == "Opportunity"
+        assert contact["CRMSync_Opportunity_At__c"] == "2026-11-25T12:02:00Z"
+        assert ("Lead", rid) not in updates and ("Contact", contact["Id"]) in updates
+        lead = app.org.records["Lead"][rid]
+        assert {k: lead.get(k) for k in ("CRMSync_Skipped_Gate__c", "CRMSync_Stage__c")} == \
+            {k: lead_before.get(k) for k in ("CRMSync_Skipped_Gate__c", "CRMSync_Stage__c")}
+        (task,) = owner_tasks(app, contact["Id"])
+        assert "without documented BANT" in task["Description"] and not owner_tasks(app, rid)
+
+        updates.clear()
+        again = sync(store, conn, 3)  # the lead is still in the overlap: read and decided again
+        assert again.outcome == "ok"
+        assert len(owner_tasks(app, contact["Id"])) == 1  # no second task
+        assert ("Contact", contact["Id"]) not in updates  # its stamps are the Contact's now: nothing to write
+        assert contact_of(app, rid)["CRMSync_Skipped_Gate__c"] == gate
+
+
+def test_a_documented_lead_converted_is_stamped_documented_with_no_task(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    with salesforce(40) as (app, url):
+        conn = sf_connector(url)
+        assert sync(store, conn, 0).outcome == "ok"
+        rid = an_undocumented_mql(app)
+        rep_client(app, conn).Lead.update(rid, DOCUMENTED)  # a rep documents BANT, then converts
+        app.org.clock = lambda: SEED_NOW + timedelta(minutes=1)
+        assert convert(url, rid)[0] == 200
+        report = sync(store, conn, 2)
+        assert report.outcome == "ok" and report.counts["write_failed"] == 0
+        contact = contact_of(app, rid)
+        assert contact["CRMSync_Stage__c"] == "Opportunity" and contact["CRMSync_Opportunity_At__c"]
+        assert contact.get("CRMSync_Skipped_Gate__c") is None  # documented: nothing missing
+        assert not owner_tasks(app, contact["Id"]) and not owner_tasks(app, rid)
+
+
+def test_a_persons_edit_of_the_contacts_stage_wins_over_the_stale_write(tmp_path: Path) -> None:
+    """A pass that dies after deciding leaves the Contact's write in the outbox; a rep sets the Contact's
+    crmsync stage to Customer meanwhile; the next pass reads the lead and its Contact, drops the stale
+    write and decides again from the rep's value."""
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    with salesforce(40) as (app, url):
+        assert sync(store, sf_connector(url), 0).outcome == "ok"
+        rid = an_undocumented_mql(app)
+        app.org.clock = lambda: SEED_NOW + timedelta(minutes=1)
+        assert convert(url, rid)[0] == 200
+        failing = sf_connector(url, retry=fast_retry(attempts=2))
+        with pytest.raises(CrmsyncError):
+            sync(store, failing, 2, progress=lambda _report: app.faults.set("503:1.0"))
+        app.faults.set("")
+        (pending,) = [r for r in store.outbox_rows("salesforce", OutboxStatus.PENDING)
+                      if r["kind"] == "write" and r["record_id"] == rid]
+        assert pending["payload"]["properties"]["CRMSync_Stage__c"] == "Opportunity"
+        contact = contact_of(app, rid)
+        assert contact.get("CRMSync_Stage__c") is None  # not written yet
+
+        conn = sf_connector(url)
+        rep = rep_client(app, conn)
+        app.org.grant(REP, ["Contact.CRMSync_Stage__c"], name="Sales_Rep")
+        rep.Contact.update(contact["Id"], {"CRMSync_Stage__c": "Customer"})  # the deal is won, says the rep
+
+        report = sync(store, conn, 3)
+        assert report.outcome == "ok" and report.counts["stale_writes"] == 1, report.counts
+        assert [r["record_id"] for r in store.outbox_rows("salesforce", OutboxStatus.STALE)] == [rid]
+        now = contact_of(app, rid)
+        assert now["CRMSync_Stage__c"] == "Customer"  # the rep's value, not the stale Opportunity
+        assert now["CRMSync_Customer_At__c"] and now["CRMSync_Opportunity_At__c"]
+        assert now["CRMSync_Skipped_Gate__c"].startswith("conversion: missing ")
+        # the failed pass's task was in the outbox (tasks are not rechecked); the rep's Customer is a new
+        # situation, judged again (the stale write never stamped opportunity_at): a task for each, on the Contact
+        reached = sorted(t["Description"].split(" by ")[0] for t in owner_tasks(app, contact["Id"]))
+        assert reached == ["Reached customer", "Reached opportunity"] and not owner_tasks(app, rid)
+
+
+def test_leads_and_converted_contacts_go_in_one_composite_call_results_in_order() -> None:
+    with salesforce(30) as (app, url):
+        open_leads = [rid for rid, lead in app.org.records["Lead"].items() if not lead["IsConverted"]]
+        converted = open_leads[0]
+        contact = convert(url, converted)[1]["ConvertedContactId"]
+        conn = sf_connector(url)
+        (read,) = conn.read([converted]).contacts
+        change = conn.changes(read, {"governed_stage": "opportunity", "skipped_gate": "conversion: missing budget",
+                                     "sla_state": "breached", "lead_status": "qualified"})
+        assert change is not None and change.record_id == converted
+        assert set(change.properties) == {"CRMSync_Stage__c", "CRMSync_Skipped_Gate__c"}  # Contact fields only
+        app.reset_counts()
+        results = conn.write([WriteBack(open_leads[1], {"CRMSync_SLA_State__c": "on_track"}), change,
+                              WriteBack(open_leads[2], {"CRMSync_Stage__c": "Hot"})])
+        assert app.call_counts() == {"composite.update": 1}
+        assert [(r.record_id, r.ok) for r in results] == [(open_leads[1], True), (converted, True),
+                                                           (open_leads[2], False)]
+        assert "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in results[2].error
+        assert app.org.records["Contact"][contact]["CRMSync_Skipped_Gate__c"] == "conversion: missing budget"
+        assert app.org.records["Lead"][open_leads[1]]["CRMSync_SLA_State__c"] == "on_track"
+

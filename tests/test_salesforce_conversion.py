@@ -59,7 +59,7 @@ def test_a_converted_lead_refuses_updates_per_record_and_alone() -> None:
             conn._login().Lead.update(other, {"IsConverted": True})  # not updateable through the API
 
 
-def test_the_connector_reads_where_a_converted_lead_went_and_never_writes_it() -> None:
+def test_the_connector_reads_where_a_converted_lead_went_and_writes_only_its_contact_fields() -> None:
     with salesforce(20) as (app, url):
         rid = a_lead_with_a_call(app)
         answer = post(url, f"/__sandbox/leads/{rid}/convert")
@@ -67,24 +67,26 @@ def test_the_connector_reads_where_a_converted_lead_went_and_never_writes_it() -
         contact = conn.read([rid]).contacts[0]
         assert contact.stage == "opportunity"
         assert {k: contact.snapshot[k] for k in answer if k != "Id"} == {k: v for k, v in answer.items() if k != "Id"}
-        assert conn.changes(contact, decide(contact, [], DEFS, SEED_NOW).writes) is None
-        assert conn.changes(contact, {"sla_state": "breached", "stage": "lead"}) is None
+        change = conn.changes(contact, decide(contact, [], DEFS, SEED_NOW).writes)
+        assert change is not None and change.record_id == rid
+        assert set(change.properties) == {"CRMSync_Stage__c", "CRMSync_Opportunity_At__c"}  # documented: no flag
+        assert conn.changes(contact, {"sla_state": "breached", "lead_status": "qualified"}) is None  # Lead-only
 
 
-def test_a_sync_after_a_conversion_sends_no_write_for_the_converted_lead(tmp_path: Path) -> None:
+def test_a_sync_after_a_conversion_writes_the_contact_never_the_converted_lead(tmp_path: Path) -> None:
     with salesforce(20, real_clock=True) as (app, url):
         variables = env(url, tmp_path / "s.db")
         assert run("sync", "--once", "--crm", "salesforce", env=variables).returncode == 0
         rid = a_lead_with_a_call(app)
-        post(url, f"/__sandbox/leads/{rid}/convert")
-        attempts: list[str] = []
+        converted = post(url, f"/__sandbox/leads/{rid}/convert")
+        attempts: list[tuple[str, str]] = []
         update = app.org.update
 
         def spy(sobject: str, record_id: str, values: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-            attempts.append(record_id)
+            attempts.append((sobject, record_id))
             return update(sobject, record_id, values, **kwargs)
 
         app.org.update = spy  # type: ignore[method-assign]
         second = run("sync", "--once", "--crm", "salesforce", env=variables)
         assert second.returncode == 0, second.stderr
-        assert rid not in attempts
+        assert ("Lead", rid) not in attempts and ("Contact", converted["ConvertedContactId"]) in attempts

@@ -45,6 +45,7 @@ from crmsync.connectors.salesforce_mapping import (
     CURRENCY,
     OPPORTUNITY_FIELDS,
     SOURCE,
+    STAMPS_READ,
     TASK_KEY,
     SalesforceMapping,
     contact_fields,
@@ -74,6 +75,8 @@ CONTACT_PREFIX = "003"
 REMEMBERED = 50_000
 """Leads whose converted contact (or none) the connector keeps in memory, most recent first."""
 BULK_JOB_ATTEMPTS = 3
+CONVERTED_CONTACT = "ConvertedContactId"
+"""In a write's `previous`: the converted Contact a converted lead's write goes to."""
 
 
 class BulkJobFailed(FatalError):
@@ -132,6 +135,8 @@ class SalesforceConnector(ConnectorCore):
         self._currency: bool | None = None
         self._contact_of: dict[str, str | None] = {}
         """Lead id -> its ConvertedContactId (None: not converted), from the leads read."""
+        self._stamps_ready = False
+        """Whether this user sees crmsync's fields on Contact (setup created and granted them)."""
 
     # --- sessions and the one place every call goes through -------------------------------------
 
@@ -341,11 +346,34 @@ class SalesforceConnector(ConnectorCore):
         return found
 
     def _leads(self, records: list[dict[str, Any]]) -> tuple[list[Contact], list[RecordError]]:
-        """Lead records mapped; where each went on conversion is remembered for `activities`."""
+        """Lead records mapped; where each went on conversion is remembered for `activities`, and a
+        converted lead's crmsync stage and stamps are read from its Contact (`_stamps`)."""
         for record in records:
             if record.get("Id"):
                 self._remember(str(record["Id"]), record.get("ConvertedContactId"))
-        return mapped(records, self.map.to_contact)
+        stamps = self._stamps(sorted({str(r["ConvertedContactId"]) for r in records
+                                      if r.get("IsConverted") and r.get("ConvertedContactId")}))
+        return mapped(records, partial(_lead, self.map, stamps))
+
+    def _stamps(self, contact_ids: list[str]) -> dict[str, dict[str, Any]] | None:
+        """The converted Contacts' crmsync fields (salesforce_mapping.CONTACT_STAMPS), by Contact id: one
+        query per 300 converted leads of a page (none for a page without any). None while this user
+        cannot see those fields on Contact (setup has not created or granted them: `doctor` says so):
+        the converted leads are then read from the Lead alone and not written, as before setup."""
+        if not contact_ids:
+            return {}
+        if not self._stamps_ready:  # one describe until the fields are there, then never again
+            visible = {f.get("name") for f in self._describe("Contact")["fields"]}
+            self._stamps_ready = set(self.map.contact_fields()) <= visible
+            if not self._stamps_ready:
+                return None
+        fields = ", ".join(["Id", *self.map.contact_fields()])
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(contact_ids, IN_CHUNK):
+            for records in self._soql("read contact stamps", f"SELECT {fields} FROM Contact WHERE Id IN "
+                                                             f"{id_list(chunk)}"):
+                found |= {str(r["Id"]): r for r in records if r.get("Id")}
+        return found
 
     def _remember(self, lead_id: str, contact_id: str | None) -> None:
         self._contact_of.pop(lead_id, None)
@@ -442,17 +470,37 @@ class SalesforceConnector(ConnectorCore):
     # --- writing --------------------------------------------------------------------------------
 
     def changes(self, contact: Contact, writes: dict[str, str]) -> WriteBack | None:
-        return write_back(contact, self.map.changes(contact, writes))
+        """A converted lead's write (crmsync's fields on Contact only, `SalesforceMapping.contact_changes`)
+        names its converted Contact among the values the decision saw (`previous`), so the write goes
+        there wherever it is sent from (the outbox, after a restart) without looking the lead up again."""
+        change = write_back(contact, self.map.changes(contact, writes))
+        if change is not None and contact.snapshot.get(STAMPS_READ) == "true":
+            change.previous[CONVERTED_CONTACT] = contact.snapshot["ConvertedContactId"]
+        return change
 
     def write(self, writes: list[WriteBack], *, recheck: Recheck | None = None) -> list[WriteResult]:
+        """Composite updates of 200, a result per lead. A converted lead's write goes to its converted
+        Contact (`changes`)."""
         results: list[WriteResult] = []
         for chunk in chunks(writes, COMPOSITE):
             results += self._send_batch(chunk, recheck, self._send_update, _per_record)
         return results
 
     def _send_update(self, writes: list[WriteBack]) -> list[dict[str, Any]]:
-        return self._composite("update leads", "PATCH", [
-            {"attributes": {"type": "Lead"}, "id": w.record_id, **w.properties} for w in writes])
+        """One try of one composite PATCH: each lead's write to the Lead, or to the converted Contact its
+        decision saw (a write decided before the conversion goes to the Lead, which refuses it:
+        CANNOT_UPDATE_CONVERTED_LEAD, record-level). Leads first, then Contacts: a request with several
+        object types is processed in chunks of one type, at most 10 (REST API Developer Guide, "Update
+        Records Using sObject Collections"). The results come back in the writes' order."""
+        targets = [("Contact", w.previous[CONVERTED_CONTACT]) if w.previous.get(CONVERTED_CONTACT)
+                   else ("Lead", w.record_id) for w in writes]
+        order = sorted(range(len(writes)), key=lambda i: targets[i][0] == "Contact")
+        answer = self._composite("update leads", "PATCH", [
+            {"attributes": {"type": targets[i][0]}, "id": targets[i][1], **writes[i].properties} for i in order])
+        results: list[dict[str, Any]] = [{}] * len(writes)
+        for position, i in enumerate(order):
+            results[i] = answer[position]
+        return results
 
     def _composite(self, what: str, method: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One try of a composite/sobjects call; an answer without one result per record is malformed."""
@@ -463,8 +511,11 @@ class SalesforceConnector(ConnectorCore):
         return answer
 
     def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]:
-        """Composite creates of 200, skipping tasks whose key already exists (`_create_tasks`)."""
-        return self._create_tasks(tasks, COMPOSITE, self._existing_task_keys, self._create_task_batch)
+        """Composite creates of 200, skipping tasks whose key already exists (`_create_tasks`). A converted
+        lead's task goes on its converted Contact (`_create_task_batch`)."""
+        contacts = self._converted_contacts([t.record_id for t in tasks])
+        return self._create_tasks(tasks, COMPOSITE, self._existing_task_keys,
+                                  partial(self._create_task_batch, contacts=contacts))
 
     def _existing_task_keys(self, keys: list[str]) -> set[str]:
         existing: set[str] = set()
@@ -474,8 +525,13 @@ class SalesforceConnector(ConnectorCore):
                 existing |= {str(r[TASK_KEY]) for r in records if r.get(TASK_KEY)}
         return existing
 
-    def _create_task_batch(self, tasks: list[OwnerTask]) -> list[WriteResult]:
-        records = [{"attributes": {"type": "Task"}, "WhoId": t.record_id, "Subject": t.subject[:255],
+    def _create_task_batch(self, tasks: list[OwnerTask], contacts: dict[str, str]) -> list[WriteResult]:
+        """One try of one composite create. The task of a converted lead is on its converted Contact
+        (WhoId): Salesforce refuses to reference a converted lead's record ID (CANNOT_UPDATE_CONVERTED_LEAD,
+        "cannot reference converted lead": Salesforce Help 000384333), and the lead's activities moved to
+        the Contact at conversion (Help 000385227), where reps work it."""
+        records = [{"attributes": {"type": "Task"}, "WhoId": contacts.get(t.record_id, t.record_id),
+                    "Subject": t.subject[:255],
                     "Description": t.body, "Status": "Not Started", "Priority": "High", TASK_KEY: t.key,
                     "ActivityDate": (t.due_at or datetime.now(UTC) + timedelta(days=1)).date().isoformat(),
                     **({"OwnerId": t.owner_id} if t.owner_id else {})} for t in tasks]
@@ -726,6 +782,12 @@ def _window(since: datetime, until: datetime, after_key: str | None) -> str:
     ceiling = until if until.microsecond == 0 else until.replace(microsecond=0) + timedelta(seconds=1)
     where = f"SystemModstamp >= {soql_time(since)} AND SystemModstamp < {soql_time(ceiling)}"
     return where + (f" AND Id > {quote(after_key)}" if after_key else "")
+
+
+def _lead(mapping: SalesforceMapping, stamps: dict[str, dict[str, Any]] | None, record: dict[str, Any]) -> Contact:
+    """A lead as a contact; a converted one with its Contact's crmsync fields when they were read."""
+    contact = record.get("ConvertedContactId") if record.get("IsConverted") else None
+    return mapping.to_contact(record, stamps.get(str(contact)) if stamps is not None and contact else None)
 
 
 def _deal(record: dict[str, Any], leads: dict[str, set[str]]) -> Deal:

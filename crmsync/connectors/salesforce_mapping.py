@@ -4,8 +4,10 @@ A rep asks for SQL by ticking the mapped `sql_request` checkbox (a default org h
 status) or by setting the Lead's Status to the mapped `qualified` value where the org has one;
 crmsync's own stage is `CRMSync_Stage__c`. The org's Industry and LeadSource values are read through
 the mapping's `industries` and `sources` tables (the admin's), so fit compares the definitions' words.
-A converted lead is read-only in Salesforce: it is read (its converted Contact/Account/Opportunity
-ids go in the snapshot) and never written. Tasks and Events on the Lead (WhoId) are the owner's
+A converted lead is read-only in Salesforce (CANNOT_UPDATE_CONVERTED_LEAD): it is read (its converted
+Contact/Account/Opportunity ids go in the snapshot) and never written; crmsync's stage and pipeline
+stamps for it live on its converted Contact (`CONTACT_STAMPS`, same API names as on Lead), read with
+the lead and written there. Tasks and Events on the Lead (WhoId) are the owner's
 activities; campaign responses are the lead's (a web-form campaign counts as a form submission).
 """
 
@@ -42,6 +44,8 @@ CURRENCY = "CurrencyIsoCode"
 CONTACT_STAMPS = ("stage", "opportunity_at", "customer_at", "skipped_gate")
 """The crmsync fields a converted lead's Contact carries (created on Contact by setup, same API names as
 on Lead): its stage and pipeline stamps. Lead status, BANT, the SQL request and the rest are Lead-only."""
+STAMPS_READ = "ConvertedContactStamps"
+"""Snapshot marker: the values of the CONTACT_STAMPS fields in this snapshot are the converted Contact's."""
 TASK_KEY = "CRMSync_Task_Key__c"
 """The key crmsync puts on the reminder tasks it creates (an external id on Activity)."""
 
@@ -126,6 +130,7 @@ class SalesforceMapping(Vocabulary):
     def __init__(self, mapping: CrmMapping) -> None:
         super().__init__(mapping)
         self.stage_for = {value: stage for stage, value in self.stage_values.items()}
+        self._on_contact = [name for name, _ in contact_fields(mapping)]
 
     def lead_fields(self) -> list[str]:
         f = self.fields
@@ -138,14 +143,25 @@ class SalesforceMapping(Vocabulary):
         return list(dict.fromkeys([f.stage, f.lead_status, *(getattr(f, n) for n in OWNED),
                                    *([f.sql_request] if f.sql_request else [])]))
 
+    def contact_fields(self) -> list[str]:
+        """The crmsync fields on a converted lead's Contact (CONTACT_STAMPS)."""
+        return list(self._on_contact)
+
     def sql_requested(self, record: dict[str, Any]) -> bool:
         name = self.fields.sql_request
         return bool(name and record.get(name) in (True, "true", "True"))
 
-    def to_contact(self, record: dict[str, Any]) -> Contact:
+    def to_contact(self, record: dict[str, Any], stamps: dict[str, Any] | None = None) -> Contact:
+        """A lead as a contact. `stamps`: a converted lead's Contact (its CONTACT_STAMPS fields), None when
+        it was not read: crmsync's stage and stamps are then the Contact's, or where the Contact has none
+        yet the lead's own from before its conversion (carried over by the next write, `changes`)."""
         rid = record.get("Id")
         if not rid:
             raise RecordError("?", "Salesforce returned a lead without an Id")
+        converted = bool(record.get("IsConverted"))
+        on_contact = self.contact_fields() if converted and stamps is not None else []
+        lead = record
+        record = {**record, **{n: stamps[n] for n in on_contact if stamps and stamps.get(n) not in (None, "")}}
         f = self.fields
         modified = moment(record.get("SystemModstamp"))
         if modified is None:
@@ -166,10 +182,13 @@ class SalesforceMapping(Vocabulary):
             route = PipelineRoute.CONVERSION
         elif status is LeadStatus.QUALIFIED or self.sql_requested(record):
             stage = Stage.SQL  # a rep asked for SQL
-        snapshot = {name: self.normal(name, record.get(name)) for name in self.owned_fields()}
-        if record.get("IsConverted"):
+        snapshot = {name: self.normal(name, lead.get(name)) for name in self.owned_fields()}
+        if converted:
             snapshot["IsConverted"] = "true"
-            snapshot.update({name: str(record[name]) for name in CONVERTED if record.get(name)})
+            snapshot.update({name: str(lead[name]) for name in CONVERTED if lead.get(name)})
+        if on_contact and stamps is not None:  # what a write to the Contact replaces: the Contact's values
+            snapshot.update({name: self.normal(name, stamps.get(name)) for name in on_contact})
+            snapshot[STAMPS_READ] = "true"
         company = record.get("Company")
         return Contact(
             id=str(rid), crm="salesforce", email=record.get("Email"), first_name=record.get("FirstName"),
@@ -214,10 +233,10 @@ class SalesforceMapping(Vocabulary):
         return Activity(str(record.get("Id")), kind, record.get("CreatedDate"), campaign.get("Name") or "")
 
     def changes(self, contact: Contact, writes: dict[str, str]) -> dict[str, Any]:
-        """The fields to write; none for a converted lead (Salesforce refuses every update of one with
-        CANNOT_UPDATE_CONVERTED_LEAD). A ticked SQL request is cleared when the SQL is not kept."""
+        """The fields to write. A ticked SQL request is cleared when the SQL is not kept. A converted lead's
+        go to its Contact (`contact_changes`)."""
         if contact.snapshot.get("IsConverted") == "true":
-            return {}
+            return self.contact_changes(contact, writes)
         f = self.fields
         wanted: dict[str, Any] = {}
         if f.sql_request and "stage" in writes and writes["stage"] != Stage.SQL.value and \
@@ -235,3 +254,27 @@ class SalesforceMapping(Vocabulary):
             else:
                 wanted[getattr(f, name)] = value if value != "" else None
         return {k: v for k, v in wanted.items() if not self.same(k, contact.snapshot.get(k, ""), v)}
+
+    def contact_changes(self, contact: Contact, writes: dict[str, str]) -> dict[str, Any]:
+        """A converted lead's writes, for its converted Contact: Salesforce refuses every update of a
+        converted lead (CANNOT_UPDATE_CONVERTED_LEAD, Salesforce Help 000384333), so crmsync's stage and
+        stamps go to the Contact, the fields it has (CONTACT_STAMPS); the Lead-only ones (lead status, SQL
+        request, scores, SLA state, ...) are not written. Nothing when the Contact's fields were not read
+        (no converted Contact, or setup has not created them). A stamp the lead had before its conversion
+        is carried over to a Contact that has none."""
+        if contact.snapshot.get(STAMPS_READ) != "true":
+            return {}
+        f = self.fields
+        wanted: dict[str, Any] = {}
+        for name, value in writes.items():
+            if name in ("stage", "governed_stage"):
+                wanted[f.stage] = self.stage_values[Stage(value)]
+            elif name in CONTACT_STAMPS:
+                wanted[getattr(f, name)] = value if value != "" else None
+        for name in ("opportunity_at", "customer_at", "skipped_gate"):
+            field, value = getattr(f, name), getattr(contact, name)
+            if field not in wanted and value not in (None, "") and not contact.snapshot.get(field):
+                wanted[field] = self.normal(field, value)
+        allowed = set(self.contact_fields())
+        return {k: v for k, v in wanted.items()
+                if k in allowed and not self.same(k, contact.snapshot.get(k, ""), v)}
