@@ -207,3 +207,19 @@ def test_leads_and_converted_contacts_go_in_one_composite_call_results_in_order(
         assert app.org.records["Contact"][contact]["CRMSync_Skipped_Gate__c"] == "conversion: missing budget"
         assert app.org.records["Lead"][open_leads[1]]["CRMSync_SLA_State__c"] == "on_track"
 
+
+def test_the_sandbox_refuses_a_task_on_a_converted_lead_and_too_many_type_chunks() -> None:
+    with salesforce(10) as (app, url):
+        rid = next(r for r, lead in app.org.records["Lead"].items() if not lead["IsConverted"])
+        contact = convert(url, rid)[1]["ConvertedContactId"]
+        sf = sf_connector(url)._login()
+        with pytest.raises(SalesforceMalformedRequest, match="CANNOT_UPDATE_CONVERTED_LEAD"):
+            sf.Task.create({"WhoId": rid, "Subject": "Call"})
+        assert sf.Task.create({"WhoId": contact, "Subject": "Call"})["success"]
+        leads = [r for r, lead in app.org.records["Lead"].items() if not lead["IsConverted"]]
+        alternating = [{"attributes": {"type": "Lead" if i % 2 else "Contact"}, "id": leads[0] if i % 2 else contact}
+                       for i in range(11)]
+        with pytest.raises(SalesforceMalformedRequest, match="INVALID_BATCH_REQUEST"):
+            sf.restful("composite/sobjects", method="PATCH", json={"allOrNone": False, "records": alternating})
+        assert len(sf.restful("composite/sobjects", method="PATCH",
+                              json={"allOrNone": False, "records": alternating[:10]})) == 10

@@ -11,7 +11,7 @@ from crmsync.connectors.hubspot import AuthError
 from crmsync.connectors.salesforce import BULK_PAGE
 from crmsync.connectors.salesforce_mapping import quote
 from crmsync.errors import FatalError, QuotaError
-from crmsync.model import OwnerTask, Stage, WriteBack
+from crmsync.model import Contact, OwnerTask, Stage, WriteBack
 from crmsync.rules import decide
 from crmsync.sandbox.salesforce.soql import parse
 from tests.builders import EPOCH, LATER, scaled
@@ -27,13 +27,23 @@ def pull_all(conn, since=EPOCH, until=LATER):  # type: ignore[no-untyped-def]
     return contacts, errors
 
 
+def stamp_queries(pages: list[list[Contact]]) -> int:
+    """The Contact queries of a pull: one per 300 converted leads (their Contact's crmsync fields) a page."""
+    return sum(math.ceil(sum(c.snapshot.get("IsConverted") == "true" for c in page) / 300) for page in pages)
+
+
 def test_pull_pages_by_batch_size_with_the_minimum_calls() -> None:
     with salesforce(4500) as (app, url):
         conn = sf_connector(url)
-        contacts, errors = pull_all(conn)
-        assert len(contacts) == 4500 and errors == []
+        pages = [page for page in conn.pull_changed(EPOCH, LATER)]
+        contacts = [c for page in pages for c in page.contacts]
+        assert len(contacts) == 4500 and not any(page.errors for page in pages)
         calls = app.call_counts()
-        assert calls == {"oauth.token": 1, "queryAll": 1, "query.more": math.ceil(4500 / 2000) - 1}
+        converted = stamp_queries([page.contacts for page in pages])
+        assert converted == len(pages)  # the seed has converted leads on every page, fewer than 300 each
+        # plus, once, the Contact describe that says the stamp fields are there
+        assert calls == {"oauth.token": 1, "queryAll": 1, "query.more": math.ceil(4500 / 2000) - 1,
+                         "describe": 1, "query": converted}
         assert len({c.id for c in contacts}) == 4500
 
 
@@ -231,12 +241,15 @@ def test_a_large_backfill_uses_bulk_api_2() -> None:
         conn.bulk_wait = 0
         conn.bulk_threshold = min(conn.bulk_threshold, leads - 2_000)
         contacts: list = []  # type: ignore[type-arg]
+        pages = []
         for page in conn.pull_changed(EPOCH, LATER, backfill=True):
             assert page.errors == []
             contacts += page.contacts
+            pages.append(page.contacts)
         assert len(contacts) == leads and len({c.id for c in contacts}) == leads
-        assert app.call_counts() == {"oauth.token": 1, "query": 1, "bulk2.create": 1, "bulk2.status": 2,
-                                     "bulk2.results": math.ceil(leads / BULK_PAGE)}
+        assert app.call_counts() == {"oauth.token": 1, "query": 1 + stamp_queries(pages), "bulk2.create": 1,
+                                     "bulk2.status": 2, "bulk2.results": math.ceil(leads / BULK_PAGE),
+                                     "describe": 1}
         sample = [c.id for c in contacts[:50]] + [c.id for c in contacts[-50:]]
         by_rest = {c.id: c for c in conn.read(sample).contacts}
         by_bulk = {c.id: c for c in contacts if c.id in by_rest}

@@ -22,6 +22,7 @@ from crmsync.sandbox.salesforce.formula import FormulaError
 from crmsync.sandbox.salesforce.org import INTEGRATION_USER, FieldError, Org
 
 COMPOSITE_MAX = 200
+COMPOSITE_CHUNKS = 10
 DEFAULT_BATCH = 2000
 PK_CHUNK = 25_000
 
@@ -439,6 +440,13 @@ def _composite(app: SalesforceApp, request: Request, create: bool) -> Response:
         raise HttpError(400, "records is required", errorCode="JSON_PARSER_ERROR")
     if len(records) > COMPOSITE_MAX:
         raise HttpError(400, f"Exceeded max limit of {COMPOSITE_MAX} records", errorCode="EXCEEDED_ID_LIMIT")
+    types = [(r.get("attributes") or {}).get("type") if isinstance(r, dict) else None for r in records]
+    if sum(1 for i, t in enumerate(types) if i == 0 or t != types[i - 1]) > COMPOSITE_CHUNKS:
+        # "If the request body includes objects of more than one type, they are processed as chunks ... A
+        # single request can process up to 10 chunks" (REST API Developer Guide, "Update Records Using sObject
+        # Collections"); the error code and text for more are unconfirmed
+        raise HttpError(400, f"a request can process up to {COMPOSITE_CHUNKS} chunks of one object type",
+                        errorCode="INVALID_BATCH_REQUEST")
     all_or_none = bool(body.get("allOrNone"))
     results: list[dict[str, Any]] = []
     snapshot = {name: {rid: dict(rec) for rid, rec in recs.items()} for name, recs in org.records.items()} \

@@ -243,6 +243,13 @@ class Org:
         now = at or self.clock()
         self._check(sobject, values, user)
         self._unique(sobject, values)
+        who = self.records["Lead"].get(str(values.get("WhoId"))) if sobject in ACTIVITY_OBJECTS else None
+        if who is not None and who.get("IsConverted"):
+            # Referencing a converted lead's record ID is refused like updating it: CANNOT_UPDATE_CONVERTED_LEAD
+            # (Salesforce Help 000384333: the error comes when code "tries to reference the Lead's record ID
+            # after conversion has taken place"; "cannot reference converted lead", kb.commvault.com/article/67630).
+            # That a Task or Event's WhoId is such a reference is the sandbox's reading (docs/salesforce.md)
+            raise FieldError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", ["WhoId"])
         rid = self.new_id(sobject)
         stamp = sf_time(now)
         record = {"Id": rid, "IsDeleted": False, "CreatedDate": stamp, "LastModifiedDate": stamp,

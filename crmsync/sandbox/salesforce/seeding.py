@@ -70,7 +70,6 @@ def _add(org: Org, lead: SeedLead, now: datetime, custom: bool, campaigns: dict[
         "NumberOfEmployees": lead.employees, "Country": lead.country,
         "LeadSource": (SOURCE if rich else DEFAULT_SOURCE).get(lead.source or ""),
         "Status": "Working - Contacted" if sql_by_checkbox else status, "OwnerId": OWNERS[lead.owner],
-        "IsConverted": lead.stage in ("opportunity", "customer"),
     }
     if custom and sql_by_checkbox:
         values["CRMSync_SQL_Requested__c"] = True  # how a rep asks for SQL on a default org
@@ -104,5 +103,11 @@ def _add(org: Org, lead: SeedLead, now: datetime, custom: bool, campaigns: dict[
                                 at=at)
             member["Campaign"] = {"Name": name, "Type": org.records["Campaign"][cid]["Type"]}  # the relationship
         # page views and email opens have no Salesforce object: web analytics live in the marketing tool
+    if lead.stage in ("opportunity", "customer"):
+        # converted as Salesforce converts (Contact, Account, Opportunity; activities moved to the Contact):
+        # a converted lead always has its ConvertedContactId; a customer's opportunity is won
+        org.convert(record["Id"], at=last)
+        if lead.stage == "customer":
+            org.update("Opportunity", record["ConvertedOpportunityId"], {"StageName": "Closed Won"}, at=last)
     org.touch("Lead", record["Id"], last)
     return str(record["Id"])
