@@ -22,6 +22,7 @@ from crmsync.store.kinds import OutboxStatus
 from crmsync.sync import PassReport, SyncPass
 from tests.hubspot_fixtures import DEFS, SEED_NOW, fast_retry
 from tests.salesforce_fixtures import salesforce, sf_connector
+from tests.test_salesforce_conversion import spy_updates
 from tests.test_salesforce_guard import DOCUMENTED, REP, convert, rep_client
 
 CONTACT_FIELDS = ["CRMSync_Stage__c", "CRMSync_Opportunity_At__c", "CRMSync_Customer_At__c", "CRMSync_Skipped_Gate__c"]
@@ -101,14 +102,7 @@ def test_an_undocumented_mql_converted_without_the_guard_is_stamped_on_its_conta
         lead_before = dict(app.org.records["Lead"][rid])
         app.org.clock = lambda: SEED_NOW + timedelta(minutes=1)
         assert convert(url, rid)[0] == 200  # no guard: the org lets it through
-        updates: list[tuple[str, str]] = []
-        update = app.org.update
-
-        def spy(sobject: str, record_id: str, values: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-            updates.append((sobject, record_id))
-            return update(sobject, record_id, values, **kwargs)
-
-        app.org.update = spy  # type: ignore[method-assign]
+        updates = spy_updates(app)
         report = sync(store, conn, 2)
         assert report.outcome == "ok" and report.counts["write_failed"] == 0, report.counts
         contact = contact_of(app, rid)

@@ -25,6 +25,19 @@ def post(url: str, path: str) -> dict[str, Any]:
         return dict(json.loads(answer.read()))
 
 
+def spy_updates(app: Any) -> list[tuple[str, str]]:
+    """Every (sObject, id) the org updates from now on, in order."""
+    attempts: list[tuple[str, str]] = []
+    update = app.org.update
+
+    def spy(sobject: str, record_id: str, values: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        attempts.append((sobject, record_id))
+        return update(sobject, record_id, values, **kwargs)
+
+    app.org.update = spy
+    return attempts
+
+
 def a_lead_with_a_call(app: Any) -> str:
     called = {t["WhoId"] for t in app.org.records["Task"].values()}
     return next(rid for rid, lead in app.org.records["Lead"].items() if not lead["IsConverted"] and rid in called)
@@ -79,14 +92,7 @@ def test_a_sync_after_a_conversion_writes_the_contact_never_the_converted_lead(t
         assert run("sync", "--once", "--crm", "salesforce", env=variables).returncode == 0
         rid = a_lead_with_a_call(app)
         converted = post(url, f"/__sandbox/leads/{rid}/convert")
-        attempts: list[tuple[str, str]] = []
-        update = app.org.update
-
-        def spy(sobject: str, record_id: str, values: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-            attempts.append((sobject, record_id))
-            return update(sobject, record_id, values, **kwargs)
-
-        app.org.update = spy  # type: ignore[method-assign]
+        attempts = spy_updates(app)
         second = run("sync", "--once", "--crm", "salesforce", env=variables)
         assert second.returncode == 0, second.stderr
         assert ("Lead", rid) not in attempts and ("Contact", converted["ConvertedContactId"]) in attempts

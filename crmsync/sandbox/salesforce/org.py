@@ -326,12 +326,14 @@ class Org:
         if stamp > record["SystemModstamp"]:
             record["SystemModstamp"] = record["LastModifiedDate"] = stamp
 
-    def convert(self, rid: str, at: datetime | None = None) -> dict[str, Any]:
+    def convert(self, rid: str, at: datetime | None = None, opportunity: bool = True) -> dict[str, Any]:
         """Convert a lead as Salesforce does: an Account, a Contact and an Opportunity are created, the
         lead gets IsConverted, ConvertedDate, Converted{Account,Contact,Opportunity}Id and the org's
         converted status, its open and closed activities move to the new contact and opportunity, and the
         contact gets a contact role on the opportunity (Salesforce Help, "Convert Leads":
-        https://help.salesforce.com/s/articleView?id=sf.leads_convert.htm; the sources below)."""
+        https://help.salesforce.com/s/articleView?id=sf.leads_convert.htm; the sources below). Without
+        `opportunity`, none is created ("Converts a Lead into an Account and Contact, and (optionally) an
+        Opportunity": SOAP API, convertLead(), its doNotCreateOpportunity)."""
         lead = self.records["Lead"].get(rid)
         if lead is None or lead.get("IsDeleted"):
             raise FieldError("INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id: {rid}", [])
@@ -350,20 +352,22 @@ class Org:
         contact = self.create("Contact", {"FirstName": lead.get("FirstName"), "LastName": lead.get("LastName"),
                                           "Email": lead.get("Email"), "Title": lead.get("Title"),
                                           "AccountId": account["Id"], "OwnerId": lead.get("OwnerId")}, at=now)
-        opportunity = self.create("Opportunity", {"Name": f"{company}-", "AccountId": account["Id"],
-                                                  "StageName": "Prospecting", "CloseDate": now.date().isoformat(),
-                                                  "OwnerId": lead.get("OwnerId")}, at=now)
+        created = self.create("Opportunity", {"Name": f"{company}-", "AccountId": account["Id"],
+                                              "StageName": "Prospecting", "CloseDate": now.date().isoformat(),
+                                              "OwnerId": lead.get("OwnerId")}, at=now) if opportunity else None
         stamp = sf_time(now)
         lead.update({"IsConverted": True, "ConvertedDate": now.date().isoformat(), "Status": status,
                      "ConvertedAccountId": account["Id"], "ConvertedContactId": contact["Id"],
-                     "ConvertedOpportunityId": opportunity["Id"], "LastModifiedDate": stamp, "SystemModstamp": stamp})
+                     "ConvertedOpportunityId": created["Id"] if created else None, "LastModifiedDate": stamp,
+                     "SystemModstamp": stamp})
         # The converted contact gets a contact role on the new opportunity: "a contact is associated with
         # the opportunity as a contact role if the contact and opportunity are created during the
         # conversion process" (Salesforce Help 000385380, "Add Contact Roles to Opportunities"); as the
         # primary one, with no role (simplysfdc.com/2026/04/salesforce-opportunity-contact-roles.html;
         # IsPrimary is unconfirmed by a Salesforce page, docs/salesforce.md).
-        self.create("OpportunityContactRole", {"OpportunityId": opportunity["Id"], "ContactId": contact["Id"],
-                                               "IsPrimary": True, "Role": None}, at=now)
+        if created is not None:
+            self.create("OpportunityContactRole", {"OpportunityId": created["Id"], "ContactId": contact["Id"],
+                                                   "IsPrimary": True, "Role": None}, at=now)
         # "All open and closed Activities from the Lead are attached to the Account, Contact, and
         # Opportunity": their Name (WhoId) becomes the contact and Related To (WhatId) the opportunity, and
         # their Last Modified Date moves (Salesforce Help 000385227, "Activity history on a Lead when it is
@@ -371,8 +375,8 @@ class Org:
         for sobject in ACTIVITY_OBJECTS:
             for activity in self.records[sobject].values():
                 if activity.get("WhoId") == rid:
-                    activity.update({"WhoId": contact["Id"], "WhatId": opportunity["Id"], "LastModifiedDate": stamp,
-                                     "SystemModstamp": stamp})
+                    activity.update({"WhoId": contact["Id"], "LastModifiedDate": stamp, "SystemModstamp": stamp,
+                                     **({"WhatId": created["Id"]} if created else {})})
         for listener in self.on_change:
             listener("Lead", rid)
         return lead

@@ -104,10 +104,9 @@ def _add(org: Org, lead: SeedLead, now: datetime, custom: bool, campaigns: dict[
             member["Campaign"] = {"Name": name, "Type": org.records["Campaign"][cid]["Type"]}  # the relationship
         # page views and email opens have no Salesforce object: web analytics live in the marketing tool
     if lead.stage in ("opportunity", "customer"):
-        # converted as Salesforce converts (Contact, Account, Opportunity; activities moved to the Contact):
-        # a converted lead always has its ConvertedContactId; a customer's opportunity is won
-        org.convert(record["Id"], at=last)
-        if lead.stage == "customer":
-            org.update("Opportunity", record["ConvertedOpportunityId"], {"StageName": "Closed Won"}, at=last)
+        # converted as Salesforce converts (a Contact and an Account; activities moved to the Contact): a
+        # converted lead always has its ConvertedContactId. No Opportunity: the seed's deals are the demo's
+        # and the tests' own (convertLead's doNotCreateOpportunity)
+        org.convert(record["Id"], at=last, opportunity=False)
     org.touch("Lead", record["Id"], last)
     return str(record["Id"])
