@@ -181,7 +181,8 @@ def test_salesforce_conversion_without_bant_counts_the_opportunity_amount(tmp_pa
         assert store.records("salesforce", [mql])[mql]["skipped_gate"].startswith("conversion: missing ")
         assert not store.records("salesforce", [documented])[documented]["skipped_gate"]
         tasks = [t for t in app.org.records["Task"].values() if t.get("Subject") == GATE_TASK]
-        assert [t["WhoId"] for t in tasks].count(mql) == 1 and documented not in [t["WhoId"] for t in tasks]
+        on = [t["WhoId"] for t in tasks]  # a converted lead's task is on its converted Contact
+        assert on.count(leads[mql]["ConvertedContactId"]) == 1 and leads[documented]["ConvertedContactId"] not in on
 
         assert run(*sync, env=env).returncode == 0  # the opportunities again, in the overlap
         assert figures(f"sqlite:///{db}")["skipped_gate_deals"] == found["skipped_gate_deals"]
