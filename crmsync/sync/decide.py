@@ -176,14 +176,17 @@ class Decider:
 
     def _tasks(self, contact: Contact, decision: Decision, now: datetime) -> list[OwnerTask]:
         """Owner tasks, keyed so a situation gets one task however often it is seen: a revert by the
-        change that caused it, a flagged reason by the reason text, an SLA by clock, state and due time."""
+        change that caused it, a flagged reason by the reason text, an SLA by clock, state and due time,
+        a skipped gate once per record (whichever stage or route the verdict names: a verdict whose
+        stamp never landed, e.g. superseded by a person's edit, is judged again without a second task)."""
         tasks = []
         for action in decision.actions:
             if action.kind is not ActionKind.OPEN_TASK:
                 continue
             episode = {"sql_blocked": str(contact.updated_at),
                        "dq_reason": decision.reason.value if decision.reason else ""}.get(action.topic, "")
-            key = fingerprint([self.crm, contact.id, "task", action.detail, episode])
+            situation = action.topic if action.topic == "skipped_gate" else action.detail
+            key = fingerprint([self.crm, contact.id, "task", situation, episode])
             tasks.append(OwnerTask(contact.id, str(contact.owner_id) if contact.owner_id else None,
                                    TASK_SUBJECTS.get(action.topic, "crmsync: follow up"), action.detail, key,
                                    due_at=now + TASK_DUE))
