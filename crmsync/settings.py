@@ -208,7 +208,7 @@ class Settings(BaseSettings):
         return value
 
 
-def _http_url(value: str, exact: bool = False) -> str:
+def _http_url(value: str, *, exact: bool = False) -> str:
     """An absolute http(s) URL with a host and a valid port, checked now rather than at the first request;
     without its trailing slash unless `exact` (a signed URL must stay as HubSpot calls it)."""
     if any(ch.isspace() or not ch.isprintable() for ch in value):

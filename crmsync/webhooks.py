@@ -100,7 +100,7 @@ class WebhookIntake:
 
     def request(self, headers: Mapping[str, str], scheme: str, path: str, query: str, body: bytes) -> int:
         """A POST to the webhook path, as the HTTP server saw it."""
-        uri = signed_uri(headers, scheme, path, query, self.public_url, self.trusted_proxy)
+        uri = signed_uri(headers, scheme, path, query, self.public_url, trusted_proxy=self.trusted_proxy)
         return self.receive("POST", uri, headers, body)
 
     def receive(self, method: str, uri: str, headers: Mapping[str, str], body: bytes) -> int:
@@ -214,7 +214,7 @@ def _key(event: dict[str, Any]) -> str:
     return hashlib.sha256(":".join(parts).encode()).hexdigest()
 
 
-def signed_uri(headers: Mapping[str, str], scheme: str, path: str, query: str, configured: str | None,
+def signed_uri(headers: Mapping[str, str], scheme: str, path: str, query: str, configured: str | None, *,
                trusted_proxy: bool) -> str:
     """The URI HubSpot signed: the configured public URL; else, behind a trusted proxy, what its
     Forwarded / X-Forwarded-* headers say the request was (settings refuse webhooks with neither)."""

@@ -82,7 +82,7 @@ def summary(latencies: list[float]) -> dict[str, Any]:
             "max_s": round(ordered[-1], 2), "missed": sum(1 for x in ordered if x == float("inf"))}
 
 
-def hubspot_run(tmp: Path, webhooks: bool, changes: int, rate: float, idle: float) -> dict[str, Any]:
+def hubspot_run(tmp: Path, changes: int, rate: float, idle: float, *, webhooks: bool) -> dict[str, Any]:
     app = HubSpotApp()
     seed_portal(app.portal, 400, seed=5)
     with SandboxServer(app) as server:
@@ -160,8 +160,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         result = {"benchmark": "freshness",
-                  "hubspot_webhooks": hubspot_run(Path(tmp), True, args.changes, args.rate, args.idle),
-                  "hubspot_polling": hubspot_run(Path(tmp), False, args.changes, args.rate, args.idle),
+                  "hubspot_webhooks": hubspot_run(Path(tmp), args.changes, args.rate, args.idle, webhooks=True),
+                  "hubspot_polling": hubspot_run(Path(tmp), args.changes, args.rate, args.idle, webhooks=False),
                   "salesforce_polling": salesforce_run(Path(tmp), args.changes, args.rate, args.idle)}
     if args.json:
         print(json.dumps(result))

@@ -61,7 +61,7 @@ def undocumented(org: Org) -> str:
                 and not all(lead.get(f) for f in BANT_FIELDS))
 
 
-def guarded(app: SalesforceApp, url: str, on_convert: bool = True) -> SalesforceConnector:
+def guarded(app: SalesforceApp, url: str, *, on_convert: bool = True) -> SalesforceConnector:
     conn = sf_connector(url)
     assert install_guard(conn) == [f"ValidationRule Lead.{GUARD_NAME}"]
     app.org.require_validation_on_convert = on_convert
@@ -207,12 +207,12 @@ def test_the_guard_refuses_exactly_a_conversion_or_a_new_sql_request_with_a_blan
     """The generated formula, as the sandbox evaluates it, against the rule in words."""
     rule = _guard_rule()
 
-    def lead(bant: dict[str, Any], ask: bool, qual: bool, converted: bool) -> dict[str, Any]:
+    def lead(bant: dict[str, Any], *, ask: bool, qual: bool, converted: bool) -> dict[str, Any]:
         return {**bant, "CRMSync_SQL_Requested__c": ask, "IsConverted": converted,
                 "Status": "Qualified" if qual else "Working - Contacted"}
 
-    old = None if new else lead(before, asked_before, qualified_before, False)
-    record = lead(after, asked, qualified, converting)
+    old = None if new else lead(before, ask=asked_before, qual=qualified_before, converted=False)
+    record = lead(after, ask=asked, qual=qualified, converted=converting)
     blank = any(not (v or "").strip() for v in after.values())
     requested = (asked and (new or not asked_before)) or (qualified and (new or not qualified_before))
     assert bool(rule(record, old)) == (blank and (converting or requested))

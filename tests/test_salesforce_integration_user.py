@@ -30,7 +30,7 @@ def connector(url: str, integration_user: str | None = None, token: str | None =
     return SalesforceConnector(settings, DEFS.definitions.mappings.salesforce)
 
 
-def add_service_user(app: object, active: bool = True) -> None:
+def add_service_user(app: object, *, active: bool = True) -> None:
     app.org.records["User"][SERVICE] = {"Id": SERVICE, "Username": USERNAME,  # type: ignore[attr-defined]
                                         "Name": "crmsync", "IsActive": active}
 
@@ -63,7 +63,7 @@ def test_an_unknown_or_inactive_integration_user_is_a_clear_error(active: bool |
     with salesforce(0, custom_fields=False) as (app, url):
         fresh_org(app)
         if active is not None:
-            add_service_user(app, active)
+            add_service_user(app, active=active)
         conn = connector(url, USERNAME)
         with pytest.raises(UnknownUser, match=message):
             conn.setup()

@@ -65,7 +65,7 @@ class Connector(Protocol):
     write_batch: int
     """Records per write call: the pipeline checks its lease before each one."""
 
-    def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None,
+    def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None, *,
                      backfill: bool = False) -> Iterator[PulledPage]: ...
 
     def read(self, contact_ids: list[str]) -> PulledPage: ...

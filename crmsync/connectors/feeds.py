@@ -32,7 +32,7 @@ SALESFORCE: dict[K, str] = {
 """What the Salesforce connector reads; responses also feed the kinds the mapping's `campaign_types` name."""
 
 
-def hubspot(events: bool = True) -> Feeds:
+def hubspot(*, events: bool = True) -> Feeds:
     """What the HubSpot connector reads; `events`: the portal has the events API (Enterprise)."""
     if events:
         return Feeds(HUBSPOT)

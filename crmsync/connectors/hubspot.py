@@ -119,7 +119,7 @@ class HubSpotConnector(ConnectorCore):
         except Exception as exc:  # the client raises one ApiException class per API package, and more
             failure = exc
         response = getattr(client, "last_response", None)
-        answer = _answer(what, failure, response, getattr(fn, "__name__", "") in WRITES)
+        answer = _answer(what, failure, response, write=getattr(fn, "__name__", "") in WRITES)
         if answer is None:  # the governor reads HubSpot's rate-limit headers
             headers = dict(response.getheaders()) if response is not None else {}
             self._answered(what, getattr(response, "status", 200), _int(headers.get("X-HubSpot-RateLimit-Max")),
@@ -130,7 +130,7 @@ class HubSpotConnector(ConnectorCore):
 
     # --- pulling --------------------------------------------------------------------------------
 
-    def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None,
+    def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None, *,
                      backfill: bool = False) -> Iterator[PulledPage]:
         """Contacts with since <= lastmodifieddate < until, in pages of up to 200 (see `_window`)."""
         search = self.client.crm.contacts.search_api.do_search
@@ -506,7 +506,7 @@ class HubSpotConnector(ConnectorCore):
 # --- failures, classified once --------------------------------------------------------------------
 
 
-def _answer(what: str, failure: Exception | None, response: Any, write: bool) -> calls.Answer | None:
+def _answer(what: str, failure: Exception | None, response: Any, *, write: bool) -> calls.Answer | None:
     """What one call got, for the error table; None when it is a well-formed answer to read."""
     status = getattr(failure, "status", None)
     if isinstance(status, int) and status > 0:  # ApiException: a status outside 2xx (hubspot/*/rest.py)

@@ -34,7 +34,7 @@ def _feeds(mapping: CrmMapping, connector: Connector | None) -> Feeds | None:
         events = connector.capabilities().events
     except CrmsyncError:
         return None  # doctor's tier check already says why
-    return feeds.hubspot(events)
+    return feeds.hubspot(events=events)
 
 
 def _webhooks(settings: Settings) -> Webhooks | None:

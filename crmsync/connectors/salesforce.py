@@ -212,7 +212,7 @@ class SalesforceConnector(ConnectorCore):
                                 "user's sessions (user frozen or deactivated, or the connected app's session policy)")
             self.sf, renewed = None, True  # a new session at the top of the loop, then the same call
 
-    def _soql(self, what: str, query: str, include_deleted: bool = False,
+    def _soql(self, what: str, query: str, *, include_deleted: bool = False,
               call: Callable[..., Any] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Pages of records for one SOQL query, following nextRecordsUrl. `call`: `_call` (retried)
         or `_attempt` (inside a unit that is retried as a whole)."""
@@ -226,7 +226,7 @@ class SalesforceConnector(ConnectorCore):
 
     # --- pulling --------------------------------------------------------------------------------
 
-    def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None,
+    def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None, *,
                      backfill: bool = False) -> Iterator[PulledPage]:
         """Leads with since <= SystemModstamp < until, by Id (so a window resumes after a page).
         A backfill of more than `bulk_threshold` leads is read with a Bulk API 2.0 query job."""

@@ -93,16 +93,16 @@ def _nested_quantifier(pattern: str) -> bool:
     return _walk(tree, inside_repeat=False)
 
 
-def _walk(items: Any, inside_repeat: bool) -> bool:
+def _walk(items: Any, *, inside_repeat: bool) -> bool:
     """Whether a repeat (max > 1) sits inside another repeat."""
     for op, av in items:
         if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
             _, high, body = av
             if high > 1 and inside_repeat:
                 return True
-            if _walk(body, inside_repeat or high > 1):
+            if _walk(body, inside_repeat=inside_repeat or high > 1):
                 return True
-        elif any(_walk(child, inside_repeat) for child in _children(av)):
+        elif any(_walk(child, inside_repeat=inside_repeat) for child in _children(av)):
             return True
     return False
 

@@ -56,7 +56,7 @@ def employees_bucket(count: int | None) -> str | None:
     return "10000+"
 
 
-def seed_portal(portal: Portal, count: int, seed: int = 42, now: datetime | None = None,
+def seed_portal(portal: Portal, count: int, seed: int = 42, now: datetime | None = None, *,
                 crmsync_properties: bool = True, modified_at: datetime | None = None,
                 mapping: CrmMapping | None = None) -> list[str]:
     """Fill the portal with `count` realistic contacts; returns their ids in seed order.
@@ -73,11 +73,11 @@ def seed_portal(portal: Portal, count: int, seed: int = 42, now: datetime | None
                                   "createdAt": "2025-01-01T00:00:00.000Z", "updatedAt": "2025-01-01T00:00:00.000Z"})
     ids = []
     for lead in generate(count, seed=seed, owners=len(portal.owners)):
-        ids.append(_add_lead(portal, lead, now, crmsync_properties, modified_at))
+        ids.append(_add_lead(portal, lead, now, crmsync_properties=crmsync_properties, modified_at=modified_at))
     return ids
 
 
-def _add_lead(portal: Portal, lead: SeedLead, now: datetime, crmsync_properties: bool,
+def _add_lead(portal: Portal, lead: SeedLead, now: datetime, *, crmsync_properties: bool,
               modified_at: datetime | None) -> str:
     created = now - timedelta(days=lead.created_days_ago)
     props: dict[str, Any] = {
@@ -103,14 +103,14 @@ def _add_lead(portal: Portal, lead: SeedLead, now: datetime, crmsync_properties:
         elif activity.kind in ("email_open", "email_click"):
             portal.marketing_email(record.id, at, activity.detail, clicked=activity.kind == "email_click")
         elif activity.kind in ("call", "meeting", "email", "note"):
-            _engagement(portal, record.id, activity.kind + "s", activity.detail, at, lead, activity.by_owner)
+            _engagement(portal, record.id, activity.kind + "s", activity.detail, at, lead, by_owner=activity.by_owner)
     stamp = to_ms(modified_at or last)
     record.updated_at = stamp
     record.properties["lastmodifieddate"] = record.properties["hs_lastmodifieddate"] = iso(stamp)
     return record.id
 
 
-def _engagement(portal: Portal, contact_id: str, object_type: str, detail: str, at: datetime, lead: SeedLead,
+def _engagement(portal: Portal, contact_id: str, object_type: str, detail: str, at: datetime, lead: SeedLead, *,
                 by_owner: bool) -> None:
     assert object_type in ENGAGEMENT_TYPES
     owner = portal.owners[lead.owner]["id"]

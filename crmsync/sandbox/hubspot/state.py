@@ -94,7 +94,7 @@ class PropertyError(Exception):
         self.message = message
 
 
-def _prop(name: str, label: str, type_: str, field_type: str, group: str, options: list[str] | None = None,
+def _prop(name: str, label: str, type_: str, field_type: str, group: str, options: list[str] | None = None, *,
           hubspot_defined: bool = True) -> dict[str, Any]:
     return {
         "name": name, "label": label, "type": type_, "fieldType": field_type, "groupName": group,
@@ -366,7 +366,7 @@ class Portal:
                 self.deal_lifecycle_sync(record_id)
         return record
 
-    def validate(self, object_type: str, properties: dict[str, Any], creating: bool = False) -> dict[str, str]:
+    def validate(self, object_type: str, properties: dict[str, Any], *, creating: bool = False) -> dict[str, str]:
         defined = self.properties[object_type]
         clean: dict[str, str] = {}
         for name, value in properties.items():
@@ -464,7 +464,7 @@ class Portal:
             record.properties["first_conversion_date"] = iso(at)
         self._count(record, "num_conversion_events", at)
 
-    def marketing_email(self, contact_id: str, at: datetime, name: str, clicked: bool = False) -> None:
+    def marketing_email(self, contact_id: str, at: datetime, name: str, *, clicked: bool = False) -> None:
         """A marketing email opened (or a link in it clicked): the last open/click date (with history),
         the last email's name and the counts; no event on any tier (the sandbox has no email events API)."""
         at = to_ms(at)

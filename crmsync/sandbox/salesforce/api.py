@@ -98,7 +98,7 @@ def _routes(app: SalesforceApp) -> None:
     def token(request: Request) -> Response:
         return oauth.token(app, request)
 
-    def run_query(request: Request, version: str, include_deleted: bool) -> Response:
+    def run_query(request: Request, version: str, *, include_deleted: bool) -> Response:
         text = request.arg("q")
         if not text:
             raise HttpError(400, "query parameter q is required")
@@ -155,7 +155,7 @@ def _routes(app: SalesforceApp) -> None:
                                 errorCode="NOT_FOUND")
             inner = Request("GET", url.path, parse_qs(url.query), request.headers, b"")
             try:
-                answer = run_query(inner, found.group(1), found.group(2) == "queryAll")
+                answer = run_query(inner, found.group(1), include_deleted=found.group(2) == "queryAll")
             except HttpError as exc:
                 answer = app.error(exc.status, exc.message, **exc.extra)
             answers.append({"body": answer.body, "httpHeaders": {}, "httpStatusCode": answer.status,
@@ -432,7 +432,7 @@ def _page(app: SalesforceApp, version: str, rows: list[dict[str, Any]], size: in
     return Response(200, body, app.limit_headers())
 
 
-def _composite(app: SalesforceApp, request: Request, create: bool) -> Response:
+def _composite(app: SalesforceApp, request: Request, *, create: bool) -> Response:
     org = app.org
     body = request.json()
     records = body.get("records") if isinstance(body, dict) else None

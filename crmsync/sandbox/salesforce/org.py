@@ -205,7 +205,7 @@ class Org:
 
     # --- field-level security -------------------------------------------------------------------
 
-    def granted(self, user: str | None, sobject: str, name: str, edit: bool = False) -> bool:
+    def granted(self, user: str | None, sobject: str, name: str, *, edit: bool = False) -> bool:
         """A custom field is visible to a user only through a FieldPermissions row of a permission set
         assigned to them ("To grant a user access to a field, associate a FieldPermissions record with a
         PermissionSet that's assigned to a user": the FieldPermissions object reference). Standard fields
@@ -326,7 +326,7 @@ class Org:
         if stamp > record["SystemModstamp"]:
             record["SystemModstamp"] = record["LastModifiedDate"] = stamp
 
-    def convert(self, rid: str, at: datetime | None = None, opportunity: bool = True) -> dict[str, Any]:
+    def convert(self, rid: str, at: datetime | None = None, *, opportunity: bool = True) -> dict[str, Any]:
         """Convert a lead as Salesforce does: an Account, a Contact and an Opportunity are created, the
         lead gets IsConverted, ConvertedDate, Converted{Account,Contact,Opportunity}Id and the org's
         converted status, its open and closed activities move to the new contact and opportunity, and the

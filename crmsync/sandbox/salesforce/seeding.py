@@ -31,7 +31,7 @@ KINDS = {"DateTime": "datetime", "Number": "double", "Checkbox": "boolean", "Lon
          "Picklist": "picklist"}
 
 
-def install_custom_fields(org: Org, mapping: CrmMapping | None = None, grant: bool = True) -> None:
+def install_custom_fields(org: Org, mapping: CrmMapping | None = None, *, grant: bool = True) -> None:
     """The fields `crmsync setup` creates, as if it had run (and, with `grant`, its permission set)."""
     mapping = mapping or load_definitions(DEFAULT_DEFINITIONS).definitions.mappings.salesforce
     on = [("Lead", field) for field in custom_fields(mapping)] + \
@@ -45,7 +45,7 @@ def install_custom_fields(org: Org, mapping: CrmMapping | None = None, grant: bo
         org.grant(INTEGRATION_USER, wanted, name="CRMSync_Integration")
 
 
-def seed_org(org: Org, count: int, seed: int = 42, now: datetime | None = None, custom: bool = True,
+def seed_org(org: Org, count: int, seed: int = 42, now: datetime | None = None, *, custom: bool = True,
              mapping: CrmMapping | None = None) -> list[str]:
     now = now or org.clock()
     if custom:
@@ -53,11 +53,11 @@ def seed_org(org: Org, count: int, seed: int = 42, now: datetime | None = None, 
     campaigns: dict[str, str] = {}
     ids = []
     for lead in generate(count, seed=seed, owners=len(OWNERS)):
-        ids.append(_add(org, lead, now, custom, campaigns))
+        ids.append(_add(org, lead, now, campaigns, custom=custom))
     return ids
 
 
-def _add(org: Org, lead: SeedLead, now: datetime, custom: bool, campaigns: dict[str, str]) -> str:
+def _add(org: Org, lead: SeedLead, now: datetime, campaigns: dict[str, str], *, custom: bool) -> str:
     created = now - timedelta(days=lead.created_days_ago)
     rich = org.shape == "rich"
     status = STATUS[lead.stage] if lead.stage in ("sql", "opportunity", "customer") \
