@@ -8,14 +8,28 @@ integration would send a second event for every error the daemon both logs and c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sentry_sdk
 from sentry_sdk.integrations.logging import LoggingIntegration
 
 from crmsync.redact import register_secrets, scrub_text
 
+if TYPE_CHECKING:
+    from sentry_sdk._types import DataCollectionUserOptions
+
 _enabled = False
+
+COLLECT_NOTHING: DataCollectionUserOptions = {
+    "user_info": False, "cookies": {"mode": "off"}, "http_headers": {"request": {"mode": "off"}}, "http_bodies": [],
+    "url_query_params": {"mode": "off"}, "graphql": {"document": False, "variables": False},
+    "gen_ai": {"inputs": False, "outputs": False}, "database_query_data": False, "queues": False,
+    "stack_frame_variables": False, "frame_context_lines": 0,
+}
+"""sentry-sdk's `data_collection` (2.70+; it replaces the deprecated `send_default_pii`): no category of
+automatically collected data. Every field is named: an omitted one defaults to collecting (sentry_sdk
+data_collection.py `_resolve_explicit`), and once it is set `include_local_variables` no longer decides
+whether frames carry local variables (utils.py `serialize_frame`)."""
 
 
 def init_sentry(dsn: str, secrets: list[str], release: str, environment: str = "production",
@@ -24,10 +38,9 @@ def init_sentry(dsn: str, secrets: list[str], release: str, environment: str = "
     `transport` replaces the HTTP transport (tests pass a fake one)."""
     global _enabled
     register_secrets(secrets)
-    sentry_sdk.init(dsn=dsn, release=release, environment=environment, send_default_pii=False,
-                    include_local_variables=False, max_breadcrumbs=0, before_send=scrub_event,
-                    traces_sample_rate=0.0, default_integrations=True, transport=transport,
-                    integrations=[LoggingIntegration(level=None, event_level=None)])
+    sentry_sdk.init(dsn=dsn, release=release, environment=environment, data_collection=COLLECT_NOTHING,
+                    max_breadcrumbs=0, before_send=scrub_event, traces_sample_rate=0.0, default_integrations=True,
+                    transport=transport, integrations=[LoggingIntegration(level=None, event_level=None)])
     _enabled = True
 
 

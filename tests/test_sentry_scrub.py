@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import sentry_sdk
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
+from sentry_sdk.utils import event_from_exception
 
 from crmsync import observability
 from crmsync.errors import RecordError, RetriableError
@@ -73,6 +75,20 @@ def test_an_error_logged_and_captured_is_one_event_without_record_content(sentry
         assert leaked not in payload
     assert "RecordError" in payload and "INVALID_EMAIL" in payload and "crmsync_bant_need" in payload
     assert sentry.events[0]["release"] == "crmsync@0.1.0"
+
+
+def test_the_sdk_itself_collects_no_local_variables_or_source(sentry: FakeTransport) -> None:
+    """Before `scrub_event` runs: the event sentry-sdk builds from a raised error has frames, without their
+    local variables or source lines (data_collection, not the deprecated send_default_pii)."""
+    def failing(email: str) -> None:
+        raise RecordError("17", "refused")
+    try:
+        failing(EMAIL)
+    except RecordError:
+        event, _hint = event_from_exception(sys.exc_info(), client_options=sentry_sdk.get_client().options)
+    frames = event["exception"]["values"][0]["stacktrace"]["frames"]
+    assert frames and not any({"vars", "pre_context", "context_line"} & frame.keys() for frame in frames)
+    assert EMAIL not in json.dumps(event)
 
 
 def test_log_lines_carry_no_record_content(capsys: pytest.CaptureFixture[str]) -> None:
