@@ -716,8 +716,9 @@ class SalesforceConnector(ConnectorCore):
                     problems.append(f"{sobject}.{stage['name']} is a picklist without {', '.join(lacking)}: add "
                                     "those values to it, or crmsync's writes of them are refused")
         checks.append(Check("salesforce fields", not problems, "; ".join(problems) or "all present and visible"))
-        return [*checks, self._assignment_check(), *self._status_checks(), *self._industry_checks(lead),
-                *self._source_checks(lead), guard_check(self)]
+        statuses = self._lead_statuses()  # read once: the status check and the guard's formula both need them
+        return [*checks, self._assignment_check(), *self._status_checks(statuses), *self._industry_checks(lead),
+                *self._source_checks(lead), guard_check(self, statuses)]
 
     def _industry_checks(self, lead: dict[str, Any]) -> list[Check]:
         """The org's Industry values against the fit industries, through the mapping's `industries`:
@@ -751,12 +752,16 @@ class SalesforceConnector(ConnectorCore):
                   "mappings.salesforce.sources)" if unscored else "every LeadSource value is scored by a rule")
         return [Check("salesforce LeadSource values", True, detail)]
 
-    def _status_checks(self) -> list[Check]:
-        """The mapping against the org's LeadStatus by API name: every mapped value exists, the converted
-        one is a converted status, and no org status is left unmapped (such a lead is quarantined)."""
+    def _lead_statuses(self) -> dict[str, bool]:
+        """The org's lead statuses by API name (its label where it has none): whether each is a converted one."""
         org: dict[str, bool] = {}
         for records in self._soql("query lead statuses", "SELECT ApiName, MasterLabel, IsConverted FROM LeadStatus"):
             org |= {str(r.get("ApiName") or r["MasterLabel"]): bool(r.get("IsConverted")) for r in records}
+        return org
+
+    def _status_checks(self, org: dict[str, bool]) -> list[Check]:
+        """The mapping against the org's LeadStatus by API name: every mapped value exists, the converted
+        one is a converted status, and no org status is left unmapped (such a lead is quarantined)."""
         values = self.map.status_values
         by_checkbox = self.map.fields.sql_request
         absent = sorted({v for s, v in values.items() if v and v not in org

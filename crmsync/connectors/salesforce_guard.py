@@ -18,6 +18,7 @@ with the engine's detection: docs/salesforce.md.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from crmsync.connectors.salesforce_mapping import quote
@@ -52,11 +53,8 @@ def guard_formula(conn: SalesforceConnector, statuses: set[str]) -> str:
     return f"AND(OR({blank}), OR({', '.join(doors)}))"
 
 
-def _wanted(conn: SalesforceConnector) -> dict[str, Any]:
-    statuses: set[str] = set()
-    for records in conn._soql("query lead statuses", "SELECT ApiName, MasterLabel FROM LeadStatus"):
-        statuses |= {str(r.get("ApiName") or r["MasterLabel"]) for r in records}
-    return {"errorConditionFormula": guard_formula(conn, statuses), "errorMessage": MESSAGE, "active": True,
+def _wanted(conn: SalesforceConnector, statuses: Collection[str]) -> dict[str, Any]:
+    return {"errorConditionFormula": guard_formula(conn, set(statuses)), "errorMessage": MESSAGE, "active": True,
             "description": DESCRIPTION}
 
 
@@ -80,7 +78,7 @@ def _same(have: dict[str, Any], wanted: dict[str, Any]) -> bool:
 def install_guard(conn: SalesforceConnector) -> list[str]:
     """Create the rule, or replace its Metadata if the formula, message or activation differ. Idempotent:
     returns what it changed (nothing on a second run)."""
-    wanted = _wanted(conn)
+    wanted = _wanted(conn, conn._lead_statuses())
     have = _installed(conn)
     if have is None:
         conn._call("create validation rule", lambda sf: sf.restful(
@@ -94,12 +92,13 @@ def install_guard(conn: SalesforceConnector) -> list[str]:
     return [f"ValidationRule Lead.{GUARD_NAME} (updated)"]
 
 
-def guard_check(conn: SalesforceConnector) -> Check:
-    """Whether the guard is on. Off is no failure (the guard is optional); installed but out of date is."""
+def guard_check(conn: SalesforceConnector, statuses: Collection[str]) -> Check:
+    """Whether the guard is on. Off is no failure (the guard is optional); installed but out of date is.
+    `statuses`: the org's lead statuses (the doctor has read them)."""
     name = "salesforce BANT guard"
+    wanted = _wanted(conn, statuses)
     try:
         have = _installed(conn)
-        wanted = _wanted(conn)
     except (FatalError, RetriableError) as exc:
         return Check(name, True, f"unknown: could not read the org's validation rules ({exc})")
     if have is None:
