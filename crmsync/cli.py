@@ -34,6 +34,7 @@ from crmsync.store import Store
 from crmsync.store.kinds import RunKind
 from crmsync.sync import PassReport, SyncPass
 from crmsync.sync.pipeline import backfill_stream
+from crmsync.sync.window import live
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -471,7 +472,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print the statu
     now = datetime.now(UTC)
     paused = {crm: {"until": p[0].isoformat(), "why": p[1]}
               for crm in KNOWN if (p := store.paused(crm, now)) is not None}
-    cursors = [c for c in store.cursors() if not c["stream"].startswith("backfill:")]
+    cursors = [c for c in store.cursors() if live(c["stream"])]  # the streams whose cursor says their lag
     review = loaded.definitions.governance.next_review_date
     figures = store.contract(now)
     data: dict[str, Any] = {

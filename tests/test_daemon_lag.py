@@ -1,9 +1,11 @@
 """`crmsync_lag_seconds{crm,stream}`: the daemon reports each stream's lag from its own cursor (records,
 HubSpot's events, Salesforce's activity streams, deals), not a backfill's cursor nor the daily sweep's
-note. Real passes against both sandboxes, a real store, the daemon's own exposition."""
+note; `crmsync status` lists the same streams. Real passes against both sandboxes, a real store, the
+daemon's own exposition."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +19,7 @@ from crmsync.sync import SyncPass
 from crmsync.sync.window import backfill_stream
 from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, connector, hubspot
 from tests.salesforce_fixtures import salesforce, sf_connector
+from tests.test_cli import run
 
 LAG = re.compile(r'^crmsync_lag_seconds\{crm="(\w+)",stream="([^"]+)"\} (\S+)$', re.M)
 
@@ -43,3 +46,5 @@ def test_the_lag_gauge_reports_every_live_stream_of_every_crm(tmp_path: Path) ->
                     ("salesforce", "contacts:Event"): 90.0, ("salesforce", "contacts:CampaignMember"): 90.0,
                     ("salesforce", "deals"): 90.0}
     assert {c["stream"] for c in store.cursors()} >= {"contacts:deleted", backfill}  # kept, not gauged
+    shown = json.loads(run("status", "--json", env={"CRMSYNC_DATABASE_URL": store.url}).stdout)["cursors"]
+    assert {(c["crm"], c["stream"]) for c in shown} == set(lags)  # `crmsync status` lists the same streams
