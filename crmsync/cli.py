@@ -294,7 +294,8 @@ def sync(
     for name in _crms(settings, crm):
         connector = connect(name, settings, loaded)
         report = SyncPass(store, connector, loaded, mode=settings.mode, dry_run=dry_run,
-                          overlap=timedelta(seconds=settings.sync.overlap_seconds)).run()
+                          overlap=timedelta(seconds=settings.sync.overlap_seconds),
+                          backlog_before=settings.sync.pipeline_backlog_before).run()
         reports.append(report)
         if not as_json:
             typer.echo(_summary(report))
@@ -426,9 +427,9 @@ def backfill(
         typer.echo(f"\r{line}" if interactive else line, err=True, nl=not interactive)
 
     for name in _crms(settings, crm):
-        report = SyncPass(store, connect(name, settings, loaded), loaded, mode=settings.mode,
-                          progress=progress).run(kind=RunKind.BACKFILL, since=start, until=end,
-                                                 stream=backfill_stream(name, start, end))
+        report = SyncPass(store, connect(name, settings, loaded), loaded, mode=settings.mode, progress=progress,
+                          backlog_before=settings.sync.pipeline_backlog_before).run(
+            kind=RunKind.BACKFILL, since=start, until=end, stream=backfill_stream(name, start, end))
         if interactive:
             typer.echo("", err=True)
         typer.echo(_summary(report))

@@ -83,6 +83,11 @@ class PipelineRoute(enum.StrEnum):
     MANUAL_STAGE = "manual stage"
 
 
+BACKLOG = " before rollout"
+"""Marks a verdict on a record that was in pipeline before crmsync's rollout: "<route> before rollout:
+missing <items>" (flagged and counted, no owner task; the store counts the backlog by it)."""
+
+
 @dataclass(slots=True)
 class Contact:
     """A HubSpot contact or Salesforce lead, as the engine sees it.
@@ -125,6 +130,10 @@ class Contact:
     """How a record at opportunity or customer got there, as its connector reads it: `deal` (HubSpot:
     a deal is associated), `conversion` (Salesforce: the lead was converted), `manual stage` (a
     person set the stage); None when the record is not in pipeline."""
+    pipeline_entered_at: Any = None
+    """When the CRM says the record reached pipeline, where it keeps that (Salesforce: the lead's
+    `ConvertedDate`); None when it does not say. What tells records already in pipeline before
+    crmsync's rollout (a backlog) from those that skipped the gate since."""
     snapshot: dict[str, str] = field(default_factory=dict)
     """The CRM's current values of the fields crmsync writes, as pulled: opaque to all but the
     connector, which diffs a decision's writes against it."""

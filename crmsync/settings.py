@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
@@ -144,6 +145,11 @@ class SyncSettings(Section):
     unhealthy_after_failed_passes: int = Field(default=3, ge=1, le=10000,
                                                description="consecutive failed passes of a CRM that turn "
                                                            "/healthz to 503")
+    pipeline_backlog_before: date | Literal["first-pass", "none"] = Field(
+        default="first-pass",
+        description="records the CRM says reached opportunity or customer before this (an ISO date; "
+                    "first-pass: crmsync's first pass over the CRM) and first seen there are the backlog: "
+                    "a missing BANT is flagged and counted, no owner task; none: every one gets a task")
 
 
 class Settings(BaseSettings):

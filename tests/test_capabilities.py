@@ -36,12 +36,13 @@ def test_a_pass_keeps_cursors_only_for_the_streams_its_crm_offers(tmp_path: Path
     with hubspot(5) as (_, url):
         report = SyncPass(store, connector(url), DEFS, clock=lambda: now).run()
         assert report.outcome == "ok" and report.counts["pulled"] == 5
-    # the events stream stored first, and the daily sweep of archived contacts noted
-    assert streams(store, "hubspot") == {"contacts", "contacts:events", "contacts:deleted", "deals"}
+    # the events stream stored first, the daily sweep of archived contacts and the rollout noted
+    assert streams(store, "hubspot") == {"contacts", "contacts:events", "contacts:deleted", "contacts:rollout",
+                                         "deals"}
     with salesforce(5) as (app, url):
         app.org.clock = lambda: SEED_NOW
         report = SyncPass(store, sf_connector(url), DEFS, clock=lambda: now).run()
         assert report.outcome == "ok" and report.counts["pulled"] == 5
     # no events cursor (its activities come with each lead) and no sweep (its pull finds deleted leads)
     assert streams(store, "salesforce") == {"contacts", "contacts:Task", "contacts:Event",
-                                            "contacts:CampaignMember", "deals"}
+                                            "contacts:CampaignMember", "contacts:rollout", "deals"}

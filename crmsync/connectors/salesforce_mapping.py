@@ -24,7 +24,7 @@ from crmsync.rules.values import moment
 
 LEAD_FIELDS = ["Id", "IsDeleted", "FirstName", "LastName", "Email", "Company", "Title", "Industry", "NumberOfEmployees",
                "Country", "LeadSource", "Status", "OwnerId", "IsConverted", "CreatedDate", "SystemModstamp",
-               "ConvertedContactId", "ConvertedAccountId", "ConvertedOpportunityId"]
+               "ConvertedContactId", "ConvertedAccountId", "ConvertedOpportunityId", "ConvertedDate"]
 SOURCE = {"Web": "organic", "Advertisement": "paid_search", "Email": "email", "Social": "social",
           "Partner Referral": "referral", "Employee Referral": "referral", "External Referral": "referral",
           "Trade Show": "event", "Phone Inquiry": "direct"}
@@ -203,6 +203,8 @@ class SalesforceMapping(Vocabulary):
             recycled_at=record.get(f.recycled_at), created_at=record.get("CreatedDate"), updated_at=modified,
             snapshot=snapshot, opportunity_at=record.get(f.opportunity_at), customer_at=record.get(f.customer_at),
             skipped_gate=record.get(f.skipped_gate), pipeline_route=route.value if route else None,
+            # the day the lead was converted (date, read-only: describe_lead.json), the backlog's evidence
+            pipeline_entered_at=record.get("ConvertedDate") if route is PipelineRoute.CONVERSION else None,
         )
 
     @staticmethod

@@ -18,9 +18,12 @@ def contract_alerts(figures: dict[str, Any], sla: Sla) -> dict[str, bool]:
 
 
 def pipeline_line(figures: dict[str, Any]) -> str:
-    """"pipeline without documented qualification: N records; N deals, total amount X" from the
-    contract's figures; amounts are never converted, so more than one currency is listed per currency."""
-    return (f"pipeline without documented qualification: {figures['skipped_gates']} records; "
+    """"pipeline without documented qualification: N records (M before rollout); N deals, total amount X"
+    from the contract's figures; amounts are never converted, so more than one currency is listed per
+    currency."""
+    backlog = figures.get("skipped_gates_backlog", 0)
+    return (f"pipeline without documented qualification: {figures['skipped_gates']} records"
+            + (f" ({backlog} before rollout); " if backlog else "; ")
             + deals_text(figures["skipped_gate_deals"], figures["skipped_gate_amounts"]))
 
 

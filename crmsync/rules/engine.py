@@ -35,7 +35,11 @@ from crmsync.rules.sql_gate import judge_sql_gate
 from crmsync.rules.values import email_domain, moment, preview, text
 
 
-def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefinitions, now: datetime) -> Decision:
+def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefinitions, now: datetime, *,
+           backlog_before: datetime | None = None) -> Decision:
+    """`backlog_before`: crmsync's rollout. A record first seen in pipeline that the CRM says got there
+    before it is the backlog: its missing BANT is flagged and counted, without an owner task. None:
+    every record is judged as it is (the caller leaves it out for records it saw outside pipeline)."""
     c = compiled(definitions)
     now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
     issues: list[str] = []
@@ -65,9 +69,11 @@ def decide(contact: Contact, activities: list[Activity], definitions: LoadedDefi
     reason = check_reason(contact.dq_reason, c) if returned else None
     recycled_at = moment(contact.recycled_at)
 
+    backlog = (gated and sales_owned and backlog_before is not None and not gate.passed
+               and _entered_before(contact, backlog_before))
     t = transition(
         Assessment(current, governed, lead_status, previous_status, mql, disqualifiers, gate, reason, recycled_at,
-                   judged, _route(contact.pipeline_route)),
+                   judged, _route(contact.pipeline_route), backlog),
         c,
         now,
     )
@@ -127,6 +133,17 @@ def _known(table: dict[str, _T], value: object, label: str, what: str, issues: l
 def _route(value: object) -> str:
     """The door into pipeline as the connector read it; a person setting the stage when unknown."""
     return (_ROUTES.get(value) if isinstance(value, str) else None) or PipelineRoute.MANUAL_STAGE.value
+
+
+def _entered_before(contact: Contact, cutoff: datetime) -> bool:
+    """Whether the CRM says the record reached pipeline before `cutoff`: its own date for that (Salesforce
+    `ConvertedDate`, a day: its start), never before the record was created; without one, its create
+    date (a record created since cannot have been there before). Unknown: not before."""
+    created = moment(contact.created_at)
+    entered = moment(contact.pipeline_entered_at)
+    if entered is None or (created is not None and created > entered):
+        entered = created
+    return entered is not None and entered < cutoff
 
 
 @lru_cache(maxsize=4096)  # every record of a pass is decided at the same `now`

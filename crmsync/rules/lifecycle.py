@@ -4,7 +4,8 @@ Stages only move forward. The exceptions are governed: a disqualifier or a valid
 sends a record to disqualified or recycled, and an undocumented SQL is reverted to the stage
 crmsync last set. Opportunity and customer belong to sales and are never moved; but how a record
 got there is judged once, the first time crmsync sees it there: without documented BANT it
-skipped the gate (flagged, with an owner task).
+skipped the gate (flagged, with an owner task), unless it was there before crmsync's rollout (the
+backlog: flagged and counted, no task).
 
 Stages are `StrEnum`s: `f"{stage}"` is the stage's value (`.value` on an enum costs more).
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from crmsync.model import (
+    BACKLOG,
     Action,
     ActionKind,
     DisqualifierHit,
@@ -42,6 +44,8 @@ class Assessment:
     pipeline_judged: bool = False
     """Opportunity or customer already stamped: the verdict on how it got there was given then."""
     route: str = ""
+    before_rollout: bool = False
+    """In pipeline before crmsync's rollout (the backlog cutoff): a missing BANT is flagged, not tasked."""
 
 
 @dataclass(slots=True)
@@ -123,12 +127,15 @@ def _pipeline(a: Assessment) -> Transition:
         held.skipped_gate = ""
         return held
     missing = ", ".join(a.gate.missing)
-    why = _undocumented(a.gate)
+    if a.before_rollout:
+        held.skipped_gate = f"{a.route}{BACKLOG}: missing {missing}"
+        held.actions.append(Action(ActionKind.FLAG_SKIPPED_GATE, held.skipped_gate))
+        return held
     held.skipped_gate = f"{a.route}: missing {missing}"
     held.actions += [
         Action(ActionKind.FLAG_SKIPPED_GATE, held.skipped_gate),
         Action(ActionKind.OPEN_TASK, f"Reached {a.current} by {a.route} without documented BANT; "
-                                     f"document {missing} ({why})", "skipped_gate"),
+                                     f"document {missing} ({_undocumented(a.gate)})", "skipped_gate"),
     ]
     return held
 

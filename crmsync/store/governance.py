@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from crmsync.model import ObjectType, SlaState, Stage
+from crmsync.model import BACKLOG, ObjectType, SlaState, Stage
 from crmsync.store import schema as t
 from crmsync.store.base import StoreBase, aware
 from crmsync.store.deals import skipped_gate_deals
@@ -63,7 +63,8 @@ class Governance(StoreBase):
         """The handoff contract's figures over MQLs of the last `window_days`: MQL -> SQL within 30
         days (among MQLs at least 30 days old), SAL acceptance, SLA compliance per clock, breaches,
         invalid reason codes; and, over all contact records, those in pipeline without documented
-        qualification, and the open or won deals of such records: how many, their amounts per currency
+        qualification (`skipped_gates`; `skipped_gates_backlog` of them were there before crmsync's
+        rollout: flagged, no owner task), and the open or won deals of such records: how many, their amounts per currency
         (`skipped_gate_amounts`, see `skipped_gate_deals`) and those added up (`skipped_gate_amount`, a
         plain total only when there is one currency)."""
         since = now - timedelta(days=window_days)
@@ -71,9 +72,10 @@ class Governance(StoreBase):
             rows = c.execute(select(t.records.c.mql_at, t.records.c.sal_at, t.records.c.sql_at, t.records.c.slas,
                                     t.records.c.sla_state, t.records.c.dq_invalid)
                              .where(t.records.c.object_type == ObjectType.CONTACT, t.records.c.mql_at >= since)).all()
-            skipped = c.execute(select(func.count()).select_from(t.records).where(
+            skipped, backlog = c.execute(select(
+                func.count(), func.count().filter(t.records.c.skipped_gate.contains(f"{BACKLOG}:"))).where(
                 t.records.c.object_type == ObjectType.CONTACT,
-                t.records.c.target_stage.in_(IN_PIPELINE), t.records.c.skipped_gate != "")).scalar()
+                t.records.c.target_stage.in_(IN_PIPELINE), t.records.c.skipped_gate != "")).one()
             deals, amounts = skipped_gate_deals(c)
         matured = [r for r in rows if aware(r.mql_at) <= now - timedelta(days=30)]  # type: ignore[operator]
         converted = [r for r in matured if r.sql_at is not None
@@ -94,7 +96,7 @@ class Governance(StoreBase):
             "sla_breached": sum(1 for r in rows if (r.sla_state or "").startswith(SlaState.BREACHED)),
             "sla_at_risk": sum(1 for r in rows if (r.sla_state or "").startswith(SlaState.AT_RISK)),
             "invalid_reasons": sum(1 for r in rows if r.dq_invalid),
-            "skipped_gates": int(skipped or 0),
+            "skipped_gates": int(skipped or 0), "skipped_gates_backlog": int(backlog or 0),
             "skipped_gate_deals": deals, "skipped_gate_amount": round(sum(amounts.values()), 2),
             "skipped_gate_amounts": amounts,
         }

@@ -5,7 +5,7 @@ decision that raises, a row the store refuses) is quarantined with the reason; t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -14,7 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from crmsync.connectors.base import Connector
 from crmsync.definitions import LoadedDefinitions
 from crmsync.errors import RecordError
-from crmsync.model import ActionKind, Activity, Contact, Decision, LeadStatus, OwnerTask
+from crmsync.model import ActionKind, Activity, Contact, Decision, LeadStatus, OwnerTask, Stage
 from crmsync.rules import decide
 from crmsync.store import Store, aware, fingerprint
 from crmsync.store.kinds import OutboxStatus
@@ -22,7 +22,7 @@ from crmsync.sync.decided import Decided
 from crmsync.sync.inputs import contact_inputs, restore
 from crmsync.sync.report import PassReport
 from crmsync.sync.sanitize import contact_problem, failure, storable
-from crmsync.sync.window import Mark
+from crmsync.sync.window import ROLLOUT_NOTE, Mark
 
 Rejected = list[tuple[str, RecordError]]
 """Records left out of a page, by the step that refused them (`read`, `decide`, `store`)."""
@@ -32,12 +32,17 @@ TASK_SUBJECTS = {"sql_blocked": "crmsync: SQL blocked, document BANT",
                  "sla": "crmsync: SLA needs attention",
                  "skipped_gate": "crmsync: pipeline without documented qualification"}
 SWEEP_CHUNK = 200
+FIRST_PASS, NO_BACKLOG = "first-pass", "none"
+"""`sync.pipeline_backlog_before`'s words: the rollout is crmsync's first pass over the CRM (noted on the
+cursor `ROLLOUT_NOTE`), or there is no backlog (every record judged as it is); else a date."""
 
 
 class Decider:
     def __init__(self, store: Store, connector: Connector, definitions: LoadedDefinitions, *, mode: str,
-                 dry_run: bool, clock: Callable[[], datetime]) -> None:
+                 dry_run: bool, clock: Callable[[], datetime], backlog_before: date | str = FIRST_PASS) -> None:
         self.store = store
+        self.backlog_before = backlog_before
+        self._rollout: datetime | None = None
         self.connector = connector
         self.definitions = definitions
         self.mode = mode
@@ -110,7 +115,10 @@ class Decider:
         _carry_lead_status(contact, prev)
         data = contact_inputs(contact, acts)
         digest = fingerprint(data)
-        decision = decide(contact, acts, self.definitions, now)
+        # crmsync saw the record outside pipeline: it got there since, whatever the CRM's dates say
+        seen_outside = prev is not None and prev["stage"] not in _IN_PIPELINE
+        decision = decide(contact, acts, self.definitions, now,
+                          backlog_before=None if seen_outside else self.rollout(now))
         decision_id = prev["last_decision_id"] if prev else None
         unchanged = (prev is not None and decision_id is not None and prev["inputs_hash"] == digest
                      and prev["definitions_hash"] == self.definitions.content_hash)
@@ -174,6 +182,22 @@ class Decider:
         report.counts["quarantined"] += len(rejected)
         report.counts["stored"] += len(fresh)
 
+    def rollout(self, now: datetime) -> datetime | None:
+        """The backlog cutoff: the configured date (its start, UTC), or when crmsync first decided a record
+        of this CRM (noted the first time, unless in a dry run: then this pass's `now`); None: no backlog."""
+        if self._rollout is not None or self.backlog_before == NO_BACKLOG:
+            return self._rollout
+        if isinstance(self.backlog_before, date):
+            self._rollout = datetime(self.backlog_before.year, self.backlog_before.month, self.backlog_before.day,
+                                     tzinfo=UTC)
+            return self._rollout
+        noted = self.store.cursor(self.crm, ROLLOUT_NOTE)
+        if noted is None and not self.dry_run:
+            with self.store.transaction() as c:
+                self.store.set_cursor(c, self.crm, ROLLOUT_NOTE, now)
+        self._rollout = noted or now
+        return self._rollout
+
     def _tasks(self, contact: Contact, decision: Decision, now: datetime) -> list[OwnerTask]:
         """Owner tasks, keyed so a situation gets one task however often it is seen: a revert by the
         change that caused it, a flagged reason by the reason text, an SLA by clock, state and due time,
@@ -191,6 +215,9 @@ class Decider:
                                    TASK_SUBJECTS.get(action.topic, "crmsync: follow up"), action.detail, key,
                                    due_at=now + TASK_DUE))
         return tasks
+
+
+_IN_PIPELINE = frozenset({Stage.OPPORTUNITY.value, Stage.CUSTOMER.value})
 
 
 def _carry_lead_status(contact: Contact, prev: dict[str, Any] | None) -> None:

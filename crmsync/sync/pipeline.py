@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from crmsync.connectors.base import Connector
 from crmsync.definitions import LoadedDefinitions
@@ -23,7 +23,7 @@ from crmsync.errors import LeaseLost
 from crmsync.store import Store
 from crmsync.store.kinds import RunKind, RunOutcome
 from crmsync.sync import erasure
-from crmsync.sync.decide import Decider
+from crmsync.sync.decide import FIRST_PASS, Decider
 from crmsync.sync.lease import Lease
 from crmsync.sync.outbox import Outbox
 from crmsync.sync.pull import Pull
@@ -42,7 +42,8 @@ class SyncPass:
                  mode: str = "enforce", overlap: timedelta = timedelta(minutes=5), dry_run: bool = False,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  progress: Callable[[PassReport], None] | None = None,
-                 should_stop: Callable[[], bool] = lambda: False, lease: Lease | None = None) -> None:
+                 should_stop: Callable[[], bool] = lambda: False, lease: Lease | None = None,
+                 backlog_before: date | str = FIRST_PASS) -> None:
         self.store = store
         self.connector = connector
         self.definitions = definitions
@@ -54,7 +55,8 @@ class SyncPass:
         self.lease = lease
         self.crm = connector.name
         self.started = datetime.now(UTC)  # outbox rows older than this were decided by an earlier pass
-        self.decider = Decider(store, connector, definitions, mode=mode, dry_run=dry_run, clock=clock)
+        self.decider = Decider(store, connector, definitions, mode=mode, dry_run=dry_run, clock=clock,
+                               backlog_before=backlog_before)
         self.pull = Pull(store, connector, self.decider, overlap=overlap, dry_run=dry_run, clock=clock)
         self.outbox = Outbox(store, connector, self.decider, started=self.started, lease=lease)
 

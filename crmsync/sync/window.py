@@ -18,6 +18,9 @@ BACKFILL = "backfill:"
 """The prefix of a backfill's own cursors (`backfill_stream`)."""
 DELETED_STREAM = "contacts:deleted"
 """Not a window's end: when the CRM's list of deleted records was last swept (crmsync.sync.erasure)."""
+ROLLOUT_NOTE = "contacts:rollout"
+"""Not a window's end: when crmsync first decided a record of the CRM, the default backlog cutoff
+(`sync.pipeline_backlog_before`; noted once, never moved)."""
 Page = TypeVar("Page")
 
 
@@ -84,5 +87,5 @@ def deals_stream(stream: str) -> str:
 def live(stream: str) -> bool:
     """Whether a cursor ends the window of a stream the daemon keeps reading (records, events, activity
     streams, deals), so that its distance from now is that stream's lag: not a backfill's (its window
-    is fixed) nor the daily sweep's note (`DELETED_STREAM`)."""
-    return not stream.startswith(BACKFILL) and stream != DELETED_STREAM
+    is fixed) nor the daily sweep's note (`DELETED_STREAM`) nor the rollout's (`ROLLOUT_NOTE`)."""
+    return not stream.startswith(BACKFILL) and stream not in (DELETED_STREAM, ROLLOUT_NOTE)
