@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmsync.definitions import LoadedDefinitions, load_definitions
-from crmsync.model import ActionKind, Activity, Contact, LeadStatus, Stage
+from crmsync.model import BACKLOG, ActionKind, Activity, Contact, LeadStatus, Stage
 from crmsync.rules import decide
 from crmsync.rules.compiled import norm
+from crmsync.rules.values import moment
 from tests.builders import DEFAULT_DEFINITIONS, NOW
 
 DEFS: LoadedDefinitions = load_definitions(DEFAULT_DEFINITIONS)
@@ -62,6 +63,8 @@ contact_st = st.builds(
     customer_at=st.sampled_from([None, "2026-11-10T00:00:00Z"]),
     skipped_gate=st.sampled_from([None, "", "deal: missing budget"]),
     pipeline_route=st.sampled_from([None, "deal", "conversion", "manual stage", "bogus"]),
+    created_at=st.sampled_from([None, "2024-03-01T09:00:00Z", "2026-11-24T08:00:00Z", "garbage"]),
+    pipeline_entered_at=st.sampled_from([None, "2025-06-01", "2026-11-20", "garbage"]),
 )
 
 
@@ -164,6 +167,27 @@ def test_pipeline_is_judged_once_and_settles_on_its_own_write_back(contact: Cont
         k: v for k, v in decision.writes.items() if k != "skipped_gate"}
     assert "skipped_gate" not in again.writes
     assert [a.kind for a in again.actions] == [ActionKind.HOLD]
+
+
+@given(pipeline_contact_st, activities_st, st.sampled_from([None, datetime(2026, 1, 1, tzinfo=UTC), NOW]))
+def test_a_backlog_cutoff_changes_only_the_verdict_text_and_the_task(contact: Contact, activities: list[Activity],
+                                                                    cutoff: datetime | None) -> None:
+    """With any rollout cutoff, a record in pipeline is documented or flagged exactly as without one; the
+    backlog (flagged, "before rollout", no task) only where the CRM's dates say it got there before."""
+    plain = decide(contact, activities, DEFS, NOW)
+    judged = decide(contact, activities, DEFS, NOW, backlog_before=cutoff)
+    verdict, before = judged.writes.get("skipped_gate"), plain.writes.get("skipped_gate")
+    assert {k: v for k, v in judged.writes.items() if k != "skipped_gate"} == {
+        k: v for k, v in plain.writes.items() if k != "skipped_gate"}
+    assert (verdict is None, verdict == "") == (before is None, before == "")
+    tasks = [a.topic for a in judged.actions if a.kind is ActionKind.OPEN_TASK]
+    if verdict and BACKLOG in verdict:
+        assert cutoff is not None and verdict == before.replace(":", f"{BACKLOG}:", 1)  # type: ignore[union-attr]
+        assert "skipped_gate" not in tasks
+        entered = [moment(v) for v in (contact.pipeline_entered_at, contact.created_at) if moment(v)]
+        assert entered and max(entered) < cutoff
+    elif verdict:
+        assert verdict == before and tasks.count("skipped_gate") == 1
 
 
 @given(contact_st, activities_st)
