@@ -64,9 +64,9 @@ class Governance(StoreBase):
         days (among MQLs at least 30 days old), SAL acceptance, SLA compliance per clock, breaches,
         invalid reason codes; and, over all contact records, those in pipeline without documented
         qualification (`skipped_gates`; `skipped_gates_backlog` of them were there before crmsync's
-        rollout: flagged, no owner task), and the open or won deals of such records: how many, their amounts per currency
-        (`skipped_gate_amounts`, see `skipped_gate_deals`) and those added up (`skipped_gate_amount`, a
-        plain total only when there is one currency)."""
+        rollout: flagged, no owner task), and the open or won deals of such records: how many, their
+        amounts per currency (`skipped_gate_amounts`, see `skipped_gate_deals`) and those added up
+        (`skipped_gate_amount`, a plain total only when there is one currency)."""
         since = now - timedelta(days=window_days)
         with self.engine.connect() as c:
             rows = c.execute(select(t.records.c.mql_at, t.records.c.sal_at, t.records.c.sql_at, t.records.c.slas,
