@@ -14,7 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from crmsync.connectors.base import Connector
 from crmsync.definitions import LoadedDefinitions
 from crmsync.errors import RecordError
-from crmsync.model import ActionKind, Activity, Contact, Decision, LeadStatus, OwnerTask, Stage
+from crmsync.model import BACKLOG, ActionKind, Activity, Contact, Decision, LeadStatus, OwnerTask, Stage
 from crmsync.rules import decide
 from crmsync.store import Store, aware, fingerprint
 from crmsync.store.kinds import OutboxStatus
@@ -115,10 +115,8 @@ class Decider:
         _carry_lead_status(contact, prev)
         data = contact_inputs(contact, acts)
         digest = fingerprint(data)
-        # crmsync saw the record outside pipeline: it got there since, whatever the CRM's dates say
-        seen_outside = prev is not None and prev["stage"] not in _IN_PIPELINE
         decision = decide(contact, acts, self.definitions, now,
-                          backlog_before=None if seen_outside else self.rollout(now))
+                          backlog_before=None if _watched(prev) else self.rollout(now))
         decision_id = prev["last_decision_id"] if prev else None
         unchanged = (prev is not None and decision_id is not None and prev["inputs_hash"] == digest
                      and prev["definitions_hash"] == self.definitions.content_hash)
@@ -218,6 +216,16 @@ class Decider:
 
 
 _IN_PIPELINE = frozenset({Stage.OPPORTUNITY.value, Stage.CUSTOMER.value})
+
+
+def _watched(prev: dict[str, Any] | None) -> bool:
+    """crmsync saw the record get into pipeline: it stored it outside pipeline, or already gave a verdict
+    that was not the backlog (e.g. a pass that died before its stamp landed). Never the backlog then,
+    whatever the CRM's dates say."""
+    if prev is None:
+        return False
+    verdict = prev["skipped_gate"]
+    return prev["stage"] not in _IN_PIPELINE or (verdict is not None and f"{BACKLOG}:" not in verdict)
 
 
 def _carry_lead_status(contact: Contact, prev: dict[str, Any] | None) -> None:
