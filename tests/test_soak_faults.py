@@ -62,6 +62,21 @@ def test_the_soak_under_every_network_fault_and_kill_ends_as_the_fault_free_run(
     assert found.calm.state["task_keys"], "the fault-free run made owner tasks: the task comparison means something"
 
 
+def test_each_round_of_edits_waits_for_the_daemon_so_the_fault_free_run_does_not_depend_on_its_speed(
+        fault_free: Any, tmp_path: Path) -> None:
+    """The soak's oracle: the fault-free run makes each round of edits once the daemon has caught up
+    with the last (a pass that pulled after them ended and the outbox is empty), however slowly the
+    daemon starts or works. With no time given to the phases at all, every round would otherwise be
+    made before the daemon's first pull, or during a pass that pulled before it (which sends what it
+    decided then, docs/operations.md "A person's later edit wins"): another end state."""
+    quick = soak.one_run(**{**SIZE, "seconds": 0}, kills=0, database_url=f"sqlite:///{tmp_path / 'quick.db'}",
+                         workdir=tmp_path, chaotic=False)
+    differences = [f"{crm} {rid}: {values} with time to settle, {quick.state[crm].get(rid)} with none"
+                   for crm in ("hubspot", "salesforce") for rid, values in fault_free.state[crm].items()
+                   if quick.state[crm].get(rid) != values]
+    assert differences == [], "\n".join(differences)
+
+
 class EditBeforeTheRetry:
     """The first write batch that sets `field` gets `kind` (forwarded and applied, the answer lost);
     a rep then sets `field` on its first record while crmsync backs off: the edit is made as the next
