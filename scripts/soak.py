@@ -9,9 +9,14 @@ JSON, empty 200, slower than the client's timeout, a request delivered twice, a 
 writes, task creates and the Salesforce login, on top of the sandboxes' own `--faults`.
 
 Both runs apply the same human edits (accepting MQLs, SQL with and without BANT, "not interested",
-valid reason codes, discovery calls) in three rounds; each round comes once the daemon has seen the
-last (with --edits-while-behind: on time whatever it has seen). At the end faults and kills stop and
-the daemon settles. Printed: faults by kind (from the proxy's log, and the sandboxes' own), kills,
+valid reason codes, discovery calls) in three rounds; each round comes once the daemon has caught up
+with the last (`caught_up`: for each CRM a sync pass that pulled after the edits ended ok, and the
+outbox is empty), in the fault-free run too, however slowly the daemon starts or works (with
+--edits-while-behind, the soak run's rounds come on time whatever it has seen). This orders every
+edit after the passes that pulled before it: such a pass sends what it decided as it is
+(docs/operations.md, "A person's later edit wins"), so an edit landing between its pull and its
+write would make the end state depend on timing. At the end faults and kills stop and the daemon
+settles. Printed: faults by kind (from the proxy's log, and the sandboxes' own), kills,
 differences (every field crmsync owns, lifecycle stage, lead status, owner tasks per record),
 duplicate tasks (one task key twice), tracebacks (daemon stderr lines that are not JSON or contain
 "Traceback") and lost edits (a field a person set that ends differently from the fault-free run).
@@ -36,11 +41,13 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # the proxy is test code: it lives in tests/, not in the crmsync package
@@ -50,6 +57,8 @@ from crmsync.sandbox.http import SandboxServer  # noqa: E402
 from crmsync.sandbox.hubspot import HubSpotApp, seed_portal  # noqa: E402
 from crmsync.sandbox.salesforce import SalesforceApp, seed_org  # noqa: E402
 from crmsync.settings import SyncSettings  # noqa: E402
+from crmsync.store import Store, aware  # noqa: E402
+from crmsync.store.kinds import RunKind, RunOutcome  # noqa: E402
 from tests.faultproxy import KINDS, FaultProxy, Mix  # noqa: E402
 
 HS_OWNED = ("lifecyclestage", "hs_lead_status", "crmsync_stage", "crmsync_fit", "crmsync_sql_blocked_reason",
@@ -97,6 +106,8 @@ class Run:
     salesforce: SalesforceApp
     env: dict[str, str]
     workdir: Path
+    store: Store
+    """The daemon's store, read (runs, outbox depth) to know when it has caught up."""
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     kills: int = 0
@@ -139,13 +150,6 @@ class Run:
         counts = {**self.hubspot.call_counts(), **self.salesforce.call_counts()}
         return sum(counts.get(name, 0) for name in WRITES)
 
-    def pulls(self) -> tuple[int, int]:
-        """Successful pulls so far: HubSpot contact searches, Salesforce lead queries."""
-        def ok(app: Any, endpoint: str) -> int:
-            return sum(r["count"] for r in app.call_counts_by_status()
-                       if r["endpoint"] == endpoint and r["status"] == 200)
-        return ok(self.hubspot, "objects.search"), ok(self.salesforce, "queryAll")
-
     def stderr_problems(self) -> list[str]:
         """Daemon stderr lines that are not a JSON log line, or carry a traceback."""
         found = []
@@ -161,10 +165,26 @@ class Run:
         return found
 
 
+def caught_up(store: Store, since: datetime, crms: tuple[str, ...] = ("hubspot", "salesforce")) -> bool:
+    """Whether the daemon has seen every change made before `since` and sent what it decided: for each
+    CRM a sync pass whose window reached `since` (its pull came after) ended ok, and no write or task
+    is pending in the outbox. Counting pulls and quiet seconds is not enough: a pass that pulled
+    before `since` may still be deciding, or backing off before a retry, and it sends what it decided
+    then."""
+    try:
+        runs = store.runs(500, kinds=[RunKind.SYNC])
+        pending = store.outbox_depth()
+    except SQLAlchemyError:  # the daemon has not created its tables yet
+        return False
+    done = {r["crm"] for r in runs if r["outcome"] == RunOutcome.OK and (aware(r["window_end"]) or since) > since}
+    return pending == 0 and done >= set(crms)
+
+
 def wait_quiet(run: Run, quiet: float, deadline: float, tick: Callable[[], None]) -> bool:
-    """Until both CRMs were pulled at least twice since now and no write has happened for `quiet`
-    seconds: the daemon has seen the latest edits and settled. False when the deadline passed."""
-    start_hs, start_sf = run.pulls()
+    """Until the daemon has caught up with everything made before now (`caught_up`) and no write has
+    happened for `quiet` seconds: it has seen the latest edits, written what it decided and settled.
+    False when the deadline passed."""
+    since = datetime.now(UTC)
     last_count, last_change = run.writes(), time.monotonic()
     end = time.monotonic() + deadline
     while time.monotonic() < end:
@@ -174,8 +194,7 @@ def wait_quiet(run: Run, quiet: float, deadline: float, tick: Callable[[], None]
         if count != last_count:
             last_count, last_change = count, time.monotonic()
             continue
-        hs, sf = run.pulls()
-        if hs - start_hs >= 2 and sf - start_sf >= 2 and time.monotonic() - last_change >= quiet:
+        if time.monotonic() - last_change >= quiet and caught_up(run.store, since):
             return True
     return False
 
@@ -296,6 +315,8 @@ class Outcome:
     settled: bool
     history: list[tuple[float, str, str, str, Any]] = field(default_factory=list)
     """Human edits, SIGKILLs and the write requests through the proxies (with bodies), in time order."""
+    behind: list[int] = field(default_factory=list)
+    """Rounds of edits (0 the first) made before the daemon had caught up (its wait timed out after 90 s)."""
 
     def story(self, crm: str, rid: str) -> list[str]:
         """What happened to one record: the edits made to it and every write request naming it."""
@@ -313,8 +334,10 @@ def one_run(*, leads: int, seed: int, seconds: float, kills: int, database_url: 
     hubspot, salesforce = HubSpotApp(), SalesforceApp(shape="rich")
     seed_portal(hubspot.portal, leads, seed=seed)
     seed_org(salesforce.org, leads, seed=seed + 1)
+    store = Store(database_url)  # read only: the daemon creates and migrates it
     with SandboxServer(hubspot) as hs, SandboxServer(salesforce) as sf, \
-            FaultProxy(hs.url, slow_seconds=SLOW) as hs_proxy, FaultProxy(sf.url, slow_seconds=SLOW) as sf_proxy:
+            FaultProxy(hs.url, slow_seconds=SLOW) as hs_proxy, FaultProxy(sf.url, slow_seconds=SLOW) as sf_proxy, \
+            closing(store):
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
         env.update({"CRMSYNC_HUBSPOT__ACCESS_TOKEN": "soak", "CRMSYNC_HUBSPOT__BASE_URL": hs_proxy.url,
                     "CRMSYNC_SALESFORCE__INSTANCE_URL": sf_proxy.url, "CRMSYNC_SALESFORCE__LOGIN_URL": sf_proxy.url,
@@ -326,7 +349,7 @@ def one_run(*, leads: int, seed: int, seconds: float, kills: int, database_url: 
                     "CRMSYNC_SALESFORCE__TIMEOUT_SECONDS": str(CLIENT_TIMEOUT)})
         if "lease_seconds" in SyncSettings.model_fields:  # (not in releases before the setting)
             env["CRMSYNC_SYNC__LEASE_SECONDS"] = "8"  # one daemon here: its restart after a SIGKILL takes over soon
-        run = Run("chaos" if chaotic else "calm", hubspot, salesforce, env, workdir)
+        run = Run("chaos" if chaotic else "calm", hubspot, salesforce, env, workdir, store)
         rnd = random.Random(seed)
         if chaotic:
             hubspot.faults.set(SANDBOX_FAULTS, seed)
@@ -350,6 +373,7 @@ def one_run(*, leads: int, seed: int, seconds: float, kills: int, database_url: 
         run.start()
         edits: list[Edit] = []
         history: list[tuple[float, str, str, str, Any]] = []
+        behind: list[int] = []
         for index in range(phases):
             if index:
                 made = human_phase(run, seed, index - 1)
@@ -360,8 +384,8 @@ def one_run(*, leads: int, seed: int, seconds: float, kills: int, database_url: 
                 while time.monotonic() < end:
                     time.sleep(0.2)
                     tick()
-            if settle or not chaotic:
-                wait_quiet(run, quiet, 90 if chaotic else phase_time, tick)
+            if (settle or not chaotic) and not wait_quiet(run, quiet, 90, tick) and index < phases - 1:
+                behind.append(index)  # the next round comes all the same
         while kill_at:  # a phase that went long cannot skip a kill
             kill_at[0] = 0
             tick()
@@ -389,7 +413,7 @@ def one_run(*, leads: int, seed: int, seconds: float, kills: int, database_url: 
         history.extend((at, f"SIGKILL / start {n}", "", "", "") for n, at in enumerate(run.restarts_at, 2))
         return Outcome(crm_state(hubspot, salesforce), edited_values(hubspot, salesforce, edits), faults, requests,
                        run.kills, run.exits, run.stderr_problems(), time.monotonic() - started, settled,
-                       sorted(history, key=lambda h: h[0]))
+                       sorted(history, key=lambda h: h[0]), behind)
 
 
 @dataclass
@@ -440,7 +464,8 @@ def soak(*, leads: int, seed: int, seconds: float, kills: int, workdir: Path,
 def report(found: Findings, out: Callable[[str], None] = print) -> None:
     for name, outcome in (("fault-free run", found.calm), ("soak run", found.chaos)):
         out(f"{name}: {outcome.seconds:.0f} s, {outcome.kills} SIGKILL restarts, daemon exits on its own: "
-            f"{outcome.exits or 'none'}, settled: {outcome.settled}")
+            f"{outcome.exits or 'none'}, settled: {outcome.settled}, rounds of edits made before the daemon "
+            f"caught up with the last: {outcome.behind or 'none'}")
     out("requests through the proxies: " + ", ".join(f"{k} {n}" for k, n in sorted(found.chaos.requests.items())))
     out(f"faults injected: {sum(found.chaos.faults.values())}")
     for key, n in sorted(found.chaos.faults.items()):

@@ -11,6 +11,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ def test_the_soak_under_every_network_fault_and_kill_ends_as_the_fault_free_run(
     soak.report(found, lines.append)
     summary = "\n".join(lines)
     assert found.chaos.kills == KILLS, summary
+    assert found.calm.behind == found.chaos.behind == [], summary  # each round once the daemon caught up
     kinds = {key.split()[-1] for key in found.chaos.faults}
     assert len(kinds & set(soak.KINDS)) >= 5, summary  # a real mix of network faults, not one kind
     assert {key.split()[1] for key in found.chaos.faults} >= {"read", "write", "sandbox"}, summary
@@ -74,7 +76,51 @@ def test_each_round_of_edits_waits_for_the_daemon_so_the_fault_free_run_does_not
     differences = [f"{crm} {rid}: {values} with time to settle, {quick.state[crm].get(rid)} with none"
                    for crm in ("hubspot", "salesforce") for rid, values in fault_free.state[crm].items()
                    if quick.state[crm].get(rid) != values]
+    assert quick.behind == [], f"rounds of edits made before the daemon caught up: {quick.behind}"
     assert differences == [], "\n".join(differences)
+
+
+class EditDuringTheWrite:
+    """A rep's edit (lead status Unqualified, reason "not interested") to the first record of the first
+    write batch, made as the batch arrives, before it is forwarded: between the pass's pull and its write.
+    `since` is the moment after the edit."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.since: datetime | None = None
+
+    def pick(self, method: str, path: str, body: bytes = b"") -> str | None:
+        if self.since is None and method == "POST" and "batch/update" in path:
+            rid = json.loads(body)["inputs"][0]["id"]
+            with self.app.lock:
+                self.app.portal.update("contacts", rid, {"hs_lead_status": "UNQUALIFIED",
+                                                         "crmsync_dq_reason": "not interested"})
+            self.since = datetime.now(UTC)
+        return None
+
+
+def test_the_daemon_has_caught_up_with_an_edit_only_after_a_pass_that_pulled_after_it(tmp_path: Path) -> None:
+    """The soak's wait (`caught_up`): an edit made while a pass writes what it decided from an earlier
+    pull is not seen by that pass, though it ends ok after the edit with nothing left to send; the next
+    pass sees it."""
+    from crmsync.store import Store
+    from crmsync.sync import SyncPass
+    from tests.faultproxy import FaultProxy
+    from tests.hubspot_fixtures import DEFS, connector, hubspot
+
+    with hubspot(20, real_clock=True) as (app, url):
+        rule = EditDuringTheWrite(app)
+        with FaultProxy(url, [rule]) as proxy:
+            store = Store.open(f"sqlite:///{tmp_path / 'crmsync.db'}")
+            before = datetime.now(UTC)
+            assert not soak.caught_up(store, before, ("hubspot",)), "no pass yet"
+            SyncPass(store, connector(proxy.url), DEFS).run()
+            assert rule.since is not None, "the pass wrote nothing"
+            assert soak.caught_up(store, before, ("hubspot",))
+            assert store.outbox_depth() == 0 and store.runs(1)[0]["outcome"] == "ok"
+            assert not soak.caught_up(store, rule.since, ("hubspot",)), "the pass pulled before the edit"
+            SyncPass(store, connector(proxy.url), DEFS).run()
+            assert soak.caught_up(store, rule.since, ("hubspot",))
 
 
 class EditBeforeTheRetry:
