@@ -65,6 +65,11 @@ class Store(Cursors, Runs, Records, Deals, Governance, Privacy, Activities, Outb
         config.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.begin() as connection:
+                if self.dialect == "sqlite":
+                    # pysqlite opens no transaction for DDL: each CREATE TABLE was committed on its own,
+                    # and a start killed mid-upgrade left a store no later start could open. One
+                    # transaction, taken as the writer (a second replica starting waits, then finds head).
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except (SQLAlchemyError, AlembicError) as exc:
