@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -247,13 +248,14 @@ def test_a_pass_through_a_hostile_network_ends_as_the_fault_free_pass(crm: str, 
     from tests.hubspot_fixtures import DEFS
 
     sandbox = hubspot if crm == "hubspot" else salesforce
+    now = datetime.now(UTC)  # both passes decide at the same moment: engagement decays, SLA clocks run
     with sandbox(40) as (clean, url):
         direct = connector(url) if crm == "hubspot" else sf_connector(url)
-        SyncPass(Store.open(f"sqlite:///{tmp_path / 'clean.db'}"), direct, DEFS).run()
+        SyncPass(Store.open(f"sqlite:///{tmp_path / 'clean.db'}"), direct, DEFS, clock=lambda: now).run()
         expected = crm_state(clean)
     assert expected["tasks"] and len(expected["tasks"]) == len(set(expected["tasks"]))
     with through_proxy(crm, HUBSPOT_MIX if crm == "hubspot" else SALESFORCE_MIX, size=40) as (app, conn, proxy):
-        report = SyncPass(Store.open(f"sqlite:///{tmp_path / 'faulty.db'}"), conn, DEFS).run()
+        report = SyncPass(Store.open(f"sqlite:///{tmp_path / 'faulty.db'}"), conn, DEFS, clock=lambda: now).run()
         assert report.outcome == "ok"
         assert len(proxy.injected()) == 6, proxy.injected()
         assert crm_state(app) == expected

@@ -15,7 +15,7 @@ from crmsync.definitions import LoadedDefinitions
 from crmsync.model import Decision
 from crmsync.rules import decide
 from crmsync.store import Store, aware
-from crmsync.sync.inputs import restore
+from crmsync.sync.inputs import backlog_cutoff, restore
 
 EXAMPLES = 5
 
@@ -30,8 +30,9 @@ def backtest(store: Store, active: LoadedDefinitions, candidate: LoadedDefinitio
         contact, activities = restore(row["inputs"])
         when = aware(row["decided_at"])
         assert when is not None
-        before = decide(contact, activities, active, when)
-        after = decide(contact, activities, candidate, when)
+        cutoff = backlog_cutoff(row["inputs"])
+        before = decide(contact, activities, active, when, backlog_before=cutoff)
+        after = decide(contact, activities, candidate, when, backlog_before=cutoff)
         label = _transition(before, after)
         if label is None:
             continue

@@ -14,7 +14,7 @@ from crmsync.definitions import LoadedDefinitions
 from crmsync.errors import RecordError
 from crmsync.rules import decide
 from crmsync.store import Store, aware
-from crmsync.sync.inputs import restore
+from crmsync.sync.inputs import backlog_cutoff, restore
 
 
 @dataclass
@@ -48,7 +48,7 @@ def explain(store: Store, crm: str, record_id: str, definitions: LoadedDefinitio
     contact, activities = restore(data)
     when = aware(latest["decided_at"])
     assert when is not None
-    rerun = decide(contact, activities, definitions, when).to_dict()
+    rerun = decide(contact, activities, definitions, when, backlog_before=backlog_cutoff(data)).to_dict()
     stored = latest["decision"]
     history = [{"id": r["id"], "decided_at": str(aware(r["decided_at"])), "from": r["current_stage"],
                 "to": r["target_stage"], "mql": r["mql"], "definitions_version": r["definitions_version"]}

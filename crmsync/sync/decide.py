@@ -113,10 +113,10 @@ class Decider:
     def one(self, contact: Contact, acts: list[Activity], prev: dict[str, Any] | None,
             now: datetime, report: PassReport) -> Decided:
         _carry_lead_status(contact, prev)
-        data = contact_inputs(contact, acts)
+        cutoff = None if _watched(prev) else self.rollout(now)
+        data = contact_inputs(contact, acts, backlog_before=cutoff)  # explain and backtest re-decide with it
         digest = fingerprint(data)
-        decision = decide(contact, acts, self.definitions, now,
-                          backlog_before=None if _watched(prev) else self.rollout(now))
+        decision = decide(contact, acts, self.definitions, now, backlog_before=cutoff)
         decision_id = prev["last_decision_id"] if prev else None
         unchanged = (prev is not None and decision_id is not None and prev["inputs_hash"] == digest
                      and prev["definitions_hash"] == self.definitions.content_hash)
