@@ -295,7 +295,8 @@ def sync(
         connector = connect(name, settings, loaded)
         report = SyncPass(store, connector, loaded, mode=settings.mode, dry_run=dry_run,
                           overlap=timedelta(seconds=settings.sync.overlap_seconds),
-                          backlog_before=settings.sync.pipeline_backlog_before).run()
+                          backlog_before=settings.sync.pipeline_backlog_before,
+                          recheck_after=settings.sync.recheck_after).run()
         reports.append(report)
         if not as_json:
             typer.echo(_summary(report))
@@ -428,7 +429,8 @@ def backfill(
 
     for name in _crms(settings, crm):
         report = SyncPass(store, connect(name, settings, loaded), loaded, mode=settings.mode, progress=progress,
-                          backlog_before=settings.sync.pipeline_backlog_before).run(
+                          backlog_before=settings.sync.pipeline_backlog_before,
+                          recheck_after=settings.sync.recheck_after).run(
             kind=RunKind.BACKFILL, since=start, until=end, stream=backfill_stream(name, start, end))
         if interactive:
             typer.echo("", err=True)

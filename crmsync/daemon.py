@@ -169,7 +169,8 @@ class Daemon:
             try:
                 report = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
                                   clock=self.clock, lease=self.leases.get(f"sync:{name}"),
-                                  backlog_before=self.settings.sync.pipeline_backlog_before).sweep()
+                                  backlog_before=self.settings.sync.pipeline_backlog_before,
+                                  recheck_after=self.settings.sync.recheck_after).sweep()
             except LeaseLost:  # another replica took over: it sweeps from now on
                 self.leases.pop(f"sync:{name}", None)
                 return None
@@ -196,7 +197,8 @@ class Daemon:
             try:  # the pass records its own run row (`SyncPass.react`), failed ones too
                 report = SyncPass(self.store, self.connectors["hubspot"], self.definitions, mode=self.settings.mode,
                                   clock=self.clock, lease=self.leases.get("sync:hubspot"),
-                                  backlog_before=self.settings.sync.pipeline_backlog_before).react(record_ids)
+                                  backlog_before=self.settings.sync.pipeline_backlog_before,
+                                  recheck_after=self.settings.sync.recheck_after).react(record_ids)
             except QuotaError as exc:
                 self._pause("hubspot", exc)
                 return
@@ -252,7 +254,8 @@ class Daemon:
         syncer = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
                           overlap=timedelta(seconds=self.settings.sync.overlap_seconds), clock=self.clock,
                           progress=lambda _report: self._renew(lease), should_stop=self._should_stop(lease.name),
-                          lease=lease, backlog_before=self.settings.sync.pipeline_backlog_before)
+                          lease=lease, backlog_before=self.settings.sync.pipeline_backlog_before,
+                          recheck_after=self.settings.sync.recheck_after)
         try:
             report = syncer.run()
         except LeaseLost as exc:

@@ -11,7 +11,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
@@ -139,6 +139,10 @@ class SyncSettings(Section):
     interval_seconds: int = Field(default=30, ge=1, le=86400)
     sla_sweep_seconds: int = Field(default=60, ge=1, le=86400)
     overlap_seconds: int = Field(default=300, ge=0, le=86400)
+    recheck_after_seconds: float = Field(default=5.0, ge=0, le=86400,
+                                         description="a write whose record was read this long ago or longer is "
+                                                     "re-read before its first send (a person's later edit wins); "
+                                                     "0: every write")
     lease_seconds: int | None = Field(default=None, ge=1, le=86400,
                                       description="how long a replica's lease on a CRM lasts without renewal; "
                                                   "default 3 x interval_seconds, at least 15")
@@ -150,6 +154,10 @@ class SyncSettings(Section):
         description="records the CRM says reached opportunity or customer before this (an ISO date; "
                     "first-pass: crmsync's first pass over the CRM) and first seen there are the backlog: "
                     "a missing BANT is flagged and counted, no owner task; none: every one gets a task")
+
+    @property
+    def recheck_after(self) -> timedelta:
+        return timedelta(seconds=self.recheck_after_seconds)
 
 
 class Settings(BaseSettings):

@@ -20,6 +20,7 @@ from crmsync.store import Store, aware, fingerprint
 from crmsync.store.kinds import OutboxStatus
 from crmsync.sync.decided import Decided
 from crmsync.sync.inputs import contact_inputs, restore
+from crmsync.sync.reads import ReadTimes
 from crmsync.sync.report import PassReport
 from crmsync.sync.sanitize import contact_problem, failure, storable
 from crmsync.sync.window import ROLLOUT_NOTE, Mark
@@ -39,8 +40,10 @@ cursor `ROLLOUT_NOTE`), or there is no backlog (every record judged as it is); e
 
 class Decider:
     def __init__(self, store: Store, connector: Connector, definitions: LoadedDefinitions, *, mode: str,
-                 dry_run: bool, clock: Callable[[], datetime], backlog_before: date | str = FIRST_PASS) -> None:
+                 dry_run: bool, clock: Callable[[], datetime], backlog_before: date | str = FIRST_PASS,
+                 reads: ReadTimes | None = None) -> None:
         self.store = store
+        self.reads = reads or ReadTimes()  # when each record was read: how old a pending write's basis is
         self.backlog_before = backlog_before
         self._rollout: datetime | None = None
         self.connector = connector
@@ -56,6 +59,7 @@ class Decider:
         passes), a record already decided at this very modification time is left out: the overlap
         re-reads it, nothing about it changed, so it costs no activity reads and no decision. A dry run
         stores nothing: it adds the changes to the report's plan."""
+        self.reads.note(c.id for c in contacts)  # just read (before their activities are)
         previous = self.store.records(self.crm, [c.id for c in contacts])
         fresh = [c for c in contacts if not (skip_seen and _seen(previous.get(c.id), c))]
         report.counts["unchanged"] += len(contacts) - len(fresh)

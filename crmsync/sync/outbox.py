@@ -1,7 +1,8 @@
 """Sending the outbox: pending writes, then pending tasks, in CRM-sized batches, each sent only while
 this replica holds the stream's lease and acknowledged record by record. A person's later edit wins:
-writes decided by an earlier pass, and every write before it is sent again, are checked against the
-record as the CRM has it now; an overtaken write is dropped (`stale`) and its record re-decided."""
+writes decided by an earlier pass, writes whose record was read `recheck_after` or longer before their
+batch's first send, and every write before it is sent again, are checked against the record as the CRM
+has it now; an overtaken write is dropped (`stale`) and its record re-decided."""
 
 from __future__ import annotations
 
@@ -25,18 +26,22 @@ WRITE_BATCH = 100
 FLUSH_AT = 1000
 MAX_ATTEMPTS = 8
 PENDING_LIMIT = 100_000
+RECHECK_AFTER = 5.0
+"""Seconds: a write whose record was read this long ago or longer is re-read before its first send (the
+default of `sync.recheck_after_seconds`)."""
 DEPENDS_ON = ("stage", "lead_status", "owner_id", "dq_reason", "bant")
 """What a decision depends on that people change in the CRM (besides the fields crmsync writes)."""
 
 
 class Outbox:
     def __init__(self, store: Store, connector: Connector, decider: Decider, *, started: datetime,
-                 lease: Lease | None) -> None:
+                 lease: Lease | None, recheck_after: float = RECHECK_AFTER) -> None:
         self.store = store
         self.connector = connector
         self.decider = decider
         self.started = started  # outbox rows older than this were decided by an earlier pass
         self.lease = lease
+        self.recheck_after = recheck_after
         self.crm = connector.name
 
     def flush(self, report: PassReport, *, only_full: bool = False) -> None:
@@ -51,6 +56,14 @@ class Outbox:
         rows = self.store.pending(self.crm, OutboxKind.WRITE, PENDING_LIMIT)
         if self._drop_stale([r for r in rows if (aware(r["created_at"]) or self.started) < self.started], report):
             rows = self.store.pending(self.crm, OutboxKind.WRITE, PENDING_LIMIT)
+        if self._send(rows, report):  # writes overtaken before their send: the records' new writes go now too
+            sent = {r["id"] for r in rows}
+            self._send([r for r in self.store.pending(self.crm, OutboxKind.WRITE, PENDING_LIMIT)
+                        if r["id"] not in sent], report)
+
+    def _send(self, rows: list[dict[str, Any]], report: PassReport) -> bool:
+        """Pending writes in CRM batches; True when a person had overtaken any (dropped, re-decided)."""
+        superseded = False
         size = self.connector.write_batch
         for start in range(0, len(rows), size):  # one CRM call per batch, each under the lease
             chunk = rows[start:start + size]
@@ -61,18 +74,24 @@ class Outbox:
 
             def recheck(pending: list[WriteBack], by_id: dict[str, Any] = by_id, found: Edited = found
                         ) -> list[WriteBack]:
-                """Before a batch is sent again (the attempt before may have landed, its answer lost): a
-                person's edit made since the decision wins over the retry, as over a stale write."""
+                """Before a batch is sent again (the attempt before may have landed, its answer lost), and
+                before the first send of writes whose records were read `recheck_after` or longer ago: a
+                person's edit made since the decision wins, as over a stale write."""
                 self._hold()
                 edited = self._person_edited([by_id[w.record_id] for w in pending])
                 found.extend(edited)
                 gone = {row["record_id"] for row in edited.rows}
                 return [w for w in pending if w.record_id not in gone]
 
-            results = {r.record_id: r for r in self.connector.write(writes, recheck=recheck)}
+            aged = {w.record_id for w in writes if self.decider.reads.older_than(w.record_id, self.recheck_after)}
+            if aged:  # read too long ago for a first send as decided: checked as before a retry
+                kept = {w.record_id for w in recheck([w for w in writes if w.record_id in aged])}
+                writes = [w for w in writes if w.record_id not in aged or w.record_id in kept]
+            results = {r.record_id: r for r in self.connector.write(writes, recheck=recheck)} if writes else {}
             gone = {row["record_id"] for row in found.rows}
             self._acknowledge([r for r in chunk if r["record_id"] not in gone], results, report, "written", "write")
-            self._supersede(found, report)
+            superseded = self._supersede(found, report) or superseded
+        return superseded
 
     def _drop_stale(self, stale: list[dict[str, Any]], report: PassReport) -> bool:
         """Writes decided by an earlier pass are compared with the records as the CRM has them now (one
@@ -87,6 +106,7 @@ class Outbox:
         """The pending writes a person has overtaken: the records read now (one batch read) against the
         decision behind each write (see `edited`); a record now unmappable counts too (never overwrite
         what a person set)."""
+        self.decider.reads.note(r["record_id"] for r in rows)
         current = self.connector.read([r["record_id"] for r in rows])
         now_by_id = {c.id: c for c in current.contacts}
         unreadable = {e.record_id: e for e in current.errors}

@@ -13,6 +13,7 @@ exception), or interrupted (stopped, lease lost, KeyboardInterrupt, SystemExit).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -25,8 +26,9 @@ from crmsync.store.kinds import RunKind, RunOutcome
 from crmsync.sync import erasure
 from crmsync.sync.decide import FIRST_PASS, Decider
 from crmsync.sync.lease import Lease
-from crmsync.sync.outbox import Outbox
+from crmsync.sync.outbox import RECHECK_AFTER, Outbox
 from crmsync.sync.pull import Pull
+from crmsync.sync.reads import ReadTimes
 from crmsync.sync.report import PassReport
 from crmsync.sync.sanitize import failure
 from crmsync.sync.window import backfill_stream, events_stream
@@ -43,7 +45,11 @@ class SyncPass:
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  progress: Callable[[PassReport], None] | None = None,
                  should_stop: Callable[[], bool] = lambda: False, lease: Lease | None = None,
-                 backlog_before: date | str = FIRST_PASS) -> None:
+                 backlog_before: date | str = FIRST_PASS,
+                 recheck_after: timedelta = timedelta(seconds=RECHECK_AFTER),
+                 timer: Callable[[], float] = time.monotonic) -> None:
+        """`clock` is the decisions' time (SLA clocks, windows); `timer` measures how long ago a record was
+        read: a write whose record was read `recheck_after` or longer before its first send is re-read."""
         self.store = store
         self.connector = connector
         self.definitions = definitions
@@ -56,9 +62,10 @@ class SyncPass:
         self.crm = connector.name
         self.started = datetime.now(UTC)  # outbox rows older than this were decided by an earlier pass
         self.decider = Decider(store, connector, definitions, mode=mode, dry_run=dry_run, clock=clock,
-                               backlog_before=backlog_before)
+                               backlog_before=backlog_before, reads=ReadTimes(timer))
         self.pull = Pull(store, connector, self.decider, overlap=overlap, dry_run=dry_run, clock=clock)
-        self.outbox = Outbox(store, connector, self.decider, started=self.started, lease=lease)
+        self.outbox = Outbox(store, connector, self.decider, started=self.started, lease=lease,
+                             recheck_after=recheck_after.total_seconds())
 
     # --- the passes -----------------------------------------------------------------------------
 
@@ -122,7 +129,8 @@ class SyncPass:
         """Send pending writes, then pending tasks; each record acknowledged on its own. During a pass
         (`only_full`) only when there is enough for full CRM batches: fewer, fuller calls. Writes left
         by an earlier pass are checked against the CRM first; each batch is sent only while this
-        replica holds the stream's lease."""
+        replica holds the stream's lease; so are, before their first send, writes whose record was read
+        `recheck_after` or longer ago."""
         report = report or PassReport(self.crm, RunKind.FLUSH, self.mode, (self.started, self.started),
                                       dry_run=self.dry_run)
         self.outbox.flush(report, only_full=only_full)
