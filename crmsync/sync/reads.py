@@ -18,7 +18,8 @@ class ReadTimes:
         self._at.update(dict.fromkeys(record_ids, self.timer()))
 
     def older_than(self, record_id: str, seconds: float) -> bool:
-        """Read `seconds` or longer ago, or not by this pass at all (an SLA sweep decides from the
-        values stored at an earlier pull)."""
+        """Read by this pass `seconds` or longer ago. A record this pass did not read is not (an SLA
+        sweep decides from the values stored at the last pull, before crmsync's own writes: checked
+        against them, crmsync's writes would look like a person's)."""
         at = self._at.get(record_id)
-        return at is None or self.timer() - at >= seconds
+        return at is not None and self.timer() - at >= seconds
