@@ -1,7 +1,8 @@
 """Automatic erasure: when the CRM deletes a record, everything the store keeps about it goes, on both
 CRMs and both stores, end to end through the official clients (hubspot-api-client, simple-salesforce):
 a Salesforce lead deleted -> the next pass (its queryAll window); a HubSpot contact archived -> the daily
-sweep of archived contacts; a HubSpot delete or GDPR delete -> the deletion webhooks, at once."""
+sweep of archived contacts; a HubSpot delete or GDPR delete -> the deletion webhooks, at once. A deal a
+HubSpot rep archives is dropped by the same daily sweep (and no longer counted against the gate)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ from crmsync.webhooks import WebhookIntake
 from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, connector, hubspot, need_shared
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_daemon import wait_for
+from tests.test_hubspot_deals import create_deal
+from tests.test_sync_e2e import IDEAL_DEMO
 from tests.test_webhooks import millis, sign
 
 SECRET = "app-secret-for-erasure-tests"
@@ -108,10 +111,36 @@ def test_an_archived_hubspot_contact_is_erased_by_the_daily_sweep(database_url: 
         assert soon.counts["erased"] == 0 and "objects.list" not in app.call_counts()  # at most once a day
         assert store.held("hubspot", [contact_id]) == [contact_id]
         next_day = SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW + timedelta(days=1)).run()
-        assert next_day.counts["erased"] == 1 and app.call_counts()["objects.list"] == 1
+        assert next_day.counts["erased"] == 1
+        assert app.call_counts()["objects.list"] == 2  # archived contacts, archived deals: one page each
     assert_gone(store, contact_id, personal)
     after, _ = dump(store)
     assert after["records"] == before["records"] - 1 and store.held("hubspot", [other]) == [other]
+
+
+def test_a_deal_a_rep_archives_in_hubspot_is_dropped_by_the_daily_sweep(database_url: str) -> None:
+    """HubSpot's search never returns an archived deal, so the deal stream cannot see it go: the daily
+    sweep lists archived deals too and drops those the store keeps, and with them their skipped-gate count."""
+    with hubspot(12) as (app, url):
+        store = Store.open(database_url)
+        mql = list(app.portal.records["contacts"])[IDEAL_DEMO]
+        SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW + timedelta(minutes=1)).run()
+        client = hubspot_client(url)
+        deal = create_deal(client, [mql], amount="24000")
+        kept = create_deal(client, [mql], amount="1000")
+        SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW + timedelta(minutes=2)).run()
+        assert store.contract(SEED_NOW)["skipped_gate_deals"] == 2
+        client.crm.deals.basic_api.archive(deal)  # a rep deletes the deal: DELETE /crm/v3/objects/deals/{id}
+        listed = client.crm.deals.basic_api.get_page(archived=True, properties=["hs_object_id"])
+        assert [d.id for d in listed.results] == [deal] and listed.results[0].archived_at is not None
+        SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW + timedelta(minutes=3)).run()
+        assert sorted(d["deal_id"] for d in store.deals("hubspot")) == sorted([deal, kept])  # no sweep due yet
+        next_day = SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW + timedelta(days=2)).run()
+        assert next_day.outcome == "ok" and next_day.counts["erased"] == 0  # a deal is dropped, no record erased
+        assert [d["deal_id"] for d in store.deals("hubspot")] == [kept]
+        figures = store.contract(SEED_NOW)
+        assert (figures["skipped_gate_deals"], figures["skipped_gate_amount"]) == (1, 1000.0)
+        assert store.held("hubspot", [mql]) == [mql]  # its contact stays
 
 
 def daemon(store: Store, url: str) -> Daemon:

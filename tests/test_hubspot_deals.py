@@ -18,7 +18,7 @@ from hubspot.crm.deals.exceptions import ApiException
 from urllib3.util.retry import Retry
 
 from crmsync.connectors.base import DealStream
-from crmsync.model import Deal
+from crmsync.model import Deal, ObjectType
 from tests.hubspot_fixtures import SEED_NOW, TOKEN, connector, hubspot
 
 DEAL_TO_CONTACT = 3  # HUBSPOT_DEFINED deal -> contact (HubSpot associations v4 type ids)
@@ -114,6 +114,25 @@ def test_a_deal_without_contacts_has_none_and_is_still_pulled() -> None:
         deal_id = create_deal(rep(url), [])
         (deal,), errors, _ = pulled(url)
         assert deal.id == deal_id and deal.contact_ids == () and errors == []
+
+
+def test_archived_deals_are_listed_apart_from_archived_contacts_100_a_call() -> None:
+    """Search never returns an archived deal: `deleted()` lists them (`GET /crm/v3/objects/deals?archived=true`,
+    paged by `paging.next.after` like the contacts' list), each page named by its object type."""
+    with hubspot(3) as (app, url):
+        client = rep(url)
+        contact = next(iter(app.portal.records["contacts"]))
+        deals = [create_deal(client, []) for _ in range(102)]
+        client.crm.contacts.basic_api.archive(contact)
+        for deal_id in deals[:101]:
+            client.crm.deals.basic_api.archive(deal_id)
+        app.reset_counts()
+        listed = list(connector(url).deleted())
+        assert app.call_counts()["objects.list"] == 3  # contacts: 1 page; deals: 100 + 1
+    assert [(kind, len(ids)) for kind, ids in listed] == [(ObjectType.CONTACT, 1), (ObjectType.DEAL, 100),
+                                                          (ObjectType.DEAL, 1)]
+    assert listed[0][1] == [contact] and sorted(listed[1][1] + listed[2][1]) == sorted(deals[:101])
+    assert deals[101] not in listed[1][1] + listed[2][1]  # a live deal is not listed
 
 
 def test_a_garbage_amount_is_kept_loose_and_garbage_flags_quarantine_the_deal_not_the_page() -> None:

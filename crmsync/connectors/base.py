@@ -3,7 +3,7 @@
 `Connector` is what every CRM has. What only some CRMs have is a capability of its own, a
 runtime-checkable protocol the pass checks with `isinstance` (a CRM without one implements nothing
 for it): `EventStream` (activities offered only as a stream), `DeletedList` (a list of deleted
-records), `ActivityStreams` (activities that change without their record) and `DealStream` (deals).
+records, by object type), `ActivityStreams` (activities that change without their record) and `DealStream` (deals).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from crmsync.errors import RecordError
-from crmsync.model import Activity, Check, Contact, Deal, OwnerTask, WriteBack, WriteResult
+from crmsync.model import Activity, Check, Contact, Deal, ObjectType, OwnerTask, WriteBack, WriteResult
 
 
 @dataclass
@@ -96,12 +96,13 @@ class EventStream(Protocol):
 
 @runtime_checkable
 class DeletedList(Protocol):
-    """A CRM that lists its deleted records apart from any window (HubSpot: archived contacts): the
-    pass erases those the store holds once a day (crmsync.sync.erasure). A CRM whose pull finds its
-    deleted records itself (Salesforce's queryAll window, `PulledPage.deleted`) does not have it."""
+    """A CRM that lists its deleted records apart from any window (HubSpot: archived contacts and
+    deals, which its search never returns): once a day the pass erases the contacts the store holds and
+    drops the deals it keeps (crmsync.sync.erasure). A CRM whose pulls find their deleted records
+    themselves (Salesforce's queryAll windows, `PulledPage.deleted`, `DealPage.deleted`) does not have it."""
 
-    def deleted(self) -> Iterator[list[str]]:
-        """Pages of ids the CRM lists as deleted."""
+    def deleted(self) -> Iterator[tuple[ObjectType, list[str]]]:
+        """Pages of ids the CRM lists as deleted, each with the object type it lists."""
         ...
 
 

@@ -43,7 +43,7 @@ from crmsync.connectors.hubspot_mapping import (
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import AuthError, FatalError, RecordError, RetriableError
-from crmsync.model import Activity, Check, Contact, Deal, OwnerTask, WriteBack, WriteResult
+from crmsync.model import Activity, Check, Contact, Deal, ObjectType, OwnerTask, WriteBack, WriteResult
 from crmsync.settings import HubSpotSettings
 
 T = TypeVar("T")
@@ -214,20 +214,24 @@ class HubSpotConnector(ConnectorCore):
             found.errors += page.errors
         return found
 
-    def deleted(self) -> Iterator[list[str]]:
-        """Ids of the archived (deleted, still restorable) contacts, 100 a call: the list endpoint with
-        `archived=true` ("Whether to return only results that have been archived", CRM v3 contacts spec,
-        ../shared/specs/hubspot/contacts-v3.json); search never returns archived records and the list
-        takes no date filter, so every archived contact is listed: the daily sweep (crmsync.sync.erasure)."""
-        first = self._archived()
-        for page in follow(first, self._archived, _next_after):
-            yield [str(obj.id) for obj in page.results or []]
+    def deleted(self) -> Iterator[tuple[ObjectType, list[str]]]:
+        """Ids of the archived (deleted, still restorable) contacts, then deals, 100 a call: the list
+        endpoint with `archived=true` ("Whether to return only results that have been archived", CRM v3
+        contacts spec, ../shared/specs/hubspot/contacts-v3.json; the same parameter on the deals list,
+        HubSpot-public-api-spec-collection PublicApiSpecs/CRM/Deals/Rollouts/424/v3/deals.json), paged
+        by `paging.next.after`; search never returns archived records and the list takes no date
+        filter, so every archived one is listed: the daily sweep (crmsync.sync.erasure)."""
+        for object_type, api in ((ObjectType.CONTACT, self.client.crm.contacts.basic_api),
+                                 (ObjectType.DEAL, self.client.crm.deals.basic_api)):
+            listed = partial(self._archived, object_type, api.get_page)
+            for page in follow(listed(), listed, _next_after):
+                yield object_type, [str(obj.id) for obj in page.results or []]
 
-    def _archived(self, after: str | None = None) -> Any:
+    def _archived(self, object_type: ObjectType, get_page: Callable[..., Any], after: str | None = None) -> Any:
         kwargs: dict[str, Any] = {"limit": BATCH, "archived": True, "properties": ["hs_object_id"]}
         if after:
             kwargs["after"] = after
-        return self._call("list archived contacts", self.client.crm.contacts.basic_api.get_page, **kwargs)
+        return self._call(f"list archived {object_type}s", get_page, **kwargs)
 
     def _mapped(self, results: list[Any]) -> PulledPage:
         if any(self.map.needs_industry_labels(obj.properties or {}) for obj in results):

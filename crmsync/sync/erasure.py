@@ -3,7 +3,10 @@
 Three triggers call `erase`: a HubSpot `contact.deletion` / `contact.privacyDeletion` webhook
 (crmsync.webhooks), a deleted lead met by the Salesforce pull (its queryAll window, `PulledPage.deleted`),
 and the daily sweep of the records a CRM lists as deleted (`sweep`: HubSpot's archived contacts). Each erased record is
-logged by CRM and id only, never its content, and counted (`crmsync_records_erased_total`).
+logged by CRM and id only, never its content, and counted (`crmsync_records_erased_total`). The same
+sweep drops the deals the CRM lists as deleted (HubSpot's archived deals, which its search never
+returns), so they stop counting as pipeline; a deal is not personal data of its own, so it is not erased,
+only dropped (`Store.forget_deals`, as for the deals a pull finds deleted).
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from crmsync.connectors.base import Connector, DeletedList
+from crmsync.model import ObjectType
 from crmsync.store import Store
 from crmsync.sync.window import DELETED_STREAM
 
 log = logging.getLogger("crmsync.erasure")
 SWEEP_EVERY = timedelta(days=1)
-"""How often the CRM's list of deleted records is read (HubSpot: every archived contact, 100 a call)."""
+"""How often the CRM's lists of deleted records are read (HubSpot: every archived contact and deal, 100 a call)."""
 
 
 def erase(store: Store, crm: str, ids: Iterable[str], trigger: str) -> int:
@@ -33,15 +37,23 @@ def erase(store: Store, crm: str, ids: Iterable[str], trigger: str) -> int:
 
 def sweep(store: Store, connector: Connector, now: datetime) -> int:
     """Where the CRM lists its deleted records (`DeletedList`) and a `SWEEP_EVERY` has passed since the
-    last sweep (or none ran): erase every listed record the store still holds, then note the time on
-    the cursor `contacts:deleted`. The list cannot be filtered by date, so a sweep costs one call per
-    100 deleted records whatever the window. How many were erased (0 when no sweep was due)."""
+    last sweep (or none ran): erase every listed contact the store still holds and drop every listed
+    deal it keeps, then note the time on the cursor `contacts:deleted`. The lists cannot be filtered by
+    date, so a sweep costs one call per 100 deleted records whatever the window. How many records were
+    erased (0 when no sweep was due)."""
     if not isinstance(connector, DeletedList):
         return 0
     last = store.cursor(connector.name, DELETED_STREAM)
     if last is not None and now - last < SWEEP_EVERY:
         return 0
-    erased = sum(erase(store, connector.name, ids, "deleted_list") for ids in connector.deleted())
+    erased = dropped = 0
+    for object_type, ids in connector.deleted():
+        if object_type == ObjectType.DEAL:
+            dropped += store.forget_deals(connector.name, ids)
+        else:
+            erased += erase(store, connector.name, ids, "deleted_list")
+    if dropped:
+        log.info("deals dropped: deleted in the CRM", extra={"crm": connector.name, "deals": dropped})
     with store.transaction() as c:
         store.set_cursor(c, connector.name, DELETED_STREAM, now)
     return erased

@@ -236,7 +236,9 @@ def _routes(app: HubSpotApp) -> None:
 
     @app.route("GET", "/crm/v3/objects/{object_type}", "objects.list")
     def list_objects(request: Request, object_type: str) -> Response:
-        # `archived`: "Whether to return only results that have been archived" (contacts-v3 spec)
+        # `archived`: "Whether to return only results that have been archived" (contacts-v3 spec; the same
+        # parameter on the deals list, "Read a page of deals": HubSpot-public-api-spec-collection
+        # PublicApiSpecs/CRM/Deals/Rollouts/424/v3/deals.json, not copied to ../shared/specs)
         archived = (request.arg("archived") or "").lower() == "true"
         records = [r for r in portal.records[_type(object_type)].values() if r.archived is archived]
         limit = min(int(request.arg("limit", "10") or 10), 100)

@@ -4,7 +4,11 @@ deletion webhooks HubSpot sends for each.
 - `DELETE /crm/v3/objects/{objectType}/{id}` -> 204: "Delete a contact by ID. Deleted contacts can be
   restored within 90 days of deletion" (contacts-v3 spec, ../shared/specs/hubspot/contacts-v3.json,
   "Archive a contact"). The record is archived: gone from reads and search, listed by
-  `GET /crm/v3/objects/contacts?archived=true` with `archivedAt` (SimplePublicObject, same spec).
+  `GET /crm/v3/objects/contacts?archived=true` with `archivedAt` (SimplePublicObject, same spec). A deal
+  archives the same way ("Move an Object identified by `{dealId}` to the recycling bin", listed by
+  `GET /crm/v3/objects/deals?archived=true`: HubSpot-public-api-spec-collection
+  PublicApiSpecs/CRM/Deals/Rollouts/424/v3/deals.json), with no webhook here (crmsync subscribes to
+  contact events only).
 - `POST /crm/v3/objects/contacts/gdpr-delete` {objectId} -> 204: "Permanently delete a contact and all
   associated content to follow GDPR" (same spec, PublicGdprDeleteInput). The record is gone, not archived.
 - Webhooks (when configured): a delete sends `contact.deletion`; a GDPR delete sends
