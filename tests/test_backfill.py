@@ -1,5 +1,6 @@
 """Backfills on SQLite and PostgreSQL: a cursor of their own that fits the store, a frozen upper bound,
-and an interrupted backfill that resumes to the same result as an uninterrupted one."""
+an interrupted backfill that resumes to the same result as an uninterrupted one, and one that failed
+in its deal stream that resumes there, on the same window, without reading its records again."""
 
 from __future__ import annotations
 
@@ -7,19 +8,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from crmsync.cli import app as cli
 from crmsync.connectors.hubspot import TASK_KEY
+from crmsync.errors import AuthError
 from crmsync.sandbox.hubspot import HubSpotApp
 from crmsync.store import Store, aware
 from crmsync.store.schema import cursors
 from crmsync.sync import SyncPass
 from crmsync.sync.pipeline import backfill_stream, events_stream
-from crmsync.sync.window import ROLLOUT_NOTE
+from crmsync.sync.window import ROLLOUT_NOTE, deals_stream
+from tests.faultproxy import Fault, FaultProxy
 from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, connector, hubspot
+from tests.test_hubspot_deals import create_deal
+from tests.test_hubspot_deals import rep as hubspot_rep
 
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)
 LIVE = datetime(2026, 11, 1, tzinfo=UTC)
@@ -92,6 +98,38 @@ def test_a_backfill_without_until_keeps_the_end_it_started_with(database_url: st
             kind="backfill", since=SINCE, stream=stream)
         assert again.window == (SINCE, later)  # a finished backfill run again is a new window
         assert again.counts["pulled"] == CONTACTS
+        store.close()
+
+
+def test_a_backfill_failed_in_its_deal_stream_resumes_there_on_the_same_window(database_url: str) -> None:
+    """The records of the window are read to their end, then the deal search fails: the backfill is
+    unfinished until its deals are read, so running it again later keeps the end it started with, reads
+    no record again and reads the deals to that end."""
+    stream = backfill_stream("hubspot", SINCE, None)
+    started, later = SEED_NOW + timedelta(minutes=1), SEED_NOW + timedelta(hours=5)
+    with hubspot(CONTACTS) as (_app, url), FaultProxy(url) as proxy:
+        store = Store.open(database_url)
+        deal = create_deal(hubspot_rep(url), [])  # naming no contact: the deal stream re-reads none
+        proxy.faults.append(Fault("unauthorized", "POST", "/crm/v3/objects/deals/search"))
+        with pytest.raises(AuthError):
+            SyncPass(store, connector(proxy.url), DEFS, clock=lambda: started).run(
+                kind="backfill", since=SINCE, stream=stream)
+        failed = store.runs(1)[0]
+        assert failed["outcome"] == "failed" and failed["counts"]["pulled"] == CONTACTS
+        assert store.unfinished("hubspot", deals_stream(stream)) == (started, None)
+
+        read_from = len(proxy.log)
+        again = SyncPass(store, connector(proxy.url), DEFS, clock=lambda: later).run(
+            kind="backfill", since=SINCE, stream=stream)
+        assert again.outcome == "ok" and again.window == (SINCE, started)  # the end it started with
+        assert again.counts["pulled"] == 0 and again.counts["deals"] == 1  # the records are not read again
+        searches = [logged.path for logged in proxy.log[read_from:] if logged.path.endswith("/search")]
+        # no contact search; the tasks search is the outbox's check of the tasks the failed pass left pending
+        # (a search the sandbox refuses with 429, its per-second limit met with the first pass, is retried)
+        assert set(searches) == {"/crm/v3/objects/tasks/search", "/crm/v3/objects/deals/search"}  # retries aside
+        assert [d["deal_id"] for d in store.deals("hubspot")] == [deal]
+        for done in (stream, deals_stream(stream)):
+            assert store.unfinished("hubspot", done) == (None, None) and store.cursor("hubspot", done) == started
         store.close()
 
 

@@ -43,23 +43,42 @@ class Pull:
         """`sync`: from the stream's cursor (minus the overlap) to now. `backfill`: exactly [since, until)
         on a cursor of its own (`backfill_stream`), so the live cursor does not move; without `until`,
         the upper bound is frozen the first time and an unfinished backfill resumes after its last
-        committed page."""
-        frozen, resume = self.store.unfinished(self.crm, stream) if kind == RunKind.BACKFILL else (None, None)
+        committed page. A backfill is unfinished until its deals are read too (`freeze`): one whose
+        records were read to their end resumes on its deal stream's frozen upper bound, its records done."""
+        frozen, resume, records_done = None, None, False
+        if kind == RunKind.BACKFILL:
+            frozen, resume = self.store.unfinished(self.crm, stream)
+            if frozen is None and isinstance(self.connector, DealStream):
+                frozen, _ = self.store.unfinished(self.crm, deals_stream(stream))
+                records_done = frozen is not None
         upper = until or frozen or self.clock()
         cursor = self.store.cursor(self.crm, stream)
         lower = since if since is not None else (cursor - self.overlap if cursor else EPOCH)
-        return Window(stream, kind, lower, upper, resume, frozen=frozen is not None)
+        return Window(stream, kind, lower, upper, resume, frozen=frozen is not None, records_done=records_done)
 
     def freeze(self, window: Window) -> None:
-        """A backfill's window is fixed in its cursor row before its first page."""
-        if window.kind == RunKind.BACKFILL and not window.frozen and not self.dry_run:
+        """A backfill's window is fixed before its first page, in the cursor row of each of its streams
+        not frozen yet: the records' and, where the CRM has deals, the `:deals` sub-cursor's. Each stays
+        frozen until that stream is read to its end, so the backfill resumes with the same end until
+        its deals are read too."""
+        if window.kind != RunKind.BACKFILL or self.dry_run:
+            return
+        streams = [] if window.frozen else [window.stream]
+        deals = deals_stream(window.stream)
+        if isinstance(self.connector, DealStream) and self.store.unfinished(self.crm, deals)[0] is None:
+            streams.append(deals)
+        if streams:
             with self.store.transaction() as c:
-                self.store.set_cursor(c, self.crm, window.stream, window.lower, upper_bound=window.upper)
+                for stream in streams:
+                    self.store.set_cursor(c, self.crm, stream, window.lower, upper_bound=window.upper)
 
     def contacts(self, report: PassReport, window: Window, *, between: Callable[[], bool]) -> set[str] | None:
         """The record stream, page by page; the ids decided, or None when `between` (called after each
         page) said to stop. The cursor moves with the last page: a window stopped before it is read
-        again next time (a backfill's after its checkpoint)."""
+        again next time (a backfill's after its checkpoint). A backfill whose records were read to their
+        end before (`records_done`) reads none."""
+        if window.records_done:
+            return set()
         unstored = {} if window.resume else self.events(report, window)
         backfill = window.kind == RunKind.BACKFILL
         decided: set[str] = set()
@@ -150,12 +169,10 @@ class Pull:
             return True
         stream = deals_stream(window.stream)
         backfill = window.kind == RunKind.BACKFILL
-        lower, resume = window.lower, None
-        if backfill:
+        lower, upper, resume = window.lower, window.upper, None
+        if backfill:  # to the end frozen in its cursor row (`freeze`), after its checkpoint
             frozen, resume = self.store.unfinished(self.crm, stream)
-            if frozen is None and not self.dry_run:  # fixed in its cursor row, like the records' window
-                with self.store.transaction() as c:
-                    self.store.set_cursor(c, self.crm, stream, window.lower, upper_bound=window.upper)
+            upper = frozen or window.upper
         else:
             cursor = self.store.cursor(self.crm, stream)
             # read with the activity streams where the CRM has them (Salesforce: every activity_interval,
@@ -165,15 +182,15 @@ class Pull:
                 return True
             lower = cursor - self.overlap if cursor else EPOCH
         read = False
-        for page, last in with_last(connector.pull_deals(lower, window.upper, after_key=resume)):
+        for page, last in with_last(connector.pull_deals(lower, upper, after_key=resume)):
             read = True
-            marks = [Mark(stream, position=window.upper)] if last else \
+            marks = [Mark(stream, position=upper)] if last else \
                 [Mark(stream, checkpoint=page.resume_key)] if backfill and page.resume_key else []
             self._deal_page(page, report, decided, marks)
             if between():
                 return False
         if not read:  # an empty window: no page to carry the cursor
-            self._mark([Mark(stream, position=window.upper)])
+            self._mark([Mark(stream, position=upper)])
         return True
 
     def _deal_page(self, page: DealPage, report: PassReport, decided: set[str], marks: list[Mark]) -> None:

@@ -27,7 +27,8 @@ Page = TypeVar("Page")
 @dataclass(frozen=True)
 class Window:
     """[lower, upper) of one stream. `upper` is fixed when the pass starts; a backfill's is frozen in
-    its cursor row (`frozen`) the first time, and an unfinished one resumes after `resume`."""
+    its cursor rows (`frozen`) the first time, and an unfinished one resumes after `resume`, or, when
+    only its deals were left to read (`records_done`), with its deal stream."""
 
     stream: str
     kind: RunKind
@@ -35,6 +36,7 @@ class Window:
     upper: datetime
     resume: str | None = None
     frozen: bool = field(default=False, kw_only=True)
+    records_done: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True)
