@@ -23,6 +23,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +90,9 @@ class Daemon:
         if found is None:
             return None
         name, hooks = found
-        return WebhookIntake(hooks.secret, self.store, self.react, crm=name, dedupe_days=hooks.dedupe_days,
-                             public_url=hooks.public_url, trusted_proxy=self.settings.http.trusted_proxy,
+        return WebhookIntake(hooks.secret, self.store, partial(self.react, name), crm=name,
+                             dedupe_days=hooks.dedupe_days, public_url=hooks.public_url,
+                             trusted_proxy=self.settings.http.trusted_proxy,
                              count=lambda result: self.metrics.webhooks.labels(result).inc(),
                              erased=lambda n: self.metrics.erased.labels(name, "webhook").inc(n))
 
@@ -184,23 +186,24 @@ class Daemon:
             self.contract()
             return report
 
-    def react(self, record_ids: list[str]) -> None:
-        """HubSpot webhook batch: only the replica holding the stream's lease acts on it, with the
-        definitions activated by then (a batch is a pass boundary too). While HubSpot is paused the
-        batch is left to the first pass after the pause (its cursor has not moved past these records)."""
-        if self.stopping.is_set() or "sync:hubspot" not in self.leases:
+    def react(self, name: str, record_ids: list[str]) -> None:
+        """A webhook batch of `name` (the intake's CRM): only the replica holding the stream's lease acts
+        on it, with the definitions activated by then (a batch is a pass boundary too). While the CRM is
+        paused the batch is left to the first pass after the pause (its cursor has not moved past these
+        records)."""
+        if self.stopping.is_set() or f"sync:{name}" not in self.leases:
             return
-        with self.locks["hubspot"]:
-            if self._paused("hubspot"):
+        with self.locks[name]:
+            if self._paused(name):
                 return
             self._follow_active()
             try:  # the pass records its own run row (`SyncPass.react`), failed ones too
-                report = SyncPass(self.store, self.connectors["hubspot"], self.definitions, mode=self.settings.mode,
-                                  clock=self.clock, lease=self.leases.get("sync:hubspot"),
+                report = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
+                                  clock=self.clock, lease=self.leases.get(f"sync:{name}"),
                                   backlog_before=self.settings.sync.pipeline_backlog_before,
                                   recheck_after=self.settings.sync.recheck_after).react(record_ids)
             except QuotaError as exc:
-                self._pause("hubspot", exc)
+                self._pause(name, exc)
                 return
             self.metrics.record_pass(report)
 

@@ -180,7 +180,7 @@ def test_the_daemon_follows_the_activated_definitions_at_pass_boundaries(
             daemon.sync("hubspot")
         assert daemon.definitions.content_hash == parse_definitions(candidate(70)).content_hash
         assert [r for r in caplog.records if r.message == "definitions changed"]
-        daemon.react([record_id])  # the next decision is made with the activated version
+        daemon.react("hubspot", [record_id])  # the next decision is made with the activated version
         assert store.decisions_for("hubspot", record_id)[0]["definitions_version"] == "2026.12.0"
 
         activate(DEFAULT_DEFINITIONS, store.url)  # a rollback is an activation of the older version

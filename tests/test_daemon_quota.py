@@ -61,7 +61,7 @@ def test_hubspot_daily_limit_pauses_hubspot_until_the_reset_with_one_alert_and_s
         for _ in range(3):  # every tick until the reset: not one call to HubSpot, and no second alert
             assert daemon.sync("hubspot") is None
             assert daemon.sweep("hubspot") is None
-            daemon.react(["1"])
+            daemon.react("hubspot", ["1"])
         assert len(proxy.log) == calls
         alerts = [r for r in daemon_log.records if r.levelno >= logging.ERROR]
         assert [r.getMessage() for r in alerts] == [f"hubspot paused until {until:%Y-%m-%d %H:%M} UTC: "
@@ -177,7 +177,7 @@ def test_a_webhook_batch_uses_the_definitions_activated_since_the_last_pass(tmp_
         new = tmp_path / "new.yaml"
         new.write_text(candidate(70))
         activate(new, store.url)
-        daemon.react([record_id])  # no pass in between: the batch itself is the boundary
+        daemon.react("hubspot", [record_id])  # no pass in between: the batch itself is the boundary
         assert daemon.definitions.version == "2026.12.0"
         assert store.decisions_for("hubspot", record_id)[0]["definitions_version"] == "2026.12.0"
 

@@ -76,7 +76,7 @@ def test_a_webhook_reaction_and_an_sla_sweep_each_close_a_run_row_with_counts(tm
         daemon = Daemon(settings(url, store.url), DEFS, store, {"hubspot": connector(url)}, clock=clock)
         assert daemon.sync("hubspot") is not None  # takes the lease
         ids = list(app.portal.records["contacts"])[:3]
-        daemon.react(ids)
+        daemon.react("hubspot", ids)
         webhook = _newest(store, "webhook")
         assert webhook["outcome"] == "ok" and webhook["ended_at"] is not None and webhook["error"] is None
         assert webhook["counts"]["pulled"] == 3 and webhook["counts"]["unchanged"] + webhook["counts"]["decided"] == 3
@@ -95,7 +95,7 @@ def test_a_failing_webhook_reaction_and_sla_sweep_leave_failed_rows_with_the_err
         daemon = Daemon(settings(proxy.url, store.url), DEFS, store, {"hubspot": connector(proxy.url)})
         assert daemon.sync("hubspot") is not None
         proxy.faults.append(Fault("daily_limit"))  # the batch read answers 429 policyName DAILY
-        daemon.react(list(app.portal.records["contacts"])[:2])
+        daemon.react("hubspot", list(app.portal.records["contacts"])[:2])
         webhook = _newest(store, "webhook")
         assert webhook["outcome"] == "failed" and webhook["ended_at"] is not None
         assert webhook["error"].startswith("QuotaError") and "429" in webhook["error"]
