@@ -9,11 +9,10 @@ finite number and a date outside years 1-9999 stored as NULL.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, or_, select
+from sqlalchemy import Connection, exists, func, or_, select
 
 from crmsync.model import Deal, ObjectType
 from crmsync.rules.values import moment
@@ -49,20 +48,6 @@ class Deals(StoreBase):
             query = query.where(t.deals.c.crm == crm)
         with self.engine.connect() as c:
             return [_read(row) for row in c.execute(query).mappings()]
-
-    def deals_for_contacts(self, crm: str, contact_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-        """The deals each of these contact-stream records belongs to (records without one are left out)."""
-        found: dict[str, list[dict[str, Any]]] = {}
-        link = t.deal_contacts.c
-        with self.engine.connect() as c:
-            for chunk in chunks(list(dict.fromkeys(contact_ids)), 500):
-                query = (select(link.contact_id, t.deals)
-                         .join(t.deals, and_(t.deals.c.crm == link.crm, t.deals.c.deal_id == link.deal_id))
-                         .where(link.crm == crm, link.contact_id.in_(chunk))
-                         .order_by(link.contact_id, link.deal_id))
-                for row in c.execute(query).mappings():
-                    found.setdefault(row["contact_id"], []).append(_read(row))
-        return found
 
     def forget_deals(self, crm: str, ids: list[str]) -> int:
         """Drop these deals (deleted in the CRM) and their links; how many were kept."""
