@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from crmsync.connectors.hubspot import HubSpotConnector
+from crmsync.connectors.hubspot import HISTORY_BATCH, HubSpotConnector
 from crmsync.connectors.salesforce import SalesforceConnector
 from crmsync.definitions import LoadedDefinitions, load_definitions
 from crmsync.rules import decide
@@ -105,6 +105,7 @@ def main() -> None:
             for object_type in connector.engagement_types:
                 linked = sum(len(app.portal.associations[object_type].get(i, [])) for i in ids)
                 minimum += math.ceil(len(ids) / 1000) + math.ceil(linked / 100)
+            minimum += math.ceil(len(ids) / HISTORY_BATCH)  # email opens/clicks from property history
             for contact in page.contacts:
                 decision = decide(contact, activities[contact.id] + events.get(contact.id, []), definitions, NOW)
                 change = connector.changes(contact, decision.writes)

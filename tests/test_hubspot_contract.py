@@ -9,7 +9,7 @@ import pytest
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
-from crmsync.connectors.hubspot import AuthError
+from crmsync.connectors.hubspot import HISTORY_BATCH, AuthError
 from crmsync.errors import RetriableError
 from crmsync.model import OwnerTask, Stage, WriteBack
 from crmsync.rules import decide
@@ -254,7 +254,7 @@ def test_activities_come_from_batch_calls_only() -> None:
         linked = {t: sum(len(v) for k, v in app.portal.associations[t].items() if k in ids)
                   for t in ("calls", "emails", "meetings")}
         minimum = 3 * math.ceil(len(ids) / 1000) + sum(math.ceil(n / 100) for n in linked.values())
-        minimum += math.ceil(len(ids) / 100)  # email open/click history, 100 contacts a read
+        minimum += math.ceil(len(ids) / HISTORY_BATCH)  # email open/click history, 50 contacts a read
         assert sum(calls.values()) == minimum
         engagements = [a for acts in found.values() for a in acts if a.kind in ("call", "email", "meeting")]
         assert len(engagements) == sum(linked.values())

@@ -52,6 +52,7 @@ SEARCH_PAGE = 200
 SEARCH_PER_SECOND = 4  # HubSpot's own figure (changelogs "CRM Search API rate limit increase", "Burst limits are
 # increasing for API key authenticated calls": 4/s); 5/s is a community report; no rate-limit headers (docs/hubspot.md)
 BATCH = 100
+HISTORY_BATCH = 50  # with propertiesWithHistory HubSpot refuses more than 50 inputs (400; docs/hubspot.md)
 ASSOCIATION_BATCH = 1000  # associations batch read takes up to 1000 ids (HubSpot changelog, Feb 2025)
 EVENTS_PAGE = 100
 GROUP = "crmsync"
@@ -285,9 +286,9 @@ class HubSpotConnector(ConnectorCore):
                         inputs.append({"id": from_id, "after": after})
 
     def _history_activities(self, contact_ids: list[str], properties: list[str]) -> dict[str, list[Activity]]:
-        """Activities from the history of these properties (batch read, 100 contacts a call)."""
+        """Activities from the history of these properties (batch read with history: 50 contacts a call)."""
         found: dict[str, list[Activity]] = {}
-        for chunk in chunks(contact_ids, BATCH):
+        for chunk in chunks(contact_ids, HISTORY_BATCH):
             body = {"inputs": [{"id": i} for i in chunk], "properties": ["hs_object_id"],
                     "propertiesWithHistory": properties}
             response = self._call("read activity history", self.client.crm.contacts.batch_api.read,

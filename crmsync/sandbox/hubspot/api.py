@@ -59,6 +59,11 @@ EVENTS_REFUSED = ("Your app doesn't the have scopes needed to make this call. Do
 # per second"); a later 5/s and the missing headers are community reports [NOTES "Rate limits"]: the
 # stricter, published figure is enforced; unconfirmed items in docs/hubspot.md.
 SEARCH_RATE_LIMIT = "4/1s"
+# A batch read with propertiesWithHistory takes at most 50 inputs; more is a 400 VALIDATION_ERROR "The maximum
+# number of inputs supported in a batch request for property histories is 50" (seen on real portals: PipedreamHQ/
+# pipedream PR #8462; activepieces' HubSpot piece chunks its history reads by 50 to "Avoid VALIDATION_ERROR"; not in
+# the spec, which gives no limit: docs/hubspot.md).
+HISTORY_BATCH = 50
 # Association batch reads page per contact [SPEC associations-v4.json batch/read: "'paging' will only be
 # present if there are more pages"]; the page size itself is not documented (unconfirmed).
 ASSOCIATION_PAGE = 100
@@ -280,6 +285,9 @@ def _routes(app: HubSpotApp) -> None:
         inputs = _inputs(request)
         properties = request.json().get("properties") or None
         with_history = request.json().get("propertiesWithHistory") or None
+        if with_history and len(inputs) > HISTORY_BATCH:
+            raise HttpError(400, "The maximum number of inputs supported in a batch request for property histories "
+                                 f"is {HISTORY_BATCH}. Please reduce the number of items and try again")
         records = portal.records[_type(object_type)]
         results, missing = [], []
         for item in inputs:
