@@ -109,15 +109,16 @@ class Decider:
                         setattr(contact, stamp, aware(row[stamp]))
                 prev = {**row, "inputs_hash": ""}  # force a stored decision: time moved the clocks
                 try:
-                    decided.append(self.one(contact, activities, prev, now, report))
+                    decided.append(self.one(contact, activities, prev, now, report, writes_only=SWEEP_WRITES))
                 except Exception as exc:  # one record's decision must never stop the sweep
                     rejected.append(("decide", RecordError(contact.id, failure(exc))))
             self.commit(decided, rejected, report, now)
 
     def one(self, contact: Contact, acts: list[Activity], prev: dict[str, Any] | None,
-            now: datetime, report: PassReport) -> Decided:
+            now: datetime, report: PassReport, *, writes_only: frozenset[str] | None = None) -> Decided:
+        """One record's decision; `writes_only`: the only fields it may write (the SLA sweep's)."""
         _carry_lead_status(contact, prev)
-        cutoff = None if _watched(prev) else self.rollout(now)
+        cutoff = None if _watched(prev) or self._changed_since_rollout(contact, now) else self.rollout(now)
         data = contact_inputs(contact, acts, backlog_before=cutoff)  # explain and backtest re-decide with it
         digest = fingerprint(data)
         decision = decide(contact, acts, self.definitions, now, backlog_before=cutoff)
@@ -129,7 +130,9 @@ class Decider:
             "inputs_hash": digest, "definitions_version": decision.definitions_version,
             "definitions_hash": decision.definitions_hash, "current_stage": decision.current_stage.value,
             "target_stage": decision.target_stage.value, "mql": decision.mql, "decision": decision.to_dict()}
-        change = self.connector.changes(contact, decision.writes)
+        writes = decision.writes if writes_only is None else \
+            {name: value for name, value in decision.writes.items() if name in writes_only}
+        change = self.connector.changes(contact, writes)
         tasks = self._tasks(contact, decision, now)
         report.counts["decided"] += 1
         report.stages[decision.target_stage.value] = report.stages.get(decision.target_stage.value, 0) + 1
@@ -200,6 +203,16 @@ class Decider:
         self._rollout = noted or now
         return self._rollout
 
+    def _changed_since_rollout(self, contact: Contact, now: datetime) -> bool:
+        """With the rollout at crmsync's first pass: a record first seen with a change after it was not
+        in that pass as it stood (it changed while or after the pass ran: e.g. a rep moved it into
+        pipeline then), so it is judged as it is, never as the backlog. A configured date is taken as
+        the admin's word and not checked against changes."""
+        if self.backlog_before != FIRST_PASS or not isinstance(contact.updated_at, datetime):
+            return False
+        cutoff, changed = self.rollout(now), aware(contact.updated_at)
+        return cutoff is not None and changed is not None and changed >= cutoff
+
     def _tasks(self, contact: Contact, decision: Decision, now: datetime) -> list[OwnerTask]:
         """Owner tasks, keyed so a situation gets one task however often it is seen: a revert by the
         change that caused it, a flagged reason by the reason text, an SLA by clock, state and due time,
@@ -220,6 +233,10 @@ class Decider:
 
 
 _IN_PIPELINE = frozenset({Stage.OPPORTUNITY.value, Stage.CUSTOMER.value})
+SWEEP_WRITES = frozenset({"sla_state"})
+"""What an SLA sweep writes: the clocks' state, which time alone changes. It decides from the inputs of
+the last pull, which may predate a person's edit (and crmsync's own write), so a stage or lead status
+it decided would be stale: those are left to the next pull, which reads what the record holds now."""
 
 
 def _watched(prev: dict[str, Any] | None) -> bool:

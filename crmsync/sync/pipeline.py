@@ -78,6 +78,8 @@ class SyncPass:
         window = self.pull.window(kind, stream, since, until)
         report = PassReport(self.crm, kind, self.mode, (window.lower, window.upper), dry_run=self.dry_run)
         with self._recorded(report):
+            if kind == RunKind.SYNC:  # a first sync notes the rollout at its window's end: what changes later is new
+                self.decider.rollout(window.upper)
             self.pull.freeze(window)
             if self._writes_enabled:
                 # Finish what an interrupted pass left in the outbox first (re-read: a person's later edit
