@@ -80,8 +80,9 @@ SCOPES = ["crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schema
 class HubSpotApp(SandboxApp):
     def __init__(self, *, token: str | None = None, portal: Portal | None = None, tier: str = "professional",
                  search_rate_limit: str | None = SEARCH_RATE_LIMIT, association_page: int = ASSOCIATION_PAGE,
-                 daily_limit: int | None = None, **options: Any) -> None:
+                 daily_limit: int | None = None, scopes: list[str] | None = None, **options: Any) -> None:
         super().__init__(**options)
+        self.scopes = list(SCOPES if scopes is None else scopes)  # what the token was granted
         if tier not in TIERS:
             raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
         self.token = token
@@ -136,6 +137,14 @@ class HubSpotApp(SandboxApp):
             # body quoted from HubSpot's usage-details doc [NOTES "Rate limits", COMM-429]
             return self.error(429, "You have reached your daily limit.", category="RATE_LIMITS",
                               errorType="RATE_LIMIT", policyName="DAILY")
+        if params.get("object_type") == "deals" and "crm.objects.deals.read" not in self.scopes \
+                and self.authenticate(request) is None:
+            # a token without the scope: 403 MISSING_SCOPES naming it in errors[].context.requiredGranularScopes
+            # (shape seen on live portals and quoted by integrations: find_string "requiredGranularScopes")
+            return self.error(403, "This app hasn't been granted all required scopes to make this call.",
+                              category="MISSING_SCOPES", errors=[{
+                                  "message": "One or more of the following scopes are required.",
+                                  "context": {"requiredGranularScopes": ["crm.objects.deals.read"]}}])
         if route.endpoint != "objects.search":
             return super()._guarded(route, request, params)
         if self.search_limiter is not None and self.authenticate(request) is None and not self.search_limiter.take()[0]:
@@ -482,7 +491,7 @@ def _routes(app: HubSpotApp) -> None:
         if app.token is not None and token != app.token:
             raise HttpError(404, "Token not found", category="OBJECT_NOT_FOUND")
         return Response(200, {"token": token, "user": "sandbox@example.com", "hub_domain": "sandbox.hubspot.local",
-                              "scopes": SCOPES, "hub_id": 1234567, "app_id": 1, "expires_in": 1800,
+                              "scopes": app.scopes, "hub_id": 1234567, "app_id": 1, "expires_in": 1800,
                               "user_id": 1, "token_type": "access"})
 
     from crmsync.sandbox.hubspot.control import control_routes
