@@ -54,12 +54,13 @@ class Decider:
         self.crm = connector.name
 
     def page(self, contacts: list[Contact], rejected: Rejected, report: PassReport,
-             unstored: dict[str, list[Activity]], *, skip_seen: bool = False, marks: Sequence[Mark] = ()) -> set[str]:
+             unstored: dict[str, list[Activity]], *, skip_seen: bool = False, marks: Sequence[Mark] = (),
+             read_at: float | None = None) -> set[str]:
         """Decide records and store the decisions; the ids decided. With `skip_seen` (incremental
         passes), a record already decided at this very modification time is left out: the overlap
         re-reads it, nothing about it changed, so it costs no activity reads and no decision. A dry run
         stores nothing: it adds the changes to the report's plan."""
-        self.reads.note(c.id for c in contacts)  # just read (before their activities are)
+        self.reads.note((c.id for c in contacts), at=read_at)  # when they were read (before their activities)
         previous = self.store.records(self.crm, [c.id for c in contacts])
         fresh = [c for c in contacts if not (skip_seen and _seen(previous.get(c.id), c))]
         report.counts["unchanged"] += len(contacts) - len(fresh)

@@ -109,7 +109,7 @@ class SyncPass:
         now = self.clock()
         report = PassReport(self.crm, RunKind.WEBHOOK, self.mode, (now, now), dry_run=self.dry_run)
         with self._recorded(report):
-            self.pull.page(self.connector.read(record_ids), report, {})
+            self.pull.read(record_ids, report)
             if self._writes_enabled:
                 self.flush(report)
             report.outcome = RunOutcome.OK

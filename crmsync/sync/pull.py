@@ -84,25 +84,30 @@ class Pull:
         decided: set[str] = set()
         pages = self.connector.pull_changed(window.lower, window.upper, after_key=window.resume, backfill=backfill)
         read = False
-        for page, last in with_last(pages):
+        for (page, asked), last in with_last(self.decider.reads.timed(pages)):
             read = True
             marks = [Mark(window.stream, position=window.upper)] if last else \
                 [Mark(window.stream, checkpoint=page.resume_key)] if backfill and page.resume_key else []
             decided |= self.page(page, report, unstored, skip_seen=window.kind == RunKind.SYNC and not unstored,
-                                 marks=marks)
+                                 marks=marks, read_at=asked)
             if between():
                 return None
         if not read:  # an empty window: no page to carry the cursor
             self._mark([Mark(window.stream, position=window.upper)])
         return decided
 
+    def read(self, record_ids: list[str], report: PassReport, *, marks: list[Mark] | None = None) -> set[str]:
+        """Read these records in one batch and decide them as a page (their read time: before the call)."""
+        asked = self.decider.reads.timer()
+        return self.page(self.connector.read(record_ids), report, {}, marks=marks, read_at=asked)
+
     def page(self, page: PulledPage, report: PassReport, unstored: dict[str, list[Activity]], *,
-             skip_seen: bool = False, marks: list[Mark] | None = None) -> set[str]:
+             skip_seen: bool = False, marks: list[Mark] | None = None, read_at: float | None = None) -> set[str]:
         """Decide a pulled page (its unmappable records quarantined) with its stream's `marks`; erase the
         records it found deleted; the ids decided."""
         report.counts["pulled"] += len(page.contacts)
         decided = self.decider.page(page.contacts, [("read", e) for e in page.errors], report, unstored,
-                                    skip_seen=skip_seen, marks=marks or [])
+                                    skip_seen=skip_seen, marks=marks or [], read_at=read_at)
         if page.deleted and not self.dry_run:
             report.counts["erased"] += erasure.erase(self.store, self.crm, page.deleted, "pull")
         return decided
@@ -151,7 +156,7 @@ class Pull:
         fresh = sorted(touched - decided)
         marks = [Mark(full, position=window.upper) for full in names] if not self.dry_run else []
         if fresh:
-            decided |= self.page(self.connector.read(fresh), report, {}, marks=marks)
+            decided |= self.read(fresh, report, marks=marks)
         else:
             self._mark(marks)
 
@@ -199,7 +204,7 @@ class Pull:
         report.counts["deals"] += len(page.deals)
         named = sorted({i for deal in page.deals for i in deal.contact_ids or () if i and i not in decided})
         if named:
-            decided |= self.page(self.connector.read(named), report, {})
+            decided |= self.read(named, report)
         if self.dry_run:
             report.counts["quarantined"] += len(page.errors)
             return

@@ -5,7 +5,10 @@ pending write are. Before a write batch's first send, the outbox re-reads the re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+P = TypeVar("P")
 
 
 class ReadTimes:
@@ -13,9 +16,21 @@ class ReadTimes:
         self.timer = timer
         self._at: dict[str, float] = {}
 
-    def note(self, record_ids: Iterable[str]) -> None:
-        """These records are being read from the CRM now (a pulled page, a batch read)."""
-        self._at.update(dict.fromkeys(record_ids, self.timer()))
+    def note(self, record_ids: Iterable[str], *, at: float | None = None) -> None:
+        """These records were read from the CRM `at` (when their request went out), or now."""
+        self._at.update(dict.fromkeys(record_ids, self.timer() if at is None else at))
+
+    def timed(self, pages: Iterable[P]) -> Iterator[tuple[P, float]]:
+        """Each page with the moment it was asked for, before its request went out: the values in it are
+        at least that old (a connector may make more calls before it hands the page over, and the pass
+        reads one page ahead)."""
+        ahead = iter(pages)
+        while True:
+            asked = self.timer()
+            page = next(ahead, None)
+            if page is None:
+                return
+            yield page, asked
 
     def older_than(self, record_id: str, seconds: float) -> bool:
         """Read by this pass `seconds` or longer ago. A record this pass did not read is not (an SLA
