@@ -27,8 +27,8 @@ class Deals(StoreBase):
         """Upsert deals (a deal read again replaces what was kept, its contact links too). A deal whose id
         is empty or longer than 64 characters is left out; their ids (storable, cut) are returned for
         the caller to quarantine."""
-        refused = [_text(deal.id, 64) or "" for deal in deals if not _key(deal.id)]
-        rows = list({row["deal_id"]: row for row in (_row(crm, deal, now) for deal in deals if _key(deal.id))}
+        refused = [_text(deal.id, 64) or "" for deal in deals if not storable_id(deal.id)]
+        rows = list({row["deal_id"]: row for row in (_row(crm, deal, now) for deal in deals if storable_id(deal.id))}
                     .values())
         if not rows:
             return refused
@@ -94,7 +94,7 @@ def skipped_gate_deals(c: Connection) -> tuple[int, dict[str, float]]:
 
 
 def _row(crm: str, deal: Deal, now: datetime) -> dict[str, Any]:
-    ids = [_text(i, 64) for i in deal.contact_ids or () if _key(i)]  # a longer id names no record
+    ids = [_text(i, 64) for i in deal.contact_ids or () if storable_id(i)]  # a longer id names no record
     return {
         "crm": crm, "deal_id": _text(deal.id, 64), "name": _text(deal.name, 1000), "stage": _text(deal.stage, 128),
         "pipeline": _text(deal.pipeline, 128), "amount": _amount(deal.amount), "currency": _text(deal.currency, 16),
@@ -112,7 +112,8 @@ def _read(row: Any) -> dict[str, Any]:
     return out
 
 
-def _key(value: Any) -> bool:
+def storable_id(value: Any) -> bool:
+    """Whether a deal (or contact) id fits the store's key: present, 1 to 64 characters."""
     return value is not None and 0 < len(str(value)) <= 64
 
 

@@ -52,7 +52,6 @@ class SyncPass:
         read: a write whose record was read `recheck_after` or longer before its first send is re-read."""
         self.store = store
         self.connector = connector
-        self.definitions = definitions
         self.mode = mode
         self.dry_run = dry_run
         self.clock = clock

@@ -18,12 +18,13 @@ from datetime import datetime, timedelta
 from crmsync.connectors.base import ActivityStreams, Connector, DealPage, DealStream, EventStream, PulledPage
 from crmsync.model import Activity, ObjectType
 from crmsync.store import Store
+from crmsync.store.deals import storable_id
 from crmsync.store.kinds import RunKind
 from crmsync.sync import erasure
 from crmsync.sync.decide import Decider
 from crmsync.sync.report import PassReport
 from crmsync.sync.sanitize import activity_problem, storable
-from crmsync.sync.window import EPOCH, Mark, Window, deals_stream, events_stream, with_last
+from crmsync.sync.window import EPOCH, Mark, Window, deals_stream, events_stream, page_marks, with_last
 
 log = logging.getLogger("crmsync.sync")
 
@@ -86,8 +87,7 @@ class Pull:
         read = False
         for (page, asked), last in with_last(self.decider.reads.timed(pages)):
             read = True
-            marks = [Mark(window.stream, position=window.upper)] if last else \
-                [Mark(window.stream, checkpoint=page.resume_key)] if backfill and page.resume_key else []
+            marks = page_marks(window.stream, window.upper, page.resume_key, last=last, backfill=backfill)
             decided |= self.page(page, report, unstored, skip_seen=window.kind == RunKind.SYNC and not unstored,
                                  marks=marks, read_at=asked)
             if between():
@@ -189,9 +189,8 @@ class Pull:
         read = False
         for page, last in with_last(connector.pull_deals(lower, upper, after_key=resume)):
             read = True
-            marks = [Mark(stream, position=upper)] if last else \
-                [Mark(stream, checkpoint=page.resume_key)] if backfill and page.resume_key else []
-            self._deal_page(page, report, decided, marks)
+            self._deal_page(page, report, decided,
+                            page_marks(stream, upper, page.resume_key, last=last, backfill=backfill))
             if between():
                 return False
         if not read:  # an empty window: no page to carry the cursor
@@ -218,7 +217,7 @@ class Pull:
             for step, deal_id, reason in rejected:
                 self.store.quarantine(c, self.crm, storable(deal_id), step, storable(reason),
                                       object_type=ObjectType.DEAL)
-            kept = [i for i in (str(deal.id) for deal in page.deals if deal.id is not None) if 0 < len(i) <= 64]
+            kept = [str(deal.id) for deal in page.deals if storable_id(deal.id)]
             self.store.release(c, self.crm, kept, object_type=ObjectType.DEAL)
             for mark in marks:
                 mark.apply(self.store, c, self.crm)

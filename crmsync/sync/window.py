@@ -55,6 +55,14 @@ class Mark:
             store.set_checkpoint(c, crm, self.stream, self.checkpoint)
 
 
+def page_marks(stream: str, upper: datetime, resume_key: str | None, *, last: bool, backfill: bool) -> list[Mark]:
+    """What a stream's page carries into its transaction: the cursor at the window's end on the last
+    page; on the others, a backfill's checkpoint (a sync window is read again whole if cut short)."""
+    if last:
+        return [Mark(stream, position=upper)]
+    return [Mark(stream, checkpoint=resume_key)] if backfill and resume_key else []
+
+
 def with_last(pages: Iterable[Page]) -> Iterator[tuple[Page, bool]]:
     """Each page with whether it is the stream's last: one page is read ahead, so that the last one
     carries the stream's cursor into its transaction."""
