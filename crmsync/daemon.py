@@ -169,10 +169,7 @@ class Daemon:
                 return None
             self._follow_active()
             try:
-                report = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
-                                  clock=self.clock, lease=self.leases.get(f"sync:{name}"),
-                                  backlog_before=self.settings.sync.pipeline_backlog_before,
-                                  recheck_after=self.settings.sync.recheck_after).sweep()
+                report = self._pass(name, lease=self.leases.get(f"sync:{name}")).sweep()
             except LeaseLost:  # another replica took over: it sweeps from now on
                 self.leases.pop(f"sync:{name}", None)
                 return None
@@ -198,10 +195,7 @@ class Daemon:
                 return
             self._follow_active()
             try:  # the pass records its own run row (`SyncPass.react`), failed ones too
-                report = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
-                                  clock=self.clock, lease=self.leases.get(f"sync:{name}"),
-                                  backlog_before=self.settings.sync.pipeline_backlog_before,
-                                  recheck_after=self.settings.sync.recheck_after).react(record_ids)
+                report = self._pass(name, lease=self.leases.get(f"sync:{name}")).react(record_ids)
             except QuotaError as exc:
                 self._pause(name, exc)
                 return
@@ -254,11 +248,8 @@ class Daemon:
         self.metrics.standby.labels(name).set(0)
         if self._paused(name):
             return None
-        syncer = SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
-                          overlap=timedelta(seconds=self.settings.sync.overlap_seconds), clock=self.clock,
-                          progress=lambda _report: self._renew(lease), should_stop=self._should_stop(lease.name),
-                          lease=lease, backlog_before=self.settings.sync.pipeline_backlog_before,
-                          recheck_after=self.settings.sync.recheck_after)
+        syncer = self._pass(name, lease=lease, overlap=timedelta(seconds=self.settings.sync.overlap_seconds),
+                            progress=lambda _report: self._renew(lease), should_stop=self._should_stop(lease.name))
         try:
             report = syncer.run()
         except LeaseLost as exc:
@@ -281,6 +272,12 @@ class Daemon:
             self.metrics.last_success.labels(name).set(self.clock().timestamp())
         self._gauges()
         return report
+
+    def _pass(self, name: str, **options: Any) -> SyncPass:
+        """A pass of this CRM with the daemon's store, definitions, clock and sync settings."""
+        return SyncPass(self.store, self.connectors[name], self.definitions, mode=self.settings.mode,
+                        clock=self.clock, backlog_before=self.settings.sync.pipeline_backlog_before,
+                        recheck_after=self.settings.sync.recheck_after, **options)
 
     def _failed(self, name: str, exc: Exception) -> None:
         """A failed pass: counted, logged in one line (fatal: needs attention), sent to Sentry."""
