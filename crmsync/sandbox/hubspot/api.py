@@ -140,7 +140,7 @@ class HubSpotApp(SandboxApp):
         if params.get("object_type") == "deals" and "crm.objects.deals.read" not in self.scopes \
                 and self.authenticate(request) is None:
             # a token without the scope: 403 MISSING_SCOPES naming it in errors[].context.requiredGranularScopes
-            # (shape seen on live portals and quoted by integrations: find_string "requiredGranularScopes")
+            # (the shape integrations quote from live portals; unconfirmed for deals: docs/hubspot.md)
             return self.error(403, "This app hasn't been granted all required scopes to make this call.",
                               category="MISSING_SCOPES", errors=[{
                                   "message": "One or more of the following scopes are required.",
