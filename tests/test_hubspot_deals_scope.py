@@ -37,7 +37,9 @@ def test_a_token_without_the_deals_scope_syncs_contacts_and_says_so_once(
 
 
 def test_with_the_scope_deals_are_read() -> None:
-    with hubspot(5) as (_app, url):
-        assert list(connector(url).pull_deals(SEED_NOW - timedelta(days=1), SEED_NOW)) is not None
+    with hubspot(5) as (app, url):
+        list(connector(url).pull_deals(SEED_NOW - timedelta(days=1), SEED_NOW))
+        answered = {(row["endpoint"], row["status"]) for row in app.call_counts_by_status()}
+        assert ("objects.search", 200) in answered and ("objects.search", 403) not in answered
         scopes = next(c for c in connector(url).doctor() if c.name == "hubspot scopes")
         assert scopes.ok, scopes.detail
