@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from crmsync.sandbox.http import HttpError, Request, Response, SandboxApp
 from crmsync.sandbox.salesforce import oauth, soql
 from crmsync.sandbox.salesforce.formula import FormulaError
-from crmsync.sandbox.salesforce.org import INTEGRATION_USER, FieldError, Org
+from crmsync.sandbox.salesforce.org import INTEGRATION_USER, PREFIX, FieldError, Org
 
 COMPOSITE_MAX = 200
 COMPOSITE_CHUNKS = 10
@@ -106,11 +106,12 @@ def _routes(app: SalesforceApp) -> None:
             query = soql.parse(text)
         except soql.MalformedQuery as exc:
             raise HttpError(400, f"{exc}", errorCode="MALFORMED_QUERY") from None
-        if query.sobject not in org.fields:
-            raise HttpError(400, f"sObject type '{query.sobject}' is not supported.", errorCode="INVALID_TYPE")
+        user = app.caller(request)
+        if query.sobject not in org.fields or "read" not in org.object_access(user, query.sobject):
+            raise HttpError(400, _unsupported(query.sobject), errorCode="INVALID_TYPE")
         # A field the user cannot see does not exist for them: INVALID_FIELD, worded as the recorded
         # answer (../shared/recorded/salesforce/error_invalid_field.json)
-        known = org.visible(app.caller(request), query.sobject)
+        known = org.visible(user, query.sobject)
         for name in query.fields:
             if name.split(".")[0] not in known and not name.startswith("Campaign."):
                 raise HttpError(400, f"No such column '{name}' on sobject of type {query.sobject}",
@@ -182,6 +183,8 @@ def _routes(app: SalesforceApp) -> None:
             raise HttpError(400, str(exc), errorCode="MALFORMED_QUERY") from None
         if query.sobject not in org.fields or not query.fields:
             raise HttpError(400, "Bulk queries need an object and fields", errorCode="INVALIDJOB")
+        if "read" not in org.object_access(app.caller(request), query.sobject):  # as a REST query (unconfirmed)
+            raise HttpError(400, _unsupported(query.sobject), errorCode="INVALID_TYPE")
         known = org.visible(app.caller(request), query.sobject)
         hidden = [name for name in query.fields if name.split(".")[0] not in known]
         if hidden:
@@ -239,9 +242,30 @@ def _routes(app: SalesforceApp) -> None:
                    "Sforce-Locator": str(following) if following < len(job["rows"]) else "null"}
         return Response(200, out.getvalue(), headers, content_type="text/csv")
 
+    @app.route("GET", "/services/data/{version}/sobjects", "describe.global")
+    def describe_global(request: Request, version: str) -> Response:
+        """Describe Global: "the objects available in your org and available to the logged-in user" (REST
+        API Developer Guide, "Get a List of Objects", dome_describeglobal), each with `queryable`,
+        `createable`, `updateable` (SOAP API, DescribeGlobalSObjectResult); one call. An object the user
+        cannot read is left out (that "available" means readable is the sandbox's reading, unconfirmed)."""
+        user = app.caller(request)
+        listed = []
+        for name in org.fields:
+            access = org.object_access(user, name)
+            if "read" in access:
+                listed.append({"name": name, "label": name, "custom": False, "keyPrefix": PREFIX.get(name),
+                               "queryable": True, "retrieveable": True, "createable": "create" in access,
+                               "updateable": "edit" in access, "deletable": False,
+                               "urls": {"sobject": f"/services/data/{version}/sobjects/{name}",
+                                        "describe": f"/services/data/{version}/sobjects/{name}/describe"}})
+        return Response(200, {"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": listed}, app.limit_headers())
+
     @app.route("GET", "/services/data/{version}/sobjects/{sobject}/describe", "describe")
     def describe(request: Request, version: str, sobject: str) -> Response:
-        if sobject not in org.fields:
+        access = org.object_access(app.caller(request), sobject)
+        if sobject not in org.fields or "read" not in access:
+            # An object the user cannot read is not available to them: the same 404 as an unknown one
+            # (unconfirmed, docs/salesforce.md)
             raise HttpError(404, f"The requested resource does not exist: {sobject}", errorCode="NOT_FOUND")
         fields = []
         # describe lists only the fields the user can see (field-level security)
@@ -255,7 +279,8 @@ def _routes(app: SalesforceApp) -> None:
                                        for v in org.picklist(sobject, name)]
             fields.append(entry)
         return Response(200, {"name": sobject, "label": sobject, "custom": False, "fields": fields,
-                              "updateable": True, "queryable": True}, app.limit_headers())
+                              "updateable": "edit" in access, "createable": "create" in access,
+                              "queryable": True}, app.limit_headers())
 
     @app.route("POST", "/services/data/{version}/sobjects/{sobject}", "sobject.create")
     def create_one(request: Request, version: str, sobject: str) -> Response:
@@ -392,6 +417,20 @@ def _save_rule(org: Org, full_name: str, metadata: Any, rid: str | None = None) 
         # Salesforce refuses a formula it cannot compile when the rule is saved; the error code for
         # that through the Tooling API is unconfirmed (docs/salesforce.md)
         raise HttpError(400, f"Error in errorConditionFormula: {exc}", errorCode="FIELD_INTEGRITY_EXCEPTION") from None
+
+
+def _unsupported(sobject: str) -> str:
+    """A query of an object that does not exist for this user, as Salesforce words it: INVALID_TYPE "sObject
+    type 'X' is not supported. If you are attempting to use a custom object, ..." (the text as integrations
+    quote it: github.com/gravityplus/Gravity-Forms-Salesforce/issues/156, salesforce-python-client/pyforce
+    issues/25). The same answer when the user lacks Read on the object: "the running user lacks permission
+    to see the object" is one of its causes (salesforcedictionary.com/errors/invalid-type-cannot-find-sobject;
+    "When a user doesn't have access to a required object an error like INVALID_TYPE on query",
+    support.marketsharp.com/hc/en-us/articles/4413201388951); the API "respects object-level ... security"
+    (object reference, "Factors that Affect Data Access", obj_ref_data_access.htm)."""
+    return (f"sObject type '{sobject}' is not supported. If you are attempting to use a custom object, be sure to "
+            "append the '__c' after the entity name. Please reference your WSDL or the describe call for the "
+            "appropriate names.")
 
 
 def _job(job_id: str, job: dict[str, Any], state: str) -> dict[str, Any]:

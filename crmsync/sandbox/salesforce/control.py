@@ -84,6 +84,16 @@ def control_routes(app: SalesforceApp) -> None:
             org.reset()
         return Response(200, {"ok": True})
 
+    @app.route("POST", "/__sandbox/users", internal=True)
+    def add_user(request: Request) -> Response:
+        """A user (`username`), e.g. an integration user on the "Minimum Access - API Only Integrations"
+        profile (`minimum_access`: no object access until a permission set grants it, org.object_access);
+        `token` answers a session of that user (as its own JWT login would)."""
+        body = request.json()
+        rid = org.add_user(str(body["username"]), minimum_access=bool(body.get("minimum_access")),
+                           active=bool(body.get("active", True)))
+        return Response(200, {"id": rid, **({"token": org.issue_token(rid)} if body.get("token") else {})})
+
     @app.route("GET", "/__sandbox/leads/{rid}", internal=True)
     def read(request: Request, rid: str) -> Response:
         return Response(200, dict(lead(rid)))

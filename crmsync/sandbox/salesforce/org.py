@@ -25,7 +25,7 @@ from crmsync.sandbox.salesforce.formula import compile_formula
 PREFIX = {"Lead": "00Q", "Task": "00T", "Event": "00U", "CampaignMember": "00v", "LeadStatus": "01J",
           "Campaign": "701", "User": "005", "CustomField": "00N", "PermissionSet": "0PS", "FieldPermissions": "01k",
           "PermissionSetAssignment": "0Pa", "ValidationRule": "03d", "Contact": "003", "Account": "001",
-          "Opportunity": "006", "OpportunityContactRole": "00K"}
+          "Opportunity": "006", "OpportunityContactRole": "00K", "ObjectPermissions": "110"}
 DEFAULT_STATUSES = [("Open - Not Contacted", False, True), ("Working - Contacted", False, False),
                     ("Closed - Converted", True, False), ("Closed - Not Converted", False, False)]
 """A new org's Lead Status picklist: the recorded describe (describe_lead.json) has exactly these four."""
@@ -72,11 +72,19 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {
     "User": {"Id": "system", "Username": "string", "Name": "string", "IsActive": "boolean"},
     # FieldPermissions, PermissionSet and PermissionSetAssignment are plain sObjects (create, query):
     # https://developer.salesforce.com/docs/atlas.en-us.262.0.object_reference.meta/object_reference/sforce_api_objects_fieldpermissions.htm
-    "PermissionSet": {**dict.fromkeys(SYSTEM, "system"), "Name": "string", "Label": "string"},
+    "PermissionSet": {**dict.fromkeys(SYSTEM, "system"), "Name": "string", "Label": "string",
+                      "PermissionsEditTask": "boolean"},
+    # ObjectPermissions: ParentId, SobjectType, PermissionsRead/Create/Edit/Delete (object reference,
+    # ObjectPermissions: developer.salesforce.com/docs/platform/object-reference/references/standard-objects/
+    # object-objectpermissions.html)
+    "ObjectPermissions": {**dict.fromkeys(SYSTEM, "system"), "ParentId": "reference", "SobjectType": "picklist",
+                          "PermissionsRead": "boolean", "PermissionsCreate": "boolean", "PermissionsEdit": "boolean",
+                          "PermissionsDelete": "boolean"},
     "FieldPermissions": {**dict.fromkeys(SYSTEM, "system"), "ParentId": "reference", "SobjectType": "picklist",
                          "Field": "picklist", "PermissionsRead": "boolean", "PermissionsEdit": "boolean"},
     "PermissionSetAssignment": {**dict.fromkeys(SYSTEM, "system"), "PermissionSetId": "reference",
                                 "AssigneeId": "reference"},
+    "Campaign": {**dict.fromkeys(SYSTEM, "system"), "Name": "string", "Type": "picklist"},
     "Account": {**dict.fromkeys(SYSTEM, "system"), "Name": "string", "Industry": "picklist", "OwnerId": "reference"},
     "Contact": {**dict.fromkeys(SYSTEM, "system"), "FirstName": "string", "LastName": "string", "Email": "email",
                 "Title": "string", "AccountId": "reference", "OwnerId": "reference"},
@@ -98,6 +106,15 @@ OPPORTUNITY_STAGES = [("Prospecting", False, False), ("Qualification", False, Fa
 won (object reference, OpportunityStage: IsClosed, IsWon), and an Opportunity's IsClosed and IsWon
 are its stage's. The ten labels are the ones integrations list for a default org (unconfirmed from a
 Salesforce page; docs/salesforce.md)."""
+OBJECT_PERMISSION_TYPES = ("Lead", "Contact", "Account", "Campaign", "Opportunity")
+"""The objects an ObjectPermissions row can name (its SobjectType, a restricted picklist). Task and Event,
+CampaignMember and OpportunityContactRole have no rows of their own: their access follows the records
+they belong to (`object_access`). Which objects a real org lists is unconfirmed (docs/salesforce.md);
+crmsync's setup reads the picklist from the org's describe instead of assuming it."""
+SETUP_OBJECTS = frozenset({"User", "LeadStatus", "PermissionSet", "FieldPermissions", "ObjectPermissions",
+                           "PermissionSetAssignment", "CustomField", "ValidationRule"})
+"""Objects whose access is not object permissions (setup data, read with View Setup and Configuration;
+the LeadStatus picklist): the sandbox leaves them open."""
 BANT_FIELDS = ["BANT_Need__c", "BANT_Authority__c", "BANT_Timeline__c", "BANT_Budget__c"]
 BUILT_IN_RULE = ('AND(ISPICKVAL(Status, "Qualified"), OR(ISBLANK(TRIM(BANT_Need__c)), '
                  'ISBLANK(TRIM(BANT_Authority__c)), ISBLANK(TRIM(BANT_Timeline__c)), ISBLANK(TRIM(BANT_Budget__c))))')
@@ -147,6 +164,9 @@ class Org:
     """The next N API calls are refused by the concurrent long-running request limit."""
     """The sandbox plays login.salesforce.com: the client-credentials flow is refused (oauth.py)."""
     on_change: list[Callable[[str, str], None]] = field(default_factory=list)
+    minimum_access: set[str] = field(default_factory=set)
+    """Users whose profile is "Minimum Access - API Only Integrations": no object access but what a
+    permission set assigned to them grants (`object_access`)."""
 
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
@@ -172,6 +192,18 @@ class Org:
                                                "IsConverted": converted, "IsDefault": default, "SortOrder": order}
         self.records["User"][INTEGRATION_USER] = {"Id": INTEGRATION_USER, "Username": "crmsync@example.com",
                                                   "Name": "crmsync integration", "IsActive": True}
+        self.minimum_access = set()
+
+    def add_user(self, username: str, *, minimum_access: bool = False, active: bool = True) -> str:
+        """A user, e.g. an integration user on the "Minimum Access - API Only Integrations" profile:
+        that profile "enables and also restricts assigned users to operate via API", and its users get
+        more access only through permission sets (Salesforce Help, "Give Integration Users API Only
+        Access", platform.integration_user.htm)."""
+        rid = self.new_id("User")
+        self.records["User"][rid] = {"Id": rid, "Username": username, "Name": username, "IsActive": active}
+        if minimum_access:
+            self.minimum_access.add(rid)
+        return rid
 
     def new_id(self, sobject: str) -> str:
         self.counter += 1
@@ -186,6 +218,8 @@ class Org:
             return RICH_INDUSTRIES if rich else STANDARD_INDUSTRIES
         if sobject == "Lead" and name == "LeadSource":
             return RICH_SOURCES if rich else STANDARD_SOURCES
+        if sobject == "ObjectPermissions" and name == "SobjectType":
+            return list(OBJECT_PERMISSION_TYPES)
         return self.custom_picklists.get((sobject, name), [])
 
     def statuses(self) -> list[str]:
@@ -219,6 +253,38 @@ class Org:
         return any(p["ParentId"] in sets and p["Field"] == key and p.get("PermissionsRead")
                    and (p.get("PermissionsEdit") or not edit) for p in self.records["FieldPermissions"].values())
 
+    def object_access(self, user: str | None, sobject: str) -> set[str]:
+        """What `user` may do with `sobject`'s records: "read", "create", "edit". Object permissions come
+        from the ObjectPermissions rows of the permission sets assigned to the user ("To grant a user
+        access to an object, associate an ObjectPermissions record with a PermissionSet that's assigned
+        to a user": object reference, ObjectPermissions); create and edit require read there. A user on a
+        minimum-access profile has only those; every other user's profile grants all (a simplification:
+        the default integration user and an admin). Tasks and Events are read through their Lead or
+        Contact and created with the Edit Tasks permission (`PermissionsEditTask`); campaign members
+        through their Campaign and Lead; contact roles through their Opportunity (sharing "Controlled by
+        Parent": simplysfdc.com/2015/01/salesforce-activity-controlled-by-parent.html; the rest is
+        unconfirmed, docs/salesforce.md)."""
+        everything = {"read", "create", "edit"}
+        if user is None or user not in self.minimum_access or sobject in SETUP_OBJECTS:
+            return everything
+        sets = {a["PermissionSetId"] for a in self.records["PermissionSetAssignment"].values()
+                if a["AssigneeId"] == user}
+        if sobject in ("Task", "Event"):
+            parent = self.object_access(user, "Lead") | self.object_access(user, "Contact")
+            edit_tasks = sobject == "Task" and any(self.records["PermissionSet"].get(s, {}).get("PermissionsEditTask")
+                                                   for s in sets)
+            return ({"read"} | ({"create", "edit"} if edit_tasks else set())) if "read" in parent else set()
+        if sobject == "CampaignMember":
+            return {"read"} & self.object_access(user, "Campaign") & self.object_access(user, "Lead")
+        if sobject == "OpportunityContactRole":
+            return self.object_access(user, "Opportunity")
+        found: set[str] = set()
+        for row in self.records["ObjectPermissions"].values():
+            if row["ParentId"] in sets and row["SobjectType"] == sobject and row.get("PermissionsRead"):
+                found |= {"read"} | {name for name, key in (("create", "PermissionsCreate"),
+                                                            ("edit", "PermissionsEdit")) if row.get(key)}
+        return found
+
     def visible(self, user: str | None, sobject: str) -> dict[str, str]:
         return {n: kind for n, kind in self.fields[sobject].items() if self.granted(user, sobject, n)}
 
@@ -241,7 +307,9 @@ class Org:
                user: str | None = None) -> dict[str, Any]:
         values = _blank_is_null(values)
         now = at or self.clock()
+        self._may(user, sobject, "create")
         self._check(sobject, values, user)
+        self._permission_row(sobject, values)
         self._unique(sobject, values)
         who = self.records["Lead"].get(str(values.get("WhoId"))) if sobject in ACTIVITY_OBJECTS else None
         if who is not None and who.get("IsConverted"):
@@ -282,8 +350,10 @@ class Org:
             # "Error 'CANNOT_UPDATE_CONVERTED_LEAD' When Executing Apex Trigger on Lead Record"); the message
             # as integrations report it ("cannot reference converted lead", kb.commvault.com/article/67630).
             raise FieldError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", [])
+        self._may(user, sobject, "edit")
         self._check(sobject, values, user)
         candidate = {**record, **{k: v for k, v in values.items() if k not in SYSTEM}}
+        self._permission_row(sobject, candidate)
         if sobject == "Lead":
             self._validate_lead(candidate, record)
         changed = {k: v for k, v in values.items() if record.get(k) != v and k not in SYSTEM}
@@ -381,6 +451,15 @@ class Org:
             listener("Lead", rid)
         return lead
 
+    def _may(self, user: str | None, sobject: str, action: str) -> None:
+        """A create or an edit the user's object permissions do not allow is refused for that record:
+        INSUFFICIENT_ACCESS_OR_READONLY, "insufficient access rights on object id" (the code for a write
+        that lacks object permissions as integrations report it: agentforceaccess.com/blog/
+        insufficient-access-rights-on-object-id, ayaninsights.com/salesforce-errors/
+        insufficient-access-or-readonly; unconfirmed by a Salesforce page, docs/salesforce.md)."""
+        if action not in self.object_access(user, sobject):
+            raise FieldError("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id", [])
+
     def _check(self, sobject: str, values: dict[str, Any], user: str | None = None) -> None:
         known = self.fields[sobject]
         unknown = [k for k in values if k != "attributes" and (k not in known or not self.granted(user, sobject, k))]
@@ -410,10 +489,28 @@ class Org:
                 raise FieldError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                                  f"Field: bad value for restricted picklist field: {values.get('Field')}", ["Field"])
 
+    @staticmethod
+    def _permission_row(sobject: str, row: dict[str, Any]) -> None:
+        """An ObjectPermissions row as saved (created, or updated: the row with the new values)."""
+        if sobject != "ObjectPermissions":
+            return
+        # SobjectType is a restricted picklist; create, edit and delete "Require PermissionsRead for the
+        # same object to be true" (object reference, ObjectPermissions); the refusal's code is the one
+        # permission dependencies get when loaded through the API (FIELD_INTEGRITY_EXCEPTION "Permission
+        # ... depends on permission(s): ...", wiki.sfxd.org/books/best-practices/page/important-notes)
+        if row.get("SobjectType") not in OBJECT_PERMISSION_TYPES:
+            raise FieldError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "SobjectType: bad value for restricted "
+                             f"picklist field: {row.get('SobjectType')}", ["SobjectType"])
+        if not row.get("PermissionsRead") and any(row.get(k) for k in (
+                "PermissionsCreate", "PermissionsEdit", "PermissionsDelete")):
+            raise FieldError("FIELD_INTEGRITY_EXCEPTION", f"Permission Edit {row['SobjectType']} depends on "
+                             f"permission(s): Read {row['SobjectType']}", ["PermissionsRead"])
+
     def _unique(self, sobject: str, values: dict[str, Any]) -> None:
         """A permission set's name, a field's permission row in a set and an assignment exist once
         (error codes: DUPLICATE_DEVELOPER_NAME and DUPLICATE_VALUE are unconfirmed for these objects)."""
         keys = {"PermissionSet": ("Name",), "FieldPermissions": ("ParentId", "Field"),
+                "ObjectPermissions": ("ParentId", "SobjectType"),
                 "PermissionSetAssignment": ("PermissionSetId", "AssigneeId")}.get(sobject)
         if keys is None:
             return
