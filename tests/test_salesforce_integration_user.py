@@ -1,17 +1,26 @@
 """`crmsync setup` run by an admin for another user: the permission set goes to the integration user named
-by CRMSYNC_SALESFORCE__INTEGRATION_USER (by Username), and `doctor` checks that user's assignment."""
+by CRMSYNC_SALESFORCE__INTEGRATION_USER (by Username), and `doctor` checks that user's assignment. An
+integration user on the "Minimum Access - API Only Integrations" profile has no object access until setup's
+permission set grants it (ObjectPermissions): before, a pass stops naming the object and the fix; without
+Read on Opportunity, leads sync and the deal stream is off, said once."""
 
 from __future__ import annotations
 
+import json
+import logging
+import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from crmsync.connectors.salesforce import SalesforceConnector, UnknownUser
+from crmsync.connectors.salesforce import OBJECT_ACCESS, SalesforceConnector, UnknownUser
 from crmsync.sandbox.salesforce.org import INTEGRATION_USER
 from crmsync.settings import SalesforceSettings
-from tests.hubspot_fixtures import DEFS
+from crmsync.store import Store
+from crmsync.sync import SyncPass
+from tests.hubspot_fixtures import DEFS, SEED_NOW
 from tests.salesforce_fixtures import salesforce
 from tests.test_cli import run
 from tests.test_salesforce_setup import BANT, fresh_org
@@ -71,3 +80,97 @@ def test_an_unknown_or_inactive_integration_user_is_a_clear_error(active: bool |
         assert "CRMSync_Stage__c" not in app.org.fields["Lead"]
         check = {c.name: c for c in conn.doctor()}["salesforce permission set"]
         assert not check.ok and message in check.detail and "CRMSYNC_SALESFORCE__INTEGRATION_USER" in check.detail
+
+
+def service_env(url: str, token: str, database_url: str) -> dict[str, str]:
+    """The daemon's settings for the integration user's own session (as its JWT login would give it)."""
+    return {"CRMSYNC_SALESFORCE__INSTANCE_URL": url, "CRMSYNC_SALESFORCE__ACCESS_TOKEN": token,
+            "CRMSYNC_DATABASE_URL": database_url}
+
+
+def minimum_access_user(url: str) -> tuple[str, str]:
+    """An integration user on the "Minimum Access - API Only Integrations" profile, made the way a test
+    or the demo would (the sandbox's control endpoint): its id and a session of it."""
+    answer = post_json(url, "/__sandbox/users", {"username": USERNAME, "minimum_access": True, "token": True})
+    return str(answer["id"]), str(answer["token"])
+
+
+def post_json(url: str, path: str, body: dict[str, object]) -> dict[str, object]:
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.loads(response.read()))
+
+
+def test_a_minimum_access_user_fails_clearly_until_an_admin_runs_setup_for_it(
+        tmp_path: Path, database_url: str) -> None:
+    with salesforce(30, custom_fields=False, real_clock=True) as (app, url):
+        fresh_org(app)
+        service, token = minimum_access_user(url)
+        own = service_env(url, token, database_url)
+        refused = run("sync", "--once", "--crm", "salesforce", env=own)
+        assert refused.returncode != 0
+        said = refused.stdout + refused.stderr
+        assert "cannot read Lead" in said and "crmsync setup" in said, said
+        doctor = run("doctor", "--crm", "salesforce", env=own)
+        assert doctor.returncode != 0 and "read/edit on Lead" in doctor.stdout, doctor.stdout
+
+        admin = env(url, tmp_path / "admin.db") | {"CRMSYNC_SALESFORCE__INTEGRATION_USER": USERNAME}
+        setup = run("setup", "--crm", "salesforce", env=admin)
+        assert setup.returncode == 0, setup.stderr
+        assert "ObjectPermissions on Lead (read/edit), Contact (read/edit), Campaign (read), Opportunity (read)" \
+            in setup.stdout and "Edit Tasks" in setup.stdout, setup.stdout
+        for sobject, needs in OBJECT_ACCESS.items():
+            assert set(needs) <= app.org.object_access(service, sobject), sobject
+        assert app.org.object_access(ADMIN, "Lead") and not app.org.object_access(service, "Account")
+        rows = dict(app.org.records["ObjectPermissions"])
+        assert connector(url, USERNAME).setup() == []  # idempotent: nothing created, nothing updated
+        assert app.org.records["ObjectPermissions"] == rows
+
+        app.reset_counts()
+        doctor = run("doctor", "--crm", "salesforce", env=own)
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert "may read, edit and create what crmsync needs" in doctor.stdout
+        assert app.call_counts()["describe.global"] == 1  # the object check is one call
+        synced = run("sync", "--once", "--crm", "salesforce", env=own)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        assert all(lead.get("CRMSync_Stage__c") for lead in app.org.records["Lead"].values()
+                   if not lead["IsConverted"])
+
+
+def test_setup_widens_a_row_that_lacks_a_permission_instead_of_adding_one() -> None:
+    with salesforce(0, custom_fields=False) as (app, url):
+        fresh_org(app)
+        service, _ = minimum_access_user(url)
+        pset = app.org.create("PermissionSet", {"Name": "CRMSync_Integration", "Label": "crmsync"})["Id"]
+        app.org.create("ObjectPermissions", {"ParentId": pset, "SobjectType": "Lead", "PermissionsRead": True})
+        assert app.org.object_access(service, "Lead") == set()  # not assigned yet
+        done = connector(url, USERNAME).setup()
+        assert "ObjectPermissions widened on Lead (+edit)" in done, done
+        lead = [r for r in app.org.records["ObjectPermissions"].values() if r["SobjectType"] == "Lead"]
+        assert len(lead) == 1 and lead[0]["PermissionsEdit"] and lead[0]["PermissionsRead"]
+        assert app.org.object_access(service, "Lead") == {"read", "edit"}
+
+
+def test_without_opportunity_read_leads_sync_and_the_deal_stream_is_off_said_once(
+        database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with salesforce(30, custom_fields=False) as (app, url):
+        fresh_org(app)
+        service, token = minimum_access_user(url)
+        assert connector(url, USERNAME).setup()
+        for rid, row in list(app.org.records["ObjectPermissions"].items()):
+            if row["SobjectType"] == "Opportunity":  # the admin withholds Read on Opportunity
+                del app.org.records["ObjectPermissions"][rid]
+        assert "read" not in app.org.object_access(service, "OpportunityContactRole")
+        store, conn = Store.open(database_url), connector(url, token=token)
+        app.reset_counts()
+        with caplog.at_level(logging.WARNING, logger="crmsync"):
+            first = SyncPass(store, conn, DEFS, clock=lambda: SEED_NOW).run()
+            second = SyncPass(store, conn, DEFS, clock=lambda: SEED_NOW + timedelta(minutes=5)).run()
+        assert first.outcome == second.outcome == "ok" and first.counts["decided"] == 30, first.counts
+        warnings = [r.getMessage() for r in caplog.records if "deal stream off" in r.getMessage()]
+        assert len(warnings) == 1 and "cannot read Opportunity" in warnings[0]  # said once, not every pass
+        refused = [row["count"] for row in app.call_counts_by_status() if row["status"] in (400, 404)]
+        assert refused == [1]  # asked once per connector
+        objects = next(c for c in conn.doctor() if c.name == "salesforce objects")
+        assert not objects.ok and "read on Opportunity (the deal stream is off without it)" in objects.detail

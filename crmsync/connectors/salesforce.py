@@ -14,15 +14,19 @@ to hosts configured with http:// (the sandboxes on loopback) and puts a timeout 
 which the library does not. An expired session is renewed and the same call made again, once; every
 other failure, and every malformed answer, is classified by the error table in calls.py. The login
 flow (JWT bearer, client credentials, password) is chosen in salesforce_auth.py. `setup` creates the
-fields and grants them to the integration user through a permission set (field-level security);
-`doctor` tells a missing field from one the user cannot see, and says whether the BANT guard
-(salesforce_guard.py) is on.
+fields and grants them to the integration user through a permission set (field-level security), with the
+object permissions crmsync needs (OBJECT_ACCESS); `doctor` checks those objects in one Describe Global call,
+tells a missing field from one the user cannot see, and says whether the BANT guard (salesforce_guard.py)
+is on. An object the user may not read is named with the fix (ObjectAccessError); without Opportunity the
+deal stream is off, said once.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -57,11 +61,12 @@ from crmsync.connectors.salesforce_mapping import (
     to_deal,
 )
 from crmsync.definitions.schema import CrmMapping
-from crmsync.errors import AuthError, FatalError, RecordError, RetriableError
+from crmsync.errors import AuthError, CrmsyncError, FatalError, RecordError, RetriableError
 from crmsync.model import Activity, Check, Contact, Deal, LeadStatus, OwnerTask, WriteBack, WriteResult
 from crmsync.settings import SalesforceSettings
 
 T = TypeVar("T")
+log = logging.getLogger("crmsync.salesforce")
 PAGE_KEYS = ("records", "done")  # what every query page has; a page without them is malformed
 COMPOSITE = 200
 BULK_PAGE = 10_000
@@ -77,6 +82,18 @@ REMEMBERED = 50_000
 BULK_JOB_ATTEMPTS = 3
 CONVERTED_CONTACT = "ConvertedContactId"
 """In a write's `previous`: the converted Contact a converted lead's write goes to."""
+OBJECT_ACCESS: dict[str, tuple[str, ...]] = {
+    "Lead": ("read", "edit"), "Contact": ("read", "edit"), "Task": ("read", "create"), "Event": ("read",),
+    "CampaignMember": ("read",), "Campaign": ("read",), "Opportunity": ("read",),
+    "OpportunityContactRole": ("read",)}
+"""What crmsync does with each object: reads leads and writes them, a converted lead's Contact too; reads
+activities and campaign responses (with their Campaign's name and type), creates owner tasks; reads
+Opportunities and their contact roles (the deal stream). Create and edit each need read on the same
+object ("Requires PermissionsRead for the same object to be true": object reference, ObjectPermissions)."""
+DEAL_OBJECTS = ("Opportunity", "OpportunityContactRole")
+"""Without read on these the deal stream is off (one warning); every other object is needed."""
+_PERMISSION = {"read": "PermissionsRead", "create": "PermissionsCreate", "edit": "PermissionsEdit"}
+_UNSUPPORTED = re.compile(r"sObject type '([^']+)' is not supported")
 
 
 class BulkJobFailed(FatalError):
@@ -86,6 +103,15 @@ class BulkJobFailed(FatalError):
 
 class UnknownUser(FatalError):
     """CRMSYNC_SALESFORCE__INTEGRATION_USER names no user, or an inactive one."""
+
+
+class ObjectAccessError(AuthError):
+    """The user may not read an object crmsync queries: Salesforce answers as if the object did not exist
+    (`_refused_object`). `sobject` names it."""
+
+    def __init__(self, sobject: str, message: str) -> None:
+        super().__init__(message)
+        self.sobject = sobject
 
 
 class _Transport(HTTPAdapter):
@@ -137,6 +163,8 @@ class SalesforceConnector(ConnectorCore):
         """Lead id -> its ConvertedContactId (None: not converted), from the leads read."""
         self._stamps_ready = False
         """Whether this user sees crmsync's fields on Contact (setup created and granted them)."""
+        self._deals_refused = False
+        """This user may not read Opportunity or OpportunityContactRole: the deal stream is off (said once)."""
 
     # --- sessions and the one place every call goes through -------------------------------------
 
@@ -212,6 +240,9 @@ class SalesforceConnector(ConnectorCore):
                                 "user's sessions (user frozen or deactivated, or the connected app's session policy)")
             self.sf, renewed = None, True  # a new session at the top of the loop, then the same call
 
+    def _failed(self, answer: calls.Answer, failure: Exception | None) -> CrmsyncError:
+        return _refusal(answer, super()._failed(answer, failure))
+
     def _soql(self, what: str, query: str, *, include_deleted: bool = False,
               call: Callable[..., Any] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Pages of records for one SOQL query, following nextRecordsUrl. `call`: `_call` (retried)
@@ -248,7 +279,23 @@ class SalesforceConnector(ConnectorCore):
     def pull_deals(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[DealPage]:
         """Opportunities with since <= SystemModstamp < until, by Id, as the lead pull reads its window
         (queryAll, resumable after a page, deleted ones listed); each with the leads it belongs to
-        (`_deal_leads`). CurrencyIsoCode is asked for only in a multicurrency org."""
+        (`_deal_leads`). CurrencyIsoCode is asked for only in a multicurrency org. A user that may not read
+        Opportunity or OpportunityContactRole gets the deal stream off, said once (as HubSpot's token
+        without the deals scope), not a failed pass every time."""
+        if self._deals_refused:
+            return
+        try:
+            yield from self._pull_deals(since, until, after_key)
+        except ObjectAccessError as exc:
+            if exc.sobject not in DEAL_OBJECTS:
+                raise
+            self._deals_refused = True
+            log.warning("Salesforce deal stream off: this user cannot read %s (grant Read on it: run `crmsync setup`, "
+                        "which grants it through permission set %s, or grant it on the integration user's profile; "
+                        "pipeline is judged from lead conversions meanwhile)", exc.sobject, PERMISSION_SET,
+                        extra={"error": str(exc)[:300]})
+
+    def _pull_deals(self, since: datetime, until: datetime, after_key: str | None) -> Iterator[DealPage]:
         fields = OPPORTUNITY_FIELDS + ([CURRENCY] if self._multicurrency() else [])
         query = f"SELECT {', '.join(fields)} FROM Opportunity WHERE {_window(since, until, after_key)} ORDER BY Id"
         for records in self._soql("query opportunities", query, include_deleted=True):
@@ -460,8 +507,8 @@ class SalesforceConnector(ConnectorCore):
             if ref in queries and status == 200 and calls.shape(body, PAGE_KEYS) == calls.JSON:
                 pages[ref] = body
             elif ref in queries:
-                raise calls.classify(calls.Answer("Salesforce", f"query changed {ref}", status, body,
-                                                  required=PAGE_KEYS))
+                failed = calls.Answer("Salesforce", f"query changed {ref}", status, body, required=PAGE_KEYS)
+                raise _refusal(failed, calls.classify(failed))
         if set(pages) != set(queries):
             raise calls.malformed("Salesforce", "query changed activities",
                                   f"{len(queries)} queries sent, {len(pages)} answered")
@@ -602,6 +649,7 @@ class SalesforceConnector(ConnectorCore):
         if pset is None:
             pset = self._create("PermissionSet", [{"Name": PERMISSION_SET, "Label": "crmsync integration"}])[0]
             done.append(f"PermissionSet {PERMISSION_SET}")
+        done += self._grant_objects(pset)
         have: set[str] = set()
         for records in self._soql("query field permissions", f"SELECT Id, SobjectType, Field FROM FieldPermissions "
                                                              f"WHERE ParentId = {quote(pset)}"):
@@ -616,6 +664,65 @@ class SalesforceConnector(ConnectorCore):
             self._create("PermissionSetAssignment", [{"PermissionSetId": pset, "AssigneeId": user}])
             done.append(f"PermissionSetAssignment of {PERMISSION_SET} to user {user}")
         return done
+
+    def _grant_objects(self, pset: str) -> list[str]:
+        """ObjectPermissions rows on the permission set for what crmsync does with each object (OBJECT_ACCESS):
+        a user on the "Minimum Access - API Only Integrations" profile has no object access but what a
+        permission set grants (Salesforce Help, "Give Integration Users API Only Access"), and "To grant a
+        user access to an object, associate an ObjectPermissions record with a PermissionSet that's assigned
+        to a user" (object reference, ObjectPermissions: ParentId, SobjectType, PermissionsRead, -Create,
+        -Edit). Rows go only to the objects the org's SobjectType picklist lists (a restricted picklist, read
+        from the describe): Task and Event, CampaignMember and OpportunityContactRole follow the records they
+        belong to, and creating Tasks is the permission set's Edit Tasks (`PermissionsEditTask`) where the org
+        has it. Idempotent: a missing row is created, a row lacking a needed permission is updated (never
+        narrowed), a complete one left alone. Two calls when nothing changes, four where Task takes no rows
+        (the Edit Tasks check)."""
+        done: list[str] = []
+        describe = self._describe("ObjectPermissions")
+        rowable = {str(v.get("value")) for f in describe["fields"] if f.get("name") == "SobjectType"
+                   for v in f.get("picklistValues") or []}
+        rows: dict[str, dict[str, Any]] = {}
+        for records in self._soql("query object permissions", "SELECT Id, SobjectType, PermissionsRead, "
+                                  "PermissionsCreate, PermissionsEdit FROM ObjectPermissions WHERE ParentId = "
+                                  f"{quote(pset)}"):
+            rows |= {str(r["SobjectType"]): r for r in records}
+        new, widen = [], []
+        for sobject, needs in OBJECT_ACCESS.items():
+            if sobject not in rowable:
+                continue
+            wanted = {_PERMISSION[n]: True for n in needs} | {"PermissionsRead": True}
+            row = rows.get(sobject)
+            if row is None:
+                new.append({"ParentId": pset, "SobjectType": sobject, **wanted})
+            elif lacking := {k: True for k in wanted if not row.get(k)}:
+                widen.append({"attributes": {"type": "ObjectPermissions"}, "id": row["Id"], **lacking})
+        if new:
+            self._create("ObjectPermissions", new)
+            done.append("ObjectPermissions on " + ", ".join(f"{r['SobjectType']} ({_rights(r)})" for r in new))
+        if widen:
+            for result in self._call("update ObjectPermissions", _rest("composite/sobjects", "PATCH", {
+                    "allOrNone": True, "records": widen})) or []:
+                if not result.get("success"):
+                    errors = "; ".join(f"{e.get('statusCode')}: {e.get('message')}" for e in result.get("errors") or [])
+                    raise FatalError(f"Salesforce setup: updating ObjectPermissions failed: {errors}")
+            names = {str(r["Id"]): name for name, r in rows.items()}
+            done.append("ObjectPermissions widened on " + ", ".join(f"{names[w['id']]} (+{_rights(w)})" for w in widen))
+        if "Task" not in rowable and "create" in OBJECT_ACCESS["Task"]:
+            done += self._edit_tasks(pset)
+        return done
+
+    def _edit_tasks(self, pset: str) -> list[str]:
+        """The permission set's Edit Tasks user permission (PermissionSet.PermissionsEditTask), which lets its
+        users create Tasks, where the org's PermissionSet has the field; set once."""
+        if not any(f.get("name") == "PermissionsEditTask" for f in self._describe("PermissionSet")["fields"]):
+            return []
+        for records in self._soql("query permission set", "SELECT Id, PermissionsEditTask FROM PermissionSet WHERE "
+                                  f"Id = {quote(pset)}"):
+            if any(r.get("PermissionsEditTask") for r in records):
+                return []
+        self._call("update PermissionSet", _rest(f"sobjects/PermissionSet/{pset}", "PATCH",
+                                                 {"PermissionsEditTask": True}))
+        return [f"PermissionSet {PERMISSION_SET}: Edit Tasks (create Tasks)"]
 
     def _assigned(self, permission_set: str, user: str) -> bool:
         return self._first("PermissionSetAssignment", f"PermissionSetId = {quote(permission_set)} AND "
@@ -683,6 +790,10 @@ class SalesforceConnector(ConnectorCore):
 
     def doctor(self) -> list[Check]:
         try:
+            objects, readable = self._object_check()
+            if not {"Lead", "Contact"} <= readable:  # nothing else can be checked without them
+                return [Check("salesforce login", True, f"session on {self.sf.sf_instance if self.sf else '?'}"),
+                        objects, self._assignment_check()]
             lead = self._describe("Lead")
             described = {"Lead": lead, "Contact": self._describe("Contact")}
             visible = self._visible_fields(described)
@@ -690,7 +801,7 @@ class SalesforceConnector(ConnectorCore):
             return [Check("salesforce login", False, str(exc))]
         except (RetriableError, FatalError) as exc:
             return [Check("salesforce connectivity", False, str(exc))]
-        checks = [Check("salesforce login", True, f"session on {self.sf.sf_instance if self.sf else '?'}")]
+        checks = [Check("salesforce login", True, f"session on {self.sf.sf_instance if self.sf else '?'}"), objects]
         try:
             existing = self._existing_fields()
         except FatalError as exc:  # no Tooling API access: every invisible field counts as missing
@@ -719,6 +830,34 @@ class SalesforceConnector(ConnectorCore):
         statuses = self._lead_statuses()  # read once: the status check and the guard's formula both need them
         return [*checks, self._assignment_check(), *self._status_checks(statuses), *self._industry_checks(lead),
                 *self._source_checks(lead), guard_check(self, statuses)]
+
+    def _object_check(self) -> tuple[Check, set[str]]:
+        """Whether this session's user may read, edit and create what crmsync needs (OBJECT_ACCESS), from one
+        Describe Global call: it lists "the objects available in your org and available to the logged-in
+        user" (REST API Developer Guide, "Get a List of Objects"), each with `createable` and `updateable`
+        (SOAP API, DescribeGlobalSObjectResult). An object missing from the list is one the user cannot read
+        (a query of it fails with INVALID_TYPE). Also answers which objects are readable."""
+        answer = self._call("describe global", _rest("sobjects", "GET"), ("sobjects",))
+        listed = {str(o.get("name")): o for o in answer["sobjects"] or [] if isinstance(o, dict)}
+        readable = {name for name, o in listed.items() if o.get("queryable", True)}
+        flag = {"create": "createable", "edit": "updateable"}
+        lacking = []
+        for sobject, needs in OBJECT_ACCESS.items():
+            missing = [n for n in needs
+                       if sobject not in readable or (n != "read" and not listed[sobject].get(flag[n]))]
+            if missing:
+                note = " (the deal stream is off without it)" if sobject in DEAL_OBJECTS else ""
+                lacking.append(f"{'/'.join(missing)} on {sobject}{note}")
+        who = "this session's user"
+        if self.settings.integration_user:
+            who += (f" (run doctor with the daemon's own settings to check {self.settings.integration_user} "
+                    "itself)")
+        if not lacking:
+            return Check("salesforce objects", True, f"{who} may read, edit and create what crmsync needs"), readable
+        return Check("salesforce objects", False, f"{who} lacks {'; '.join(lacking)}: run `crmsync setup` (as an "
+                     "admin, with CRMSYNC_SALESFORCE__INTEGRATION_USER naming the integration user; it grants them "
+                     f"through permission set {PERMISSION_SET}) or grant them on the integration user's profile"), \
+            readable
 
     def _industry_checks(self, lead: dict[str, Any]) -> list[Check]:
         """The org's Industry values against the fit industries, through the mapping's `industries`:
@@ -867,6 +1006,39 @@ def _answer(what: str, failure: Exception | None, result: Any, required: tuple[s
     if required and calls.shape(result, required) != calls.JSON:
         return calls.Answer("Salesforce", what, 200, result, required=required)
     return None
+
+
+def _rights(row: dict[str, Any]) -> str:
+    """"read/edit": the permissions an ObjectPermissions row (or its update) sets."""
+    return "/".join(n for n, key in _PERMISSION.items() if row.get(key))
+
+
+def _refused_object(answer: calls.Answer) -> str | None:
+    """The object a refusal says this user cannot read, if it says so. A query of an object the user has no
+    Read on is answered like one of an object that does not exist: 400 INVALID_TYPE "sObject type 'X' is not
+    supported. ..." ("the running user lacks permission to see the object" is one of its causes:
+    salesforcedictionary.com/errors/invalid-type-cannot-find-sobject; support.marketsharp.com/hc/en-us/articles/
+    4413201388951; the API "respects object-level ... security": object reference, "Factors that Affect Data
+    Access"); a describe of it, 404 NOT_FOUND (unconfirmed, docs/salesforce.md)."""
+    if answer.status == 400 and "INVALID_TYPE" in answer.codes:
+        found = _UNSUPPORTED.search(calls.error_message(answer.body))
+        return found.group(1) if found else None
+    if answer.status == 404 and answer.what.startswith("describe "):
+        return answer.what.removeprefix("describe ")
+    return None
+
+
+def _refusal(answer: calls.Answer, error: CrmsyncError) -> CrmsyncError:
+    """The error for `answer`: an object this user may not read named, with the fix."""
+    sobject = _refused_object(answer)
+    if sobject is None or not isinstance(error, FatalError):
+        return error
+    said = "INVALID_TYPE" if answer.status == 400 else "404 NOT_FOUND"
+    return ObjectAccessError(sobject, (
+        f"Salesforce {answer.what}: this user cannot read {sobject} ({said}: without Read on an object Salesforce "
+        f"answers as if it did not exist): run `crmsync setup` (it grants Read on {sobject} through permission set "
+        f"{PERMISSION_SET}; as an admin, with CRMSYNC_SALESFORCE__INTEGRATION_USER naming the integration user) or "
+        "grant it on the integration user's profile"))
 
 
 def _per_record(ids: list[str], answer: list[dict[str, Any]]) -> list[WriteResult]:
