@@ -23,16 +23,16 @@ from pydantic import SecretStr
 from crmsync.connectors import registry
 from crmsync.connectors.base import Connector
 from crmsync.connectors.retry import RetryPolicy
+from crmsync.crms.hubspot.sandbox import HubSpotApp, seed_portal
+from crmsync.crms.hubspot.sandbox.state import Portal, Record
+from crmsync.crms.salesforce.sandbox import SalesforceApp, seed_org
+from crmsync.crms.salesforce.sandbox.org import BANT_FIELDS, FieldError, Org
 from crmsync.definitions import LoadedDefinitions
 from crmsync.model import BANT_ITEMS
 from crmsync.reporting.contract import pipeline_line
 from crmsync.reporting.explain import explain, render
 from crmsync.reporting.report import build_report
 from crmsync.sandbox.http import SandboxServer
-from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
-from crmsync.sandbox.hubspot.state import Portal, Record
-from crmsync.sandbox.salesforce import SalesforceApp, seed_org
-from crmsync.sandbox.salesforce.org import BANT_FIELDS, FieldError, Org
 from crmsync.settings import HubSpotSettings, SalesforceSettings, Settings
 from crmsync.store import Store
 from crmsync.store.kinds import OutboxKind, OutboxStatus

@@ -18,13 +18,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from crmsync.connectors.hubspot import HISTORY_BATCH, HubSpotConnector
-from crmsync.connectors.salesforce import SalesforceConnector
+from crmsync.crms.hubspot.connector import HISTORY_BATCH, HubSpotConnector
+from crmsync.crms.hubspot.sandbox import HubSpotApp, seed_portal
+from crmsync.crms.salesforce.connector import SalesforceConnector
+from crmsync.crms.salesforce.sandbox import SalesforceApp, seed_org
 from crmsync.definitions import LoadedDefinitions, load_definitions
 from crmsync.rules import decide
 from crmsync.sandbox.http import SandboxServer
-from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
-from crmsync.sandbox.salesforce import SalesforceApp, seed_org
 from crmsync.settings import HubSpotSettings, SalesforceSettings
 
 ROOT = Path(__file__).resolve().parent.parent

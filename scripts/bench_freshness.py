@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from crmsync.crms.hubspot.sandbox import HubSpotApp, seed_portal
+from crmsync.crms.hubspot.sandbox.webhooks import WebhookSender
+from crmsync.crms.salesforce.sandbox import SalesforceApp, seed_org
 from crmsync.sandbox.http import SandboxApp, SandboxServer
-from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
-from crmsync.sandbox.hubspot.webhooks import WebhookSender
-from crmsync.sandbox.salesforce import SalesforceApp, seed_org
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"

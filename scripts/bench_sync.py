@@ -32,9 +32,9 @@ from typing import TypeVar
 
 from pydantic import SecretStr
 
-from crmsync.connectors.hubspot import HubSpotConnector
 from crmsync.connectors.retry import RetryPolicy
-from crmsync.connectors.salesforce import SalesforceConnector
+from crmsync.crms.hubspot.connector import HubSpotConnector
+from crmsync.crms.salesforce.connector import SalesforceConnector
 from crmsync.definitions import load_definitions
 from crmsync.settings import HubSpotSettings, SalesforceSettings
 from crmsync.store import Store

@@ -53,9 +53,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # the proxy is test code: it lives in tests/, not in the crmsync package
     sys.path.insert(0, str(ROOT))
 
+from crmsync.crms.hubspot.sandbox import HubSpotApp, seed_portal  # noqa: E402
+from crmsync.crms.salesforce.sandbox import SalesforceApp, seed_org  # noqa: E402
 from crmsync.sandbox.http import SandboxServer  # noqa: E402
-from crmsync.sandbox.hubspot import HubSpotApp, seed_portal  # noqa: E402
-from crmsync.sandbox.salesforce import SalesforceApp, seed_org  # noqa: E402
 from crmsync.settings import SyncSettings  # noqa: E402
 from crmsync.store import Store, aware  # noqa: E402
 from crmsync.store.kinds import RunKind, RunOutcome  # noqa: E402

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from crmsync.connectors.hubspot import HubSpotConnector
 from crmsync.connectors.retry import RetryPolicy
+from crmsync.crms.hubspot.connector import HubSpotConnector
+from crmsync.crms.hubspot.sandbox import HubSpotApp, seed_portal
 from crmsync.definitions import LoadedDefinitions, load_definitions
 from crmsync.sandbox.http import SandboxServer
-from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
 from crmsync.settings import HubSpotSettings
 from tests.builders import DEFAULT_DEFINITIONS
 
@@ -76,7 +76,7 @@ def hubspot(contacts: int = 0, *, seed: int = 42, token: str | None = TOKEN, crm
     if contacts:
         seed_portal(app.portal, contacts, seed=seed, now=app.portal.clock(), crmsync_properties=crmsync_properties)
     elif crmsync_properties:
-        from crmsync.sandbox.hubspot import install_crmsync_properties
+        from crmsync.crms.hubspot.sandbox import install_crmsync_properties
 
         install_crmsync_properties(app.portal)
     with SandboxServer(app) as server:

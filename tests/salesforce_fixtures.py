@@ -9,9 +9,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from crmsync.connectors.retry import RetryPolicy
-from crmsync.connectors.salesforce import SalesforceConnector
+from crmsync.crms.salesforce.connector import SalesforceConnector
+from crmsync.crms.salesforce.sandbox import SalesforceApp, install_custom_fields, seed_org
 from crmsync.sandbox.http import SandboxServer
-from crmsync.sandbox.salesforce import SalesforceApp, install_custom_fields, seed_org
 from crmsync.settings import SalesforceSettings
 from tests.hubspot_fixtures import DEFS, SEED_NOW, fast_retry
 

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from crmsync.cli import app as cli
-from crmsync.connectors.hubspot import TASK_KEY
+from crmsync.crms.hubspot.connector import TASK_KEY
+from crmsync.crms.hubspot.sandbox import HubSpotApp
 from crmsync.errors import AuthError
-from crmsync.sandbox.hubspot import HubSpotApp
 from crmsync.store import Store, aware
 from crmsync.store.schema import cursors
 from crmsync.sync import SyncPass

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from crmsync.crms.hubspot.sandbox.webhooks import WebhookSender
 from crmsync.daemon import Daemon
 from crmsync.metrics import Metrics
-from crmsync.sandbox.hubspot.webhooks import WebhookSender
 from crmsync.settings import HttpSettings, Settings, SyncSettings
 from crmsync.store import Store
 from crmsync.store import schema as t

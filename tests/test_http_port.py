@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from crmsync.sandbox.hubspot.api import HubSpotApp
+from crmsync.crms.hubspot.sandbox.api import HubSpotApp
 from tests.builders import ROOT
 from tests.hubspot_fixtures import TOKEN, hubspot
 from tests.test_daemon import wait_for

@@ -214,7 +214,7 @@ def test_the_sandbox_keeps_custom_stages_forward_only() -> None:
 def test_batch_errors_are_matched_to_records_however_they_name_them() -> None:
     from types import SimpleNamespace as Obj
 
-    from crmsync.connectors.hubspot import _per_record
+    from crmsync.crms.hubspot.connector import _per_record
 
     ids = ["101", "102", "103", "104"]
     response = Obj(results=[Obj(id="101")], errors=[
@@ -232,7 +232,7 @@ def test_batch_errors_are_matched_to_records_however_they_name_them() -> None:
 
 
 def test_a_non_numeric_id_stops_the_pull_with_a_clear_error() -> None:
-    from crmsync.connectors.hubspot import _keyset_id
+    from crmsync.crms.hubspot.connector import _keyset_id
     from crmsync.errors import FatalError
 
     assert _keyset_id("103107104018") == 103107104018  # 12-digit ids, as recorded

@@ -9,12 +9,12 @@ import pytest
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
-from crmsync.connectors.hubspot import HISTORY_BATCH, AuthError
+from crmsync.crms.hubspot.connector import HISTORY_BATCH, AuthError
+from crmsync.crms.hubspot.sandbox import seed_portal
+from crmsync.crms.hubspot.sandbox.api import SEARCH_CAP
 from crmsync.errors import RetriableError
 from crmsync.model import OwnerTask, Stage, WriteBack
 from crmsync.rules import decide
-from crmsync.sandbox.hubspot import seed_portal
-from crmsync.sandbox.hubspot.api import SEARCH_CAP
 from tests.builders import EPOCH, LATER, scaled
 from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, FakeClock, connector, fast_retry, hubspot
 
@@ -232,7 +232,7 @@ def test_unmappable_records_are_record_errors_and_the_pull_goes_on() -> None:
 
 
 def test_mapping_refuses_a_record_without_id_or_with_a_malformed_date() -> None:
-    from crmsync.connectors.hubspot_mapping import HubSpotMapping
+    from crmsync.crms.hubspot.mapping import HubSpotMapping
     from crmsync.errors import RecordError
 
     mapping = HubSpotMapping(DEFS.definitions.mappings.hubspot)

@@ -11,7 +11,7 @@ from hubspot import HubSpot
 from hubspot.crm.contacts.exceptions import ApiException
 from urllib3.util.retry import Retry
 
-from crmsync.connectors.hubspot import HISTORY_BATCH
+from crmsync.crms.hubspot.connector import HISTORY_BATCH
 from tests.hubspot_fixtures import TOKEN, connector, hubspot
 
 

@@ -16,12 +16,12 @@ from hubspot import HubSpot
 from hubspot.crm.contacts.exceptions import ApiException
 from urllib3.util.retry import Retry
 
+from crmsync.crms.hubspot.sandbox.seeding import INDUSTRY
+from crmsync.crms.hubspot.sandbox.state import INDUSTRY_OPTIONS, industry_dropdown
 from crmsync.definitions import load_definitions
 from crmsync.model import Contact
 from crmsync.rules.compiled import compiled
 from crmsync.rules.fit import judge_fit
-from crmsync.sandbox.hubspot.seeding import INDUSTRY
-from crmsync.sandbox.hubspot.state import INDUSTRY_OPTIONS, industry_dropdown
 from crmsync.sandbox.seed import INDUSTRY_FOR
 from tests.builders import DEFAULT_DEFINITIONS, EPOCH, LATER
 from tests.hubspot_fixtures import DEFS, TOKEN, connector, hubspot, need_shared

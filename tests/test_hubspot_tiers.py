@@ -17,7 +17,7 @@ from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
 from hubspot.events.exceptions import ApiException
 from urllib3.util.retry import Retry
 
-from crmsync.sandbox.hubspot import HubSpotApp
+from crmsync.crms.hubspot.sandbox import HubSpotApp
 from tests.builders import EPOCH, LATER
 from tests.hubspot_fixtures import TOKEN, connector, hubspot, need_shared
 from tests.test_cli import run

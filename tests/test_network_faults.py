@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from crmsync.connectors.hubspot import AuthError
+from crmsync.crms.hubspot.connector import AuthError
 from crmsync.errors import CrmsyncError, RetriableError
 from crmsync.model import OwnerTask, WriteBack
 from tests.builders import EPOCH, LATER

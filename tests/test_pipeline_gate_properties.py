@@ -25,14 +25,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmsync.connectors.hubspot_mapping import HubSpotMapping
-from crmsync.connectors.salesforce_mapping import SalesforceMapping
+from crmsync.crms.hubspot.mapping import HubSpotMapping
+from crmsync.crms.hubspot.sandbox import HubSpotApp
+from crmsync.crms.salesforce.mapping import SalesforceMapping
+from crmsync.crms.salesforce.sandbox import install_custom_fields
+from crmsync.crms.salesforce.sandbox.org import Org
 from crmsync.model import ActionKind, Contact, Decision, Stage
 from crmsync.rules import decide
 from crmsync.rules.compiled import norm
-from crmsync.sandbox.hubspot import HubSpotApp
-from crmsync.sandbox.salesforce import install_custom_fields
-from crmsync.sandbox.salesforce.org import Org
 from tests.builders import FULL_BANT, scaled
 from tests.hubspot_fixtures import DEFS, SEED_NOW, connector, hubspot
 

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from crmsync.sandbox.hubspot import HubSpotApp
+from crmsync.crms.hubspot.sandbox import HubSpotApp
 from crmsync.store import Store
 from crmsync.sync import SyncPass
 from tests.builders import ROOT, scaled

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmsync.connectors.salesforce import SalesforceConnector
+from crmsync.crms.salesforce.connector import SalesforceConnector
+from crmsync.crms.salesforce.sandbox import SalesforceApp
+from crmsync.crms.salesforce.sandbox.org import Org, sf_time
 from crmsync.errors import FatalError
-from crmsync.sandbox.salesforce import SalesforceApp
-from crmsync.sandbox.salesforce.org import Org, sf_time
 from crmsync.store import Store
 from crmsync.sync import SyncPass
 from tests.hubspot_fixtures import DEFS, SEED_NOW

@@ -10,12 +10,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
-from crmsync.connectors.hubspot import AuthError
-from crmsync.connectors.salesforce import SalesforceConnector
-from crmsync.connectors.salesforce_auth import audience, grant_form
+from crmsync.crms.hubspot.connector import AuthError
+from crmsync.crms.salesforce.auth import audience, grant_form
+from crmsync.crms.salesforce.connector import SalesforceConnector
+from crmsync.crms.salesforce.sandbox.oauth import ConnectedApp
+from crmsync.crms.salesforce.sandbox.org import INTEGRATION_USER
 from crmsync.errors import ConfigError
-from crmsync.sandbox.salesforce.oauth import ConnectedApp
-from crmsync.sandbox.salesforce.org import INTEGRATION_USER
 from crmsync.settings import SalesforceSettings, load_settings
 from tests.hubspot_fixtures import DEFS, fast_retry
 from tests.salesforce_fixtures import salesforce, sf_connector

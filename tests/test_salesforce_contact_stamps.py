@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from crmsync.connectors.salesforce import SalesforceConnector
-from crmsync.connectors.salesforce_mapping import TASK_KEY
+from crmsync.crms.salesforce.connector import SalesforceConnector
+from crmsync.crms.salesforce.mapping import TASK_KEY
+from crmsync.crms.salesforce.sandbox import SalesforceApp
+from crmsync.crms.salesforce.sandbox.org import BANT_FIELDS, INTEGRATION_USER, FieldError
 from crmsync.errors import CrmsyncError
 from crmsync.model import WriteBack
-from crmsync.sandbox.salesforce import SalesforceApp
-from crmsync.sandbox.salesforce.org import BANT_FIELDS, INTEGRATION_USER, FieldError
 from crmsync.store import Store
 from crmsync.store.kinds import OutboxStatus
 from crmsync.sync import PassReport, SyncPass

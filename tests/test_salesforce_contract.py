@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crmsync.connectors.hubspot import AuthError
-from crmsync.connectors.salesforce import BULK_PAGE
-from crmsync.connectors.salesforce_mapping import quote
+from crmsync.crms.hubspot.connector import AuthError
+from crmsync.crms.salesforce.connector import BULK_PAGE
+from crmsync.crms.salesforce.mapping import quote
+from crmsync.crms.salesforce.sandbox.soql import parse
 from crmsync.errors import FatalError, QuotaError
 from crmsync.model import Contact, OwnerTask, Stage, WriteBack
 from crmsync.rules import decide
-from crmsync.sandbox.salesforce.soql import parse
 from tests.builders import EPOCH, LATER, scaled
 from tests.hubspot_fixtures import DEFS, SEED_NOW
 from tests.salesforce_fixtures import salesforce, sf_connector
@@ -267,7 +267,7 @@ def test_small_backfills_and_incremental_pulls_stay_on_rest() -> None:
 def test_password_flow_single_patch_and_limit_header() -> None:
     from pydantic import SecretStr
 
-    from crmsync.connectors.salesforce import SalesforceConnector
+    from crmsync.crms.salesforce.connector import SalesforceConnector
     from crmsync.settings import SalesforceSettings
 
     with salesforce(3) as (app, url):

@@ -12,7 +12,7 @@ import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from crmsync.connectors.base import DealStream
-from crmsync.connectors.salesforce import SalesforceConnector
+from crmsync.crms.salesforce.connector import SalesforceConnector
 from crmsync.model import Deal
 from tests.hubspot_fixtures import SEED_NOW
 from tests.salesforce_fixtures import salesforce, sf_connector

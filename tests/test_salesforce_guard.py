@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from crmsync.connectors.salesforce import SalesforceConnector
-from crmsync.connectors.salesforce_guard import GUARD_NAME, MESSAGE, guard_formula, install_guard
+from crmsync.crms.salesforce.connector import SalesforceConnector
+from crmsync.crms.salesforce.guard import GUARD_NAME, MESSAGE, guard_formula, install_guard
+from crmsync.crms.salesforce.sandbox import SalesforceApp
+from crmsync.crms.salesforce.sandbox.formula import FormulaError, compile_formula
+from crmsync.crms.salesforce.sandbox.org import BANT_FIELDS, FieldError, Org
+from crmsync.crms.salesforce.sandbox.seeding import install_custom_fields
 from crmsync.errors import FatalError
-from crmsync.sandbox.salesforce import SalesforceApp
-from crmsync.sandbox.salesforce.formula import FormulaError, compile_formula
-from crmsync.sandbox.salesforce.org import BANT_FIELDS, FieldError, Org
-from crmsync.sandbox.salesforce.seeding import install_custom_fields
 from tests.hubspot_fixtures import TOKEN, hubspot
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_cli import run

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from crmsync.connectors.salesforce import OBJECT_ACCESS, SalesforceConnector, UnknownUser
-from crmsync.sandbox.salesforce.org import INTEGRATION_USER
+from crmsync.crms.salesforce.connector import OBJECT_ACCESS, SalesforceConnector, UnknownUser
+from crmsync.crms.salesforce.sandbox.org import INTEGRATION_USER
 from crmsync.settings import SalesforceSettings
 from crmsync.store import Store
 from crmsync.sync import SyncPass

@@ -11,17 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmsync.connectors.salesforce import SalesforceConnector
-from crmsync.errors import FatalError
-from crmsync.model import WriteBack
-from crmsync.sandbox.salesforce.org import (
+from crmsync.crms.salesforce.connector import SalesforceConnector
+from crmsync.crms.salesforce.sandbox.org import (
     INTEGRATION_USER,
     STANDARD_INDUSTRIES,
     STANDARD_SOURCES,
     FieldError,
     Org,
 )
-from crmsync.sandbox.salesforce.seeding import DEFAULT_INDUSTRY, DEFAULT_SOURCE
+from crmsync.crms.salesforce.sandbox.seeding import DEFAULT_INDUSTRY, DEFAULT_SOURCE
+from crmsync.errors import FatalError
+from crmsync.model import WriteBack
 from tests.hubspot_fixtures import DEFS, need_shared
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_cli import run

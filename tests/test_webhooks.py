@@ -23,10 +23,10 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from crmsync.crms.hubspot.sandbox.api import HubSpotApp
+from crmsync.crms.hubspot.sandbox.webhooks import WebhookSender
 from crmsync.daemon import Daemon
 from crmsync.errors import ConfigError
-from crmsync.sandbox.hubspot.api import HubSpotApp
-from crmsync.sandbox.hubspot.webhooks import WebhookSender
 from crmsync.settings import HttpSettings, Settings, SyncSettings, load_settings
 from crmsync.store import Store
 from crmsync.webhooks import WebhookIntake

@@ -1,6 +1,6 @@
 """What crmsync knows about a CRM besides its connector: one `Crm` registration per CRM.
 
-Each CRM registers itself next to its connector (`connectors/hubspot_crm.py`, `salesforce_crm.py`);
+Each CRM registers itself next to its connector (`crmsync/crms/hubspot/crm.py`, `crmsync/crms/salesforce/crm.py`);
 `connectors/registry.py` lists the registrations. The CLI, the daemon and the doctor ask the
 registration instead of naming a CRM: whether it is configured (the one place that decides it), how
 its connector is built, how `crmsync sandbox serve` runs its emulator, how often the daemon polls it,

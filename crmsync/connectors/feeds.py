@@ -4,7 +4,7 @@ Each CRM's registration (`Crm.feeds`) answers with one of these. `crmsync defini
 notes the rules no configured CRM feeds at all; `crmsync doctor` says, per connected CRM, which rules
 it never feeds and which it feeds only in part (HubSpot below Enterprise: page views and forms from
 contact property history). Keep this table true to what the
-connectors read (crmsync/connectors/hubspot.py `activities`, salesforce.py `activities`).
+connectors read (crmsync/crms/hubspot/connector.py `activities`, crms/salesforce/connector.py `activities`).
 """
 
 from __future__ import annotations

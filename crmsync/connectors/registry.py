@@ -1,19 +1,29 @@
-"""The CRMs crmsync knows: one registration each (crmsync.connectors.crm), kept next to its connector.
+"""The CRMs crmsync knows: one registration each (crmsync.connectors.crm), `CRM` in its package's `crm.py`.
 
-Adding a CRM is adding its registration to `REGISTRY`; nothing else looks a CRM up by name.
+`REGISTRY` follows the names in `crmsync.crms.CRMS`; nothing else looks a CRM up by name.
 """
 
 from __future__ import annotations
 
-from crmsync.connectors import hubspot_crm, salesforce_crm
+from importlib import import_module
+
 from crmsync.connectors.base import Connector
 from crmsync.connectors.crm import Crm
 from crmsync.connectors.retry import RetryPolicy
+from crmsync.crms import CRMS
 from crmsync.definitions import LoadedDefinitions
 from crmsync.errors import ConfigError
 from crmsync.settings import Settings
 
-REGISTRY: tuple[Crm, ...] = (hubspot_crm.CRM, salesforce_crm.CRM)
+
+def _registration(name: str) -> Crm:
+    crm = import_module(f"crmsync.crms.{name}.crm").CRM
+    if not isinstance(crm, Crm) or crm.name != name:
+        raise TypeError(f"crmsync.crms.{name}.crm.CRM must be the Crm named {name!r}")
+    return crm
+
+
+REGISTRY: tuple[Crm, ...] = tuple(_registration(name) for name in CRMS)
 KNOWN: tuple[str, ...] = tuple(crm.name for crm in REGISTRY)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from crmsync.connectors.hubspot import TASK_KEY_SPEC
-from crmsync.connectors.hubspot_mapping import property_specs
+from crmsync.crms.hubspot.connector import TASK_KEY_SPEC
+from crmsync.crms.hubspot.mapping import property_specs
+from crmsync.crms.hubspot.sandbox.state import ENGAGEMENT_TYPES, Portal, iso, to_ms
 from crmsync.definitions import DEFAULT_DEFINITIONS, load_definitions
 from crmsync.definitions.schema import CrmMapping
-from crmsync.sandbox.hubspot.state import ENGAGEMENT_TYPES, Portal, iso, to_ms
 from crmsync.sandbox.seed import SeedLead, generate
 
 OWNERS = [("Maya", "Okonkwo"), ("Tom", "Becker"), ("Lena", "Hofmann"), ("Raj", "Iyer"), ("Sara", "Lindqvist")]

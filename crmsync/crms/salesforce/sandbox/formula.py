@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from crmsync.sandbox.salesforce.soql import MalformedQuery, tokenize
+from crmsync.crms.salesforce.sandbox.soql import MalformedQuery, tokenize
 
 Record = dict[str, Any]
 Evaluate = Callable[[Record, Record | None], Any]

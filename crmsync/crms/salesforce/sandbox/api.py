@@ -16,10 +16,10 @@ import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from crmsync.crms.salesforce.sandbox import oauth, soql
+from crmsync.crms.salesforce.sandbox.formula import FormulaError
+from crmsync.crms.salesforce.sandbox.org import INTEGRATION_USER, PREFIX, FieldError, Org
 from crmsync.sandbox.http import HttpError, Request, Response, SandboxApp
-from crmsync.sandbox.salesforce import oauth, soql
-from crmsync.sandbox.salesforce.formula import FormulaError
-from crmsync.sandbox.salesforce.org import INTEGRATION_USER, PREFIX, FieldError, Org
 
 COMPOSITE_MAX = 200
 COMPOSITE_CHUNKS = 10
@@ -401,7 +401,7 @@ def _routes(app: SalesforceApp) -> None:
         return Response(200, {"user_id": user, "organization_id": "00D5g0000000001AAA",
                               "preferred_username": org.records["User"].get(user, {}).get("Username")})
 
-    from crmsync.sandbox.salesforce.control import control_routes
+    from crmsync.crms.salesforce.sandbox.control import control_routes
 
     control_routes(app)
 

@@ -27,7 +27,7 @@ import jwt
 from crmsync.sandbox.http import Request, Response
 
 if TYPE_CHECKING:
-    from crmsync.sandbox.salesforce.api import SalesforceApp
+    from crmsync.crms.salesforce.sandbox.api import SalesforceApp
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 

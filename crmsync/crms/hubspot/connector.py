@@ -30,7 +30,8 @@ from crmsync.connectors import calls
 from crmsync.connectors.base import DealPage, PulledPage, Recheck
 from crmsync.connectors.core import ConnectorCore, chunks, follow, mapped, write_back
 from crmsync.connectors.governor import Pacer
-from crmsync.connectors.hubspot_mapping import (
+from crmsync.connectors.retry import RetryPolicy
+from crmsync.crms.hubspot.mapping import (
     DEAL_PROPERTIES,
     EMAIL_HISTORY,
     ENGAGEMENT_PROPERTIES,
@@ -41,7 +42,6 @@ from crmsync.connectors.hubspot_mapping import (
     numeric_key,
     property_specs,
 )
-from crmsync.connectors.retry import RetryPolicy
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import AuthError, FatalError, RecordError, RetriableError
 from crmsync.model import Activity, Check, Contact, Deal, ObjectType, OwnerTask, WriteBack, WriteResult

@@ -8,12 +8,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from crmsync.crms.hubspot.sandbox.seeding import install_crmsync_properties, seed_portal
+from crmsync.crms.hubspot.sandbox.state import TO_CONTACT, PropertyError, iso
 from crmsync.sandbox.http import HttpError, Request, Response
-from crmsync.sandbox.hubspot.seeding import install_crmsync_properties, seed_portal
-from crmsync.sandbox.hubspot.state import TO_CONTACT, PropertyError, iso
 
 if TYPE_CHECKING:
-    from crmsync.sandbox.hubspot.api import HubSpotApp
+    from crmsync.crms.hubspot.sandbox.api import HubSpotApp
 
 
 def _when(value: Any, app: HubSpotApp) -> datetime:
@@ -128,7 +128,7 @@ def control_routes(app: HubSpotApp) -> None:
     @app.route("POST", "/__sandbox/webhooks", internal=True)
     def webhooks(request: Request) -> Response:
         """Send webhooks to `url`, signed with `secret`; `drop` and `duplicate` rates for testing."""
-        from crmsync.sandbox.hubspot.webhooks import WebhookSender
+        from crmsync.crms.hubspot.sandbox.webhooks import WebhookSender
 
         body = request.json()
         if not body.get("url") or not body.get("secret"):

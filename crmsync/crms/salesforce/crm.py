@@ -6,8 +6,8 @@ from crmsync.connectors import feeds
 from crmsync.connectors.base import Connector
 from crmsync.connectors.crm import Crm, Feeds, Sandbox, SandboxOptions
 from crmsync.connectors.retry import RetryPolicy
-from crmsync.connectors.salesforce import SalesforceConnector
-from crmsync.connectors.salesforce_guard import install_guard
+from crmsync.crms.salesforce.connector import SalesforceConnector
+from crmsync.crms.salesforce.guard import install_guard
 from crmsync.definitions import LoadedDefinitions
 from crmsync.definitions.schema import CrmMapping
 from crmsync.settings import Settings
@@ -28,7 +28,7 @@ def _build(settings: Settings, definitions: LoadedDefinitions, retry: RetryPolic
 
 
 def _sandbox(options: SandboxOptions, mapping: CrmMapping) -> Sandbox:
-    from crmsync.sandbox.salesforce import SalesforceApp, seed_org
+    from crmsync.crms.salesforce.sandbox import SalesforceApp, seed_org
 
     app = SalesforceApp(token=options.token, faults=options.faults, seed=options.seed, rate_limit=options.rate_limit,
                         shape=options.org_shape)

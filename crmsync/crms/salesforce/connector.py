@@ -13,10 +13,10 @@ simple-salesforce builds https URLs: one requests adapter (`_Transport`) sends t
 to hosts configured with http:// (the sandboxes on loopback) and puts a timeout on every request,
 which the library does not. An expired session is renewed and the same call made again, once; every
 other failure, and every malformed answer, is classified by the error table in calls.py. The login
-flow (JWT bearer, client credentials, password) is chosen in salesforce_auth.py. `setup` creates the
+flow (JWT bearer, client credentials, password) is chosen in auth.py. `setup` creates the
 fields and grants them to the integration user through a permission set (field-level security), with the
 object permissions crmsync needs (OBJECT_ACCESS); `doctor` checks those objects in one Describe Global call,
-tells a missing field from one the user cannot see, and says whether the BANT guard (salesforce_guard.py)
+tells a missing field from one the user cannot see, and says whether the BANT guard (guard.py)
 is on. An object the user may not read is named with the fix (ObjectAccessError); without Opportunity the
 deal stream is off, said once.
 """
@@ -43,9 +43,9 @@ from crmsync.connectors import calls
 from crmsync.connectors.base import DealPage, PulledPage, Recheck
 from crmsync.connectors.core import ConnectorCore, chunks, follow, mapped, write_back
 from crmsync.connectors.retry import RetryPolicy
-from crmsync.connectors.salesforce_auth import grant_form
-from crmsync.connectors.salesforce_guard import guard_check
-from crmsync.connectors.salesforce_mapping import (
+from crmsync.crms.salesforce.auth import grant_form
+from crmsync.crms.salesforce.guard import guard_check
+from crmsync.crms.salesforce.mapping import (
     CURRENCY,
     OPPORTUNITY_FIELDS,
     SOURCE,
@@ -403,7 +403,7 @@ class SalesforceConnector(ConnectorCore):
         return mapped(records, partial(_lead, self.map, stamps))
 
     def _stamps(self, contact_ids: list[str]) -> dict[str, dict[str, Any]] | None:
-        """The converted Contacts' crmsync fields (salesforce_mapping.CONTACT_STAMPS), by Contact id: one
+        """The converted Contacts' crmsync fields (mapping.CONTACT_STAMPS), by Contact id: one
         query per 300 converted leads of a page (none for a page without any). None while this user
         cannot see those fields on Contact (setup has not created or granted them: `doctor` says so):
         the converted leads are then read from the Lead alone and not written, as before setup."""
@@ -593,7 +593,7 @@ class SalesforceConnector(ConnectorCore):
     def _wanted_fields(self) -> list[tuple[str, str, str]]:
         """(object the field is created on, field, metadata type). Custom fields for tasks are created
         on Activity and appear on Task (Salesforce Help, "Activity Custom Fields"). A converted lead's
-        stage and stamps live on its Contact (salesforce_mapping.CONTACT_STAMPS), same API names."""
+        stage and stamps live on its Contact (mapping.CONTACT_STAMPS), same API names."""
         mapping = self.map.mapping
         return [("Lead", name, kind) for name, kind in custom_fields(mapping)] + \
             [("Contact", name, kind) for name, kind in contact_fields(mapping)] + [("Activity", TASK_KEY, "Text")]

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from crmsync.sandbox.hubspot.state import Portal
+from crmsync.crms.hubspot.sandbox.state import Portal
 
 
 class WebhookSender:
@@ -51,7 +51,7 @@ class WebhookSender:
 
     def deleted(self, record_id: str, subscription_type: str) -> None:
         """A contact deleted (`contact.deletion`) or GDPR-deleted (`contact.privacyDeletion`): the common
-        event fields, no property (crmsync.sandbox.hubspot.deletion). Never dropped: drop rates apply to
+        event fields, no property (crmsync.crms.hubspot.sandbox.deletion). Never dropped: drop rates apply to
         property changes, which polling catches up."""
         self.queue.put({"eventId": next(self.ids), "subscriptionId": {"contact.deletion": 2}.get(subscription_type, 3),
                         "portalId": self.portal_id, "appId": 1, "occurredAt": int(time.time() * 1000),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from crmsync.connectors.salesforce_mapping import contact_fields, custom_fields, picklist_values
+from crmsync.crms.salesforce.mapping import contact_fields, custom_fields, picklist_values
+from crmsync.crms.salesforce.sandbox.org import INTEGRATION_USER, Org, sf_time
 from crmsync.definitions import DEFAULT_DEFINITIONS, load_definitions
 from crmsync.definitions.schema import CrmMapping
-from crmsync.sandbox.salesforce.org import INTEGRATION_USER, Org, sf_time
 from crmsync.sandbox.seed import SeedLead, generate
 
 OWNERS = ["0055g00000A1", "0055g00000A2", "0055g00000A3", "0055g00000A4", "0055g00000A5"]

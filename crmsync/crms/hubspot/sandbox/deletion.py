@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from crmsync.crms.hubspot.sandbox.state import to_ms
 from crmsync.sandbox.http import HttpError, Request, Response
-from crmsync.sandbox.hubspot.state import to_ms
 
 if TYPE_CHECKING:
-    from crmsync.sandbox.hubspot.api import HubSpotApp
+    from crmsync.crms.hubspot.sandbox.api import HubSpotApp
 
 DELETION = "contact.deletion"
 PRIVACY_DELETION = "contact.privacyDeletion"

@@ -19,8 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from crmsync.sandbox.http import HttpError, Request, Response, Route, SandboxApp
-from crmsync.sandbox.hubspot.state import (
+from crmsync.crms.hubspot.sandbox.state import (
     ASSOCIATION_TYPES,
     ENGAGEMENT_TYPES,
     FORM_EVENT,
@@ -34,6 +33,7 @@ from crmsync.sandbox.hubspot.state import (
     epoch_ms,
     iso,
 )
+from crmsync.sandbox.http import HttpError, Request, Response, Route, SandboxApp
 from crmsync.sandbox.ratelimit import RateLimiter
 
 SEARCH_CAP = 10_000
@@ -494,8 +494,8 @@ def _routes(app: HubSpotApp) -> None:
                               "scopes": app.scopes, "hub_id": 1234567, "app_id": 1, "expires_in": 1800,
                               "user_id": 1, "token_type": "access"})
 
-    from crmsync.sandbox.hubspot.control import control_routes
-    from crmsync.sandbox.hubspot.deletion import deletion_routes
+    from crmsync.crms.hubspot.sandbox.control import control_routes
+    from crmsync.crms.hubspot.sandbox.deletion import deletion_routes
 
     control_routes(app)
     deletion_routes(app)

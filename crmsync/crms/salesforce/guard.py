@@ -21,12 +21,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from crmsync.connectors.salesforce_mapping import quote
+from crmsync.crms.salesforce.mapping import quote
 from crmsync.errors import FatalError, RetriableError
 from crmsync.model import BANT_ITEMS, Check, LeadStatus
 
 if TYPE_CHECKING:
-    from crmsync.connectors.salesforce import SalesforceConnector
+    from crmsync.crms.salesforce.connector import SalesforceConnector
 
 GUARD_NAME = "CRMSync_BANT_Guard"
 MESSAGE = ("crmsync: document need, authority, timeline and budget (the four BANT fields) before converting "

@@ -5,8 +5,8 @@ from __future__ import annotations
 from crmsync.connectors import feeds
 from crmsync.connectors.base import Connector
 from crmsync.connectors.crm import Crm, Feeds, Sandbox, SandboxOptions, Webhooks
-from crmsync.connectors.hubspot import HubSpotConnector
 from crmsync.connectors.retry import RetryPolicy
+from crmsync.crms.hubspot.connector import HubSpotConnector
 from crmsync.definitions import LoadedDefinitions
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import CrmsyncError
@@ -18,7 +18,7 @@ def _build(settings: Settings, definitions: LoadedDefinitions, retry: RetryPolic
 
 
 def _sandbox(options: SandboxOptions, mapping: CrmMapping) -> Sandbox:
-    from crmsync.sandbox.hubspot import HubSpotApp, seed_portal
+    from crmsync.crms.hubspot.sandbox import HubSpotApp, seed_portal
 
     app = HubSpotApp(token=options.token, faults=options.faults, seed=options.seed, rate_limit=options.rate_limit,
                      tier=options.tier)

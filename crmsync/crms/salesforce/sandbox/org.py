@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from crmsync.sandbox.salesforce.formula import compile_formula
+from crmsync.crms.salesforce.sandbox.formula import compile_formula
 
 PREFIX = {"Lead": "00Q", "Task": "00T", "Event": "00U", "CampaignMember": "00v", "LeadStatus": "01J",
           "Campaign": "701", "User": "005", "CustomField": "00N", "PermissionSet": "0PS", "FieldPermissions": "01k",

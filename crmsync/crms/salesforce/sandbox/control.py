@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from crmsync.crms.salesforce.sandbox.oauth import ConnectedApp
+from crmsync.crms.salesforce.sandbox.org import FieldError
+from crmsync.crms.salesforce.sandbox.seeding import install_custom_fields, seed_org
 from crmsync.sandbox.http import HttpError, Request, Response
-from crmsync.sandbox.salesforce.oauth import ConnectedApp
-from crmsync.sandbox.salesforce.org import FieldError
-from crmsync.sandbox.salesforce.seeding import install_custom_fields, seed_org
 
 if TYPE_CHECKING:
-    from crmsync.sandbox.salesforce.api import SalesforceApp
+    from crmsync.crms.salesforce.sandbox.api import SalesforceApp
 
 
 def control_routes(app: SalesforceApp) -> None:
