@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -25,15 +26,17 @@ from crmsync.connectors.base import Connector
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.crms.hubspot.sandbox import HubSpotApp, seed_portal
 from crmsync.crms.hubspot.sandbox.state import Portal, Record
+from crmsync.crms.hubspot.settings import HubSpotSettings
 from crmsync.crms.salesforce.sandbox import SalesforceApp, seed_org
 from crmsync.crms.salesforce.sandbox.org import BANT_FIELDS, FieldError, Org
+from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.definitions import LoadedDefinitions
 from crmsync.model import BANT_ITEMS
 from crmsync.reporting.contract import pipeline_line
 from crmsync.reporting.explain import explain, render
 from crmsync.reporting.report import build_report
 from crmsync.sandbox.http import SandboxServer
-from crmsync.settings import HubSpotSettings, SalesforceSettings, Settings
+from crmsync.settings import Settings
 from crmsync.store import Store
 from crmsync.store.kinds import OutboxKind, OutboxStatus
 from crmsync.sync import PassReport, SyncPass
@@ -53,10 +56,11 @@ def run_demo(definitions: LoadedDefinitions, database: Path, leads: int = 300, e
     seed_org(salesforce.org, leads, seed=8)
     retry = RetryPolicy(attempts=3, initial_wait=0.05, max_wait=0.5)
     with SandboxServer(hubspot) as hs_server, SandboxServer(salesforce) as sf_server:
-        settings = Settings.model_construct(  # the sections validated; nothing read from the environment
-            hubspot=HubSpotSettings(access_token=SecretStr("demo"), base_url=hs_server.url),
-            salesforce=SalesforceSettings(instance_url=sf_server.url, login_url=sf_server.url, client_id="demo",
-                                          client_secret=SecretStr("demo")))
+        sections: dict[str, Any] = {  # the CRM sections (built at import: by name), validated
+            "hubspot": HubSpotSettings(access_token=SecretStr("demo"), base_url=hs_server.url),
+            "salesforce": SalesforceSettings(instance_url=sf_server.url, login_url=sf_server.url, client_id="demo",
+                                             client_secret=SecretStr("demo"))}
+        settings = Settings.model_construct(**sections)  # nothing read from the environment
         connectors: dict[str, Connector] = {name: registry.connect(name, settings, definitions, retry)
                                             for name in registry.configured(settings)}
         for name, connector in connectors.items():  # what `crmsync setup --guard` does (Salesforce's guard)

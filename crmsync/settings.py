@@ -1,5 +1,7 @@
 """Runtime settings: environment `CRMSYNC_*` (nested with `__`) over an optional TOML file.
 
+Each CRM's section (`hubspot`, `salesforce`: CRMSYNC_<CRM>__*, `[<crm>]`) is defined in its package
+(crmsync/crms/<name>/settings.py) and added here for each name in `crmsync.crms.CRMS`.
 The TOML file comes from `--config` or `CRMSYNC_CONFIG`. A wrong value stops start-up with one
 line naming the setting, where it came from and what is expected (see `load_settings`).
 Secrets are `SecretStr`: their repr is masked, so they never reach logs or Sentry.
@@ -12,17 +14,16 @@ import os
 import re
 import tomllib
 from datetime import date, timedelta
+from importlib import import_module
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -34,89 +35,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from crmsync.crms import CRMS
 from crmsync.definitions import DEFAULT_DEFINITIONS
 from crmsync.errors import ConfigError
 from crmsync.files import UnreadableFile, read_limited
 from crmsync.redact import safe_url
+from crmsync.settings_base import CrmSection, Secret, Section
 
 ENV_PREFIX = "CRMSYNC_"
 MAX_CONFIG_BYTES = 64 * 1024
-
-
-def _secret(value: SecretStr) -> SecretStr:
-    if not value.get_secret_value().strip():
-        raise ValueError("is empty: give the value or leave the setting out")
-    return value
-
-
-Secret = Annotated[SecretStr, AfterValidator(_secret)]
-"""A credential: masked in every rendering, never empty (an empty variable is a mistake, not a value)."""
-Text = Annotated[str, Field(min_length=1)]
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class HubSpotSettings(Section):
-    access_token: Secret | None = None
-    base_url: str = "https://api.hubapi.com"
-    app_secret: Secret | None = Field(default=None, description="webhook signature secret (v3)")
-    webhook_url: str | None = Field(default=None, description="the public URL HubSpot posts webhooks to (signed)")
-    webhook_dedupe_days: int = Field(default=3, ge=1, le=30,
-                                     description="how long webhook event ids are remembered to refuse replays")
-    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
-    api_share: float = Field(default=0.8, gt=0, le=1, description="share of the rate limit crmsync may use")
-
-    _url = field_validator("base_url")(lambda cls, v: _http_url(v))
-    _signed = field_validator("webhook_url")(lambda cls, v: v if v is None else _http_url(v, exact=True))
-
-
-LOGIN_URL = "https://login.salesforce.com"
-
-
-class SalesforceSettings(Section):
-    instance_url: str | None = None
-    login_url: str = LOGIN_URL
-    domain: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
-                               description="login, test (sandbox orgs) or a My Domain such as acme.my: "
-                                           "the login URL becomes https://{domain}.salesforce.com")
-    access_token: Secret | None = None
-    username: Text | None = None
-    password: Secret | None = None
-    security_token: SecretStr | None = None  # may be empty: orgs with trusted IP ranges need none
-    client_id: Text | None = None
-    client_secret: Secret | None = None
-    private_key_file: Path | None = Field(default=None, description="JWT bearer flow: the connected app "
-                                                                    "certificate's private key (PEM)")
-    private_key: Secret | None = Field(default=None, description="JWT bearer flow: the private key itself")
-    api_version: str = Field(default="60.0", pattern=r"^\d{2,3}\.0$")
-    poll_seconds: int = Field(default=10, ge=1, le=86400,
-                              description="the short SystemModstamp poll: one cheap query when nothing changed")
-    activity_poll_seconds: int = Field(default=60, ge=0, le=86400,
-                                       description="how often a pass also reads the Tasks, Events and "
-                                                   "CampaignMembers changed since the last time (one call); "
-                                                   "0: every pass")
-    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
-    integration_user: Text | None = Field(default=None, description="the Username `setup` assigns the "
-                                          "permission set to, and `doctor` checks, when an admin runs setup "
-                                          "for another user; unset: the user crmsync logs in as")
-
-    _urls = field_validator("instance_url", "login_url")(lambda cls, v: v if v is None else _http_url(v))
-
-    @model_validator(mode="after")
-    def _one_login_host(self) -> SalesforceSettings:
-        if self.domain and self.login_url != LOGIN_URL:
-            raise ValueError("set domain or login_url, not both")
-        if self.private_key_file is not None and self.private_key is not None:
-            raise ValueError("set private_key_file or private_key, not both")
-        return self
-
-    @property
-    def token_url(self) -> str:
-        """Where the OAuth token endpoint is: the domain's host, else the login URL."""
-        base = f"https://{self.domain}.salesforce.com" if self.domain else self.login_url
-        return f"{base.rstrip('/')}/services/oauth2/token"
 
 
 class HttpSettings(Section):
@@ -160,7 +87,18 @@ class SyncSettings(Section):
         return timedelta(seconds=self.recheck_after_seconds)
 
 
-class Settings(BaseSettings):
+def _crm_section(name: str) -> type[CrmSection]:
+    section = import_module(f"crmsync.crms.{name}.settings").SECTION
+    if not (isinstance(section, type) and issubclass(section, CrmSection) and section.crm == name):
+        raise TypeError(f"crmsync.crms.{name}.settings.SECTION must be the CrmSection of {name!r}")
+    return section
+
+
+CRM_SECTIONS: dict[str, type[CrmSection]] = {name: _crm_section(name) for name in CRMS}
+"""Each CRM's settings section by name, from its package (crmsync/crms/<name>/settings.py)."""
+
+
+class _Common(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
@@ -182,20 +120,27 @@ class Settings(BaseSettings):
         default=90, ge=1, le=36500,
         description="the daily retention job and `crmsync prune` drop the run log's rows older than this "
                     "(SLA sweeps, one a minute per CRM, after a day)")
-    hubspot: HubSpotSettings = HubSpotSettings()
-    salesforce: SalesforceSettings = SalesforceSettings()
+
+
+# One field per CRM, in CRMS order, between the common settings and `http` / `sync` (the order
+# `crmsync config show` lists them in). mypy sees `_Common`: a CRM's code reads its section through
+# `<Section>.of(settings)`, typed.
+if TYPE_CHECKING:
+    class _WithCrms(_Common):
+        pass
+else:
+    _WithCrms = create_model("_WithCrms", __base__=_Common,
+                             **{name: (section, section()) for name, section in CRM_SECTIONS.items()})
+
+
+class Settings(_WithCrms):
     http: HttpSettings = HttpSettings()
     sync: SyncSettings = SyncSettings()
 
     @model_validator(mode="after")
-    def _signed_url_known(self) -> Settings:
-        # HubSpot signs the URL it called (X-HubSpot-Signature-v3 covers method + URI + body + timestamp:
-        # https://developers.hubspot.com/docs/api/webhooks/validating-requests); behind a proxy this
-        # process cannot see it, so it is either configured or read from headers a trusted proxy sets.
-        if self.hubspot.app_secret is not None and not self.hubspot.webhook_url and not self.http.trusted_proxy:
-            raise ValueError("CRMSYNC_HUBSPOT__APP_SECRET turns webhooks on: set CRMSYNC_HUBSPOT__WEBHOOK_URL to the "
-                             "public URL HubSpot posts to, or CRMSYNC_HTTP__TRUSTED_PROXY=true behind a proxy that "
-                             "sets X-Forwarded-Proto / Forwarded")
+    def _across_sections(self) -> Settings:
+        for section in CRM_SECTIONS.values():
+            section.of(self).check(self)
         return self
 
     @classmethod
@@ -220,23 +165,6 @@ class Settings(BaseSettings):
             except (BadDsn, ValueError) as exc:
                 raise ValueError(f"not a Sentry DSN ({exc})") from None
         return value
-
-
-def _http_url(value: str, *, exact: bool = False) -> str:
-    """An absolute http(s) URL with a host and a valid port, checked now rather than at the first request;
-    without its trailing slash unless `exact` (a signed URL must stay as HubSpot calls it)."""
-    if any(ch.isspace() or not ch.isprintable() for ch in value):
-        raise ValueError("the URL contains spaces or control characters")
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-    except ValueError as exc:
-        raise ValueError(f"not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https"):
-        raise ValueError("expected a URL starting with http:// or https://")
-    if not parts.hostname:
-        raise ValueError("the URL has no host")
-    return value if exact else value.rstrip("/")
 
 
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")

@@ -20,12 +20,13 @@ from pydantic import SecretStr
 
 from crmsync.crms.hubspot.connector import HISTORY_BATCH, HubSpotConnector
 from crmsync.crms.hubspot.sandbox import HubSpotApp, seed_portal
+from crmsync.crms.hubspot.settings import HubSpotSettings
 from crmsync.crms.salesforce.connector import SalesforceConnector
 from crmsync.crms.salesforce.sandbox import SalesforceApp, seed_org
+from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.definitions import LoadedDefinitions, load_definitions
 from crmsync.rules import decide
 from crmsync.sandbox.http import SandboxServer
-from crmsync.settings import HubSpotSettings, SalesforceSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -34,9 +34,10 @@ from pydantic import SecretStr
 
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.crms.hubspot.connector import HubSpotConnector
+from crmsync.crms.hubspot.settings import HubSpotSettings
 from crmsync.crms.salesforce.connector import SalesforceConnector
+from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.definitions import load_definitions
-from crmsync.settings import HubSpotSettings, SalesforceSettings
 from crmsync.store import Store
 from crmsync.sync import PassReport, SyncPass
 

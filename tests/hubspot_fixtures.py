@@ -15,9 +15,9 @@ from pydantic import SecretStr
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.crms.hubspot.connector import HubSpotConnector
 from crmsync.crms.hubspot.sandbox import HubSpotApp, seed_portal
+from crmsync.crms.hubspot.settings import HubSpotSettings
 from crmsync.definitions import LoadedDefinitions, load_definitions
 from crmsync.sandbox.http import SandboxServer
-from crmsync.settings import HubSpotSettings
 from tests.builders import DEFAULT_DEFINITIONS
 
 TOKEN = "pat-na1-sandbox-token"

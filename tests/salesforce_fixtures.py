@@ -11,8 +11,8 @@ from pydantic import SecretStr
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.crms.salesforce.connector import SalesforceConnector
 from crmsync.crms.salesforce.sandbox import SalesforceApp, install_custom_fields, seed_org
+from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.sandbox.http import SandboxServer
-from crmsync.settings import SalesforceSettings
 from tests.hubspot_fixtures import DEFS, SEED_NOW, fast_retry
 
 

@@ -15,8 +15,9 @@ from crmsync.crms.salesforce.auth import audience, grant_form
 from crmsync.crms.salesforce.connector import SalesforceConnector
 from crmsync.crms.salesforce.sandbox.oauth import ConnectedApp
 from crmsync.crms.salesforce.sandbox.org import INTEGRATION_USER
+from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.errors import ConfigError
-from crmsync.settings import SalesforceSettings, load_settings
+from crmsync.settings import load_settings
 from tests.hubspot_fixtures import DEFS, fast_retry
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_cli import run

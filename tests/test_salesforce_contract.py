@@ -268,7 +268,7 @@ def test_password_flow_single_patch_and_limit_header() -> None:
     from pydantic import SecretStr
 
     from crmsync.crms.salesforce.connector import SalesforceConnector
-    from crmsync.settings import SalesforceSettings
+    from crmsync.crms.salesforce.settings import SalesforceSettings
 
     with salesforce(3) as (app, url):
         app.org.credentials = {"username": "integration@acme.test", "password": "pw" + "TOKEN"}

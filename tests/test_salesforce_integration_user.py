@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from crmsync.crms.salesforce.connector import OBJECT_ACCESS, SalesforceConnector, UnknownUser
 from crmsync.crms.salesforce.sandbox.org import INTEGRATION_USER
-from crmsync.settings import SalesforceSettings
+from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.store import Store
 from crmsync.sync import SyncPass
 from tests.hubspot_fixtures import DEFS, SEED_NOW

@@ -42,10 +42,10 @@ from crmsync.crms.hubspot.mapping import (
     numeric_key,
     property_specs,
 )
+from crmsync.crms.hubspot.settings import HubSpotSettings
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import AuthError, FatalError, RecordError, RetriableError
 from crmsync.model import Activity, Check, Contact, Deal, ObjectType, OwnerTask, WriteBack, WriteResult
-from crmsync.settings import HubSpotSettings
 
 T = TypeVar("T")
 log = logging.getLogger("crmsync.hubspot")

@@ -7,6 +7,7 @@ from crmsync.connectors.base import Connector
 from crmsync.connectors.crm import Crm, Feeds, Sandbox, SandboxOptions, Webhooks
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.crms.hubspot.connector import HubSpotConnector
+from crmsync.crms.hubspot.settings import HubSpotSettings
 from crmsync.definitions import LoadedDefinitions
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import CrmsyncError
@@ -14,7 +15,7 @@ from crmsync.settings import Settings
 
 
 def _build(settings: Settings, definitions: LoadedDefinitions, retry: RetryPolicy | None) -> Connector:
-    return HubSpotConnector(settings.hubspot, definitions.definitions.mappings.hubspot, retry=retry)
+    return HubSpotConnector(HubSpotSettings.of(settings), definitions.definitions.mappings.hubspot, retry=retry)
 
 
 def _sandbox(options: SandboxOptions, mapping: CrmMapping) -> Sandbox:
@@ -38,7 +39,7 @@ def _feeds(mapping: CrmMapping, connector: Connector | None) -> Feeds | None:
 
 
 def _webhooks(settings: Settings) -> Webhooks | None:
-    hubspot = settings.hubspot
+    hubspot = HubSpotSettings.of(settings)
     if hubspot.app_secret is None:
         return None
     return Webhooks(hubspot.app_secret.get_secret_value(), hubspot.webhook_dedupe_days, hubspot.webhook_url)
@@ -49,7 +50,7 @@ CRM = Crm(
     label="HubSpot",
     records="contacts",
     settings_hint="CRMSYNC_HUBSPOT__ACCESS_TOKEN",
-    configured=lambda settings: settings.hubspot.access_token is not None,
+    configured=lambda settings: HubSpotSettings.of(settings).access_token is not None,
     not_configured="HubSpot is not configured: set CRMSYNC_HUBSPOT__ACCESS_TOKEN",
     build=_build,
     sandbox=_sandbox,

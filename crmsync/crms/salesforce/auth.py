@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.errors import ConfigError
 from crmsync.files import UnreadableFile, read_limited
-from crmsync.settings import SalesforceSettings
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 LOGIN_HOSTS = {"login.salesforce.com", "test.salesforce.com"}

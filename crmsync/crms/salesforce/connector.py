@@ -60,10 +60,10 @@ from crmsync.crms.salesforce.mapping import (
     soql_time,
     to_deal,
 )
+from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import AuthError, CrmsyncError, FatalError, RecordError, RetriableError
 from crmsync.model import Activity, Check, Contact, Deal, LeadStatus, OwnerTask, WriteBack, WriteResult
-from crmsync.settings import SalesforceSettings
 
 T = TypeVar("T")
 log = logging.getLogger("crmsync.salesforce")

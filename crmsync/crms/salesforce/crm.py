@@ -8,6 +8,7 @@ from crmsync.connectors.crm import Crm, Feeds, Sandbox, SandboxOptions
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.crms.salesforce.connector import SalesforceConnector
 from crmsync.crms.salesforce.guard import install_guard
+from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.definitions import LoadedDefinitions
 from crmsync.definitions.schema import CrmMapping
 from crmsync.settings import Settings
@@ -15,13 +16,13 @@ from crmsync.settings import Settings
 
 def _configured(settings: Settings) -> bool:
     """An instance URL with an access token, or what the token endpoint needs to issue one."""
-    sf = settings.salesforce
+    sf = SalesforceSettings.of(settings)
     return bool((sf.instance_url and sf.access_token) or sf.username or sf.client_id)
 
 
 def _build(settings: Settings, definitions: LoadedDefinitions, retry: RetryPolicy | None) -> Connector:
     d = definitions.definitions
-    return SalesforceConnector(settings.salesforce, d.mappings.salesforce, retry=retry,
+    return SalesforceConnector(SalesforceSettings.of(settings), d.mappings.salesforce, retry=retry,
                                fit_industries=d.fit.industries,
                                scored_sources=[v for r in d.engagement.property_points if r.field == "source"
                                                for v in r.values])
@@ -56,6 +57,6 @@ CRM = Crm(
     build=_build,
     sandbox=_sandbox,
     feeds=_feeds,
-    poll_seconds=lambda settings: settings.salesforce.poll_seconds,
+    poll_seconds=lambda settings: SalesforceSettings.of(settings).poll_seconds,
     guard=_guard,
 )
