@@ -8,10 +8,12 @@ mapping or reason code that points at a stage that does not exist.
 from __future__ import annotations
 
 from datetime import date, time
-from typing import Annotated, Literal
+from importlib import import_module
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from crmsync.crms import CRMS
 from crmsync.definitions.patterns import compile_pattern
 from crmsync.model import ActivityKind, LeadStatus, Stage
 
@@ -389,18 +391,19 @@ class CrmMapping(Strict):
         return self
 
 
-PIPELINE_FIELD_DEFAULTS = {
-    "hubspot": {"opportunity_at": "crmsync_opportunity_at", "customer_at": "crmsync_customer_at",
-                "skipped_gate": "crmsync_skipped_gate"},
-    "salesforce": {"opportunity_at": "CRMSync_Opportunity_At__c", "customer_at": "CRMSync_Customer_At__c",
-                   "skipped_gate": "CRMSync_Skipped_Gate__c"},
-}
-"""Fields added after the first governed version: a definitions file written before them still loads."""
+def _field_defaults(crm: str) -> dict[str, str]:
+    """`FIELD_DEFAULTS` of the CRM's package (crmsync/crms/<crm>/__init__.py), if any: its mapping's
+    fields added after the first governed version, so a definitions file written before them still loads."""
+    defaults: dict[str, str] = getattr(import_module(f"crmsync.crms.{crm}"), "FIELD_DEFAULTS", {})
+    return defaults
 
 
-class Mappings(Strict):
-    hubspot: CrmMapping
-    salesforce: CrmMapping
+FIELD_DEFAULTS: dict[str, dict[str, str]] = {crm: _field_defaults(crm) for crm in CRMS}
+
+
+class _Mappings(Strict):
+    """`mappings`: one required `CrmMapping` per name in `crmsync.crms.CRMS` (fields added below), so a
+    misspelt CRM gets the loader's "did you mean" and a file without a known CRM's mapping does not load."""
 
     @model_validator(mode="before")
     @classmethod
@@ -408,11 +411,20 @@ class Mappings(Strict):
         if not isinstance(data, dict):
             return data
         out = dict(data)
-        for crm, defaults in PIPELINE_FIELD_DEFAULTS.items():
+        for crm, defaults in FIELD_DEFAULTS.items():
             mapping = out.get(crm)
             if isinstance(mapping, dict) and isinstance(mapping.get("fields"), dict):
                 out[crm] = {**mapping, "fields": {**defaults, **mapping["fields"]}}
         return out
+
+
+# mypy sees no CRM field: `Crm.mapping(definitions)` is the one place reading a CRM's mapping, by name.
+if TYPE_CHECKING:
+    class Mappings(_Mappings):
+        pass
+else:
+    Mappings = create_model("Mappings", __base__=_Mappings, __doc__=_Mappings.__doc__,
+                            **{crm: (CrmMapping, ...) for crm in CRMS})
 
 
 # --- the file ------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from crmsync.settings import Settings
 
 
 def _build(settings: Settings, definitions: LoadedDefinitions, retry: RetryPolicy | None) -> Connector:
-    return HubSpotConnector(HubSpotSettings.of(settings), definitions.definitions.mappings.hubspot, retry=retry)
+    return HubSpotConnector(HubSpotSettings.of(settings), CRM.mapping(definitions.definitions), retry=retry)
 
 
 def _sandbox(options: SandboxOptions, mapping: CrmMapping) -> Sandbox:

@@ -22,7 +22,7 @@ def _configured(settings: Settings) -> bool:
 
 def _build(settings: Settings, definitions: LoadedDefinitions, retry: RetryPolicy | None) -> Connector:
     d = definitions.definitions
-    return SalesforceConnector(SalesforceSettings.of(settings), d.mappings.salesforce, retry=retry,
+    return SalesforceConnector(SalesforceSettings.of(settings), CRM.mapping(d), retry=retry,
                                fit_industries=d.fit.industries,
                                scored_sources=[v for r in d.engagement.property_points if r.field == "source"
                                                for v in r.values])

@@ -32,7 +32,9 @@ stores when the value comes from its own industry options."""
 def install_crmsync_properties(portal: Portal, mapping: CrmMapping | None = None) -> None:
     """What `crmsync setup` creates, as if an admin had run it (default definitions unless given)."""
     if mapping is None:
-        mapping = load_definitions(DEFAULT_DEFINITIONS).definitions.mappings.hubspot
+        from crmsync.crms.hubspot.crm import CRM  # the registration reads the mapping
+
+        mapping = CRM.mapping(load_definitions(DEFAULT_DEFINITIONS).definitions)
     portal.groups["contacts"][CRMSYNC_GROUP] = {"name": CRMSYNC_GROUP, "label": "crmsync", "displayOrder": -1,
                                                 "archived": False}
     portal.groups["tasks"][CRMSYNC_GROUP] = dict(portal.groups["contacts"][CRMSYNC_GROUP])

@@ -33,7 +33,10 @@ KINDS = {"DateTime": "datetime", "Number": "double", "Checkbox": "boolean", "Lon
 
 def install_custom_fields(org: Org, mapping: CrmMapping | None = None, *, grant: bool = True) -> None:
     """The fields `crmsync setup` creates, as if it had run (and, with `grant`, its permission set)."""
-    mapping = mapping or load_definitions(DEFAULT_DEFINITIONS).definitions.mappings.salesforce
+    if mapping is None:
+        from crmsync.crms.salesforce.crm import CRM  # the registration reads the mapping
+
+        mapping = CRM.mapping(load_definitions(DEFAULT_DEFINITIONS).definitions)
     on = [("Lead", field) for field in custom_fields(mapping)] + \
         [("Contact", field) for field in contact_fields(mapping)]
     wanted = [f"{sobject}.{name}" for sobject, (name, _) in on] + ["Task.CRMSync_Task_Key__c"]
