@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from crmsync.connectors import feeds
 from crmsync.connectors.feeds import rules_check, unfed
+from crmsync.crms.hubspot import crm as hubspot_crm
+from crmsync.crms.salesforce import crm as salesforce_crm
 from crmsync.model import ActivityKind
 from tests.builders import DEFAULT_DEFINITIONS
 from tests.hubspot_fixtures import DEFS, TOKEN, hubspot
@@ -43,18 +44,18 @@ def test_doctor_lists_the_rules_a_hubspot_portal_never_feeds_at_its_tier(tier: s
 def test_a_salesforce_mapping_without_campaign_types_never_feeds_webinars() -> None:
     mapping = D.mappings.salesforce.model_copy(update={"campaign_types": {}})
     definitions = D.model_copy(update={"mappings": D.mappings.model_copy(update={"salesforce": mapping})})
-    never = unfed(definitions, [feeds.salesforce(mapping)])
+    never = unfed(definitions, [salesforce_crm.fed(mapping)])
     assert set(never) == {ActivityKind.PAGE_VIEW, ActivityKind.EMAIL_OPEN, ActivityKind.EMAIL_CLICK,
                           ActivityKind.WEBINAR, ActivityKind.FORM_SUBMISSION}
     assert never[ActivityKind.WEBINAR] == ["webinar_attended"]
-    assert set(unfed(D, [feeds.salesforce(D.mappings.salesforce)])) == {
+    assert set(unfed(D, [salesforce_crm.fed(D.mappings.salesforce)])) == {
         ActivityKind.PAGE_VIEW, ActivityKind.EMAIL_OPEN, ActivityKind.EMAIL_CLICK}  # the default maps Web Form, Webinar
-    check = rules_check("salesforce", definitions, feeds.salesforce(mapping))
+    check = rules_check("salesforce", definitions, salesforce_crm.fed(mapping))
     assert "never fed: demo_request, trial_signup" in check.detail
 
 
 def test_both_crms_together_feed_every_default_rule() -> None:
-    assert unfed(D, [feeds.hubspot(), feeds.salesforce(D.mappings.salesforce)]) == {}
+    assert unfed(D, [hubspot_crm.fed(), salesforce_crm.fed(D.mappings.salesforce)]) == {}
 
 
 def test_validate_notes_the_rules_no_configured_crm_reads() -> None:

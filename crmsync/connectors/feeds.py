@@ -1,50 +1,18 @@
-"""Which activity kinds each connector can feed the engagement rules, in one place.
+"""What the engagement rules need fed, against what each connector reads.
 
-Each CRM's registration (`Crm.feeds`) answers with one of these. `crmsync definitions validate`
+Each CRM's registration (`Crm.feeds`) says which activity kinds its connector reads (a `Feeds`, kept in
+its package's crm.py, true to its connector's `activities`). `crmsync definitions validate`
 notes the rules no configured CRM feeds at all; `crmsync doctor` says, per connected CRM, which rules
 it never feeds and which it feeds only in part (HubSpot below Enterprise: page views and forms from
-contact property history). Keep this table true to what the
-connectors read (crmsync/crms/hubspot/connector.py `activities`, crms/salesforce/connector.py `activities`).
+contact property history).
 """
 
 from __future__ import annotations
 
 from crmsync.connectors.crm import Feeds
-from crmsync.definitions.schema import CrmMapping, Definitions
+from crmsync.definitions.schema import Definitions
 from crmsync.model import ActivityKind as K
 from crmsync.model import Check
-
-HUBSPOT: dict[K, str] = {
-    K.CALL: "calls", K.EMAIL: "emails", K.MEETING: "meetings",
-    K.EMAIL_OPEN: "hs_email_last_open_date history", K.EMAIL_CLICK: "hs_email_last_click_date history",
-    K.PAGE_VIEW: "the events API (e_visited_page)", K.FORM_SUBMISSION: "the events API (form submission events)",
-}
-"""What the HubSpot connector reads on an Enterprise portal (engagements, property history, events API)."""
-HUBSPOT_BELOW_ENTERPRISE: dict[K, str] = {
-    K.PAGE_VIEW: "only the last page seen (hs_analytics_last_url history), no events API below Enterprise",
-    K.FORM_SUBMISSION: "only the recent conversion (recent_conversion_event_name history), no events API "
-                       "below Enterprise",
-}
-"""Kinds a portal without the events API feeds only in part: each change of one property is one activity."""
-SALESFORCE: dict[K, str] = {
-    K.CALL: "Tasks", K.EMAIL: "Tasks", K.MEETING: "Events", K.CAMPAIGN_RESPONSE: "campaign members who responded",
-}
-"""What the Salesforce connector reads; responses also feed the kinds the mapping's `campaign_types` name."""
-
-
-def hubspot(*, events: bool = True) -> Feeds:
-    """What the HubSpot connector reads; `events`: the portal has the events API (Enterprise)."""
-    if events:
-        return Feeds(HUBSPOT)
-    return Feeds({**HUBSPOT, **HUBSPOT_BELOW_ENTERPRISE}, frozenset(HUBSPOT_BELOW_ENTERPRISE))
-
-
-def salesforce(mapping: CrmMapping) -> Feeds:
-    """What the Salesforce connector reads, with the kinds the mapping's campaign types name."""
-    found = dict(SALESFORCE)
-    for campaign_type, kind in mapping.campaign_types.items():
-        found.setdefault(kind, f"responses to {campaign_type!r} campaigns")
-    return Feeds(found)
 
 
 def rules_by_kind(definitions: Definitions) -> dict[K, list[str]]:

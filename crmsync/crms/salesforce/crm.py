@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from crmsync.connectors import feeds
 from crmsync.connectors.base import Connector
 from crmsync.connectors.crm import Crm, Feeds, Sandbox, SandboxOptions
 from crmsync.connectors.retry import RetryPolicy
@@ -11,6 +10,7 @@ from crmsync.crms.salesforce.guard import install_guard
 from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.definitions import LoadedDefinitions
 from crmsync.definitions.schema import CrmMapping
+from crmsync.model import ActivityKind as K
 from crmsync.settings import Settings
 
 
@@ -42,8 +42,23 @@ def _guard(connector: Connector) -> list[str]:
     return install_guard(connector)
 
 
+READS: dict[K, str] = {
+    K.CALL: "Tasks", K.EMAIL: "Tasks", K.MEETING: "Events", K.CAMPAIGN_RESPONSE: "campaign members who responded",
+}
+"""What the connector reads (keep it true to `SalesforceConnector.activities`); responses also feed the
+kinds the mapping's `campaign_types` name."""
+
+
+def fed(mapping: CrmMapping) -> Feeds:
+    """What the connector reads, with the kinds the mapping's campaign types name."""
+    found = dict(READS)
+    for campaign_type, kind in mapping.campaign_types.items():
+        found.setdefault(kind, f"responses to {campaign_type!r} campaigns")
+    return Feeds(found)
+
+
 def _feeds(mapping: CrmMapping, connector: Connector | None) -> Feeds:
-    return feeds.salesforce(mapping)
+    return fed(mapping)
 
 
 CRM = Crm(
