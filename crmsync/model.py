@@ -140,7 +140,10 @@ class Contact:
 
 
 class ObjectType(enum.StrEnum):
-    """The object a stream carries, in the store's keys (ids of different objects may be equal)."""
+    """The object a stream carries, in the store's keys (ids of different objects may be equal). A type
+    read beside contacts (`connectors.base.ObjectStream`) is a `LinkedObject`; adding one is a member
+    here, its stream and mapping in each CRM's connector, and one line in the connector's
+    `object_streams` (docs/architecture.md)."""
 
     CONTACT = "contact"
     """HubSpot contact, Salesforce Lead: what the engine decides."""
@@ -149,13 +152,15 @@ class ObjectType(enum.StrEnum):
 
 
 @dataclass(slots=True)
-class Deal:
-    """A HubSpot deal or Salesforce Opportunity, as the sync sees it (never decided, never written).
+class LinkedObject:
+    """An object read beside the contacts and linked to them (never decided, never written): a deal
+    today. The common columns are the ones a pipeline object has (those that do not apply stay None or
+    False); `fields` holds what is particular to a type, JSON-able.
 
-    `contact_ids` are the contact-stream records it belongs to: HubSpot's associated contact ids;
-    Salesforce's leads converted into it (`ConvertedOpportunityId`) and, through OpportunityContactRole,
-    the leads whose converted Contact holds a role on it. `stage` is the CRM's own stage value
-    (HubSpot `dealstage` id, Salesforce `StageName`); `is_closed` / `is_won` say where it ended.
+    `contact_ids` are the contact-stream records it belongs to. For deals: HubSpot's associated contact
+    ids; Salesforce's leads converted into it (`ConvertedOpportunityId`) and, through
+    OpportunityContactRole, the leads whose converted Contact holds a role on it. `stage` is the CRM's own
+    stage value (HubSpot `dealstage` id, Salesforce `StageName`); `is_closed` / `is_won` say where it ended.
     """
 
     id: str
@@ -172,6 +177,11 @@ class Deal:
     is_won: bool = False
     owner_id: Any = None
     contact_ids: tuple[str, ...] = ()
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+Deal = LinkedObject
+"""A HubSpot deal or Salesforce Opportunity (object type `deal`)."""
 
 
 class ActivityKind(enum.StrEnum):

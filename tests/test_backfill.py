@@ -21,7 +21,7 @@ from crmsync.store import Store, aware
 from crmsync.store.schema import cursors
 from crmsync.sync import SyncPass
 from crmsync.sync.pipeline import backfill_stream, events_stream
-from crmsync.sync.window import ROLLOUT_NOTE, deals_stream
+from crmsync.sync.window import ROLLOUT_NOTE, object_stream
 from tests.faultproxy import Fault, FaultProxy
 from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, connector, hubspot
 from tests.test_hubspot_deals import create_deal
@@ -116,7 +116,7 @@ def test_a_backfill_failed_in_its_deal_stream_resumes_there_on_the_same_window(d
                 kind="backfill", since=SINCE, stream=stream)
         failed = store.runs(1)[0]
         assert failed["outcome"] == "failed" and failed["counts"]["pulled"] == CONTACTS
-        assert store.unfinished("hubspot", deals_stream(stream)) == (started, None)
+        assert store.unfinished("hubspot", object_stream(stream, "deals")) == (started, None)
 
         read_from = len(proxy.log)
         again = SyncPass(store, connector(proxy.url), DEFS, clock=lambda: later).run(
@@ -128,7 +128,7 @@ def test_a_backfill_failed_in_its_deal_stream_resumes_there_on_the_same_window(d
         # (a search the sandbox refuses with 429, its per-second limit met with the first pass, is retried)
         assert set(searches) == {"/crm/v3/objects/tasks/search", "/crm/v3/objects/deals/search"}  # retries aside
         assert [d["deal_id"] for d in store.deals("hubspot")] == [deal]
-        for done in (stream, deals_stream(stream)):
+        for done in (stream, object_stream(stream, "deals")):
             assert store.unfinished("hubspot", done) == (None, None) and store.cursor("hubspot", done) == started
         store.close()
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from crmsync.connectors.base import ActivityStreams, Connector, DealStream, DeletedList, EventStream
+from crmsync.connectors.base import ActivityStreams, Connector, DeletedList, EventStream, ObjectStreams
 from crmsync.store import Store
 from crmsync.sync import SyncPass
 from tests.hubspot_fixtures import DEFS, SEED_NOW, connector, hubspot
 from tests.salesforce_fixtures import salesforce, sf_connector
 
-CAPABILITIES = (EventStream, DeletedList, ActivityStreams, DealStream)
+CAPABILITIES = (EventStream, DeletedList, ActivityStreams, ObjectStreams)
 
 
 def has(conn: Connector) -> set[str]:
@@ -26,8 +26,8 @@ def streams(store: Store, crm: str) -> set[str]:
 
 def test_each_connector_has_only_the_capabilities_of_its_crm(tmp_path: Path) -> None:
     with hubspot(5) as (_, hubspot_url), salesforce(5) as (_, salesforce_url):
-        assert has(connector(hubspot_url)) == {"EventStream", "DeletedList", "DealStream"}
-        assert has(sf_connector(salesforce_url)) == {"ActivityStreams", "DealStream"}
+        assert has(connector(hubspot_url)) == {"EventStream", "DeletedList", "ObjectStreams"}
+        assert has(sf_connector(salesforce_url)) == {"ActivityStreams", "ObjectStreams"}
 
 
 def test_a_pass_keeps_cursors_only_for_the_streams_its_crm_offers(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from hubspot.crm.deals import SimplePublicObjectInputForCreate as DealCreate
 from hubspot.crm.deals.exceptions import ApiException
 from urllib3.util.retry import Retry
 
-from crmsync.connectors.base import DealStream
+from crmsync.connectors.base import ObjectStreams
 from crmsync.model import Deal, ObjectType
 from tests.hubspot_fixtures import SEED_NOW, TOKEN, connector, hubspot
 
@@ -42,7 +42,7 @@ def pulled(url: str, **options: object) -> tuple[list[Deal], list[str], list[str
     """Every deal of the window, the errors' ids and each page's resume key."""
     deals, errors, keys = [], [], []
     for page in connector(url).pull_deals(BEFORE, AFTER, **options):  # type: ignore[arg-type]
-        deals += page.deals
+        deals += page.objects
         errors += [e.record_id for e in page.errors]
         keys.append(page.resume_key)
     return deals, errors, keys
@@ -54,7 +54,7 @@ def test_a_rep_creates_a_deal_and_wins_it_and_the_pull_sees_both_steps() -> None
         client = rep(url)
         deal_id = create_deal(client, [second, first], amount="24000.50", deal_currency_code="EUR",
                               closedate="2026-12-31T00:00:00Z", hubspot_owner_id="77")
-        assert isinstance(connector(url), DealStream)
+        assert isinstance(connector(url), ObjectStreams)
 
         (deal,), errors, _ = pulled(url)
         assert errors == [] and deal.id == deal_id and deal.crm == "hubspot"
@@ -97,7 +97,7 @@ def test_the_pull_pages_by_id_resumes_after_a_page_and_reads_only_the_window() -
         calls = app.call_counts()
         assert calls["objects.search"] >= 3 and calls["associations.batch_read"] >= 3
         outside = list(connector(url).pull_deals(AFTER, AFTER + timedelta(days=1)))
-        assert [p.deals for p in outside] == [[]]
+        assert [p.objects for p in outside] == [[]]
 
 
 def test_a_deal_with_many_contacts_gets_them_all_through_association_paging() -> None:

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from crmsync.connectors.base import DealStream
+from crmsync.connectors.base import ObjectStreams
 from crmsync.crms.salesforce.connector import SalesforceConnector
 from crmsync.model import Deal
 from tests.hubspot_fixtures import SEED_NOW
@@ -28,7 +28,7 @@ def deals(conn: SalesforceConnector, after: str | None = None) -> tuple[dict[str
     errors: list[str] = []
     deleted: list[str] = []
     for page in conn.pull_deals(SINCE, UNTIL, after):
-        found |= {d.id: d for d in page.deals}
+        found |= {d.id: d for d in page.objects}
         errors += [e.record_id for e in page.errors]
         deleted += page.deleted
     return found, errors, deleted
@@ -49,7 +49,7 @@ def unconverted(app: object, count: int) -> list[str]:
 def test_opportunities_are_a_deal_stream_linked_to_their_leads() -> None:
     with salesforce(20) as (app, url):
         conn = sf_connector(url)
-        assert isinstance(conn, DealStream)
+        assert isinstance(conn, ObjectStreams)
         first, second = unconverted(app, 2)
         one = post(url, f"/__sandbox/leads/{first}/convert")
         two = post(url, f"/__sandbox/leads/{second}/convert")

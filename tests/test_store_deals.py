@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
-from crmsync.model import Deal
+from crmsync.model import Deal, ObjectType
 from crmsync.store import Store
 from crmsync.store import schema as t
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+DEAL = ObjectType.DEAL
+
+
+def save(store: Store, c: Connection, crm: str, deals: list[Deal]) -> list[str]:
+    return store.save_objects(c, crm, deals, NOW, object_type=DEAL)
 
 
 def links(store: Store, crm: str) -> list[tuple[str, str]]:
@@ -32,14 +37,14 @@ def contact(store: Store, record_id: str, skipped_gate: str | None) -> None:
 def test_deals_are_upserted_with_their_contact_links(database_url: str) -> None:
     store = Store.open(database_url)
     with store.transaction() as c:
-        store.save_deals(c, "hubspot", [Deal("d1", name="Acme", stage="appointmentscheduled", amount="1,200.50",
+        save(store, c, "hubspot", [Deal("d1", name="Acme", stage="appointmentscheduled", amount="1,200.50",
                                              currency="EUR", close_date="2026-04-30", created_at="1767225600000",
-                                             contact_ids=("101", "102"))], NOW)
+                                             contact_ids=("101", "102"))])
     with store.transaction() as c:  # read again: replaced, links too
-        store.save_deals(c, "hubspot", [Deal("d1", name="Acme renewal", stage="closedwon", amount=1300,
+        save(store, c, "hubspot", [Deal("d1", name="Acme renewal", stage="closedwon", amount=1300,
                                              is_closed=True, is_won=True, contact_ids=("102",)),
-                                        Deal("d2", contact_ids=("102", "102"))], NOW)
-        store.save_deals(c, "salesforce", [Deal("d1", contact_ids=("101",))], NOW)
+                                        Deal("d2", contact_ids=("102", "102"))])
+        save(store, c, "salesforce", [Deal("d1", contact_ids=("101",))])
     first = store.deals("hubspot")[0]
     assert (first["deal_id"], first["name"], first["stage"], first["amount"], first["is_won"]) == (
         "d1", "Acme renewal", "closedwon", 1300.0, True)
@@ -49,7 +54,7 @@ def test_deals_are_upserted_with_their_contact_links(database_url: str) -> None:
     assert store.deals("hubspot")[1]["contact_ids"] == ["102"]  # a repeated link is kept once
     assert links(store, "salesforce") == [("101", "d1")]
 
-    assert store.forget_deals("hubspot", ["d1", "d9"]) == 1
+    assert store.forget_objects("hubspot", ["d1", "d9"], object_type=DEAL) == 1
     assert [d["deal_id"] for d in store.deals("hubspot")] == ["d2"]
     assert links(store, "hubspot") == [("102", "d2")]
     assert links(store, "salesforce") == [("101", "d1")]  # the other CRM's deal with the same id stays
@@ -58,7 +63,7 @@ def test_deals_are_upserted_with_their_contact_links(database_url: str) -> None:
 def test_an_erased_contact_leaves_the_deals_it_belonged_to(database_url: str) -> None:
     store = Store.open(database_url)
     with store.transaction() as c:
-        store.save_deals(c, "hubspot", [Deal("d1", contact_ids=("101", "102")), Deal("d2", contact_ids=("101",))], NOW)
+        save(store, c, "hubspot", [Deal("d1", contact_ids=("101", "102")), Deal("d2", contact_ids=("101",))])
     assert store.held("hubspot", ["101", "103"]) == ["101"]  # a link is something kept about the record
     assert store.forget("hubspot", "101")["deal_contacts"] == 2
     assert store.held("hubspot", ["101"]) == []
@@ -72,7 +77,7 @@ def test_hostile_deal_values_are_stored_safely_or_not_at_all(database_url: str) 
                    currency="EUR" * 10, close_date="9999-12-31T23:59:59-01:00", created_at=NOW.replace(tzinfo=None),
                    updated_at="yesterday", owner_id=12345, contact_ids=("101", "y" * 65, "\x00"))
     with store.transaction() as c:
-        refused = store.save_deals(c, "hubspot", [hostile, Deal(""), Deal("z" * 65)], NOW)
+        refused = save(store, c, "hubspot", [hostile, Deal(""), Deal("z" * 65)])
     assert refused == ["", "z" * 64]
     (deal,) = store.deals("hubspot")
     assert deal["name"].startswith("Acme \\ud800 \\x00 ") and len(deal["name"]) == 1000
@@ -87,17 +92,17 @@ def test_the_contract_counts_open_or_won_deals_of_records_that_skipped_the_gate(
     contact(store, "102", "")  # documented
     contact(store, "103", None)
     with store.transaction() as c:
-        store.save_deals(c, "hubspot", [
+        save(store, c, "hubspot", [
             Deal("open", amount=1000, contact_ids=("101", "102")),
             Deal("won", amount="250.5", is_closed=True, is_won=True, contact_ids=("101",)),
             Deal("lost", amount=9999, is_closed=True, contact_ids=("101",)),
             Deal("documented", amount=7, contact_ids=("102", "103")),
             Deal("unlinked", amount=7),
             Deal("no amount", contact_ids=("101",)),
-        ], NOW)
-        store.save_deals(c, "salesforce", [Deal("open", amount=5, contact_ids=("101",))], NOW)  # no such record
+        ])
+        save(store, c, "salesforce", [Deal("open", amount=5, contact_ids=("101",))])  # no such record
     figures = store.contract(NOW)
     assert figures["skipped_gates"] == 1
     assert (figures["skipped_gate_deals"], figures["skipped_gate_amount"]) == (3, 1250.5)
-    store.forget_deals("hubspot", ["won"])
+    store.forget_objects("hubspot", ["won"], object_type=DEAL)
     assert (store.contract(NOW)["skipped_gate_deals"], store.contract(NOW)["skipped_gate_amount"]) == (2, 1000.0)

@@ -3,7 +3,8 @@
 `Connector` is what every CRM has. What only some CRMs have is a capability of its own, a
 runtime-checkable protocol the pass checks with `isinstance` (a CRM without one implements nothing
 for it): `EventStream` (activities offered only as a stream), `DeletedList` (a list of deleted
-records, by object type), `ActivityStreams` (activities that change without their record) and `DealStream` (deals).
+records, by object type), `ActivityStreams` (activities that change without their record) and
+`ObjectStreams` (objects read beside the contacts and linked to them: deals).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from crmsync.errors import RecordError
-from crmsync.model import Activity, Check, Contact, Deal, ObjectType, OwnerTask, WriteBack, WriteResult
+from crmsync.model import Activity, Check, Contact, LinkedObject, ObjectType, OwnerTask, WriteBack, WriteResult
 
 
 @dataclass
@@ -99,7 +100,7 @@ class DeletedList(Protocol):
     """A CRM that lists its deleted records apart from any window (HubSpot: archived contacts and
     deals, which its search never returns): once a day the pass erases the contacts the store holds and
     drops the deals it keeps (crmsync.sync.erasure). A CRM whose pulls find their deleted records
-    themselves (Salesforce's queryAll windows, `PulledPage.deleted`, `DealPage.deleted`) does not have it."""
+    themselves (Salesforce's queryAll windows, `PulledPage.deleted`, `ObjectPage.deleted`) does not have it."""
 
     def deleted(self) -> Iterator[tuple[ObjectType, list[str]]]:
         """Pages of ids the CRM lists as deleted, each with the object type it lists."""
@@ -122,22 +123,38 @@ class ActivityStreams(Protocol):
 
 
 @dataclass
-class DealPage:
-    """One page of a deal pull: the deals that mapped, the ones that did not (to quarantine under
-    object type `deal`), where to resume, and deals the pull found deleted."""
+class ObjectPage:
+    """One page of an object stream: the objects that mapped, the ones that did not (to quarantine under
+    the stream's object type), where to resume, and objects the pull found deleted."""
 
-    deals: list[Deal] = field(default_factory=list)
+    objects: list[LinkedObject] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
     resume_key: str | None = None
     deleted: list[str] = field(default_factory=list)
 
 
-@runtime_checkable
-class DealStream(Protocol):
-    """A CRM whose deals (HubSpot deals, Salesforce Opportunities) are read as a stream of their own,
-    on the cursor `deals`: stored under object type `deal`, and the contacts they name re-decided."""
+PullObjects = Callable[[datetime, datetime, str | None], Iterator[ObjectPage]]
+"""(since, until, after_key): the objects created or changed in [since, until), in pages (any order: the
+cursor moves a whole window at a time); `after_key` resumes after a page's `resume_key`."""
 
-    def pull_deals(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[DealPage]:
-        """Deals created or changed in [since, until), in pages (any order: the cursor moves a whole
-        window at a time); `after_key` resumes after a page's `resume_key`."""
-        ...
+
+@dataclass(frozen=True)
+class ObjectStream:
+    """One object type a CRM reads beside its contacts: stored under `object_type` on the cursor `name`
+    (beside the live `contacts`; `<backfill cursor>:<name>` beside a backfill's), linked to the contacts
+    its objects name, which are re-decided when `redecide`; read every `every` (zero: every pass)."""
+
+    object_type: ObjectType
+    name: str
+    pull: PullObjects
+    redecide: bool = True
+    every: timedelta = timedelta(0)
+
+
+@runtime_checkable
+class ObjectStreams(Protocol):
+    """A CRM that reads objects beside its contacts (HubSpot deals, Salesforce Opportunities), each
+    stream on its own cursor (crmsync.sync.pull `Pull.objects`)."""
+
+    @property
+    def object_streams(self) -> tuple[ObjectStream, ...]: ...

@@ -23,10 +23,12 @@ DATES = ("close_date", "created_at", "modified_at", "updated_at")
 
 
 class Deals(StoreBase):
-    def save_deals(self, c: Connection, crm: str, deals: list[Deal], now: datetime) -> list[str]:
+    def save_objects(self, c: Connection, crm: str, deals: list[Deal], now: datetime, *,
+                     object_type: ObjectType) -> list[str]:
         """Upsert deals (a deal read again replaces what was kept, its contact links too). A deal whose id
         is empty or longer than 64 characters is left out; their ids (storable, cut) are returned for
         the caller to quarantine."""
+        _deals_only(object_type)
         refused = [_text(deal.id, 64) or "" for deal in deals if not storable_id(deal.id)]
         rows = list({row["deal_id"]: row for row in (_row(crm, deal, now) for deal in deals if storable_id(deal.id))}
                     .values())
@@ -49,8 +51,9 @@ class Deals(StoreBase):
         with self.engine.connect() as c:
             return [_read(row) for row in c.execute(query).mappings()]
 
-    def forget_deals(self, crm: str, ids: list[str]) -> int:
+    def forget_objects(self, crm: str, ids: list[str], *, object_type: ObjectType) -> int:
         """Drop these deals (deleted in the CRM) and their links; how many were kept."""
+        _deals_only(object_type)
         dropped = 0
         with self.transaction() as c:
             for chunk in chunks(list(dict.fromkeys(ids)), 500):
@@ -64,6 +67,11 @@ class Deals(StoreBase):
         for chunk in chunks(deal_ids, 500):
             c.execute(t.deal_contacts.delete().where(t.deal_contacts.c.crm == crm,
                                                      t.deal_contacts.c.deal_id.in_(chunk)))
+
+
+def _deals_only(object_type: ObjectType) -> None:
+    if object_type is not ObjectType.DEAL:
+        raise ValueError(f"no table keeps objects of type {object_type!r}")
 
 
 def unlink_contact(c: Connection, crm: str, contact_id: str) -> int:

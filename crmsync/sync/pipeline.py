@@ -86,11 +86,11 @@ class SyncPass:
                 self.flush(report)
             # The connector's streams, each on its own cursor, moved with its last page: the records
             # (with the activities only offered as a stream), then, where the CRM has them, its activity
-            # streams and its deals (the contacts they name that this pass did not decide re-decided).
+            # streams and its object streams (the contacts their objects name that this pass did not decide re-decided).
             decided = self.pull.contacts(report, window, between=lambda: self._between(report))
             if decided is not None:
                 self.pull.activity_changes(report, window, decided)
-                if not self.pull.deals(report, window, decided, between=lambda: self._between(report)):
+                if not self.pull.objects(report, window, decided, between=lambda: self._between(report)):
                     decided = None
             if self._writes_enabled:
                 self.flush(report)

@@ -4,9 +4,9 @@ The contacts stream (or a backfill's own cursor) is read from its cursor minus a
 updates are caught, records seen twice are harmless) to the bound fixed when the pass starts; the
 activities a CRM offers only as a stream (`EventStream`) are stored first, on `<stream>:events`; where activities
 change without their record (`ActivityStreams`), each activity stream is read on its own cursor; where
-the CRM has deals (`DealStream`), they are read on the cursor `deals`, stored, and the contacts they name
-re-decided. Every page is committed with its stream's state: a backfill's checkpoint with each page, the
-cursor with the stream's last page.
+the CRM reads objects beside its contacts (`ObjectStreams`: deals), each object stream is read on its own
+cursor, stored, and the contacts its objects name re-decided. Every page is committed with its stream's
+state: a backfill's checkpoint with each page, the cursor with the stream's last page.
 """
 
 from __future__ import annotations
@@ -15,8 +15,16 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from crmsync.connectors.base import ActivityStreams, Connector, DealPage, DealStream, EventStream, PulledPage
-from crmsync.model import Activity, ObjectType
+from crmsync.connectors.base import (
+    ActivityStreams,
+    Connector,
+    EventStream,
+    ObjectPage,
+    ObjectStream,
+    ObjectStreams,
+    PulledPage,
+)
+from crmsync.model import Activity
 from crmsync.store import Store
 from crmsync.store.deals import storable_id
 from crmsync.store.kinds import RunKind
@@ -24,7 +32,7 @@ from crmsync.sync import erasure
 from crmsync.sync.decide import Decider
 from crmsync.sync.report import PassReport
 from crmsync.sync.sanitize import activity_problem, storable
-from crmsync.sync.window import EPOCH, Mark, Window, deals_stream, events_stream, page_marks, with_last
+from crmsync.sync.window import EPOCH, Mark, Window, events_stream, object_stream, page_marks, with_last
 
 log = logging.getLogger("crmsync.sync")
 
@@ -44,14 +52,17 @@ class Pull:
         """`sync`: from the stream's cursor (minus the overlap) to now. `backfill`: exactly [since, until)
         on a cursor of its own (`backfill_stream`), so the live cursor does not move; without `until`,
         the upper bound is frozen the first time and an unfinished backfill resumes after its last
-        committed page. A backfill is unfinished until its deals are read too (`freeze`): one whose
-        records were read to their end resumes on its deal stream's frozen upper bound, its records done."""
+        committed page. A backfill is unfinished until its object streams are read too (`freeze`): one
+        whose records were read to their end resumes on the frozen upper bound of the object streams
+        left, its records done."""
         frozen, resume, records_done = None, None, False
         if kind == RunKind.BACKFILL:
             frozen, resume = self.store.unfinished(self.crm, stream)
-            if frozen is None and isinstance(self.connector, DealStream):
-                frozen, _ = self.store.unfinished(self.crm, deals_stream(stream))
-                records_done = frozen is not None
+            for beside in self._object_cursors(stream) if frozen is None else []:
+                frozen, _ = self.store.unfinished(self.crm, beside)
+                if frozen is not None:
+                    records_done = True
+                    break
         upper = until or frozen or self.clock()
         cursor = self.store.cursor(self.crm, stream)
         lower = since if since is not None else (cursor - self.overlap if cursor else EPOCH)
@@ -59,19 +70,25 @@ class Pull:
 
     def freeze(self, window: Window) -> None:
         """A backfill's window is fixed before its first page, in the cursor row of each of its streams
-        not frozen yet: the records' and, where the CRM has deals, the `:deals` sub-cursor's. Each stays
-        frozen until that stream is read to its end, so the backfill resumes with the same end until
-        its deals are read too."""
+        not frozen yet: the records' and each object stream's sub-cursor (`object_stream`). Each stays
+        frozen until that stream is read to its end, so the backfill resumes with the same end until its
+        objects are read too (one resuming its object streams freezes no finished one again)."""
         if window.kind != RunKind.BACKFILL or self.dry_run:
             return
         streams = [] if window.frozen else [window.stream]
-        deals = deals_stream(window.stream)
-        if isinstance(self.connector, DealStream) and self.store.unfinished(self.crm, deals)[0] is None:
-            streams.append(deals)
+        if not window.records_done:
+            streams += [cursor for cursor in self._object_cursors(window.stream)
+                        if self.store.unfinished(self.crm, cursor)[0] is None]
         if streams:
             with self.store.transaction() as c:
                 for stream in streams:
                     self.store.set_cursor(c, self.crm, stream, window.lower, upper_bound=window.upper)
+
+    def _object_cursors(self, stream: str) -> list[str]:
+        """The cursors of the connector's object streams beside a record stream (none without any)."""
+        if not isinstance(self.connector, ObjectStreams):
+            return []
+        return [object_stream(stream, spec.name) for spec in self.connector.object_streams]
 
     def contacts(self, report: PassReport, window: Window, *, between: Callable[[], bool]) -> set[str] | None:
         """The record stream, page by page; the ids decided, or None when `between` (called after each
@@ -160,65 +177,71 @@ class Pull:
         else:
             self._mark(marks)
 
-    def deals(self, report: PassReport, window: Window, decided: set[str], *, between: Callable[[], bool]) -> bool:
-        """The deal stream (`DealStream`), page by page, on its own cursor (`deals_stream`: from its cursor
-        minus the overlap to the pass's upper bound; where the CRM has activity streams, only when they are
-        due, every `activity_interval`; a backfill reads exactly its window on a cursor of its own,
-        resuming after its checkpoint). For each page, the contacts its deals name that this pass did
-        not decide yet are read and sent through the same decide / store / outbox path (a deal created for
-        an undocumented MQL gets its skipped gate flagged), then the deals are stored in one transaction
-        with the page's unmappable or refused deals quarantined under object type `deal` and, with the
-        last page, the stream's cursor. False when `between` (called after each page) said to stop."""
-        connector = self.connector
-        if not isinstance(connector, DealStream):
+    def objects(self, report: PassReport, window: Window, decided: set[str], *, between: Callable[[], bool]) -> bool:
+        """The connector's object streams (`ObjectStreams`), one after the other; False when `between`
+        (called after each page) said to stop."""
+        if not isinstance(self.connector, ObjectStreams):
             return True
-        stream = deals_stream(window.stream)
+        return all(self._objects(spec, report, window, decided, between=between)
+                   for spec in self.connector.object_streams)
+
+    def _objects(self, spec: ObjectStream, report: PassReport, window: Window, decided: set[str], *,
+                 between: Callable[[], bool]) -> bool:
+        """One object stream, page by page, on its own cursor (`object_stream`: from its cursor minus the
+        overlap to the pass's upper bound, when due: every `spec.every`; a backfill reads exactly its
+        window on a cursor of its own, resuming after its checkpoint, and skips a stream it finished
+        before). For each page, the contacts its objects name that this pass did not decide yet are read
+        and sent through the same decide / store / outbox path (`spec.redecide`: a deal created for an
+        undocumented MQL gets its skipped gate flagged), then the objects are stored in one transaction
+        with the page's unmappable or refused objects quarantined under `spec.object_type` and, with the
+        last page, the stream's cursor. False when `between` (called after each page) said to stop."""
+        stream = object_stream(window.stream, spec.name)
         backfill = window.kind == RunKind.BACKFILL
         lower, upper, resume = window.lower, window.upper, None
         if backfill:  # to the end frozen in its cursor row (`freeze`), after its checkpoint
             frozen, resume = self.store.unfinished(self.crm, stream)
+            if frozen is None and window.records_done:  # read to its end before the backfill stopped
+                return True
             upper = frozen or window.upper
         else:
             cursor = self.store.cursor(self.crm, stream)
-            # read with the activity streams where the CRM has them (Salesforce: every activity_interval,
-            # so an idle pass stays one query), on every pass elsewhere
-            every = connector.activity_interval if isinstance(connector, ActivityStreams) else timedelta(0)
-            if cursor is not None and window.upper - cursor < every:
+            if cursor is not None and window.upper - cursor < spec.every:
                 return True
             lower = cursor - self.overlap if cursor else EPOCH
         read = False
-        for page, last in with_last(connector.pull_deals(lower, upper, after_key=resume)):
+        for page, last in with_last(spec.pull(lower, upper, resume)):
             read = True
-            self._deal_page(page, report, decided,
-                            page_marks(stream, upper, page.resume_key, last=last, backfill=backfill))
+            self._object_page(spec, page, report, decided,
+                              page_marks(stream, upper, page.resume_key, last=last, backfill=backfill))
             if between():
                 return False
         if not read:  # an empty window: no page to carry the cursor
             self._mark([Mark(stream, position=upper)])
         return True
 
-    def _deal_page(self, page: DealPage, report: PassReport, decided: set[str], marks: list[Mark]) -> None:
-        """The contacts a page's deals name that this pass did not decide, re-decided; then the deals
+    def _object_page(self, spec: ObjectStream, page: ObjectPage, report: PassReport, decided: set[str],
+                     marks: list[Mark]) -> None:
+        """The contacts a page's objects name that this pass did not decide, re-decided; then the objects
         stored (a dry run stores nothing), with the quarantine and the stream's marks."""
-        report.counts["deals"] += len(page.deals)
-        named = sorted({i for deal in page.deals for i in deal.contact_ids or () if i and i not in decided})
-        if named:
+        report.counts[spec.name] = report.counts.get(spec.name, 0) + len(page.objects)
+        named = sorted({i for found in page.objects for i in found.contact_ids or () if i and i not in decided})
+        if named and spec.redecide:
             decided |= self.read(named, report)
         if self.dry_run:
             report.counts["quarantined"] += len(page.errors)
             return
+        kind = spec.object_type
         if page.deleted:  # before the page's marks: a crash in between reads the page again
-            self.store.forget_deals(self.crm, page.deleted)
+            self.store.forget_objects(self.crm, page.deleted, object_type=kind)
         with self.store.transaction() as c:
-            refused = self.store.save_deals(c, self.crm, page.deals, self.clock())
+            refused = self.store.save_objects(c, self.crm, page.objects, self.clock(), object_type=kind)
             rejected = [("read", e.record_id, e.reason) for e in page.errors]
-            rejected += [("store", deal_id, "the deal id is empty or longer than 64 characters")
-                         for deal_id in refused]
-            for step, deal_id, reason in rejected:
-                self.store.quarantine(c, self.crm, storable(deal_id), step, storable(reason),
-                                      object_type=ObjectType.DEAL)
-            kept = [str(deal.id) for deal in page.deals if storable_id(deal.id)]
-            self.store.release(c, self.crm, kept, object_type=ObjectType.DEAL)
+            rejected += [("store", object_id, f"the {kind} id is empty or longer than 64 characters")
+                         for object_id in refused]
+            for step, object_id, reason in rejected:
+                self.store.quarantine(c, self.crm, storable(object_id), step, storable(reason), object_type=kind)
+            kept = [str(found.id) for found in page.objects if storable_id(found.id)]
+            self.store.release(c, self.crm, kept, object_type=kind)
             for mark in marks:
                 mark.apply(self.store, c, self.crm)
         report.counts["quarantined"] += len(rejected)

@@ -28,7 +28,7 @@ Page = TypeVar("Page")
 class Window:
     """[lower, upper) of one stream. `upper` is fixed when the pass starts; a backfill's is frozen in
     its cursor rows (`frozen`) the first time, and an unfinished one resumes after `resume`, or, when
-    only its deals were left to read (`records_done`), with its deal stream."""
+    only its object streams were left to read (`records_done`), with them."""
 
     stream: str
     kind: RunKind
@@ -75,8 +75,8 @@ def with_last(pages: Iterable[Page]) -> Iterator[tuple[Page, bool]]:
 
 
 def backfill_stream(crm: str, since: datetime, until: datetime | None) -> str:
-    """A backfill's own cursor: short (it fits `cursors.stream` with the `:events` or
-    `:deals` suffix) and the same
+    """A backfill's own cursor: short (it fits `cursors.stream` with the `:events` suffix or an object
+    stream's, `:deals`) and the same
     for the same request, so a re-run finds and resumes it; an open window (no `until`) is one name
     whatever the time, its upper bound being frozen in the cursor row."""
     end = until.astimezone(UTC).isoformat() if until else "open"
@@ -88,14 +88,15 @@ def events_stream(stream: str) -> str:
     return f"{stream}:events"
 
 
-def deals_stream(stream: str) -> str:
-    """The deal stream's cursor beside a record stream's: `deals` beside the live `contacts`, and
-    `<backfill cursor>:deals` beside a backfill's, so a backfill never moves the live deal cursor."""
-    return "deals" if stream == "contacts" else f"{stream}:deals"
+def object_stream(stream: str, name: str) -> str:
+    """An object stream's cursor beside a record stream's (`ObjectStream.name`): `deals` beside the live
+    `contacts`, and `<backfill cursor>:deals` beside a backfill's, so a backfill never moves a live
+    object cursor."""
+    return name if stream == "contacts" else f"{stream}:{name}"
 
 
 def live(stream: str) -> bool:
     """Whether a cursor ends the window of a stream the daemon keeps reading (records, events, activity
-    streams, deals), so that its distance from now is that stream's lag: not a backfill's (its window
+    streams, object streams), so that its distance from now is that stream's lag: not a backfill's (its window
     is fixed) nor the daily sweep's note (`DELETED_STREAM`) nor the rollout's (`ROLLOUT_NOTE`)."""
     return not stream.startswith(BACKFILL) and stream not in (DELETED_STREAM, ROLLOUT_NOTE)

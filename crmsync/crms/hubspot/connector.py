@@ -27,7 +27,7 @@ from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
 from crmsync.connectors import calls
-from crmsync.connectors.base import DealPage, PulledPage, Recheck
+from crmsync.connectors.base import ObjectPage, ObjectStream, PulledPage, Recheck
 from crmsync.connectors.core import ConnectorCore, chunks, follow, mapped, write_back
 from crmsync.connectors.governor import Pacer
 from crmsync.connectors.retry import RetryPolicy
@@ -143,7 +143,12 @@ class HubSpotConnector(ConnectorCore):
             mapped.resume_key = str(results[-1].id) if results else None
             yield mapped
 
-    def pull_deals(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[DealPage]:
+    @property
+    def object_streams(self) -> tuple[ObjectStream, ...]:
+        """The objects read beside contacts (`ObjectStreams`), each on every pass."""
+        return (ObjectStream(ObjectType.DEAL, "deals", self.pull_deals),)
+
+    def pull_deals(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[ObjectPage]:
         """Deals with since <= hs_lastmodifieddate < until (CRM search on deals, `_window`), each with the
         ids of its associated contacts (v4 batch associations read, paged per deal). A deal that cannot
         be mapped is a RecordError of its page, never a failure of the page."""
@@ -166,8 +171,8 @@ class HubSpotConnector(ConnectorCore):
             contacts: dict[str, list[str]] = {}
             for deal_id, contact_id in self._associated("deals", "contacts", ids):
                 contacts.setdefault(deal_id, []).append(contact_id)
-            page = DealPage(resume_key=ids[-1] if ids else None)
-            page.deals, page.errors = mapped(results, partial(self._deal, contacts=contacts))
+            page = ObjectPage(resume_key=ids[-1] if ids else None)
+            page.objects, page.errors = mapped(results, partial(self._deal, contacts=contacts))
             yield page
 
     def _deal(self, obj: Any, contacts: dict[str, list[str]]) -> Deal:

@@ -40,7 +40,7 @@ from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation
 from simple_salesforce.exceptions import SalesforceError, SalesforceOperationError
 
 from crmsync.connectors import calls
-from crmsync.connectors.base import DealPage, PulledPage, Recheck
+from crmsync.connectors.base import ObjectPage, ObjectStream, PulledPage, Recheck
 from crmsync.connectors.core import ConnectorCore, chunks, follow, mapped, write_back
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.crms.salesforce.auth import grant_form
@@ -63,7 +63,7 @@ from crmsync.crms.salesforce.mapping import (
 from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.definitions.schema import CrmMapping
 from crmsync.errors import AuthError, CrmsyncError, FatalError, RecordError, RetriableError
-from crmsync.model import Activity, Check, Contact, Deal, LeadStatus, OwnerTask, WriteBack, WriteResult
+from crmsync.model import Activity, Check, Contact, Deal, LeadStatus, ObjectType, OwnerTask, WriteBack, WriteResult
 
 T = TypeVar("T")
 log = logging.getLogger("crmsync.salesforce")
@@ -276,7 +276,13 @@ class SalesforceConnector(ConnectorCore):
             page.resume_key = str(records[-1]["Id"]) if records and not bulk else None
             yield page
 
-    def pull_deals(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[DealPage]:
+    @property
+    def object_streams(self) -> tuple[ObjectStream, ...]:
+        """The objects read beside leads (`ObjectStreams`), each with the activity streams (every
+        `activity_interval`: an idle pass stays one query)."""
+        return (ObjectStream(ObjectType.DEAL, "deals", self.pull_deals, every=self.activity_interval),)
+
+    def pull_deals(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[ObjectPage]:
         """Opportunities with since <= SystemModstamp < until, by Id, as the lead pull reads its window
         (queryAll, resumable after a page, deleted ones listed); each with the leads it belongs to
         (`_deal_leads`). CurrencyIsoCode is asked for only in a multicurrency org. A user that may not read
@@ -295,14 +301,14 @@ class SalesforceConnector(ConnectorCore):
                         "pipeline is judged from lead conversions meanwhile)", exc.sobject, PERMISSION_SET,
                         extra={"error": str(exc)[:300]})
 
-    def _pull_deals(self, since: datetime, until: datetime, after_key: str | None) -> Iterator[DealPage]:
+    def _pull_deals(self, since: datetime, until: datetime, after_key: str | None) -> Iterator[ObjectPage]:
         fields = OPPORTUNITY_FIELDS + ([CURRENCY] if self._multicurrency() else [])
         query = f"SELECT {', '.join(fields)} FROM Opportunity WHERE {_window(since, until, after_key)} ORDER BY Id"
         for records in self._soql("query opportunities", query, include_deleted=True):
-            page = DealPage(resume_key=str(records[-1]["Id"]) if records else None)
+            page = ObjectPage(resume_key=str(records[-1]["Id"]) if records else None)
             live = _live(records, page.deleted)
             leads = self._deal_leads([str(r["Id"]) for r in live if r.get("Id")])
-            page.deals, page.errors = mapped(live, partial(_deal, leads=leads))
+            page.objects, page.errors = mapped(live, partial(_deal, leads=leads))
             yield page
 
     def _multicurrency(self) -> bool:
