@@ -17,6 +17,7 @@ from crmsync.cli import app as cli
 from crmsync.crms.hubspot.connector import TASK_KEY
 from crmsync.crms.hubspot.sandbox import HubSpotApp
 from crmsync.errors import AuthError
+from crmsync.model import ObjectType
 from crmsync.store import Store, aware
 from crmsync.store.schema import cursors
 from crmsync.sync import SyncPass
@@ -127,7 +128,7 @@ def test_a_backfill_failed_in_its_deal_stream_resumes_there_on_the_same_window(d
         # no contact search; the tasks search is the outbox's check of the tasks the failed pass left pending
         # (a search the sandbox refuses with 429, its per-second limit met with the first pass, is retried)
         assert set(searches) == {"/crm/v3/objects/tasks/search", "/crm/v3/objects/deals/search"}  # retries aside
-        assert [d["deal_id"] for d in store.deals("hubspot")] == [deal]
+        assert [d["object_id"] for d in store.objects("hubspot", object_type=ObjectType.DEAL)] == [deal]
         for done in (stream, object_stream(stream, "deals")):
             assert store.unfinished("hubspot", done) == (None, None) and store.cursor("hubspot", done) == started
         store.close()

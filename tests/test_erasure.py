@@ -23,6 +23,7 @@ from sqlalchemy import select
 from crmsync.crms.hubspot.sandbox.webhooks import WebhookSender
 from crmsync.daemon import Daemon
 from crmsync.metrics import Metrics
+from crmsync.model import ObjectType
 from crmsync.settings import HttpSettings, Settings, SyncSettings
 from crmsync.store import Store
 from crmsync.store import schema as t
@@ -134,10 +135,11 @@ def test_a_deal_a_rep_archives_in_hubspot_is_dropped_by_the_daily_sweep(database
         listed = client.crm.deals.basic_api.get_page(archived=True, properties=["hs_object_id"])
         assert [d.id for d in listed.results] == [deal] and listed.results[0].archived_at is not None
         SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW + timedelta(minutes=3)).run()
-        assert sorted(d["deal_id"] for d in store.deals("hubspot")) == sorted([deal, kept])  # no sweep due yet
+        deals = store.objects("hubspot", object_type=ObjectType.DEAL)
+        assert sorted(d["object_id"] for d in deals) == sorted([deal, kept])  # no sweep due yet
         next_day = SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW + timedelta(days=2)).run()
         assert next_day.outcome == "ok" and next_day.counts["erased"] == 0  # a deal is dropped, no record erased
-        assert [d["deal_id"] for d in store.deals("hubspot")] == [kept]
+        assert [d["object_id"] for d in store.objects("hubspot", object_type=ObjectType.DEAL)] == [kept]
         figures = store.contract(SEED_NOW)
         assert (figures["skipped_gate_deals"], figures["skipped_gate_amount"]) == (1, 1000.0)
         assert store.held("hubspot", [mql]) == [mql]  # its contact stays

@@ -128,14 +128,14 @@ def test_a_garbage_deal_is_quarantined_as_a_deal_and_the_rest_stored(tmp_path: P
         app.portal.records["deals"][broken].properties["hs_is_closed"] = "maybe"  # a stored value, not an API write
         report = SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW + timedelta(minutes=1)).run()
         assert report.counts["deals"] == 2 and report.counts["quarantined"] == 1
-        assert [d["deal_id"] for d in store.deals("hubspot")] == sorted([good, other])
+        assert [d["object_id"] for d in store.objects("hubspot", object_type=ObjectType.DEAL)] == sorted([good, other])
         [held] = store.quarantined("hubspot")
         assert (held["object_type"], held["record_id"], held["step"]) == (ObjectType.DEAL, broken, "read")
         assert store.cursor("hubspot", "deals") == SEED_NOW + timedelta(minutes=1)
 
         client.crm.deals.basic_api.update(broken, DealInput(properties={"dealstage": "closedlost"}))
         SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW + timedelta(minutes=2)).run()
-        assert store.quarantined("hubspot") == [] and len(store.deals("hubspot")) == 3
+        assert store.quarantined("hubspot") == [] and len(store.objects("hubspot", object_type=ObjectType.DEAL)) == 3
 
 
 def test_a_dry_run_stores_no_deal_and_a_backfill_keeps_its_own_deal_cursor(tmp_path: Path) -> None:
@@ -143,13 +143,13 @@ def test_a_dry_run_stores_no_deal_and_a_backfill_keeps_its_own_deal_cursor(tmp_p
     with hubspot(3) as (app, url):
         create_deal(rep(url), [next(iter(app.portal.records["contacts"]))], amount="10")
         dry = SyncPass(store, connector(url), DEFS, dry_run=True, clock=lambda: SEED_NOW + timedelta(minutes=1)).run()
-        assert dry.counts["deals"] == 1 and store.deals() == [] and store.cursors() == []
+        assert dry.counts["deals"] == 1 and store.objects(object_type=ObjectType.DEAL) == [] and store.cursors() == []
 
         since, until = SEED_NOW - timedelta(days=1), SEED_NOW + timedelta(days=1)
         stream = backfill_stream("hubspot", since, until)
         backfill = SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW).run(
             kind=RunKind.BACKFILL, since=since, until=until, stream=stream)
-        assert backfill.counts["deals"] == 1 and len(store.deals("hubspot")) == 1
+        assert backfill.counts["deals"] == 1 and len(store.objects("hubspot", object_type=ObjectType.DEAL)) == 1
         assert store.cursor("hubspot", f"{stream}:deals") == until
         assert store.cursor("hubspot", "deals") is None  # the live deal cursor is untouched
 

@@ -6,7 +6,7 @@ Alembic revision when the store is opened. All state the sync keeps lives here, 
 after a crash carries on from what was committed.
 
 `Store` is composed of one part per concern (a mixin over the shared engine, `base.StoreBase`):
-cursors, runs, records (with inputs and decisions), deals, governance, privacy, activities, outbox,
+cursors, runs, records (with inputs and decisions), objects (deals), governance, privacy, activities, outbox,
 quarantine, webhook events, leases (with quota pauses).
 """
 
@@ -26,9 +26,9 @@ from crmsync.redact import safe_url
 from crmsync.store.activities import Activities
 from crmsync.store.base import aware, fingerprint
 from crmsync.store.cursors import Cursors
-from crmsync.store.deals import Deals
 from crmsync.store.governance import Governance
 from crmsync.store.leases import Leases
+from crmsync.store.objects import Objects
 from crmsync.store.outbox import Outbox
 from crmsync.store.privacy import PERSONAL, Privacy
 from crmsync.store.quarantine import Quarantine
@@ -41,7 +41,8 @@ __all__ = ["MIGRATIONS", "PERSONAL", "Store", "aware", "fingerprint"]
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-class Store(Cursors, Runs, Records, Deals, Governance, Privacy, Activities, Outbox, Quarantine, WebhookEvents, Leases):
+class Store(Cursors, Runs, Records, Objects, Governance, Privacy, Activities, Outbox, Quarantine, WebhookEvents,
+            Leases):
     def __init__(self, url: str) -> None:
         self.url = _driver_url(url)
         try:

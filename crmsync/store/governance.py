@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from crmsync.model import BACKLOG, ObjectType, SlaState, Stage
 from crmsync.store import schema as t
 from crmsync.store.base import StoreBase, aware
-from crmsync.store.deals import skipped_gate_deals
+from crmsync.store.objects import skipped_gate_deals
 
 CLOSED_SLA = frozenset({SlaState.MET, SlaState.MET_LATE, SlaState.BREACHED})
 """The states of a clock that compliance counts: met in time, met late, breached."""

@@ -9,7 +9,7 @@ from sqlalchemy import select, union
 from crmsync.model import ObjectType
 from crmsync.store import schema as t
 from crmsync.store.base import CONTACT, StoreBase, chunks, of
-from crmsync.store.deals import unlink_contact
+from crmsync.store.objects import unlink_contact
 
 PERSONAL = (t.records, t.inputs, t.activities, t.decisions, t.outbox, t.quarantine)
 """Every table keyed by (crm, object_type, record_id): what erasure deletes (docs/privacy.md)."""
@@ -29,12 +29,13 @@ class Privacy(StoreBase):
 
     def forget(self, crm: str, record_id: str, *, object_type: ObjectType = CONTACT) -> dict[str, int]:
         """Erase everything kept about one record, in one transaction; rows deleted per table. A contact
-        also leaves the deals it belonged to (`deal_contacts`, `deals.contact_ids`; the deals stay)."""
+        also leaves the objects of every type it belonged to (`object_links`, `objects.contact_ids`; the
+        objects stay)."""
         with self.transaction() as c:
             erased = {table.name: int(c.execute(table.delete().where(
                 of(table, crm, object_type), table.c.record_id == record_id)).rowcount or 0) for table in PERSONAL}
             if object_type is ObjectType.CONTACT:
-                erased[t.deal_contacts.name] = unlink_contact(c, crm, record_id)
+                erased[t.object_links.name] = unlink_contact(c, crm, record_id)
             return erased
 
     def held(self, crm: str, ids: list[str], *, object_type: ObjectType = CONTACT) -> list[str]:
@@ -45,7 +46,7 @@ class Privacy(StoreBase):
                 kept = [select(table.c.record_id).where(of(table, crm, object_type), table.c.record_id.in_(chunk))
                         for table in PERSONAL]
                 if object_type is ObjectType.CONTACT:
-                    link = t.deal_contacts.c
+                    link = t.object_links.c
                     kept.append(select(link.contact_id).where(link.crm == crm, link.contact_id.in_(chunk)))
                 found.update(c.execute(union(*kept)).scalars())
         return sorted(found)

@@ -191,10 +191,11 @@ webhook_events = Table(
     Index("ix_webhook_events_received", "received_at"),
 )
 
-deals = Table(
-    "deals", metadata,
+objects = Table(
+    "objects", metadata,  # objects read beside the contacts (model.LinkedObject), by object type: deals
     Column("crm", String(32), primary_key=True),
-    Column("deal_id", String(64), primary_key=True),
+    Column("object_type", String(16), primary_key=True),
+    Column("object_id", String(64), primary_key=True),
     Column("name", Text),
     Column("stage", String(128)),  # the CRM's own stage value (HubSpot dealstage id, Salesforce StageName)
     Column("pipeline", String(128)),
@@ -207,13 +208,15 @@ deals = Table(
     Column("is_won", Boolean, nullable=False),
     Column("owner_id", String(64)),
     Column("contact_ids", JSON, nullable=False),  # ids of the contact-stream records it belongs to
+    Column("fields", JSON, nullable=False),  # what is particular to the object type
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
-deal_contacts = Table(
-    "deal_contacts", metadata,  # deals.contact_ids as rows, so a contact's deals are found by index
+object_links = Table(
+    "object_links", metadata,  # objects.contact_ids as rows, so a contact's objects are found by index
     Column("crm", String(32), primary_key=True),
     Column("contact_id", String(64), primary_key=True),
-    Column("deal_id", String(64), primary_key=True),
-    Index("ix_deal_contacts_deal", "crm", "deal_id"),
+    Column("object_type", String(16), primary_key=True),
+    Column("object_id", String(64), primary_key=True),
+    Index("ix_object_links_object", "crm", "object_type", "object_id"),
 )

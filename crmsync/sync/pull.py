@@ -26,8 +26,8 @@ from crmsync.connectors.base import (
 )
 from crmsync.model import Activity
 from crmsync.store import Store
-from crmsync.store.deals import storable_id
 from crmsync.store.kinds import RunKind
+from crmsync.store.objects import storable_id
 from crmsync.sync import erasure
 from crmsync.sync.decide import Decider
 from crmsync.sync.report import PassReport

@@ -1,5 +1,6 @@
-"""Deals in the store on SQLite and PostgreSQL: upsert, hostile values, links to contacts, erasure of
-deleted deals, and the contract's figures for deals of records that skipped the gate."""
+"""Objects in the store on SQLite and PostgreSQL, deals first: upsert, hostile values, links to contacts,
+erasure of deleted deals, the contract's figures for deals of records that skipped the gate, and an
+object of another type beside a deal with the same id."""
 
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ def save(store: Store, c: Connection, crm: str, deals: list[Deal]) -> list[str]:
 
 
 def links(store: Store, crm: str) -> list[tuple[str, str]]:
-    """The (contact id, deal id) rows of `deal_contacts` for a CRM."""
-    link = t.deal_contacts.c
+    """The (contact id, deal id) rows of `object_links` for a CRM (deals only)."""
+    link = t.object_links.c
     with store.engine.connect() as c:
-        return [tuple(row) for row in c.execute(select(link.contact_id, link.deal_id).where(link.crm == crm)
-                                                 .order_by(link.contact_id, link.deal_id))]
+        return [tuple(row) for row in c.execute(select(link.contact_id, link.object_id).where(
+            link.crm == crm, link.object_type == DEAL).order_by(link.contact_id, link.object_id))]
 
 
 def contact(store: Store, record_id: str, skipped_gate: str | None) -> None:
@@ -45,17 +46,17 @@ def test_deals_are_upserted_with_their_contact_links(database_url: str) -> None:
                                              is_closed=True, is_won=True, contact_ids=("102",)),
                                         Deal("d2", contact_ids=("102", "102"))])
         save(store, c, "salesforce", [Deal("d1", contact_ids=("101",))])
-    first = store.deals("hubspot")[0]
-    assert (first["deal_id"], first["name"], first["stage"], first["amount"], first["is_won"]) == (
+    first = store.objects("hubspot", object_type=DEAL)[0]
+    assert (first["object_id"], first["name"], first["stage"], first["amount"], first["is_won"]) == (
         "d1", "Acme renewal", "closedwon", 1300.0, True)
     assert first["close_date"] is None and first["updated_at"] == NOW
-    assert [d["deal_id"] for d in store.deals()] == ["d1", "d2", "d1"]
+    assert [d["object_id"] for d in store.objects(object_type=DEAL)] == ["d1", "d2", "d1"]
     assert links(store, "hubspot") == [("102", "d1"), ("102", "d2")]  # d1's link to 101 replaced
-    assert store.deals("hubspot")[1]["contact_ids"] == ["102"]  # a repeated link is kept once
+    assert store.objects("hubspot", object_type=DEAL)[1]["contact_ids"] == ["102"]  # a repeated link is kept once
     assert links(store, "salesforce") == [("101", "d1")]
 
     assert store.forget_objects("hubspot", ["d1", "d9"], object_type=DEAL) == 1
-    assert [d["deal_id"] for d in store.deals("hubspot")] == ["d2"]
+    assert [d["object_id"] for d in store.objects("hubspot", object_type=DEAL)] == ["d2"]
     assert links(store, "hubspot") == [("102", "d2")]
     assert links(store, "salesforce") == [("101", "d1")]  # the other CRM's deal with the same id stays
 
@@ -65,9 +66,10 @@ def test_an_erased_contact_leaves_the_deals_it_belonged_to(database_url: str) ->
     with store.transaction() as c:
         save(store, c, "hubspot", [Deal("d1", contact_ids=("101", "102")), Deal("d2", contact_ids=("101",))])
     assert store.held("hubspot", ["101", "103"]) == ["101"]  # a link is something kept about the record
-    assert store.forget("hubspot", "101")["deal_contacts"] == 2
+    assert store.forget("hubspot", "101")["object_links"] == 2
     assert store.held("hubspot", ["101"]) == []
-    assert [(d["deal_id"], d["contact_ids"]) for d in store.deals("hubspot")] == [("d1", ["102"]), ("d2", [])]
+    assert [(d["object_id"], d["contact_ids"]) for d in store.objects("hubspot", object_type=DEAL)] == [
+        ("d1", ["102"]), ("d2", [])]
     assert links(store, "hubspot") == [("102", "d1")]
 
 
@@ -79,7 +81,7 @@ def test_hostile_deal_values_are_stored_safely_or_not_at_all(database_url: str) 
     with store.transaction() as c:
         refused = save(store, c, "hubspot", [hostile, Deal(""), Deal("z" * 65)])
     assert refused == ["", "z" * 64]
-    (deal,) = store.deals("hubspot")
+    (deal,) = store.objects("hubspot", object_type=DEAL)
     assert deal["name"].startswith("Acme \\ud800 \\x00 ") and len(deal["name"]) == 1000
     assert deal["stage"] == "{'a': 1}" and deal["amount"] is None and deal["currency"] == ("EUR" * 10)[:16]
     assert deal["close_date"] is None and deal["modified_at"] is None and deal["created_at"] == NOW
