@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from crmsync.connectors.base import ObjectPage, ObjectStream, PulledPage
 from crmsync.connectors.core import chunks
 from crmsync.crms.hubspot.connector import HubSpotConnector
+from crmsync.crms.hubspot.settings import HubSpotSettings
 from crmsync.errors import RecordError, RetriableError
 from crmsync.model import LinkedObject, ObjectType
-from crmsync.crms.hubspot.settings import HubSpotSettings
 from crmsync.store import Store
 from crmsync.sync import SyncPass
 from crmsync.sync.window import backfill_stream, object_stream
