@@ -328,8 +328,11 @@ class HubSpotConnector(ConnectorCore):
                 if "HTTP 403" not in str(exc):  # a bad token is not a tier
                     raise
                 self._capabilities = Capabilities(False, note=str(exc))
-                log.warning("HubSpot portal without the events API",
-                            extra={"capabilities": self._capabilities.describe()})
+                # the usual state below Enterprise, not a fault: said once, briefly (doctor gives the answer)
+                answer = re.search(r"HTTP 403( [A-Z_]+)?", str(exc))
+                log.info("HubSpot portal without the events API (Enterprise only): page views and form "
+                         "submissions come from contact property history",
+                         extra={"answer": answer.group(0) if answer else "HTTP 403"})
             else:
                 known = [t for t in EVENT_KINDS if t in set(response.event_types or [])]
                 self._capabilities = Capabilities(True, tuple(known))
