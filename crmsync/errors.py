@@ -1,7 +1,8 @@
 """Failures grouped by what the caller does about them (docs/architecture.md, "Errors").
 
 - `FatalError`: stop. Bad configuration, revoked credentials: retrying cannot help.
-  `AuthError` is the credentials kind of it.
+  `AuthError` is the credentials kind of it; `StreamRefused` the kind that names the one object type the
+  token or user may not read (an object stream refused is turned off, crmsync.sync.pull; anywhere else it stops).
 - `RetriableError`: try again later with backoff (429, 5xx, timeouts, lock contention, malformed
   answers). `QuotaError` is the kind that lasts until a quota resets (`resume_at`).
 - `RecordError`: one record is bad; quarantine it with the reason and carry on.
@@ -28,6 +29,25 @@ class ConfigError(FatalError):
 
 class AuthError(FatalError):
     """The CRM refused the credentials (missing, wrong, revoked) or they lack a scope or permission."""
+
+
+class StreamRefused(AuthError):
+    """The CRM refuses the reads of one object (the token lacks its scope, the user Read on it): what stays
+    the same whatever object it is, so the pass can say it in one warning. `crm`: the CRM as people name it
+    ("HubSpot"); `crm_object`: the CRM's name of the object ("deals", "Opportunity"); `missing`: what the
+    token or user lacks ("the token lacks crm.objects.deals.read"); `fix`: what to grant, and how.
+
+    Raised by an object stream's pull, it turns that stream off for the life of the connector (the pass
+    says so once, crmsync.sync.pull `Pull.objects`); raised anywhere else (the contact stream) it is the
+    AuthError it is, and stops. The error table gives it where the answer names what to grant
+    (crmsync.connectors.calls); else the connector's own classification does (Salesforce's refused object)."""
+
+    def __init__(self, message: str, *, crm: str, crm_object: str, missing: str, fix: str) -> None:
+        super().__init__(message)
+        self.crm = crm
+        self.crm_object = crm_object
+        self.missing = missing
+        self.fix = fix
 
 
 class DefinitionsError(ConfigError):

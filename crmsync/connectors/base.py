@@ -97,10 +97,11 @@ class EventStream(Protocol):
 
 @runtime_checkable
 class DeletedList(Protocol):
-    """A CRM that lists its deleted records apart from any window (HubSpot: archived contacts and
-    deals, which its search never returns): once a day the pass erases the contacts the store holds and
-    drops the deals it keeps (crmsync.sync.erasure). A CRM whose pulls find their deleted records
-    themselves (Salesforce's queryAll windows, `PulledPage.deleted`, `ObjectPage.deleted`) does not have it."""
+    """A CRM that lists its deleted records apart from any window (HubSpot: archived contacts, and the
+    archived objects of each object stream that has a `deleted` list, which its search never returns): once
+    a day the pass erases the contacts the store holds and drops the objects it keeps (crmsync.sync.erasure).
+    A CRM whose pulls find their deleted records themselves (Salesforce's queryAll windows,
+    `PulledPage.deleted`, `ObjectPage.deleted`) does not have it."""
 
     def deleted(self) -> Iterator[tuple[ObjectType, list[str]]]:
         """Pages of ids the CRM lists as deleted, each with the object type it lists."""
@@ -135,26 +136,41 @@ class ObjectPage:
 
 PullObjects = Callable[[datetime, datetime, str | None], Iterator[ObjectPage]]
 """(since, until, after_key): the objects created or changed in [since, until), in pages (any order: the
-cursor moves a whole window at a time); `after_key` resumes after a page's `resume_key`."""
+cursor moves a whole window at a time); `after_key` resumes after a page's `resume_key`. Raises
+`StreamRefused` when the CRM refuses the object (a scope, a permission): the stream is turned off."""
+
+ListDeleted = Callable[[], Iterator[list[str]]]
+"""Pages of the ids of every object of a type the CRM lists as deleted, whatever their date (HubSpot: its
+archived list), for the daily sweep (`DeletedList`)."""
 
 
 @dataclass(frozen=True)
 class ObjectStream:
     """One object type a CRM reads beside its contacts: stored under `object_type` on the cursor `name`
     (beside the live `contacts`; `<backfill cursor>:<name>` beside a backfill's), linked to the contacts
-    its objects name, which are re-decided when `redecide`; read every `every` (zero: every pass)."""
+    its objects name, which are re-decided when `redecide`; read every `every` (zero: every pass). Where
+    the CRM lists deleted objects apart from its pulls, `deleted` lists them for the daily sweep. A pull the
+    CRM refuses (`StreamRefused`) turns the stream off for the life of the connector, said once with what
+    to grant and what is judged `meanwhile`."""
 
     object_type: ObjectType
     name: str
     pull: PullObjects
     redecide: bool = True
     every: timedelta = timedelta(0)
+    deleted: ListDeleted | None = None
+    meanwhile: str = ""
+    """What the rules judge from while the stream is off ("pipeline is judged from contacts meanwhile")."""
 
 
 @runtime_checkable
 class ObjectStreams(Protocol):
     """A CRM that reads objects beside its contacts (HubSpot deals, Salesforce Opportunities), each
-    stream on its own cursor (crmsync.sync.pull `Pull.objects`)."""
+    stream on its own cursor (crmsync.sync.pull `Pull.objects`). `refused`: the names of the streams the
+    CRM refused, off until the connector is made again (a restart tries them again: the grant may have
+    come); kept by the connector core."""
+
+    refused: set[str]
 
     @property
     def object_streams(self) -> tuple[ObjectStream, ...]: ...

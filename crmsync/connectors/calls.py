@@ -12,7 +12,9 @@ one crmsync error the caller acts on:
   at most once; a second refusal is fatal.
 - record-level (`RecordError`): the record is quarantined, no retry.
 - quota (`QuotaError`): the daily quota is used up; the CRM is paused until `resume_at`.
-- fatal (`FatalError`, `AuthError`): stop with one line for the person who can fix it.
+- fatal (`FatalError`, `AuthError`): stop with one line for the person who can fix it. A 403 that names
+  the scopes the call needs (HubSpot's MISSING_SCOPES) is a `StreamRefused`: an object stream's pull
+  refused so is turned off instead (crmsync.sync.pull); any other call refused so still stops.
 
 In the spirit of airbyte-python-cdk's `DEFAULT_ERROR_MAPPING` (airbytehq/airbyte,
 airbyte-cdk/python/airbyte_cdk/sources/streams/http/error_handlers/default_error_mapping.py: status
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -49,7 +52,7 @@ from typing import Any
 import requests
 import urllib3
 
-from crmsync.errors import AuthError, CrmsyncError, FatalError, QuotaError, RecordError, RetriableError
+from crmsync.errors import AuthError, CrmsyncError, FatalError, QuotaError, RecordError, RetriableError, StreamRefused
 
 
 class SessionExpired(RetriableError):
@@ -256,7 +259,8 @@ def classify(answer: Answer, now: datetime | None = None) -> CrmsyncError:
         resume_at = quota_reset(now or datetime.now(UTC), answer.retry_after)
         return QuotaError(f"{text}; paused until {resume_at:%Y-%m-%d %H:%M} UTC", resume_at)
     if rule.action is Action.AUTH:
-        return AuthError(text + _AUTH_HINT.get(answer.crm, ""))
+        text += _AUTH_HINT.get(answer.crm, "")
+        return _scope_refusal(answer, text) or AuthError(text)
     return FatalError(text)
 
 
@@ -276,6 +280,37 @@ def quota_reset(now: datetime, retry_after: float | None = None) -> datetime:
 
 _AUTH_HINT = {"HubSpot": " (check CRMSYNC_HUBSPOT__ACCESS_TOKEN and its scopes)",
               "Salesforce": " (check the CRMSYNC_SALESFORCE__* credentials and the integration user's permissions)"}
+
+
+_OBJECT_SCOPE = re.compile(r"crm\.objects\.([\w-]+)\.read")
+
+
+def required_scopes(body: Any) -> tuple[str, ...]:
+    """The scopes a 403 says the call needs: HubSpot's MISSING_SCOPES body names them in
+    `errors[].context.requiredGranularScopes` (the shape the sandbox answers, docs/hubspot.md) or
+    `errors[].context.requiredScopes` (a live answer quoted in HubSpot/hubspot-api-nodejs#268)."""
+    data = body
+    if isinstance(body, bytes | str):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return ()
+    errors = data.get("errors") if isinstance(data, dict) else None
+    contexts = [e["context"] for e in errors or [] if isinstance(e, dict) and isinstance(e.get("context"), dict)]
+    found = [str(scope) for context in contexts for key in ("requiredGranularScopes", "requiredScopes")
+             if isinstance(context.get(key), list) for scope in context[key]]
+    return tuple(dict.fromkeys(found))
+
+
+def _scope_refusal(answer: Answer, message: str) -> StreamRefused | None:
+    """A 403 naming the scopes the call needs is a refused stream (`StreamRefused`): the object is the one
+    the read scope names (`crm.objects.deals.read`: deals), else the scope itself (HubSpot's `tickets`)."""
+    scopes = required_scopes(answer.body) if answer.status == 403 else ()
+    if not scopes:
+        return None
+    objects = [m.group(1) for scope in scopes if (m := _OBJECT_SCOPE.fullmatch(scope))] or list(scopes)
+    return StreamRefused(message, crm=answer.crm, crm_object=objects[0], missing=f"the token lacks {', '.join(scopes)}",
+                         fix=f"add the scope to read {objects[0]}")
 
 
 def _describe(answer: Answer) -> str:

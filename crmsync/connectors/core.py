@@ -1,7 +1,7 @@
 """What both connectors do the same way; each CRM module keeps only its own wire details.
 
 - `ConnectorCore`: the state every call goes through (the retry policy, the API budget governor, the
-  call count and the metrics hook) and the two ends of one attempt: `_answered` (a well-formed answer:
+  call count and the metrics hook, the object streams the CRM refused) and the two ends of one attempt: `_answered` (a well-formed answer:
   counted, its rate-limit figures given to the governor) and `_failed` (anything else: counted, then
   the error table's verdict, calls.py). Each CRM's `_attempt` makes the call and describes its answer.
 - `chunks`: lists cut to a call's size (batch inputs, IN lists).
@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from crmsync.connectors import calls
-from crmsync.connectors.base import Recheck, Resend
+from crmsync.connectors.base import ObjectStream, Recheck, Resend
 from crmsync.connectors.governor import Governor
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.errors import CrmsyncError, RecordError
-from crmsync.model import Contact, OwnerTask, WriteBack, WriteResult
+from crmsync.model import Contact, ObjectType, OwnerTask, WriteBack, WriteResult
 
 T = TypeVar("T")
 P = TypeVar("P")
@@ -38,6 +38,16 @@ class ConnectorCore:
         self.calls = 0
         self.on_call: Callable[[str, int | str], None] | None = None
         self.governor = Governor(api_share, sleep=self.retry.sleep)
+        self.refused: set[str] = set()
+        """The object streams the CRM refused (`StreamRefused`), by name: off for the life of this connector."""
+
+    def _deleted_objects(self, streams: tuple[ObjectStream, ...]) -> Iterator[tuple[ObjectType, list[str]]]:
+        """The deleted-object lists of these object streams (`ObjectStream.deleted`), page by page with their
+        object type, leaving out the streams without one and those the CRM refused."""
+        for stream in streams:
+            if stream.deleted is not None and stream.name not in self.refused:
+                for ids in stream.deleted():
+                    yield stream.object_type, ids
 
     def _observe(self, what: str, status: int | str) -> None:
         if self.on_call is not None:

@@ -24,6 +24,7 @@ from crmsync.connectors.base import (
     ObjectStreams,
     PulledPage,
 )
+from crmsync.errors import StreamRefused
 from crmsync.model import Activity
 from crmsync.store import Store
 from crmsync.store.kinds import RunKind
@@ -178,12 +179,13 @@ class Pull:
             self._mark(marks)
 
     def objects(self, report: PassReport, window: Window, decided: set[str], *, between: Callable[[], bool]) -> bool:
-        """The connector's object streams (`ObjectStreams`), one after the other; False when `between`
-        (called after each page) said to stop."""
-        if not isinstance(self.connector, ObjectStreams):
+        """The connector's object streams (`ObjectStreams`), one after the other, but those the CRM refused
+        (`refused`); False when `between` (called after each page) said to stop."""
+        connector = self.connector
+        if not isinstance(connector, ObjectStreams):
             return True
         return all(self._objects(spec, report, window, decided, between=between)
-                   for spec in self.connector.object_streams)
+                   for spec in connector.object_streams if spec.name not in connector.refused)
 
     def _objects(self, spec: ObjectStream, report: PassReport, window: Window, decided: set[str], *,
                  between: Callable[[], bool]) -> bool:
@@ -209,15 +211,33 @@ class Pull:
                 return True
             lower = cursor - self.overlap if cursor else EPOCH
         read = False
-        for page, last in with_last(spec.pull(lower, upper, resume)):
-            read = True
-            self._object_page(spec, page, report, decided,
-                              page_marks(stream, upper, page.resume_key, last=last, backfill=backfill))
-            if between():
-                return False
+        try:
+            for page, last in with_last(spec.pull(lower, upper, resume)):
+                read = True
+                self._object_page(spec, page, report, decided,
+                                  page_marks(stream, upper, page.resume_key, last=last, backfill=backfill))
+                if between():
+                    return False
+        except StreamRefused as refused:
+            self._refuse(spec, refused, report)
+            return True
         if not read:  # an empty window: no page to carry the cursor
             self._mark([Mark(stream, position=upper)])
         return True
+
+    def _refuse(self, spec: ObjectStream, refused: StreamRefused, report: PassReport) -> None:
+        """A stream the CRM refuses (the token lacks its scope, the user Read on its object) is off for the
+        life of the connector (`refused`: no call for it in later passes, nor in the daily sweep; a restart
+        tries again, as an admin who just granted it expects), said once with the object and the fix, and
+        counted (`refused`). Its cursor stays where it was, so once granted the stream reads what it missed
+        (a backfill's stays unfinished, and a run of the same backfill reads it)."""
+        assert isinstance(self.connector, ObjectStreams)
+        self.connector.refused.add(spec.name)
+        report.counts["refused"] = report.counts.get("refused", 0) + 1
+        meanwhile = f"; {spec.meanwhile}" if spec.meanwhile else ""
+        log.warning(f"{refused.crm} {spec.object_type} stream off: {refused.missing} ({refused.fix}{meanwhile})",
+                    extra={"crm": self.crm, "stream": spec.name, "object_type": spec.object_type,
+                           "object": refused.crm_object, "error": str(refused)[:300]})
 
     def _object_page(self, spec: ObjectStream, page: ObjectPage, report: PassReport, decided: set[str],
                      marks: list[Mark]) -> None:

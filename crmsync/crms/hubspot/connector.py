@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from itertools import chain
 from typing import Any, TypeVar
 
 from hubspot import HubSpot
@@ -96,7 +95,6 @@ class HubSpotConnector(ConnectorCore):
         self.engagement_types = engagement_types
         self.search_pace = Pacer(search_per_second) if search_per_second else None
         self._capabilities: Capabilities | None = None
-        self._deals_refused = False
         self._lifecycle_order: list[str] | None = None
         self.client = HubSpot(
             access_token=settings.access_token.get_secret_value(),
@@ -145,28 +143,19 @@ class HubSpotConnector(ConnectorCore):
 
     @property
     def object_streams(self) -> tuple[ObjectStream, ...]:
-        """The objects read beside contacts (`ObjectStreams`), each on every pass."""
-        return (ObjectStream(ObjectType.DEAL, "deals", self.pull_deals),)
+        """The objects read beside contacts (`ObjectStreams`), each on every pass, with its archived list."""
+        return (ObjectStream(ObjectType.DEAL, "deals", self.pull_deals, deleted=partial(self.archived, "deals"),
+                             meanwhile="pipeline is judged from contacts meanwhile"),)
 
     def pull_deals(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[ObjectPage]:
         """Deals with since <= hs_lastmodifieddate < until (CRM search on deals, `_window`), each with the
         ids of its associated contacts (v4 batch associations read, paged per deal). A deal that cannot
-        be mapped is a RecordError of its page, never a failure of the page."""
-        if self._deals_refused:
-            return
+        be mapped is a RecordError of its page, never a failure of the page. A token without
+        crm.objects.deals.read (one from before crmsync read deals) is answered 403 MISSING_SCOPES naming
+        it: the error table makes that a `StreamRefused`, and the pass turns the deal stream off."""
         search = self.client.crm.deals.search_api.do_search
-        try:
-            found = self._window("search deals", search, "hs_lastmodifieddate", DEAL_PROPERTIES, since, until,
-                                 after_key)
-            first = next(found, None)
-        except AuthError as exc:
-            if "HTTP 403" not in str(exc):  # a bad token is not a missing scope
-                raise
-            self._deals_refused = True  # said once: a token from before crmsync read deals lacks the scope
-            log.warning("HubSpot deal stream off: the token lacks crm.objects.deals.read (add the scope to read "
-                        "deals; pipeline is judged from contacts meanwhile)", extra={"error": str(exc)[:300]})
-            return
-        for results in chain([] if first is None else [first], found):
+        for results in self._window("search deals", search, "hs_lastmodifieddate", DEAL_PROPERTIES, since, until,
+                                    after_key):
             ids = [str(obj.id) for obj in results]
             contacts: dict[str, list[str]] = {}
             for deal_id, contact_id in self._associated("deals", "contacts", ids):
@@ -235,25 +224,30 @@ class HubSpotConnector(ConnectorCore):
         return found
 
     def deleted(self) -> Iterator[tuple[ObjectType, list[str]]]:
-        """Ids of the archived (deleted, still restorable) contacts, then deals, 100 a call: the list
-        endpoint with `archived=true` ("Whether to return only results that have been archived", CRM v3
-        contacts spec, ../shared/specs/hubspot/contacts-v3.json; the same parameter on the deals list,
-        HubSpot-public-api-spec-collection PublicApiSpecs/CRM/Deals/Rollouts/424/v3/deals.json), paged
-        by `paging.next.after`; search never returns archived records and the list takes no date
-        filter, so every archived one is listed: the daily sweep (crmsync.sync.erasure)."""
-        for object_type, api in ((ObjectType.CONTACT, self.client.crm.contacts.basic_api),
-                                 (ObjectType.DEAL, self.client.crm.deals.basic_api)):
-            if object_type is ObjectType.DEAL and self._deals_refused:
-                continue  # the token lacks the deals scope (pull_deals said so)
-            listed = partial(self._archived, object_type, api.get_page)
-            for page in follow(listed(), listed, _next_after):
-                yield object_type, [str(obj.id) for obj in page.results or []]
+        """Ids of the archived (deleted, still restorable) contacts, then of each object stream's archived
+        objects (its `deleted`: `archived`, for deals), 100 a call; a stream the CRM refused is left out
+        (crmsync.sync.erasure's daily sweep)."""
+        yield from ((ObjectType.CONTACT, ids) for ids in self.archived("contacts"))
+        yield from self._deleted_objects(self.object_streams)
 
-    def _archived(self, object_type: ObjectType, get_page: Callable[..., Any], after: str | None = None) -> Any:
+    def archived(self, object_type: str) -> Iterator[list[str]]:
+        """Pages of the ids of every archived object of a type (`contacts`, `deals`, `tickets`, a custom
+        object's id), 100 a call: the objects API's list with `archived=true` ("Whether to return only
+        results that have been archived", CRM v3 contacts spec, ../shared/specs/hubspot/contacts-v3.json; the
+        same parameter on the deals list, HubSpot-public-api-spec-collection
+        PublicApiSpecs/CRM/Deals/Rollouts/424/v3/deals.json; `GET /crm/v3/objects/{objectType}` is the one
+        path of every object type's list), paged by `paging.next.after`. Search never returns archived
+        records and the list takes no date filter, so every archived one is listed: the daily sweep."""
+        listed = partial(self._archived, object_type)
+        for page in follow(listed(), listed, _next_after):
+            yield [str(obj.id) for obj in page.results or []]
+
+    def _archived(self, object_type: str, after: str | None = None) -> Any:
         kwargs: dict[str, Any] = {"limit": BATCH, "archived": True, "properties": ["hs_object_id"]}
         if after:
             kwargs["after"] = after
-        return self._call(f"list archived {object_type}s", get_page, **kwargs)
+        return self._call(f"list archived {object_type}", self.client.crm.objects.basic_api.get_page, object_type,
+                          **kwargs)
 
     def _mapped(self, results: list[Any]) -> PulledPage:
         if any(self.map.needs_industry_labels(obj.properties or {}) for obj in results):
@@ -523,7 +517,7 @@ class HubSpotConnector(ConnectorCore):
             return Check("hubspot scopes", True, "not reported for this token type (private app tokens): "
                                                  "checked by the calls above")
         needed = {"crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.write",
-                  "crm.objects.deals.read"}  # without it the deal stream is off (pull_deals)
+                  "crm.objects.deals.read"}  # without it the deal stream is off (a StreamRefused)
         missing = sorted(needed - set(info.scopes or []))
         return Check("hubspot scopes", not missing, "ok" if not missing else f"missing {', '.join(missing)}")
 

@@ -62,7 +62,7 @@ from crmsync.crms.salesforce.mapping import (
 )
 from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.definitions.schema import CrmMapping
-from crmsync.errors import AuthError, CrmsyncError, FatalError, RecordError, RetriableError
+from crmsync.errors import AuthError, CrmsyncError, FatalError, RecordError, RetriableError, StreamRefused
 from crmsync.model import Activity, Check, Contact, Deal, LeadStatus, ObjectType, OwnerTask, WriteBack, WriteResult
 
 T = TypeVar("T")
@@ -91,7 +91,7 @@ activities and campaign responses (with their Campaign's name and type), creates
 Opportunities and their contact roles (the deal stream). Create and edit each need read on the same
 object ("Requires PermissionsRead for the same object to be true": object reference, ObjectPermissions)."""
 DEAL_OBJECTS = ("Opportunity", "OpportunityContactRole")
-"""Without read on these the deal stream is off (one warning); every other object is needed."""
+"""Without read on these the deal stream is off (one warning, crmsync.sync.pull); every other object is needed."""
 _PERMISSION = {"read": "PermissionsRead", "create": "PermissionsCreate", "edit": "PermissionsEdit"}
 _UNSUPPORTED = re.compile(r"sObject type '([^']+)' is not supported")
 
@@ -105,12 +105,15 @@ class UnknownUser(FatalError):
     """CRMSYNC_SALESFORCE__INTEGRATION_USER names no user, or an inactive one."""
 
 
-class ObjectAccessError(AuthError):
+class ObjectAccessError(StreamRefused):
     """The user may not read an object crmsync queries: Salesforce answers as if the object did not exist
-    (`_refused_object`). `sobject` names it."""
+    (`_refused_object`). `sobject` names it. Refused to an object stream's pull, the stream is turned off
+    (crmsync.sync.pull); anywhere else (Lead) it stops, as any AuthError."""
 
     def __init__(self, sobject: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, crm="Salesforce", crm_object=sobject, missing=f"this user cannot read {sobject}",
+                         fix=f"grant Read on it: run `crmsync setup`, which grants it through permission set "
+                             f"{PERMISSION_SET}, or grant it on the integration user's profile")
         self.sobject = sobject
 
 
@@ -163,8 +166,6 @@ class SalesforceConnector(ConnectorCore):
         """Lead id -> its ConvertedContactId (None: not converted), from the leads read."""
         self._stamps_ready = False
         """Whether this user sees crmsync's fields on Contact (setup created and granted them)."""
-        self._deals_refused = False
-        """This user may not read Opportunity or OpportunityContactRole: the deal stream is off (said once)."""
 
     # --- sessions and the one place every call goes through -------------------------------------
 
@@ -280,28 +281,16 @@ class SalesforceConnector(ConnectorCore):
     def object_streams(self) -> tuple[ObjectStream, ...]:
         """The objects read beside leads (`ObjectStreams`), each with the activity streams (every
         `activity_interval`: an idle pass stays one query)."""
-        return (ObjectStream(ObjectType.DEAL, "deals", self.pull_deals, every=self.activity_interval),)
+        return (ObjectStream(ObjectType.DEAL, "deals", self.pull_deals, every=self.activity_interval,
+                             meanwhile="pipeline is judged from lead conversions meanwhile"),)
 
     def pull_deals(self, since: datetime, until: datetime, after_key: str | None = None) -> Iterator[ObjectPage]:
         """Opportunities with since <= SystemModstamp < until, by Id, as the lead pull reads its window
         (queryAll, resumable after a page, deleted ones listed); each with the leads it belongs to
         (`_deal_leads`). CurrencyIsoCode is asked for only in a multicurrency org. A user that may not read
-        Opportunity or OpportunityContactRole gets the deal stream off, said once (as HubSpot's token
-        without the deals scope), not a failed pass every time."""
-        if self._deals_refused:
-            return
-        try:
-            yield from self._pull_deals(since, until, after_key)
-        except ObjectAccessError as exc:
-            if exc.sobject not in DEAL_OBJECTS:
-                raise
-            self._deals_refused = True
-            log.warning("Salesforce deal stream off: this user cannot read %s (grant Read on it: run `crmsync setup`, "
-                        "which grants it through permission set %s, or grant it on the integration user's profile; "
-                        "pipeline is judged from lead conversions meanwhile)", exc.sobject, PERMISSION_SET,
-                        extra={"error": str(exc)[:300]})
-
-    def _pull_deals(self, since: datetime, until: datetime, after_key: str | None) -> Iterator[ObjectPage]:
+        Opportunity or OpportunityContactRole is answered as if it did not exist: an `ObjectAccessError` (a
+        `StreamRefused`), and the pass turns the deal stream off (as for HubSpot's token without the deals
+        scope), not a failed pass every time."""
         fields = OPPORTUNITY_FIELDS + ([CURRENCY] if self._multicurrency() else [])
         query = f"SELECT {', '.join(fields)} FROM Opportunity WHERE {_window(since, until, after_key)} ORDER BY Id"
         for records in self._soql("query opportunities", query, include_deleted=True):
