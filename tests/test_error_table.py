@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from crmsync.connectors.calls import Answer, SessionExpired, classify, quota_reset, shape
 from crmsync.connectors.retry import RetryPolicy
-from crmsync.errors import AuthError, FatalError, QuotaError, RecordError, RetriableError
+from crmsync.errors import AuthError, FatalError, QuotaError, RecordError, RetriableError, StreamRefused
 
 NOW = datetime(2026, 11, 26, 22, 41, 7, tzinfo=UTC)
 SF_LOCK = [{"message": "unable to obtain exclusive access to this record", "errorCode": "UNABLE_TO_LOCK_ROW"}]
@@ -36,6 +36,8 @@ HS_DAILY = {"status": "error", "message": "You have reached your daily limit.", 
     (Answer("Salesforce", "query", 401, [{"errorCode": "INVALID_SESSION_ID"}]), SessionExpired),
     (Answer("HubSpot", "search", 401, json.dumps({"category": "INVALID_AUTHENTICATION"})), AuthError),
     (Answer("HubSpot", "search", 403, json.dumps({"category": "MISSING_SCOPES"})), AuthError),
+    (Answer("HubSpot", "search", 403, json.dumps({"category": "MISSING_SCOPES", "errors": [
+        {"context": {"requiredScopes": ["contacts"]}}]})), StreamRefused),
     (Answer("HubSpot", "search", 429, json.dumps(HS_DAILY)), QuotaError),
     (Answer("Salesforce", "query", 403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED"}]), QuotaError),
     (Answer("Salesforce", "query", 403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED",
@@ -65,6 +67,22 @@ def test_each_row_of_the_table(answer: Answer, expected: type[Exception]) -> Non
     assert type(error) is expected, error
     text = error.reason if isinstance(error, RecordError) else str(error)
     assert text.startswith(f"{answer.crm} {answer.what}: ") and "\n" not in text
+
+
+def test_a_403_naming_the_scope_it_needs_is_a_refused_stream_that_says_what_to_grant() -> None:
+    """HubSpot's MISSING_SCOPES names the scopes in errors[].context: requiredGranularScopes (the sandbox's
+    deal answer) or requiredScopes (HubSpot/hubspot-api-nodejs#268). Still an AuthError: it stops any call
+    but an object stream's pull (crmsync.sync.pull)."""
+    body = json.dumps({"status": "error", "category": "MISSING_SCOPES", "message": "This app hasn't been granted "
+                       "all required scopes to make this call.", "errors": [{"message": "One or more of the "
+                       "following scopes are required.", "context": {"requiredGranularScopes": [
+                           "crm.objects.deals.read"]}}]})
+    error = classify(Answer("HubSpot", "search deals", 403, body), now=NOW)
+    assert isinstance(error, StreamRefused) and isinstance(error, AuthError)
+    assert (error.crm, error.crm_object, error.missing, error.fix) == (
+        "HubSpot", "deals", "the token lacks crm.objects.deals.read", "add the scope to read deals")
+    assert "it needs crm.objects.deals.read (check CRMSYNC_HUBSPOT__ACCESS_TOKEN" in str(error)
+    assert type(classify(Answer("HubSpot", "search", 401, body), now=NOW)) is AuthError  # a bad token is not a scope
 
 
 def test_a_daily_quota_says_when_it_resumes() -> None:

@@ -259,8 +259,8 @@ def classify(answer: Answer, now: datetime | None = None) -> CrmsyncError:
         resume_at = quota_reset(now or datetime.now(UTC), answer.retry_after)
         return QuotaError(f"{text}; paused until {resume_at:%Y-%m-%d %H:%M} UTC", resume_at)
     if rule.action is Action.AUTH:
-        text += _AUTH_HINT.get(answer.crm, "")
-        return _scope_refusal(answer, text) or AuthError(text)
+        return _scope_refusal(answer, text, _AUTH_HINT.get(answer.crm, "")) or AuthError(
+            text + _AUTH_HINT.get(answer.crm, ""))
     return FatalError(text)
 
 
@@ -302,15 +302,17 @@ def required_scopes(body: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _scope_refusal(answer: Answer, message: str) -> StreamRefused | None:
-    """A 403 naming the scopes the call needs is a refused stream (`StreamRefused`): the object is the one
-    the read scope names (`crm.objects.deals.read`: deals), else the scope itself (HubSpot's `tickets`)."""
+def _scope_refusal(answer: Answer, text: str, hint: str) -> StreamRefused | None:
+    """A 403 naming the scopes the call needs is a refused stream (`StreamRefused`), its message naming them:
+    the object is the one the read scope names (`crm.objects.deals.read`: deals), else the scope itself
+    (HubSpot's `tickets`)."""
     scopes = required_scopes(answer.body) if answer.status == 403 else ()
     if not scopes:
         return None
+    grant = ", ".join(scopes)
     objects = [m.group(1) for scope in scopes if (m := _OBJECT_SCOPE.fullmatch(scope))] or list(scopes)
-    return StreamRefused(message, crm=answer.crm, crm_object=objects[0], missing=f"the token lacks {', '.join(scopes)}",
-                         fix=f"add the scope to read {objects[0]}")
+    return StreamRefused(f"{text}; it needs {grant}{hint}", crm=answer.crm, crm_object=objects[0],
+                         missing=f"the token lacks {grant}", fix=f"add the scope to read {objects[0]}")
 
 
 def _describe(answer: Answer) -> str:

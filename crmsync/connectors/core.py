@@ -1,9 +1,11 @@
 """What both connectors do the same way; each CRM module keeps only its own wire details.
 
 - `ConnectorCore`: the state every call goes through (the retry policy, the API budget governor, the
-  call count and the metrics hook, the object streams the CRM refused) and the two ends of one attempt: `_answered` (a well-formed answer:
-  counted, its rate-limit figures given to the governor) and `_failed` (anything else: counted, then
-  the error table's verdict, calls.py). Each CRM's `_attempt` makes the call and describes its answer.
+  call count and the metrics hook; the object streams the CRM refused) and the two ends of one attempt:
+  `_answered` (a well-formed answer: counted, its rate-limit figures given to the governor) and `_failed`
+  (anything else: counted, then the error table's verdict, calls.py). Each CRM's `_attempt` makes the call
+  and describes its answer.
+- `ConnectorCore._deleted_objects`: the object streams' lists of deleted objects, but the refused streams'.
 - `chunks`: lists cut to a call's size (batch inputs, IN lists).
 - `follow`: a paged read, each page naming the next.
 - `mapped`: pulled records converted, the ones that cannot be as RecordErrors (to quarantine).
