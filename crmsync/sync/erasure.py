@@ -5,7 +5,8 @@ Three triggers call `erase`: a HubSpot `contact.deletion` / `contact.privacyDele
 and the daily sweep of the records a CRM lists as deleted (`sweep`: HubSpot's archived contacts). Each erased record is
 logged by CRM and id only, never its content, and counted (`crmsync_records_erased_total`). The same
 sweep drops the other objects the CRM lists as deleted (HubSpot's archived deals, which its search never
-returns), so they stop counting as pipeline; such an object is not personal data of its own, so it is not
+returns: each object stream's own list, `ObjectStream.deleted`, but a refused stream's), so they stop
+counting as pipeline; such an object is not personal data of its own, so it is not
 erased, only dropped (`Store.forget_objects`, as for the objects a pull finds deleted).
 """
 
