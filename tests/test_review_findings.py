@@ -1,0 +1,44 @@
+"""Review findings on the CRM packages / object streams / Salesforce object permissions change (b552f0f..main):
+each test fails on main and names the defect it shows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from crmsync.model import ObjectType
+from crmsync.store import Store
+from crmsync.sync import SyncPass
+from tests.hubspot_fixtures import DEFS, SEED_NOW
+from tests.salesforce_fixtures import salesforce
+from tests.test_salesforce_integration_user import USERNAME, connector, minimum_access_user
+from tests.test_salesforce_setup import fresh_org
+
+
+def test_opportunities_are_read_once_opportunity_read_is_granted_after_the_deal_stream_was_off(
+        database_url: str) -> None:
+    """A pass with the deal stream off (no Read on Opportunity) must not move the `deals` cursor: once an admin
+    grants Read and the daemon restarts, the Opportunities that already exist must be read. On main the
+    refused stream yields no page, `Pull._objects` takes that for an empty window and marks the cursor at
+    the pass's upper bound, so every Opportunity not modified since is never read (until a manual backfill)."""
+    with salesforce(30, custom_fields=False) as (app, url):
+        fresh_org(app)
+        _service, token = minimum_access_user(url)
+        assert connector(url, USERNAME).setup()
+        for rid, row in list(app.org.records["ObjectPermissions"].items()):
+            if row["SobjectType"] == "Opportunity":  # the admin withholds Read on Opportunity
+                del app.org.records["ObjectPermissions"][rid]
+        app.org.clock = lambda: SEED_NOW - timedelta(days=2)  # Opportunities that exist before crmsync starts
+        opportunities = {app.org.create("Opportunity", {"Name": f"D{i}", "StageName": "Prospecting",
+                                                        "CloseDate": "2026-12-01"})["Id"] for i in range(3)}
+        app.org.clock = lambda: SEED_NOW
+        store = Store.open(database_url)
+        off = SyncPass(store, connector(url, token=token), DEFS, clock=lambda: SEED_NOW).run()
+        assert off.outcome == "ok"
+        assert store.objects("salesforce", object_type=ObjectType.DEAL) == []
+
+        assert any("Opportunity" in line for line in connector(url, USERNAME).setup())  # Read granted again
+        restarted = connector(url, token=token)  # the daemon restarted: the connector asks again
+        later = SyncPass(store, restarted, DEFS, clock=lambda: SEED_NOW + timedelta(minutes=10)).run()
+        assert later.outcome == "ok"
+        kept = {row["object_id"] for row in store.objects("salesforce", object_type=ObjectType.DEAL)}
+        assert kept == opportunities, f"{len(opportunities - kept)} of {len(opportunities)} Opportunities never read"
