@@ -1,5 +1,5 @@
-"""Review findings on the CRM packages / object streams / Salesforce object permissions change (b552f0f..main):
-each test fails on main and names the defect it shows."""
+"""A refused deal stream leaves its cursor where it was: what changed while it was off is read once the
+user may read Opportunity again (a reviewer's finding: the refused stream's empty pull moved the cursor)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from tests.test_salesforce_setup import fresh_org
 def test_opportunities_are_read_once_opportunity_read_is_granted_after_the_deal_stream_was_off(
         database_url: str) -> None:
     """A pass with the deal stream off (no Read on Opportunity) must not move the `deals` cursor: once an admin
-    grants Read and the daemon restarts, the Opportunities that already exist must be read. On main the
-    refused stream yields no page, `Pull._objects` takes that for an empty window and marks the cursor at
-    the pass's upper bound, so every Opportunity not modified since is never read (until a manual backfill)."""
+    grants Read and the daemon restarts, the Opportunities that already exist must be read. Before, the
+    refused stream yielded no page, `Pull._objects` took that for an empty window and marked the cursor at
+    the pass's upper bound, so every Opportunity not modified since was never read (until a manual backfill)."""
     with salesforce(30, custom_fields=False) as (app, url):
         fresh_org(app)
         _service, token = minimum_access_user(url)
