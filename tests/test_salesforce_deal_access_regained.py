@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from crmsync.connectors.calls import Answer
+from crmsync.crms.salesforce.connector import _refused_object
 from crmsync.model import ObjectType
 from crmsync.store import Store
 from crmsync.sync import SyncPass
@@ -42,3 +44,17 @@ def test_opportunities_are_read_once_opportunity_read_is_granted_after_the_deal_
         assert later.outcome == "ok"
         kept = {row["object_id"] for row in store.objects("salesforce", object_type=ObjectType.DEAL)}
         assert kept == opportunities, f"{len(opportunities - kept)} of {len(opportunities)} Opportunities never read"
+
+
+def test_only_salesforce_own_not_found_for_an_object_crmsync_reads_is_a_refused_object() -> None:
+    """A describe's 404 means "this user may not read it" only with Salesforce's NOT_FOUND body and for an
+    object crmsync reads: a gateway's bare 404 stays a failure of the pass (retried by the next one), and
+    setup's describe of PermissionSet is not answered with "run crmsync setup"."""
+    not_found = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+    assert _refused_object(Answer("salesforce", "describe Opportunity", 404, not_found)) == "Opportunity"
+    assert _refused_object(Answer("salesforce", "describe Opportunity", 404, "<html>Not Found</html>")) is None
+    assert _refused_object(Answer("salesforce", "describe Opportunity", 404, "")) is None
+    assert _refused_object(Answer("salesforce", "describe PermissionSet", 404, not_found)) is None
+    invalid = [{"errorCode": "INVALID_TYPE", "message": "sObject type 'Lead' is not supported. If you are "
+                "attempting to use a custom object, be sure to append the '__c' after the entity name."}]
+    assert _refused_object(Answer("salesforce", "query", 400, invalid)) == "Lead"

@@ -1018,8 +1018,11 @@ def _refused_object(answer: calls.Answer) -> str | None:
     if answer.status == 400 and "INVALID_TYPE" in answer.codes:
         found = _UNSUPPORTED.search(calls.error_message(answer.body))
         return found.group(1) if found else None
-    if answer.status == 404 and answer.what.startswith("describe "):
-        return answer.what.removeprefix("describe ")
+    described = answer.what.removeprefix("describe ")
+    if answer.status == 404 and "NOT_FOUND" in answer.codes and described in OBJECT_ACCESS:
+        # Salesforce's own NOT_FOUND body (not a gateway's bare 404), for an object crmsync reads (not setup's
+        # describes of PermissionSet or ObjectPermissions, which `crmsync setup` cannot grant)
+        return described
     return None
 
 
