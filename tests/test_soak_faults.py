@@ -1,12 +1,21 @@
 """The soak (scripts/soak.py) at a small size: the daemon against both sandboxes through the fault
 proxy (a seeded mix of every network fault kind on reads, writes, task creates and login), with the
-sandboxes' own faults, three SIGKILL restarts and human edits during the run, ends as the fault-free
-run of the same seed: no difference, no task twice, no traceback, no person's edit lost."""
+sandboxes' own faults, SIGKILL restarts and human edits during the run, ends as the fault-free run of
+the same seed: no difference, no task twice, no traceback, no person's edit lost.
+
+By default (every CI run): 40 leads per CRM, 12 s of faults over the four phases, two SIGKILL
+restarts (in the first two phases: one before any edit, one after the first round) and a 4 s lease,
+so that a restarted daemon syncs again soon: every fault kind, kills mid-pass and all three rounds of
+edits still happen, and the assertions below check that they did. CRMSYNC_TEST_SCALE=nightly: 120
+leads, 40 s, four kills (one in every phase, the last after the final round of edits), the soak
+script's 8 s lease, and PostgreSQL as well as SQLite."""
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
+import pickle
 import re
 import sys
 from collections.abc import Iterator
@@ -17,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import NIGHTLY, ROOT
+from tests.builders import NIGHTLY, ROOT, scaled
 
 _spec = importlib.util.spec_from_file_location("soak", ROOT / "scripts" / "soak.py")
 assert _spec is not None and _spec.loader is not None
@@ -25,16 +34,29 @@ soak: Any = importlib.util.module_from_spec(_spec)
 sys.modules["soak"] = soak  # dataclasses look their module up there
 _spec.loader.exec_module(soak)
 
-SIZE = {"leads": 60, "seed": 2026, "seconds": 20, "quiet": 2.0}
-KILLS = 3
+SIZE = {"leads": scaled(ci=40, nightly=120), "seed": 2026, "seconds": scaled(ci=12, nightly=40), "quiet": 2.0,
+        "lease": scaled(ci=4, nightly=8)}
+KILLS = scaled(ci=2, nightly=4)
 
 
 @pytest.fixture(scope="module")
-def fault_free(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The fault-free run of the seed, shared by both stores (the CRM end state does not depend on it)."""
-    workdir = tmp_path_factory.mktemp("fault-free")
-    return soak.one_run(**SIZE, kills=0, database_url=f"sqlite:///{workdir / 'calm.db'}", workdir=workdir,
-                        chaotic=False)
+def fault_free(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Any:
+    """The fault-free run of the seed, shared by both stores (the CRM end state does not depend on it)
+    and made once per test session: under xdist the tests using it may run on different workers, and
+    the first to ask makes it while the others wait on a lock in the session's shared temporary
+    directory, then read it from there."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if hasattr(request.config, "workerinput") else base  # xdist: one per worker under it
+    saved = shared / "soak-fault-free.pickle"
+    with open(shared / "soak-fault-free.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if saved.exists():
+            return pickle.loads(saved.read_bytes())
+        workdir = tmp_path_factory.mktemp("fault-free")
+        outcome = soak.one_run(**SIZE, kills=0, database_url=f"sqlite:///{workdir / 'calm.db'}", workdir=workdir,
+                               chaotic=False)
+        saved.write_bytes(pickle.dumps(outcome))
+        return outcome
 
 
 # The store's own tests run on both backends; the soak, a minute and more of real time, runs on
