@@ -54,9 +54,14 @@ def test_time_window_bounds_are_respected() -> None:
 
 
 def test_more_than_10000_contacts_modified_in_the_same_hour_are_all_pulled() -> None:
-    count = scaled(ci=10_200, nightly=25_000)  # past the search's 10,000-result cap either way
-    assert count > SEARCH_CAP
-    with hubspot(search_rate_limit=None) as (app, url):  # search pacing has its own test (test_hubspot_batches)
+    """More contacts in one window than search answers for one query are all pulled, with no page past
+    the cap. By default the sandbox's cap is lowered to 1,000 with 1,200 contacts: crmsync pages by id,
+    never by `after`, so the cap's value does not matter to it, and a client paging by `after` gets the
+    400 past 1,000 just as past 10,000. Nightly: 25,000 contacts against HubSpot's own 10,000."""
+    cap = scaled(ci=1_000, nightly=SEARCH_CAP)
+    count = scaled(ci=1_200, nightly=25_000)
+    assert count > cap
+    with hubspot(search_rate_limit=None, search_cap=cap) as (app, url):  # search pacing: test_hubspot_batches
         same_time = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
         seed_portal(app.portal, count, now=SEED_NOW, modified_at=same_time)
         conn = connector(url, search_per_second=None)

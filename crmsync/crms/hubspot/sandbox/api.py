@@ -36,6 +36,10 @@ from crmsync.crms.hubspot.sandbox.state import (
 from crmsync.sandbox.http import HttpError, Request, Response, Route, SandboxApp
 from crmsync.sandbox.ratelimit import RateLimiter
 
+# Search answers at most 10,000 results per query, 400 past it [NOTES "10,000-result cap"; secondary:
+# docs.aws.amazon.com/glue/latest/dg/hubspot-connector-limitations.html; unconfirmed in docs/hubspot.md].
+# `HubSpotApp(search_cap=...)` lowers it for a test that needs only "more records than the cap" (crmsync
+# pages search by id, never by `after`); the served sandbox always keeps 10,000.
 SEARCH_CAP = 10_000
 SEARCH_PAGE_MAX = 200
 BATCH_MAX = 100
@@ -80,8 +84,10 @@ SCOPES = ["crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schema
 class HubSpotApp(SandboxApp):
     def __init__(self, *, token: str | None = None, portal: Portal | None = None, tier: str = "professional",
                  search_rate_limit: str | None = SEARCH_RATE_LIMIT, association_page: int = ASSOCIATION_PAGE,
-                 daily_limit: int | None = None, scopes: list[str] | None = None, **options: Any) -> None:
+                 daily_limit: int | None = None, scopes: list[str] | None = None, search_cap: int = SEARCH_CAP,
+                 **options: Any) -> None:
         super().__init__(**options)
+        self.search_cap = search_cap
         self.scopes = list(SCOPES if scopes is None else scopes)  # what the token was granted
         if tier not in TIERS:
             raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
@@ -528,9 +534,10 @@ def _search(app: HubSpotApp, object_type: str, body: Any) -> Response:
     if limit > SEARCH_PAGE_MAX:
         raise HttpError(400, f"limit must be at most {SEARCH_PAGE_MAX}")
     after = int(body.get("after") or 0)
-    if after >= SEARCH_CAP:
-        raise HttpError(400, f"Search results are limited to {SEARCH_CAP:,} results; 'after' of {after} is past that. "
-                             "Narrow the query (for example by a date range).", subCategory="SEARCH_LIMIT_EXCEEDED")
+    if after >= app.search_cap:
+        raise HttpError(400, f"Search results are limited to {app.search_cap:,} results; 'after' of {after} is "
+                             "past that. Narrow the query (for example by a date range).",
+                        subCategory="SEARCH_LIMIT_EXCEEDED")
     groups = body.get("filterGroups") or []
     filters = [f for g in groups for f in g.get("filters") or []]
     if len(groups) > 5 or any(len(g.get("filters") or []) > 10 for g in groups) or len(filters) > 25:
