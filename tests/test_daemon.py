@@ -106,10 +106,11 @@ def test_health_turns_503_after_n_failed_passes_in_a_row_and_recovers(tmp_path: 
             daemon.stop()
 
 
-def _run_daemon(url: str, db: str, port: int = 0) -> subprocess.Popen[str]:
+def _run_daemon(url: str, db: str, port: int = 0, **settings: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
     env.update({"CRMSYNC_HUBSPOT__ACCESS_TOKEN": TOKEN, "CRMSYNC_HUBSPOT__BASE_URL": url, "CRMSYNC_DATABASE_URL": db,
                 "CRMSYNC_HTTP__PORT": str(port), "CRMSYNC_SYNC__INTERVAL_SECONDS": "1", "CRMSYNC_LOG_FORMAT": "json"})
+    env.update({f"CRMSYNC_SYNC__{name.upper()}": value for name, value in settings.items()})
     return subprocess.Popen([sys.executable, "-m", "crmsync", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -132,14 +133,18 @@ def test_sigterm_finishes_releases_the_lease_and_exits_0(tmp_path: Path) -> None
 
 
 def test_two_daemons_one_syncs_and_the_standby_takes_over(postgres_url: str) -> None:
+    """A 5 s lease (the default is 15 s, 3 x the interval): the holder renews it every pass, so for
+    longer than the lease lasts it never changes hands while both run; after a SIGKILL the standby
+    takes it once it has expired, without waiting out the default."""
+    lease = 5
     with hubspot(50, real_clock=True) as (_app, url):
         store = Store.open(postgres_url)
-        first = _run_daemon(url, postgres_url)
+        first = _run_daemon(url, postgres_url, lease_seconds=str(lease))
         holder = wait_for(lambda: store.lease_holder("sync:hubspot"), what="a lease holder")[0]
-        second = _run_daemon(url, postgres_url)
+        second = _run_daemon(url, postgres_url, lease_seconds=str(lease))
         try:
             holders = set()
-            deadline = time.monotonic() + 4
+            deadline = time.monotonic() + lease + 1
             while time.monotonic() < deadline:  # while both run, the lease never changes hands
                 current = store.lease_holder("sync:hubspot")
                 holders.add(current[0] if current else None)
