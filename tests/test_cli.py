@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -39,6 +40,28 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
     returncode = code if isinstance(code, int) else (0 if code is None else 1)
     return subprocess.CompletedProcess(["crmsync", *args], returncode, out, err)
+
+
+def run_within(limit: float, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`run` on a thread given `limit` seconds: a CLI run that hangs or takes exponential time fails the
+    test instead of hanging it (the thread is left behind; the test has failed). For inputs that can
+    only cost time; what could exhaust memory or block the process (/dev/zero, a FIFO) is `run_process`."""
+    done: list[subprocess.CompletedProcess[str]] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            done.append(run(*args, env=env))
+        except BaseException as exc:  # handed to the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True, name=f"crmsync {' '.join(args)[:40]}")
+    thread.start()
+    thread.join(limit)
+    assert not thread.is_alive(), f"crmsync {' '.join(args)[:200]} still running after {limit} s"
+    if errors:
+        raise errors[0]
+    return done[0]
 
 
 def run_process(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,

@@ -16,7 +16,7 @@ from crmsync.errors import DefinitionsError
 from crmsync.model import ActivityKind
 from crmsync.rules import decide
 from tests.builders import DEFAULT_DEFINITIONS, NOW, activity, fit_contact
-from tests.test_cli import run_process as run
+from tests.test_cli import run_within
 
 TEXT = DEFAULT_DEFINITIONS.read_text()
 TITLE_PATTERNS = "patterns: ['\\bsvp\\b',"
@@ -30,7 +30,7 @@ def with_title_pattern(pattern: str) -> str:
 def test_validate_refuses_a_nested_quantifier_with_the_reason(tmp_path: Path) -> None:
     candidate = tmp_path / "candidate.yaml"
     candidate.write_text(with_title_pattern("(a+)+$"))
-    result = run("definitions", "validate", str(candidate), timeout=30)
+    result = run_within(30, "definitions", "validate", str(candidate))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "fit.titles.patterns.0: nested quantifier" in result.stderr
     assert result.stderr.strip().count("\n") == 0
