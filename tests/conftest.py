@@ -6,9 +6,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from crmsync.definitions import LoadedDefinitions, load_definitions
-from tests.builders import DEFAULT_DEFINITIONS
+from tests.builders import DEFAULT_DEFINITIONS, NIGHTLY
+
+# Every property test's default, loaded here so that it is the same whichever test modules a worker
+# imports (a module loading its own profile changed it for every test collected after it): Hypothesis'
+# 100 examples in CI, 1,000 with CRMSYNC_TEST_SCALE=nightly; no deadline and no too-slow check, since
+# a shared machine's load is no bug. A test that sets max_examples itself sizes it with `scaled`.
+settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("nightly", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("nightly" if NIGHTLY else "ci")
 
 
 @pytest.fixture(scope="session")

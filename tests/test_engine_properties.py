@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crmsync.definitions import LoadedDefinitions, load_definitions
@@ -15,13 +15,11 @@ from crmsync.model import BACKLOG, ActionKind, Activity, Contact, LeadStatus, St
 from crmsync.rules import decide
 from crmsync.rules.compiled import norm
 from crmsync.rules.values import moment
-from tests.builders import DEFAULT_DEFINITIONS, NOW
+from tests.builders import DEFAULT_DEFINITIONS, NOW, scaled
 
 DEFS: LoadedDefinitions = load_definitions(DEFAULT_DEFINITIONS)
 PLACEHOLDERS = {norm(p) for p in DEFS.definitions.sql_requirements.placeholders}
-settings.register_profile("crmsync", max_examples=300, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("crmsync")
+PROPERTIES = settings(max_examples=scaled(ci=300, nightly=2000))  # the engine's invariants: more than the default
 
 DETAILS = ["Demo request", "Request a demo", "Whitepaper: RevOps guide", "Free trial sign-up", "Contact sales",
            "https://example.com/pricing", "https://example.com/blog/x", "https://example.com/", "Newsletter", ""]
@@ -80,6 +78,7 @@ def _stage(value: Any) -> Stage:
         return Stage.LEAD
 
 
+@PROPERTIES
 @given(contact_st, activities_st)
 def test_never_sql_without_all_four_bant_items_documented(contact: Contact, activities: list[Activity]) -> None:
     decision = decide(contact, activities, DEFS, NOW)
@@ -90,6 +89,7 @@ def test_never_sql_without_all_four_bant_items_documented(contact: Contact, acti
             assert isinstance(value, str) and value.strip() and norm(value) not in PLACEHOLDERS
 
 
+@PROPERTIES
 @given(contact_st, activities_st)
 def test_mql_needs_fit_and_engagement(contact: Contact, activities: list[Activity]) -> None:
     decision = decide(contact, activities, DEFS, NOW)
@@ -97,6 +97,7 @@ def test_mql_needs_fit_and_engagement(contact: Contact, activities: list[Activit
         assert decision.fit.passed and decision.engagement.met
 
 
+@PROPERTIES
 @given(activities_st)
 def test_engagement_alone_is_never_mql(activities: list[Activity]) -> None:
     no_fit = Contact("c-2", email="a@northwind.com", company="Northwind", title="Engineer", industry="Mining",
@@ -104,11 +105,13 @@ def test_engagement_alone_is_never_mql(activities: list[Activity]) -> None:
     assert decide(no_fit, activities, DEFS, NOW).mql is False
 
 
+@PROPERTIES
 @given(contact_st)
 def test_fit_alone_is_never_mql(contact: Contact) -> None:
     assert decide(contact, [], DEFS, NOW).mql is False
 
 
+@PROPERTIES
 @given(contact_st, activities_st)
 def test_a_disqualifier_always_wins(contact: Contact, activities: list[Activity]) -> None:
     decision = decide(contact, activities, DEFS, NOW)
@@ -118,6 +121,7 @@ def test_a_disqualifier_always_wins(contact: Contact, activities: list[Activity]
             assert decision.target_stage is Stage.DISQUALIFIED
 
 
+@PROPERTIES
 @given(contact_st, activities_st, st.randoms())
 def test_same_inputs_give_byte_identical_decisions(contact: Contact, activities: list[Activity],
                                                    rnd: random.Random) -> None:
@@ -128,6 +132,7 @@ def test_same_inputs_give_byte_identical_decisions(contact: Contact, activities:
     assert decide(contact, shuffled, DEFS, NOW).to_json() == first
 
 
+@PROPERTIES
 @given(contact_st, activities_st, st.sampled_from(KINDS), st.sampled_from(DETAILS), st.floats(0, 400))
 def test_adding_an_activity_never_lowers_the_score(contact: Contact, activities: list[Activity], kind: str,
                                                    detail: str, days: float) -> None:
@@ -136,6 +141,7 @@ def test_adding_an_activity_never_lowers_the_score(contact: Contact, activities:
     assert decide(contact, [*activities, extra], DEFS, NOW).engagement.score >= before
 
 
+@PROPERTIES
 @given(contact_st, st.sampled_from(KINDS), st.sampled_from(DETAILS), st.floats(0, 300), st.floats(0.01, 100))
 def test_older_activities_weigh_less(contact: Contact, kind: str, detail: str, days: float, older_by: float) -> None:
     recent = decide(contact, [Activity("x", kind, NOW - timedelta(days=days), detail)], DEFS, NOW)
@@ -149,6 +155,7 @@ def test_older_activities_weigh_less(contact: Contact, kind: str, detail: str, d
             assert older[0].points < scored[0].points
 
 
+@PROPERTIES
 @given(pipeline_contact_st, activities_st)
 def test_pipeline_is_judged_once_and_settles_on_its_own_write_back(contact: Contact,
                                                                   activities: list[Activity]) -> None:
@@ -169,6 +176,7 @@ def test_pipeline_is_judged_once_and_settles_on_its_own_write_back(contact: Cont
     assert [a.kind for a in again.actions] == [ActionKind.HOLD]
 
 
+@PROPERTIES
 @given(pipeline_contact_st, activities_st, st.sampled_from([None, datetime(2026, 1, 1, tzinfo=UTC), NOW]))
 def test_a_backlog_cutoff_changes_only_the_verdict_text_and_the_task(contact: Contact, activities: list[Activity],
                                                                     cutoff: datetime | None) -> None:
@@ -190,6 +198,7 @@ def test_a_backlog_cutoff_changes_only_the_verdict_text_and_the_task(contact: Co
         assert verdict == before and tasks.count("skipped_gate") == 1
 
 
+@PROPERTIES
 @given(contact_st, activities_st)
 def test_stage_moves_forward_except_governed_exits(contact: Contact, activities: list[Activity]) -> None:
     decision = decide(contact, activities, DEFS, NOW)

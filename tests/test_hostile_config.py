@@ -1,14 +1,14 @@
 """Hostile definitions and settings end start-up within seconds: exit 2, one line, no traceback.
 
-The inputs that could block a process or exhaust its memory (/dev/zero, a FIFO) run the real CLI
-in a process killed after `STARTUP_LIMIT` (`subprocess.TimeoutExpired` fails the test): the module
-entry point's exit code and one line, and no hang can pass; the limit leaves room for the
-interpreter's start-up on a loaded machine. The other settings, store and file-size cases can only
-cost time: they run the same entry point (`crmsync.cli.main`)
-in-process on a thread given `STARTUP_LIMIT` (`run_within`: a hang or an exponential expansion fails
-the test), without a second of interpreter start-up each. The definitions cases are timed in-process
-against the 10 s the issue asks for (they take milliseconds); once that has ended in time, their CLI
-run (exit code and one line) is in-process too.
+The inputs that could block a process or exhaust its memory (/dev/zero, a FIFO) run the real CLI in
+a process killed after `STARTUP_LIMIT` (`subprocess.TimeoutExpired` fails the test): the module entry
+point's exit code and one line, and no hang can pass; the limit leaves room for the interpreter's
+start-up on a loaded machine. The other settings, store and file-size cases can only cost time: they
+run the same entry point (`crmsync.cli.main`) in-process on a thread given `STARTUP_LIMIT`
+(`run_within`: a hang or an exponential expansion fails the test), without a second of interpreter
+start-up each. The definitions cases are timed in-process against the 10 s the issue asks for (they
+take milliseconds); once that has ended in time, their CLI run (exit code and one line) is
+in-process too.
 """
 
 from __future__ import annotations
