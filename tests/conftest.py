@@ -62,10 +62,24 @@ def postgres_url() -> Iterator[str]:
     yield from _postgres_database()
 
 
-# Files whose tests mostly wait (the soak, kill trials, slow connections, two daemons): collected
-# first so that, under xdist, they start at once and the rest fills the other workers around them.
+# Files whose tests mostly wait (the soak, kill trials, slow connections, two daemons), longest first.
+# Under `--dist worksteal` (the README's command) each worker starts with an equal, contiguous share
+# of the run order, and an idle worker steals from the end of another's share. So these tests are
+# dealt out to the heads of the shares, one at a time in turn: every worker starts on some of them at
+# once, and none is left waiting at the end of a share. (Sorted to the front as one block, they all
+# landed on the first worker, one after another, under both worksteal and the default `load`.)
 FIRST = ("test_soak_faults.py", "test_resilience.py", "test_http_port.py", "test_daemon.py", "test_fencing.py")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.path.name not in FIRST)  # stable: the order within each group is kept
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    waiting = sorted((item for item in items if item.path.name in FIRST),
+                     key=lambda item: FIRST.index(item.path.name))  # stable: file order kept within
+    rest = [item for item in items if item.path.name not in FIRST]
+    ordered: list[pytest.Item] = []
+    for w in range(workers):
+        share = (len(items) - len(ordered)) // (workers - w)  # as worksteal splits the run at the start
+        head = waiting[w::workers]
+        ordered += head + rest[:max(0, share - len(head))]
+        rest = rest[max(0, share - len(head)):]
+    items[:] = ordered + rest
