@@ -16,7 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from crmsync.crms.salesforce.connector import OBJECT_ACCESS, SalesforceConnector, UnknownUser
-from crmsync.crms.salesforce.sandbox.org import INTEGRATION_USER
+from crmsync.crms.salesforce.sandbox.org import INTEGRATION_USER, FieldError
 from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.store import Store
 from crmsync.sync import SyncPass
@@ -118,11 +118,12 @@ def test_a_minimum_access_user_fails_clearly_until_an_admin_runs_setup_for_it(
         admin = env(url, tmp_path / "admin.db") | {"CRMSYNC_SALESFORCE__INTEGRATION_USER": USERNAME}
         setup = run("setup", "--crm", "salesforce", env=admin)
         assert setup.returncode == 0, setup.stderr
-        assert "ObjectPermissions on Lead (read/edit), Contact (read/edit), Campaign (read), Opportunity (read)" \
-            in setup.stdout and "Edit Tasks" in setup.stdout, setup.stdout
+        granted = ("ObjectPermissions on Account (read), Lead (read/edit), Contact (read/edit), Campaign (read), "
+                   "Opportunity (read)")
+        assert granted in setup.stdout and "Edit Tasks" in setup.stdout, setup.stdout
         for sobject, needs in OBJECT_ACCESS.items():
             assert set(needs) <= app.org.object_access(service, sobject), sobject
-        assert app.org.object_access(ADMIN, "Lead") and not app.org.object_access(service, "Account")
+        assert app.org.object_access(ADMIN, "Lead") and app.org.object_access(service, "Account") == {"read"}
         rows = dict(app.org.records["ObjectPermissions"])
         assert connector(url, USERNAME).setup() == []  # idempotent: nothing created, nothing updated
         assert app.org.records["ObjectPermissions"] == rows
@@ -150,6 +151,21 @@ def test_setup_widens_a_row_that_lacks_a_permission_instead_of_adding_one() -> N
         lead = [r for r in app.org.records["ObjectPermissions"].values() if r["SobjectType"] == "Lead"]
         assert len(lead) == 1 and lead[0]["PermissionsEdit"] and lead[0]["PermissionsRead"]
         assert app.org.object_access(service, "Lead") == {"read", "edit"}
+
+
+def test_contact_and_opportunity_read_need_account_read_and_setup_grants_it_first() -> None:
+    """The sandbox refuses a Contact or Opportunity read row in a permission set without Account read (as
+    Salesforce refuses a permission whose dependency is missing); setup's rows carry Account's first."""
+    with salesforce(0, custom_fields=False) as (app, url):
+        fresh_org(app)
+        minimum_access_user(url)
+        pset = app.org.create("PermissionSet", {"Name": "Other", "Label": "other"})["Id"]
+        for sobject in ("Contact", "Opportunity"):
+            with pytest.raises(FieldError) as refused:
+                app.org.create("ObjectPermissions", {"ParentId": pset, "SobjectType": sobject, "PermissionsRead": True})
+            assert refused.value.code == "FIELD_INTEGRITY_EXCEPTION" and "Read Accounts" in str(refused.value)
+        done = connector(url, USERNAME).setup()
+        assert any(line.startswith("ObjectPermissions on Account (read), ") for line in done), done
 
 
 def test_without_opportunity_read_leads_sync_and_the_deal_stream_is_off_said_once(
