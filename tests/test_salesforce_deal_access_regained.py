@@ -12,8 +12,7 @@ from crmsync.store import Store
 from crmsync.sync import SyncPass
 from tests.hubspot_fixtures import DEFS, SEED_NOW
 from tests.salesforce_fixtures import salesforce
-from tests.test_salesforce_integration_user import USERNAME, connector, minimum_access_user
-from tests.test_salesforce_setup import fresh_org
+from tests.test_salesforce_integration_user import USERNAME, connector, set_up_without_opportunity_read
 
 
 def test_opportunities_are_read_once_opportunity_read_is_granted_after_the_deal_stream_was_off(
@@ -23,12 +22,7 @@ def test_opportunities_are_read_once_opportunity_read_is_granted_after_the_deal_
     refused stream yielded no page, `Pull._objects` took that for an empty window and marked the cursor at
     the pass's upper bound, so every Opportunity not modified since was never read (until a manual backfill)."""
     with salesforce(30, custom_fields=False) as (app, url):
-        fresh_org(app)
-        _service, token = minimum_access_user(url)
-        assert connector(url, USERNAME).setup()
-        for rid, row in list(app.org.records["ObjectPermissions"].items()):
-            if row["SobjectType"] == "Opportunity":  # the admin withholds Read on Opportunity
-                del app.org.records["ObjectPermissions"][rid]
+        _service, token = set_up_without_opportunity_read(app, url)
         app.org.clock = lambda: SEED_NOW - timedelta(days=2)  # Opportunities that exist before crmsync starts
         opportunities = {app.org.create("Opportunity", {"Name": f"D{i}", "StageName": "Prospecting",
                                                         "CloseDate": "2026-12-01"})["Id"] for i in range(3)}

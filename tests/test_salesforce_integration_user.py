@@ -16,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from crmsync.crms.salesforce.connector import OBJECT_ACCESS, SalesforceConnector, UnknownUser
+from crmsync.crms.salesforce.sandbox import SalesforceApp
 from crmsync.crms.salesforce.sandbox.org import INTEGRATION_USER, FieldError
 from crmsync.crms.salesforce.settings import SalesforceSettings
 from crmsync.store import Store
@@ -168,15 +169,22 @@ def test_contact_and_opportunity_read_need_account_read_and_setup_grants_it_firs
         assert any(line.startswith("ObjectPermissions on Account (read), ") for line in done), done
 
 
+def set_up_without_opportunity_read(app: SalesforceApp, url: str) -> tuple[str, str]:
+    """A fresh org, a minimum-access integration user an admin ran setup for, then took its Read on
+    Opportunity away: (the user's id, its token)."""
+    fresh_org(app)
+    service, token = minimum_access_user(url)
+    assert connector(url, USERNAME).setup()
+    for rid, row in list(app.org.records["ObjectPermissions"].items()):
+        if row["SobjectType"] == "Opportunity":  # the admin withholds Read on Opportunity
+            del app.org.records["ObjectPermissions"][rid]
+    return service, token
+
+
 def test_without_opportunity_read_leads_sync_and_the_deal_stream_is_off_said_once(
         database_url: str, caplog: pytest.LogCaptureFixture) -> None:
     with salesforce(30, custom_fields=False) as (app, url):
-        fresh_org(app)
-        service, token = minimum_access_user(url)
-        assert connector(url, USERNAME).setup()
-        for rid, row in list(app.org.records["ObjectPermissions"].items()):
-            if row["SobjectType"] == "Opportunity":  # the admin withholds Read on Opportunity
-                del app.org.records["ObjectPermissions"][rid]
+        service, token = set_up_without_opportunity_read(app, url)
         assert "read" not in app.org.object_access(service, "OpportunityContactRole")
         store, conn = Store.open(database_url), connector(url, token=token)
         app.reset_counts()
