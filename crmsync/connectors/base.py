@@ -35,20 +35,28 @@ Recheck = Callable[[list[WriteBack]], list[WriteBack]]
 the writes still to send, without those a person has changed since the decision. The writes it
 leaves out get a failed, retriable result marked `SUPERSEDED`; the pipeline re-decides them."""
 SUPERSEDED = "superseded: a person changed the record after the decision"
+Fence = Callable[[], None]
+"""Called before every write call a connector makes (each batch's first send, each retry, the second
+call of a two-step write such as HubSpot's clear-then-set, each half of a batch split after a refusal):
+raises (LeaseLost) when this replica may no longer write, and nothing more is sent."""
 
 
 class Resend:
-    """One write batch across its attempts: the first sends every write; each retry first asks
-    `recheck` which are still to send, since the attempt before may have landed with its answer lost
-    and a person may have edited a record since (their edit wins)."""
+    """One write batch across its attempts: each is fenced first (this replica must still hold the
+    lease); the first sends every write; each retry first asks `recheck` which are still to send, since
+    the attempt before may have landed with its answer lost and a person may have edited a record since
+    (their edit wins)."""
 
-    def __init__(self, writes: list[WriteBack], recheck: Recheck | None) -> None:
+    def __init__(self, writes: list[WriteBack], recheck: Recheck | None, fence: Fence | None = None) -> None:
         self.writes = writes
         self.sending = writes
         self.recheck = recheck
+        self.fence = fence
         self.tries = 0
 
     def next(self) -> list[WriteBack]:
+        if self.fence is not None and self.sending:
+            self.fence()
         if self.tries and self.recheck is not None and self.sending:
             self.sending = self.recheck(self.sending)
         self.tries += 1
@@ -64,7 +72,7 @@ class Connector(Protocol):
     name: str
     calls: int
     write_batch: int
-    """Records per write call: the pipeline checks its lease before each one."""
+    """Records per write call: the pipeline's `fence` checks its lease before each one."""
 
     def pull_changed(self, since: datetime, until: datetime, after_key: str | None = None, *,
                      backfill: bool = False) -> Iterator[PulledPage]: ...
@@ -75,9 +83,10 @@ class Connector(Protocol):
 
     def changes(self, contact: Contact, writes: dict[str, str]) -> WriteBack | None: ...
 
-    def write(self, writes: list[WriteBack], *, recheck: Recheck | None = None) -> list[WriteResult]: ...
+    def write(self, writes: list[WriteBack], *, recheck: Recheck | None = None,
+              fence: Fence | None = None) -> list[WriteResult]: ...
 
-    def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]: ...
+    def create_tasks(self, tasks: list[OwnerTask], *, fence: Fence | None = None) -> list[WriteResult]: ...
 
     def setup(self) -> list[str]: ...
 

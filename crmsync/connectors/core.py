@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from crmsync.connectors import calls
-from crmsync.connectors.base import ObjectStream, Recheck, Resend
+from crmsync.connectors.base import Fence, ObjectStream, Recheck, Resend
 from crmsync.connectors.governor import Governor
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.errors import CrmsyncError, RecordError
@@ -70,11 +70,12 @@ class ConnectorCore:
         return calls.classify(answer)
 
     def _send_batch(self, writes: list[WriteBack], recheck: Recheck | None, send: Callable[[list[WriteBack]], Any],
-                    results: Callable[[list[str], Any], list[WriteResult]]) -> list[WriteResult]:
-        """One write batch, retried as a unit: each try `send`s (one attempt) what `Resend` still has to
-        send, a retry asking `recheck` first. `results` reads the answer for the ids sent; the writes the
-        recheck left out are superseded."""
-        batch = Resend(writes, recheck)
+                    results: Callable[[list[str], Any], list[WriteResult]],
+                    fence: Fence | None = None) -> list[WriteResult]:
+        """One write batch, retried as a unit: each try is fenced, then `send`s (one attempt) what
+        `Resend` still has to send, a retry asking `recheck` first. `results` reads the answer for the
+        ids sent; the writes the recheck left out are superseded."""
+        batch = Resend(writes, recheck, fence)
 
         def attempt() -> Any:
             todo = batch.next()
@@ -85,8 +86,10 @@ class ConnectorCore:
         return batch.superseded() + (results(sent, answer) if sent else [])
 
     def _create_tasks(self, tasks: list[OwnerTask], size: int, existing: Callable[[list[str]], set[str]],
-                      create: Callable[[list[OwnerTask]], list[WriteResult]]) -> list[WriteResult]:
-        """Owner tasks created once each, `size` a chunk; one result per task, in order.
+                      create: Callable[[list[OwnerTask]], list[WriteResult]],
+                      fence: Fence | None = None) -> list[WriteResult]:
+        """Owner tasks created once each, `size` a chunk; one result per task, in order; `fence` is
+        called before each create call.
 
         The retried unit is a chunk: `existing` (one attempt) says which of its keys the CRM has now, and
         `create` (one attempt) creates the others, a result per task. A retry after a lost answer (reset,
@@ -94,7 +97,7 @@ class ConnectorCore:
         again; a task created just before a crash is not created again when the outbox is replayed."""
         results: list[WriteResult] = []
         for chunk in chunks(tasks, size):
-            outcome = self.retry.run(lambda chunk=chunk: _create_missing(chunk, existing, create))  # type: ignore[misc]
+            outcome = self.retry.run(lambda chunk=chunk: _create_missing(chunk, existing, create, fence))  # type: ignore[misc]
             results += [outcome[t.key] for t in chunk]
         return results
 
@@ -137,10 +140,13 @@ def write_back(contact: Contact, changed: dict[str, str]) -> WriteBack | None:
 
 
 def _create_missing(chunk: list[OwnerTask], existing: Callable[[list[str]], set[str]],
-                    create: Callable[[list[OwnerTask]], list[WriteResult]]) -> dict[str, WriteResult]:
+                    create: Callable[[list[OwnerTask]], list[WriteResult]],
+                    fence: Fence | None = None) -> dict[str, WriteResult]:
     found = existing([t.key for t in chunk])
     outcome = {t.key: WriteResult(t.record_id, True) for t in chunk if t.key in found}
     todo = [t for t in chunk if t.key not in found]
     if todo:
+        if fence is not None:
+            fence()
         outcome.update(zip([t.key for t in todo], create(todo), strict=True))
     return outcome

@@ -1,7 +1,8 @@
 """A replica's hold on a stream: the lease row and the fencing token it was granted with.
 
-The pass checks and renews it before every write batch; once another replica has taken the lease
-(the token moved on) or it expired, `hold` raises `LeaseLost` and nothing more is written."""
+The pass checks and renews it before every CRM write call (the connectors' `fence`); once another
+replica has taken the lease (the token moved on) or it expired, `hold` raises `LeaseLost` and nothing
+more is written."""
 
 from __future__ import annotations
 

@@ -65,9 +65,8 @@ class Outbox:
         """Pending writes in CRM batches; True when a person had overtaken any (dropped, re-decided)."""
         superseded = False
         size = self.connector.write_batch
-        for start in range(0, len(rows), size):  # one CRM call per batch, each under the lease
+        for start in range(0, len(rows), size):  # a batch; the connector calls `_hold` before each of its calls
             chunk = rows[start:start + size]
-            self._hold()
             writes = [WriteBack(r["record_id"], r["payload"]["properties"], r["payload"]["previous"]) for r in chunk]
             by_id = {r["record_id"]: r for r in chunk}
             found = Edited()
@@ -87,7 +86,8 @@ class Outbox:
             if aged:  # read too long ago for a first send as decided: checked as before a retry
                 kept = {w.record_id for w in recheck([w for w in writes if w.record_id in aged])}
                 writes = [w for w in writes if w.record_id not in aged or w.record_id in kept]
-            results = {r.record_id: r for r in self.connector.write(writes, recheck=recheck)} if writes else {}
+            results = ({r.record_id: r for r in self.connector.write(writes, recheck=recheck, fence=self._hold)}
+                       if writes else {})
             gone = {row["record_id"] for row in found.rows}
             self._acknowledge([r for r in chunk if r["record_id"] not in gone], results, report, "written", "write")
             superseded = self._supersede(found, report) or superseded
@@ -134,6 +134,8 @@ class Outbox:
         return True
 
     def _hold(self) -> None:
+        """The fence: renew the lease right before a CRM write call (and before a recheck's read), or raise
+        LeaseLost, and nothing more is sent."""
         if self.lease is not None:
             self.lease.hold()
 
@@ -143,10 +145,9 @@ class Outbox:
         rows = self.store.pending(self.crm, OutboxKind.TASK, PENDING_LIMIT)
         for start in range(0, len(rows), WRITE_BATCH):
             chunk = rows[start:start + WRITE_BATCH]
-            self._hold()
             tasks = [OwnerTask(r["record_id"], r["payload"]["owner_id"], r["payload"]["subject"], r["payload"]["body"],
                                r["key"], _parse(r["payload"].get("due_at"))) for r in chunk]
-            outcomes = self.connector.create_tasks(tasks)
+            outcomes = self.connector.create_tasks(tasks, fence=self._hold)
             self._acknowledge(chunk, {f"{r['id']}": o for r, o in zip(chunk, outcomes, strict=True)}, report,
                               "tasks", "task", by_row=True)
 

@@ -26,7 +26,7 @@ from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
 from crmsync.connectors import calls
-from crmsync.connectors.base import ObjectPage, ObjectStream, PulledPage, Recheck
+from crmsync.connectors.base import Fence, ObjectPage, ObjectStream, PulledPage, Recheck
 from crmsync.connectors.core import ConnectorCore, chunks, follow, mapped, write_back
 from crmsync.connectors.governor import Pacer
 from crmsync.connectors.retry import RetryPolicy
@@ -357,9 +357,11 @@ class HubSpotConnector(ConnectorCore):
         """What a decision's neutral writes change on this contact, or None when nothing does."""
         return write_back(contact, self.map.changes(contact, writes))
 
-    def write(self, writes: list[WriteBack], *, recheck: Recheck | None = None) -> list[WriteResult]:
+    def write(self, writes: list[WriteBack], *, recheck: Recheck | None = None,
+              fence: Fence | None = None) -> list[WriteResult]:
         """Batch updates of 100. A lifecycle stage moving backward is cleared first, in its own call,
-        as HubSpot ignores a backward write."""
+        as HubSpot ignores a backward write; `fence` is called before each call, so a replica that lost
+        its lease while the clear was in flight does not send the set (the new holder finishes the move)."""
         lifecycle = self.map.fields.lifecycle
         failed: dict[str, WriteResult] = {}
         order = self.lifecycle_order() if any(lifecycle in w.properties for w in writes) else None
@@ -370,11 +372,11 @@ class HubSpotConnector(ConnectorCore):
             by_id = {w.record_id: w for w in writes}
             clear_recheck = None if recheck is None else (
                 lambda pending: _kept(pending, recheck([by_id[p.record_id] for p in pending])))
-            for result in self._batch_update(clears, clear_recheck):
+            for result in self._batch_update(clears, clear_recheck, fence):
                 if not result.ok:
                     failed[result.record_id] = result
         results = list(failed.values())
-        results += self._batch_update([w for w in writes if w.record_id not in failed], recheck)
+        results += self._batch_update([w for w in writes if w.record_id not in failed], recheck, fence)
         return results
 
     def lifecycle_order(self) -> list[str]:
@@ -396,34 +398,36 @@ class HubSpotConnector(ConnectorCore):
                           "industry")
         return {str(o.value): str(o.label) for o in prop.options or [] if o.value is not None}
 
-    def _batch_update(self, writes: list[WriteBack], recheck: Recheck | None = None) -> list[WriteResult]:
+    def _batch_update(self, writes: list[WriteBack], recheck: Recheck | None = None,
+                      fence: Fence | None = None) -> list[WriteResult]:
         results: list[WriteResult] = []
         for chunk in chunks(writes, BATCH):
-            results += self._update(chunk, recheck)
+            results += self._update(chunk, recheck, fence)
         return results
 
-    def _update(self, chunk: list[WriteBack], recheck: Recheck | None = None) -> list[WriteResult]:
+    def _update(self, chunk: list[WriteBack], recheck: Recheck | None = None,
+                fence: Fence | None = None) -> list[WriteResult]:
         """One batch update. HubSpot refuses the whole batch (400, nothing written) when one value is
         invalid, without naming the record: the batch is split in halves until the bad record is alone;
         it fails for good with HubSpot's message (to quarantine), the others are written."""
         try:
-            return self._send_batch(chunk, recheck, self._send_update, _per_record)
+            return self._send_batch(chunk, recheck, self._send_update, _per_record, fence)
         except (RecordError, FatalError) as exc:
             if not _refused_as_whole(exc):
                 raise
             if len(chunk) == 1:
                 return [WriteResult(chunk[0].record_id, False, _reason(exc)[:500], retriable=False)]
             half = len(chunk) // 2
-            return self._update(chunk[:half], recheck) + self._update(chunk[half:], recheck)
+            return self._update(chunk[:half], recheck, fence) + self._update(chunk[half:], recheck, fence)
 
     def _send_update(self, writes: list[WriteBack]) -> Any:
         return self._attempt("update contacts", self.client.crm.contacts.batch_api.update,
                              batch_input_simple_public_object_batch_input={
                                  "inputs": [{"id": w.record_id, "properties": w.properties} for w in writes]})
 
-    def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]:
+    def create_tasks(self, tasks: list[OwnerTask], *, fence: Fence | None = None) -> list[WriteResult]:
         """Batch creates of 100, skipping tasks whose key already exists in the portal (`_create_tasks`)."""
-        return self._create_tasks(tasks, BATCH, self._existing_task_keys, self._create_task_batch)
+        return self._create_tasks(tasks, BATCH, self._existing_task_keys, self._create_task_batch, fence)
 
     def _create_task_batch(self, tasks: list[OwnerTask]) -> list[WriteResult]:
         response = self._attempt("create tasks", self.client.crm.objects.tasks.batch_api.create,

@@ -40,7 +40,7 @@ from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation
 from simple_salesforce.exceptions import SalesforceError, SalesforceOperationError
 
 from crmsync.connectors import calls
-from crmsync.connectors.base import ObjectPage, ObjectStream, PulledPage, Recheck
+from crmsync.connectors.base import Fence, ObjectPage, ObjectStream, PulledPage, Recheck
 from crmsync.connectors.core import ConnectorCore, chunks, follow, mapped, write_back
 from crmsync.connectors.retry import RetryPolicy
 from crmsync.crms.salesforce.auth import grant_form
@@ -524,12 +524,13 @@ class SalesforceConnector(ConnectorCore):
             change.previous[CONVERTED_CONTACT] = contact.snapshot["ConvertedContactId"]
         return change
 
-    def write(self, writes: list[WriteBack], *, recheck: Recheck | None = None) -> list[WriteResult]:
-        """Composite updates of 200, a result per lead. A converted lead's write goes to its converted
-        Contact (`changes`)."""
+    def write(self, writes: list[WriteBack], *, recheck: Recheck | None = None,
+              fence: Fence | None = None) -> list[WriteResult]:
+        """Composite updates of 200, a result per lead, `fence` called before each call. A converted
+        lead's write goes to its converted Contact (`changes`)."""
         results: list[WriteResult] = []
         for chunk in chunks(writes, COMPOSITE):
-            results += self._send_batch(chunk, recheck, self._send_update, _per_record)
+            results += self._send_batch(chunk, recheck, self._send_update, _per_record, fence)
         return results
 
     def _send_update(self, writes: list[WriteBack]) -> list[dict[str, Any]]:
@@ -556,12 +557,12 @@ class SalesforceConnector(ConnectorCore):
                                   f"{len(answer) if isinstance(answer, list) else 'no'} results")
         return answer
 
-    def create_tasks(self, tasks: list[OwnerTask]) -> list[WriteResult]:
+    def create_tasks(self, tasks: list[OwnerTask], *, fence: Fence | None = None) -> list[WriteResult]:
         """Composite creates of 200, skipping tasks whose key already exists (`_create_tasks`). A converted
         lead's task goes on its converted Contact (`_create_task_batch`)."""
         contacts = self._converted_contacts([t.record_id for t in tasks])
         return self._create_tasks(tasks, COMPOSITE, self._existing_task_keys,
-                                  partial(self._create_task_batch, contacts=contacts))
+                                  partial(self._create_task_batch, contacts=contacts), fence)
 
     def _existing_task_keys(self, keys: list[str]) -> set[str]:
         existing: set[str] = set()
