@@ -30,7 +30,7 @@ from tests.test_hubspot_deals import rep as hubspot_rep
 
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)
 LIVE = datetime(2026, 11, 1, tzinfo=UTC)
-CONTACTS = 450  # three search pages of 200, 200, 50
+CONTACTS = 410  # three search pages of 200, 200, 10: a resume after one or two pages still has pages to go
 
 
 def stop_after(pages: int) -> Any:
