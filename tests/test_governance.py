@@ -14,18 +14,37 @@ from crmsync.reporting.explain import explain
 from crmsync.store import Store
 from crmsync.sync import SyncPass
 from tests.builders import DEFAULT_DEFINITIONS
+from tests.conftest import _postgres_database
 from tests.hubspot_fixtures import DEFS, SEED_NOW, connector, hubspot
 from tests.test_cli import run
 
 TEXT = DEFAULT_DEFINITIONS.read_text()
 
 
-@pytest.fixture
-def synced(database_url: str) -> Iterator[tuple[Store, str]]:
+def _synced(database_url: str) -> Iterator[tuple[Store, str]]:
     with hubspot(300) as (_app, url):
         store = Store.open(database_url)
         SyncPass(store, connector(url), DEFS, clock=lambda: SEED_NOW).run()
         yield store, database_url
+
+
+@pytest.fixture
+def synced(database_url: str) -> Iterator[tuple[Store, str]]:
+    """A store of its own, for a test that activates definitions."""
+    yield from _synced(database_url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def synced_shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[tuple[Store, str]]:
+    """One synced store per backend for the tests that only explain and backtest against it (a backtest
+    records that the candidate was backtested; neither reads that mark but the test that makes it), so
+    the 300-contact sync is not made again for each of them."""
+    if request.param == "sqlite":
+        yield from _synced(f"sqlite:///{tmp_path_factory.mktemp('governance') / 'crmsync.db'}")
+    else:
+        for url in _postgres_database():
+            yield from _synced(url)
 
 
 def candidate(threshold: int, version: str = "2026.12.0") -> str:
@@ -35,8 +54,8 @@ def candidate(threshold: int, version: str = "2026.12.0") -> str:
                                        f'      summary: "Threshold {threshold}"\n'))
 
 
-def test_explain_reproduces_the_stored_decision_byte_for_byte(synced: tuple[Store, str]) -> None:
-    store, _ = synced
+def test_explain_reproduces_the_stored_decision_byte_for_byte(synced_shared: tuple[Store, str]) -> None:
+    store, _ = synced_shared
     ids = [row["record_id"] for row in store.latest_decisions(SEED_NOW.replace(year=2020))][:25]
     for record_id in ids:
         explanation = explain(store, "hubspot", record_id, DEFS)
@@ -48,8 +67,9 @@ def test_explain_reproduces_the_stored_decision_byte_for_byte(synced: tuple[Stor
     assert all("definitions_version" in " ".join(e.differences) for e in differing if not e.identical)
 
 
-def test_backtest_of_a_higher_threshold_changes_exactly_the_scores_in_between(synced: tuple[Store, str]) -> None:
-    store, _ = synced
+def test_backtest_of_a_higher_threshold_changes_exactly_the_scores_in_between(
+        synced_shared: tuple[Store, str]) -> None:
+    store, _ = synced_shared
     expected = set()
     for row in store.latest_decisions(SEED_NOW.replace(year=2020)):
         d = row["decision"]
