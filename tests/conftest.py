@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,24 +18,6 @@ from tests.builders import DEFAULT_DEFINITIONS, NIGHTLY
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("nightly", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("nightly" if NIGHTLY else "ci")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Compiled modules kept where a machine that sets PYTHONDONTWRITEBYTECODE (so as not to write
-    __pycache__ next to the sources) would otherwise compile crmsync, the test modules and their
-    assertion rewrites from source in every xdist worker and every daemon a test starts: about 4.5 s
-    of CPU per worker, 0.2 s per daemon. They go under .pytest_cache (PYTHONPYCACHEPREFIX), not next
-    to the sources. Set here in the controller, before xdist starts its workers, so that the workers and
-    every process a test starts inherit it; a PYTHONPYCACHEPREFIX already set, or no pytest cache
-    (-p no:cacheprovider), is left as it is."""
-    cache = getattr(config, "cache", None)
-    if (hasattr(config, "workerinput") or cache is None or not os.environ.get("PYTHONDONTWRITEBYTECODE")
-            or os.environ.get("PYTHONPYCACHEPREFIX")):
-        return
-    prefix = str(cache.mkdir("pycache"))
-    os.environ["PYTHONPYCACHEPREFIX"] = prefix
-    del os.environ["PYTHONDONTWRITEBYTECODE"]
-    sys.pycache_prefix, sys.dont_write_bytecode = prefix, False  # this process: the test modules imported next
 
 
 @pytest.fixture(scope="session")
