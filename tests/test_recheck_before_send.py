@@ -2,18 +2,31 @@
 the writes whose record was read `sync.recheck_after_seconds` or longer ago are re-read (one batch read)
 and dropped + re-decided where a rep changed the record since the pull; fresh writes go out as decided,
 with no extra call. The rep edits through the official clients (hubspot-api-client, simple-salesforce)
-against the sandboxes; time is an injected timer, or a real slow network through the fault proxy."""
+against the sandboxes; time is an injected timer, or a real slow network through the fault proxy.
+
+Sizes and backends, the least that still proves each point: the rep's edits need 3 new MQLs, which the
+first 40 seeded records of either CRM hold (7 on HubSpot, 4 on Salesforce; `_mqls` asserts it), and
+one pull page and one write batch are all these tests need (the aged batch is re-read in one call
+whatever its size). The count of re-reads per write batch needs two batches: one full batch and one
+record more per CRM (HubSpot batches 100, Salesforce 200). Only the test of the stale path runs on
+PostgreSQL too: the store's SQL here (the decision basis, the `stale` outbox rows, the re-decided
+writes) is the same in the slow-network test, and the call counts do not depend on the store.
+(Before: 80 records, 250 for the call counts, and every test on both backends.)"""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from crmsync.crms.hubspot.connector import HubSpotConnector
+from crmsync.crms.salesforce.connector import SalesforceConnector
 from crmsync.store import Store
+from crmsync.store.kinds import OutboxKind, OutboxStatus
 from crmsync.sync import PassReport, SyncPass
 from tests.faultproxy import FaultProxy
 from tests.hubspot_fixtures import DEFS, connector, hubspot
@@ -21,8 +34,10 @@ from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_later_edits_win import ACCEPTED, READ, _accept, _state, _to_mql
 
 EDITS = 3
-LEADS = 80
+LEADS = 40
+NEW = (None, "", "NEW", "Open - Not Contacted")  # a new lead's status on either CRM
 MAKE = {"hubspot": connector, "salesforce": sf_connector}
+BATCH = {"hubspot": HubSpotConnector.write_batch, "salesforce": SalesforceConnector.write_batch}
 SANDBOX = {"hubspot": hubspot, "salesforce": salesforce}
 
 
@@ -36,13 +51,18 @@ class Timer:
         return self.now
 
 
+def _mqls(app: Any, crm: str, writes: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Of the planned writes (record id, properties), the first EDITS that make a new lead an MQL."""
+    found = [record_id for record_id, properties in writes
+             if _to_mql(crm, properties) and _state(app, crm, record_id)[1] in NEW]
+    assert len(found) >= EDITS, f"{len(found)} new MQLs among {LEADS} records"
+    return found[:EDITS]
+
+
 def _new_mqls(store: Store, crm: str, url: str, app: Any) -> list[str]:
     """Records this first pass will make MQLs (lead status new), from a dry run (it stores and writes nothing)."""
     plan = SyncPass(store, MAKE[crm](url), DEFS, dry_run=True).run().plan
-    found = [p["record_id"] for p in plan if _to_mql(crm, p["properties"])
-             and _state(app, crm, p["record_id"])[1] in (None, "", "NEW", "Open - Not Contacted")]
-    assert len(found) >= EDITS
-    return found[:EDITS]
+    return _mqls(app, crm, [(p["record_id"], p["properties"]) for p in plan])
 
 
 def _kept(app: Any, crm: str, accepted: list[str]) -> None:
@@ -55,15 +75,20 @@ def _kept(app: Any, crm: str, accepted: list[str]) -> None:
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
 def test_a_reps_edit_between_the_pull_and_a_write_older_than_the_threshold_is_kept(database_url: str,
                                                                                    crm: str) -> None:
+    """The MQLs the rep accepts are taken from the page's pending writes, once it is decided (no dry
+    run before the pass: the same records, one pass fewer)."""
     store = Store.open(database_url)
     with SANDBOX[crm](LEADS) as (app, url):
-        accepted = _new_mqls(store, crm, url, app)
+        accepted: list[str] = []
         timer = Timer()
 
         def slow_pass(_report: PassReport) -> None:
             """After a page is decided, before the pass's flush: the rep accepts the MQLs, and the pass
             goes on for longer than the threshold (say, retried reads on a slow network)."""
             if timer.now == 100.0:
+                accepted[:] = _mqls(app, crm, [(r["record_id"], r["payload"]["properties"])
+                                               for r in store.outbox_rows(crm, OutboxStatus.PENDING)
+                                               if r["kind"] == OutboxKind.WRITE])
                 for record_id in accepted:
                     _accept(crm, url, record_id)
             timer.now += 6.0
@@ -72,6 +97,7 @@ def test_a_reps_edit_between_the_pull_and_a_write_older_than_the_threshold_is_ke
         conn = MAKE[crm](url)
         conn.on_call = lambda what, _status: calls.update([what])
         report = SyncPass(store, conn, DEFS, progress=slow_pass, timer=timer).run()
+        assert len(accepted) == EDITS, "the rep accepted nothing: no page was decided"
         assert report.outcome == "ok" and report.counts["stale_writes"] == EDITS
         assert calls[READ[crm]] == 1  # the aged batch re-read in one call; the re-decided writes were fresh
         _kept(app, crm, accepted)
@@ -81,19 +107,22 @@ def test_a_reps_edit_between_the_pull_and_a_write_older_than_the_threshold_is_ke
 
 @pytest.mark.parametrize("after", [5.0, 0.0])
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
-def test_a_fresh_write_costs_no_extra_read_and_zero_rereads_every_batch(database_url: str, crm: str,
+def test_a_fresh_write_costs_no_extra_read_and_zero_rereads_every_batch(tmp_path: Path, crm: str,
                                                                         after: float) -> None:
     """A healthy pass (the writes younger than the threshold) makes no read call before its writes; with
-    `recheck_after` 0 every write batch is re-read first, one read call each."""
-    store = Store.open(database_url)
-    with SANDBOX[crm](250) as (_app, url):
+    `recheck_after` 0 every write batch is re-read first, one read call each. One full write batch and
+    one record more: two batches, the second partial (the timer stands still, so a record's age does not
+    depend on its pull page). SQLite only: the calls counted do not depend on the store."""
+    records = BATCH[crm] + 1
+    store = Store.open(f"sqlite:///{tmp_path / 'crmsync.db'}")
+    with SANDBOX[crm](records) as (_app, url):
         calls: Counter[str] = Counter()
         conn = MAKE[crm](url)
         conn.on_call = lambda what, _status: calls.update([what])
         report = SyncPass(store, conn, DEFS, timer=Timer(), recheck_after=timedelta(seconds=after)).run()
-    assert report.outcome == "ok" and report.counts["written"] == 250, report.counts
-    batches = math.ceil(250 / conn.write_batch)
-    assert calls[READ[crm]] == (0 if after else batches), dict(calls)
+    assert report.outcome == "ok" and report.counts["written"] == records, report.counts
+    batches = math.ceil(records / conn.write_batch)
+    assert batches == 2 and calls[READ[crm]] == (0 if after else batches), dict(calls)
 
 
 class EditWhileAReadHangs:
@@ -119,8 +148,10 @@ class EditWhileAReadHangs:
 
 
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
-def test_on_a_slow_network_a_reps_edit_made_after_the_pull_is_not_overwritten(database_url: str, crm: str) -> None:
-    store = Store.open(database_url)
+def test_on_a_slow_network_a_reps_edit_made_after_the_pull_is_not_overwritten(tmp_path: Path, crm: str) -> None:
+    """SQLite only: the store's part (the stale rows, the re-decision) is the first test's, on both
+    backends; what this adds is real time on a slow connection, which the store does not change."""
+    store = Store.open(f"sqlite:///{tmp_path / 'crmsync.db'}")
     with SANDBOX[crm](LEADS) as (app, url):
         accepted = _new_mqls(store, crm, url, app)
         rule = EditWhileAReadHangs(crm, url, accepted)
