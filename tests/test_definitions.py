@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from crmsync.definitions import load_definitions, parse_definitions
+from crmsync.definitions import DEFAULT_DEFINITIONS as SHIPPED
+from crmsync.definitions import default_definitions, load_definitions, parse_definitions
 from crmsync.definitions.diff import diff_definitions
 from crmsync.errors import DefinitionsError
 from crmsync.model import Stage
@@ -45,6 +47,16 @@ def test_default_file_carries_the_seeds_contract() -> None:
     whitepaper = next(r for r in d.engagement.activity_points if r.name == "whitepaper_download")
     demo = next(r for r in d.engagement.activity_points if r.name == "demo_request")
     assert whitepaper.points < demo.points
+
+
+def test_the_shipped_default_is_loaded_once_and_cannot_be_changed() -> None:
+    """The sandboxes install crmsync's fields from the shipped default for every portal and org: parsed
+    once per process, and shared safely because validated definitions are frozen."""
+    loaded = default_definitions()
+    assert default_definitions() is loaded
+    assert loaded.content_hash == load_definitions(SHIPPED).content_hash and loaded.path == str(SHIPPED)
+    with pytest.raises(ValidationError):
+        loaded.definitions.engagement.threshold = 1
 
 
 def test_unknown_key_gets_line_and_did_you_mean() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from crmsync.crms.hubspot.connector import TASK_KEY_SPEC
 from crmsync.crms.hubspot.mapping import property_specs
 from crmsync.crms.hubspot.sandbox.state import ENGAGEMENT_TYPES, Portal, iso, to_ms
-from crmsync.definitions import DEFAULT_DEFINITIONS, load_definitions
+from crmsync.definitions import default_definitions
 from crmsync.definitions.schema import CrmMapping
 from crmsync.sandbox.seed import SeedLead, generate
 
@@ -34,7 +34,7 @@ def install_crmsync_properties(portal: Portal, mapping: CrmMapping | None = None
     if mapping is None:
         from crmsync.crms.hubspot.crm import CRM  # the registration reads the mapping
 
-        mapping = CRM.mapping(load_definitions(DEFAULT_DEFINITIONS).definitions)
+        mapping = CRM.mapping(default_definitions().definitions)
     portal.groups["contacts"][CRMSYNC_GROUP] = {"name": CRMSYNC_GROUP, "label": "crmsync", "displayOrder": -1,
                                                 "archived": False}
     portal.groups["tasks"][CRMSYNC_GROUP] = dict(portal.groups["contacts"][CRMSYNC_GROUP])

@@ -7,7 +7,7 @@ from typing import Any
 
 from crmsync.crms.salesforce.mapping import contact_fields, custom_fields, picklist_values
 from crmsync.crms.salesforce.sandbox.org import INTEGRATION_USER, Org, sf_time
-from crmsync.definitions import DEFAULT_DEFINITIONS, load_definitions
+from crmsync.definitions import default_definitions
 from crmsync.definitions.schema import CrmMapping
 from crmsync.sandbox.seed import SeedLead, generate
 
@@ -36,7 +36,7 @@ def install_custom_fields(org: Org, mapping: CrmMapping | None = None, *, grant:
     if mapping is None:
         from crmsync.crms.salesforce.crm import CRM  # the registration reads the mapping
 
-        mapping = CRM.mapping(load_definitions(DEFAULT_DEFINITIONS).definitions)
+        mapping = CRM.mapping(default_definitions().definitions)
     on = [("Lead", field) for field in custom_fields(mapping)] + \
         [("Contact", field) for field in contact_fields(mapping)]
     wanted = [f"{sobject}.{name}" for sobject, (name, _) in on] + ["Task.CRMSync_Task_Key__c"]
