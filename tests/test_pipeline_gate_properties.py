@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crmsync.crms.hubspot.connector import HubSpotConnector
 from crmsync.crms.hubspot.mapping import HubSpotMapping
 from crmsync.crms.hubspot.sandbox import HubSpotApp
 from crmsync.crms.salesforce.mapping import SalesforceMapping
@@ -54,9 +55,9 @@ class HubSpotPortal:
 
     doors = ("sql", "opportunity", "customer", "deal", "won", "bant")
 
-    def __init__(self, app: HubSpotApp, url: str) -> None:
+    def __init__(self, app: HubSpotApp, crm: HubSpotConnector) -> None:
         self.portal = app.portal  # shared by the examples: each works on the records it creates
-        self.connector = connector(url)
+        self.connector = crm  # shared too: it reads the portal's lifecycle stages once
         self.map: HubSpotMapping = self.connector.map
         self.ids = [self.portal.create("contacts", {
             "email": f"p{i}@northwind-pay.com", "company": "Northwind Pay", "jobtitle": "VP Finance",
@@ -206,15 +207,17 @@ action = st.tuples(st.integers(0, 9), st.integers(0, RECORDS - 1), st.sampled_fr
 
 
 @pytest.fixture(scope="module")
-def hubspot_server() -> Iterator[tuple[HubSpotApp, str]]:
-    """One sandbox server for every example (starting one per example costs more than the example)."""
-    with hubspot() as served:
-        yield served
+def hubspot_server() -> Iterator[tuple[HubSpotApp, HubSpotConnector]]:
+    """One sandbox server, and one connector to it, for every example (starting one per example costs
+    more than the example)."""
+    with hubspot() as (app, url):
+        yield app, connector(url)
 
 
 @settings(max_examples=scaled(ci=150, nightly=600), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(crm_name=st.sampled_from(["hubspot", "salesforce"]), actions=st.lists(action, max_size=14))
-def test_every_record_in_pipeline_is_documented_or_flagged(hubspot_server: tuple[HubSpotApp, str], crm_name: str,
+def test_every_record_in_pipeline_is_documented_or_flagged(hubspot_server: tuple[HubSpotApp, HubSpotConnector],
+                                                           crm_name: str,
                                                            actions: list[tuple[int, int, int, bool]]) -> None:
     crm = HubSpotPortal(*hubspot_server) if crm_name == "hubspot" else SalesforceOrg()
     audit = Audit()
