@@ -9,11 +9,15 @@ before moving it backward in the portal's stage order, and creates owner tasks.
 
 The client's own urllib3 retries are off; every call goes through `RetryPolicy` (tenacity,
 honouring Retry-After), its raw answer is checked (an empty, HTML or cut-short body is a malformed
-answer, never "no data") and failures are classified once, by the error table in calls.py.
+answer, never "no data") and failures are classified once, by the error table in calls.py. The reads
+of every pass (searches, batch reads, association reads, events and archived lists) take the client's
+request and error handling but read the JSON answer here (`_read`, `_parsed`): the client's models
+parse each timestamp with dateutil, which was a third of a pass's CPU (docs/hubspot.md).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -22,6 +26,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
+from dateutil.parser import parse as dateutil_parse
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
@@ -108,6 +113,12 @@ class HubSpotConnector(ConnectorCore):
         """One call, retried as the error table says."""
         return self.retry.run(lambda: self._attempt(what, fn, *args, **kwargs))
 
+    def _read(self, what: str, fn: Callable[..., Any], times: tuple[str, ...], *args: Any,
+              **kwargs: Any) -> dict[str, Any]:
+        """One read (`_call`: retried as the error table says), its JSON answer read by `_parsed` (date-time
+        fields `times`) instead of the client's models (`_raw`)."""
+        return self._call(what, _raw(fn, times), *args, **kwargs)
+
     def _attempt(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """One try of one call: its result when the answer is well-formed, else the classified error."""
         client = getattr(getattr(fn, "__self__", None), "api_client", None)
@@ -138,7 +149,7 @@ class HubSpotConnector(ConnectorCore):
         for results in self._window("search contacts", search, "lastmodifieddate", self.map.contact_properties(),
                                     since, until, after_key):
             mapped = self._mapped(results)
-            mapped.resume_key = str(results[-1].id) if results else None
+            mapped.resume_key = str(results[-1].get("id")) if results else None
             yield mapped
 
     @property
@@ -156,7 +167,7 @@ class HubSpotConnector(ConnectorCore):
         search = self.client.crm.deals.search_api.do_search
         for results in self._window("search deals", search, "hs_lastmodifieddate", DEAL_PROPERTIES, since, until,
                                     after_key):
-            ids = [str(obj.id) for obj in results]
+            ids = [str(obj.get("id")) for obj in results]
             contacts: dict[str, list[str]] = {}
             for deal_id, contact_id in self._associated("deals", "contacts", ids):
                 contacts.setdefault(deal_id, []).append(contact_id)
@@ -164,11 +175,12 @@ class HubSpotConnector(ConnectorCore):
             page.objects, page.errors = mapped(results, partial(self._deal, contacts=contacts))
             yield page
 
-    def _deal(self, obj: Any, contacts: dict[str, list[str]]) -> Deal:
-        return self.map.to_deal(obj.id, obj.properties or {}, obj.updated_at, contacts.get(str(obj.id), []))
+    def _deal(self, obj: dict[str, Any], contacts: dict[str, list[str]]) -> Deal:
+        return self.map.to_deal(obj.get("id"), obj.get("properties") or {}, obj.get("updatedAt"),
+                                contacts.get(str(obj.get("id")), []))
 
     def _window(self, what: str, search: Callable[..., Any], modified: str, properties: list[str],
-                since: datetime, until: datetime, after_key: str | None) -> Iterator[list[Any]]:
+                since: datetime, until: datetime, after_key: str | None) -> Iterator[list[dict[str, Any]]]:
         """The search results with since <= `modified` < until, a page (up to 200) at a time.
 
         Paged by hs_object_id (keyset), not by `after`: each query starts again from the last id
@@ -186,15 +198,12 @@ class HubSpotConnector(ConnectorCore):
             request = {"filterGroups": [{"filters": filters}],
                        "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
                        "properties": properties, "limit": SEARCH_PAGE, "after": "0"}
-            page = self._search(what, search, request)
-            results = list(page.results or [])
+            page = self._read(what, self._paced(search), OBJECTS, public_object_search_request=request)
+            results = page["results"]
             yield results
-            if not results or page.paging is None or page.paging.next is None:
+            if not results or (page.get("paging") or {}).get("next") is None:
                 return
-            last_id = _keyset_id(results[-1].id)
-
-    def _search(self, what: str, fn: Callable[..., T], request: dict[str, Any]) -> T:
-        return self._call(what, self._paced(fn), public_object_search_request=request)
+            last_id = _keyset_id(results[-1].get("id"))
 
     def _paced(self, fn: Callable[..., T]) -> Callable[..., T]:
         """A search function whose every attempt is paced client-side: HubSpot limits search per second
@@ -216,9 +225,9 @@ class HubSpotConnector(ConnectorCore):
         for chunk in chunks(contact_ids, BATCH):
             body: dict[str, Any] = {"inputs": [{"id": i} for i in chunk],
                                     "properties": self.map.contact_properties(), "propertiesWithHistory": []}
-            response = self._call("read contacts", self.client.crm.contacts.batch_api.read,
+            response = self._read("read contacts", self.client.crm.contacts.batch_api.read, OBJECTS,
                                   batch_read_input_simple_public_object_id=body)  # archived: false by default
-            page = self._mapped(response.results)
+            page = self._mapped(response["results"])
             found.contacts += page.contacts
             found.errors += page.errors
         return found
@@ -240,21 +249,22 @@ class HubSpotConnector(ConnectorCore):
         records and the list takes no date filter, so every archived one is listed: the daily sweep."""
         listed = partial(self._archived, object_type)
         for page in follow(listed(), listed, _next_after):
-            yield [str(obj.id) for obj in page.results or []]
+            yield [str(obj.get("id")) for obj in page["results"]]
 
-    def _archived(self, object_type: str, after: str | None = None) -> Any:
+    def _archived(self, object_type: str, after: str | None = None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"limit": BATCH, "archived": True, "properties": ["hs_object_id"]}
         if after:
             kwargs["after"] = after
-        return self._call(f"list archived {object_type}", self.client.crm.objects.basic_api.get_page, object_type,
-                          **kwargs)
+        return self._read(f"list archived {object_type}", self.client.crm.objects.basic_api.get_page, OBJECTS,
+                          object_type, **kwargs)
 
-    def _mapped(self, results: list[Any]) -> PulledPage:
-        if any(self.map.needs_industry_labels(obj.properties or {}) for obj in results):
+    def _mapped(self, results: list[dict[str, Any]]) -> PulledPage:
+        """Contacts (search or batch read results, `_parsed`) as the engine sees them."""
+        if any(self.map.needs_industry_labels(obj.get("properties") or {}) for obj in results):
             self.map.industry_labels = self.industry_labels()
         page = PulledPage()
         page.contacts, page.errors = mapped(
-            results, lambda obj: self.map.to_contact(obj.id, obj.properties or {}, obj.updated_at))
+            results, lambda obj: self.map.to_contact(obj.get("id"), obj.get("properties") or {}, obj.get("updatedAt")))
         return page
 
     def activities(self, contact_ids: list[str]) -> dict[str, list[Activity]]:
@@ -269,10 +279,11 @@ class HubSpotConnector(ConnectorCore):
             for chunk in chunks(sorted(owner_of, key=numeric_key), BATCH):
                 read = {"inputs": [{"id": i} for i in chunk], "properties": ENGAGEMENT_PROPERTIES[object_type],
                         "propertiesWithHistory": []}
-                response = self._call(f"read {object_type}", api.read, batch_read_input_simple_public_object_id=read)
-                for obj in response.results or []:
-                    activity = self.map.engagement(object_type, str(obj.id), obj.properties or {})
-                    for cid in owner_of.get(str(obj.id), []):
+                response = self._read(f"read {object_type}", api.read, OBJECTS,
+                                      batch_read_input_simple_public_object_id=read)
+                for obj in response["results"]:
+                    activity = self.map.engagement(object_type, str(obj.get("id")), obj.get("properties") or {})
+                    for cid in owner_of.get(str(obj.get("id")), []):
                         found[cid].append(activity)
         if contact_ids:
             history = [*EMAIL_HISTORY, *([] if self.capabilities().events else PAGE_AND_FORM_HISTORY)]
@@ -287,16 +298,16 @@ class HubSpotConnector(ConnectorCore):
         for chunk in chunks(ids, ASSOCIATION_BATCH):
             inputs: list[dict[str, str]] = [{"id": i} for i in chunk]
             while inputs:
-                response = self._call(f"read {from_type} {to_type} associations",
-                                      self.client.crm.associations.v4.batch_api.get_page, from_type, to_type,
-                                      batch_input_public_fetch_associations_batch_request={"inputs": inputs})
+                response = self._read(f"read {from_type} {to_type} associations",
+                                      self.client.crm.associations.v4.batch_api.get_page, ASSOCIATIONS, from_type,
+                                      to_type, batch_input_public_fetch_associations_batch_request={"inputs": inputs})
                 asked = {i["id"]: i.get("after") for i in inputs}
                 inputs = []
-                for result in response.results or []:
-                    from_id = str(result._from.id)
-                    for target in result.to or []:
-                        yield from_id, str(target.to_object_id)
-                    after = result.paging.next.after if result.paging and result.paging.next else None
+                for result in response["results"]:
+                    from_id = str(result["from"]["id"])
+                    for target in result.get("to") or []:
+                        yield from_id, str(target["toObjectId"])
+                    after = _next_after(result)
                     if after and after != asked.get(from_id):  # a repeated cursor would never end
                         inputs.append({"id": from_id, "after": after})
 
@@ -306,11 +317,15 @@ class HubSpotConnector(ConnectorCore):
         for chunk in chunks(contact_ids, HISTORY_BATCH):
             body = {"inputs": [{"id": i} for i in chunk], "properties": ["hs_object_id"],
                     "propertiesWithHistory": properties}
-            response = self._call("read activity history", self.client.crm.contacts.batch_api.read,
+            response = self._read("read activity history", self.client.crm.contacts.batch_api.read, OBJECTS,
                                   batch_read_input_simple_public_object_id=body)
-            for obj in response.results or []:
-                found[str(obj.id)] = self.map.from_history(str(obj.id), obj.properties_with_history or {})
+            found.update(self._histories(response["results"]))
         return found
+
+    def _histories(self, results: list[dict[str, Any]]) -> dict[str, list[Activity]]:
+        """Contact id -> the activities in its property history (batch read results, `_parsed`)."""
+        return {str(obj.get("id")): self.map.from_history(str(obj.get("id")), obj.get("propertiesWithHistory") or {})
+                for obj in results}
 
     def capabilities(self) -> Capabilities:
         """Found once per portal: one event-types call; a 403 means the tier has no events API (said
@@ -339,17 +354,23 @@ class HubSpotConnector(ConnectorCore):
         for event_type in self.capabilities().event_types:
             listed = partial(self._events_page, event_type, since, until)
             for page in follow(listed(), listed, partial(_next_unseen, set())):
-                for event in page.results or []:
-                    activity = self.map.event(event.event_type, event.id, event.occurred_at, event.properties or {})
-                    if activity is not None:
-                        yield str(event.object_id), activity
+                yield from self._events(page["results"])
 
-    def _events_page(self, event_type: str, since: datetime, until: datetime, after: str | None = None) -> Any:
+    def _events(self, results: list[dict[str, Any]]) -> Iterator[tuple[str, Activity]]:
+        """(contact id, activity) of the events of a page (`_parsed`) crmsync reads (`EVENT_KINDS`)."""
+        for event in results:
+            activity = self.map.event(event.get("eventType"), event.get("id"), event.get("occurredAt"),
+                                      event.get("properties") or {})
+            if activity is not None:
+                yield str(event.get("objectId")), activity
+
+    def _events_page(self, event_type: str, since: datetime, until: datetime,
+                     after: str | None = None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"object_type": "contact", "event_type": event_type, "occurred_after": since,
                                   "occurred_before": until, "limit": EVENTS_PAGE}
         if after:
             kwargs["after"] = after
-        return self._call("read events", self.client.events.events_api.get_page, **kwargs)
+        return self._read("read events", self.client.events.events_api.get_page, EVENTS, **kwargs)
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -451,9 +472,9 @@ class HubSpotConnector(ConnectorCore):
     def _existing_task_keys(self, keys: list[str]) -> set[str]:
         request = {"filterGroups": [{"filters": [{"propertyName": TASK_KEY, "operator": "IN", "values": keys}]}],
                    "sorts": [], "properties": [TASK_KEY], "limit": SEARCH_PAGE, "after": "0"}
-        page = self._attempt("search tasks", self._paced(self.client.crm.objects.tasks.search_api.do_search),
-                             public_object_search_request=request)
-        return {str(key) for obj in page.results or [] if (key := (obj.properties or {}).get(TASK_KEY))}
+        page = self._attempt("search tasks", _raw(self._paced(self.client.crm.objects.tasks.search_api.do_search),
+                                                  OBJECTS), public_object_search_request=request)
+        return {key for obj in page["results"] if (key := (obj.get("properties") or {}).get(TASK_KEY))}
 
     # --- administration -------------------------------------------------------------------------
 
@@ -531,6 +552,102 @@ class HubSpotConnector(ConnectorCore):
         return {p.name: {o.value for o in (p.options or [])} for p in response.results}
 
 
+# --- reading answers ------------------------------------------------------------------------------
+#
+# The reads of every pass ask the official client for the answer unread: `_preload_content=False` is an
+# argument of every generated API method of hubspot-api-client ("if False, the urllib3.HTTPResponse object
+# will be returned without reading/decoding response data", their docstrings, e.g.
+# hubspot/crm/contacts/api/search_api.py; the flag of the generated Python clients since
+# swagger-api/swagger-codegen#4166). In version 12.0.0, hubspot/crm/contacts/api_client.py `__call_api`
+# builds the request as always (auth, URL, timeout), sets `last_response` and returns that response before
+# deserializing; hubspot/crm/contacts/rest.py `request` still raises ApiException (NotFoundException, ...),
+# body read, for a status outside 2xx: the error table sees the same failures. What the client's models
+# did with the JSON (api_client.py `__deserialize`: every date-time field through dateutil.parser.parse, a
+# third of a pass's CPU) `_parsed` does with fromisoformat, and it refuses what they refused (a date-time
+# that is not one): such an answer stays a malformed one. (The client validates no required field:
+# its Configuration's client_side_validation is False.)
+
+
+# Which fields of each read's `results` are date-times (hubspot-api-client 12.0.0 models: SimplePublicObject
+# (WithAssociations), ExternalUnifiedEvent; PublicAssociationMultiWithLabel has none)
+OBJECTS = ("createdAt", "updatedAt", "archivedAt")
+EVENTS = ("occurredAt",)
+ASSOCIATIONS: tuple[str, ...] = ()
+_ENVELOPE_TIMES = ("requestedAt", "startedAt", "completedAt")  # a batch answer's (the models parse them too)
+# The form HubSpot writes every date-time in (recorded answers in ../shared/recorded/hubspot: "…T…:…:….mmmZ";
+# the specs' examples also without fractions, "2020-01-24T16:27:59Z"): read by datetime.fromisoformat
+# (Python 3.11 takes "Z" and fractions); anything else by dateutil, as the client did.
+_ISO_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
+
+
+def _raw(fn: Callable[..., Any], times: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+    """`fn`, a client API method, answering its JSON body (`_parsed`) instead of the client's models.
+    `_attempt` finds the client by `__self__` and reads the answer (`last_response`) as for any call."""
+    client = getattr(getattr(fn, "__self__", None), "api_client", None)
+
+    def call(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        response = fn(*args, _preload_content=False, **kwargs)
+        try:
+            body = response.data  # the whole body: the connection goes back to the pool
+        except Exception:
+            if client is not None:  # cut off while read: no answer, as when the client read the body itself
+                client.last_response = None
+            raise
+        return _parsed(body, response.headers.get("content-type"), times)
+
+    call.__self__ = getattr(fn, "__self__", None)  # type: ignore[attr-defined]
+    call.__name__ = getattr(fn, "__name__", "read")
+    return call
+
+
+def _parsed(body: bytes, content_type: str | None, times: tuple[str, ...]) -> dict[str, Any]:
+    """A 2xx answer's JSON as the client's models gave it: the date-time fields (`times` of each result, a
+    batch answer's own, property versions' `timestamp`) as datetimes, ids and property values as text (the
+    models' `str` and `dict[str, str]`). Raises (a malformed answer, as when the models failed) for a date-time
+    that is not one, a property map that is not an object, and, stricter than the models (whose `results`
+    were then None, read as no data), an answer whose `results` is not a list of objects."""
+    charset = re.search(r"charset=([a-zA-Z\-\d]+)[\s;]?", content_type or "")  # as api_client.py decodes
+    answer = json.loads(body.decode(charset.group(1) if charset else "utf-8"))
+    if not isinstance(answer, dict) or not isinstance(answer.get("results"), list) \
+            or not all(isinstance(item, dict) for item in answer["results"]):
+        raise ValueError("an answer without its list of results")
+    for key in _ENVELOPE_TIMES:
+        if answer.get(key) is not None:
+            answer[key] = _timestamp(answer[key])
+    for item in answer["results"]:
+        for key in times:
+            if item.get(key) is not None:
+                item[key] = _timestamp(item[key])
+        if item.get("id") is not None:
+            item["id"] = str(item["id"])
+        if item.get("properties") is not None:
+            item["properties"] = _texts(item["properties"])
+        for versions in (item.get("propertiesWithHistory") or {}).values():
+            for version in versions:
+                if version.get("value") is not None:
+                    version["value"] = str(version["value"])
+                if version.get("timestamp") is not None:
+                    version["timestamp"] = _timestamp(version["timestamp"])
+    return answer
+
+
+def _texts(properties: dict[str, Any]) -> dict[str, Any]:
+    """Property values as the client's `dict[str, str]` gives them: text (str() of any other JSON value) or
+    None (null)."""
+    return {k: v if v is None or isinstance(v, str) else str(v) for k, v in properties.items()}
+
+
+def _timestamp(value: Any) -> datetime:
+    """A date-time field: HubSpot's ISO 8601 form by datetime.fromisoformat; any other by dateutil, the
+    client's own parser (python-dateutil), which refuses what is not a date (ValueError, TypeError)."""
+    if isinstance(value, str) and _ISO_STAMP.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:  # a month 13 or the like: dateutil decides, as it did
+            pass
+    return dateutil_parse(value)  # type: ignore[no-any-return]
+
+
 # --- failures, classified once --------------------------------------------------------------------
 
 
@@ -575,14 +692,16 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _next_after(page: Any) -> str | None:
-    return page.paging.next.after if page.paging and page.paging.next else None
+def _next_after(page: dict[str, Any]) -> str | None:
+    """`paging.next.after` of a page (or of one record's associations), None on the last."""
+    after = ((page.get("paging") or {}).get("next") or {}).get("after")
+    return str(after) if after is not None else None
 
 
-def _next_unseen(seen: set[str], page: Any) -> str | None:
+def _next_unseen(seen: set[str], page: dict[str, Any]) -> str | None:
     """The events pages' next cursor; an empty page or a cursor seen before ends the read."""
     after = _next_after(page)
-    if not page.results or not after or after in seen:
+    if not page["results"] or not after or after in seen:
         return None
     seen.add(after)
     return after

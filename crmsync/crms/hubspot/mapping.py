@@ -159,7 +159,7 @@ class HubSpotMapping(Vocabulary):
         return Activity(record_id, "meeting", p.get("hs_timestamp"), p.get("hs_meeting_title") or "", by_owner=True)
 
     @staticmethod
-    def event(event_type: str, event_id: str, occurred_at: Any, properties: dict[str, Any]) -> Activity | None:
+    def event(event_type: Any, event_id: Any, occurred_at: Any, properties: dict[str, Any]) -> Activity | None:
         kind = EVENT_KINDS.get(event_type)
         if kind is None:
             return None
@@ -167,13 +167,14 @@ class HubSpotMapping(Vocabulary):
         return Activity(event_id, kind[0], occurred_at, next((p[n] for n in kind[1] if p.get(n)), ""))
 
     @staticmethod
-    def from_history(contact_id: str, history: dict[str, list[Any]]) -> list[Activity]:
-        """Activities from the versions of HISTORY_KINDS properties (those asked for); the id is stable
-        (property and time) so a version read again is the same activity."""
+    def from_history(contact_id: str, history: dict[str, list[dict[str, Any]]]) -> list[Activity]:
+        """Activities from the versions of HISTORY_KINDS properties (those asked for: `propertiesWithHistory`,
+        each version's `value` and `timestamp`); the id is stable (property and time) so a version read
+        again is the same activity."""
         found = []
         for name, (kind, detailed) in HISTORY_KINDS.items():
             for version in history.get(name) or []:
-                value, at = getattr(version, "value", None), getattr(version, "timestamp", None)
+                value, at = version.get("value"), version.get("timestamp")
                 if value and at is not None:
                     found.append(Activity(f"{contact_id}:{name}:{moment(at)}", kind, at, value if detailed else ""))
         return found
