@@ -204,6 +204,9 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body are two writes: with Nagle's algorithm the body of a kept-alive answer waits
+            # for the client's delayed ACK (~40 ms a call), as in crmsync/sandbox/http.py
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
