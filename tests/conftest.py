@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -26,21 +34,89 @@ def definitions() -> LoadedDefinitions:
 
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+# Every database the tests make is named crmsync_test_HOST_PID_..., HOST a digest of this machine's name and
+# PID the xdist worker (or pytest) that made it, so that what a killed run left behind can be told from
+# what a run going on now on the same server uses: see `_drop_leftovers`.
+HOST = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+PREFIX = f"crmsync_test_{HOST}_"
 
 
-def _postgres_database() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL for one test, dropped afterwards."""
-    import uuid
-
+def _admin() -> Any:
     try:
         import psycopg
 
-        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
+        return psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
     except Exception as exc:  # the server is down or unreachable
         pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432 ({exc.__class__.__name__}); "
                     "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
-    name = f"crmsync_test_{uuid.uuid4().hex[:12]}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _drop_leftovers(admin: Any) -> None:
+    """Drop the databases a run on this machine left when it was killed before its clean-up (their maker's
+    process is gone). Names are unique, so leftovers never collide with a new run; this keeps them from
+    piling up. A database of a run going on now (its process alive) is left alone."""
+    import psycopg
+
+    pattern = re.compile(re.escape(PREFIX) + r"(\d+)_")
+    for (name,) in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE 'crmsync\\_test\\_%'"):
+        found = pattern.match(name)
+        if found and not _alive(int(found.group(1))):
+            with contextlib.suppress(psycopg.Error):  # another worker dropping it at the same moment
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A database migrated to head once per worker, which each test's database is copied from: `CREATE
+    DATABASE x TEMPLATE t` instead of a new database migrated again. Per test (create, Store.open, drop;
+    PostgreSQL 15, a cluster of its own): 0.02 s of CPU in pytest against 0.08-0.09 s, and 0.11-0.32 s in
+    PostgreSQL against 0.13-0.38 s, since copying the catalogs (the WAL_LOG strategy, 15's default) is
+    most of what creating any database costs. PostgreSQL refuses to copy a
+    database another session is connected to (https://www.postgresql.org/docs/15/manage-ag-templatedbs.html),
+    so the migration's connections are closed and no connection is allowed to it afterwards."""
+    admin = _admin()
+    _drop_leftovers(admin)
+    name = f"{PREFIX}{os.getpid()}_template_{uuid.uuid4().hex[:8]}"
     admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        from crmsync.store import Store
+
+        Store.open(f"postgresql://postgres@127.0.0.1:5432/{name}").close()
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        yield name
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated to head once per worker, which each test's store is a copy of: copying the
+    file and opening it costs 0.012 s of CPU, migrating a new file 0.068 s. Closed before it is copied, so
+    its write-ahead log is checkpointed into the file and removed (https://www.sqlite.org/wal.html)."""
+    from crmsync.store import Store
+
+    path = tmp_path_factory.mktemp("template") / "crmsync.db"
+    Store.open(f"sqlite:///{path}").close()
+    return path
+
+
+def _postgres_database(template: str | None = None) -> Iterator[str]:
+    """A database of its own on the local PostgreSQL for one test, dropped afterwards: a copy of
+    `template` (the schema at head), or with None an empty one (for the tests of the migrations)."""
+    admin = _admin()
+    name = f"{PREFIX}{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     try:
         yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     finally:
@@ -50,7 +126,18 @@ def _postgres_database() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The store on both backends: a SQLite file, and a fresh database on the local PostgreSQL."""
+    """The store on both backends: a SQLite file, and a database of its own on the local PostgreSQL,
+    copied from `postgres_template` (already at head: `Store.open` finds nothing to migrate)."""
+    if request.param == "sqlite":
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), tmp_path / "crmsync.db")
+        yield f"sqlite:///{tmp_path / 'crmsync.db'}"
+    else:
+        yield from _postgres_database(request.getfixturevalue("postgres_template"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Both backends with nothing in them, for the tests of the migrations themselves."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'crmsync.db'}"
     else:
@@ -58,8 +145,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    yield from _postgres_database()
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    yield from _postgres_database(postgres_template)
 
 
 # Files whose tests mostly wait (the soak, kill trials, slow connections, two daemons), longest first.

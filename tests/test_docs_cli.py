@@ -98,8 +98,8 @@ def test_the_checker_catches_a_wrong_command_or_option() -> None:
     assert check(["report", "--by-owner"], root) == "option --by-owner of `report`"
 
 
-def test_the_migrations_build_exactly_the_schema(database_url: str) -> None:
-    store = Store.open(database_url)
+def test_the_migrations_build_exactly_the_schema(empty_database_url: str) -> None:
+    store = Store.open(empty_database_url)
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, metadata)

@@ -47,8 +47,8 @@ def rows_before(connection: sa.Connection) -> None:
                                                         "last_seen": WHEN, "count": 1}])
 
 
-def test_0006_keeps_every_row_as_a_contact_and_lets_a_deal_share_its_id(database_url: str) -> None:
-    store = Store(database_url)
+def test_0006_keeps_every_row_as_a_contact_and_lets_a_deal_share_its_id(empty_database_url: str) -> None:
+    store = Store(empty_database_url)
     migrate(store, "0005")
     with store.transaction() as c:
         rows_before(c)

@@ -36,8 +36,8 @@ def deals_before(connection: sa.Connection) -> None:
                                            "updated_at": WHEN}])
 
 
-def test_0007_moves_the_deals_and_their_links_to_objects_and_goes_back(database_url: str) -> None:
-    store = Store(database_url)
+def test_0007_moves_the_deals_and_their_links_to_objects_and_goes_back(empty_database_url: str) -> None:
+    store = Store(empty_database_url)
     migrate(store, "0006")
     with store.transaction() as c:
         deals_before(c)

@@ -8,10 +8,10 @@ from crmsync.model import Activity
 from crmsync.store import Store, fingerprint
 
 
-def test_migrations_apply_and_reopen(database_url: str) -> None:
-    store = Store.open(database_url)
+def test_migrations_apply_and_reopen(empty_database_url: str) -> None:
+    store = Store.open(empty_database_url)
     store.close()
-    again = Store.open(database_url)  # a second open finds the schema at head and changes nothing
+    again = Store.open(empty_database_url)  # a second open finds the schema at head and changes nothing
     assert again.cursor("hubspot", "contacts") is None
     again.close()
 
