@@ -144,6 +144,12 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         yield from _postgres_database()
 
 
+# A test whose PostgreSQL variant exercised no store path another PostgreSQL test does not: an end-to-end
+# behaviour of the engine or a connector, which SQLite shows as well. Each use says, in one comment line,
+# why SQLite suffices and which PostgreSQL test covers the store path.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
 def postgres_url(postgres_template: str) -> Iterator[str]:
     yield from _postgres_database(postgres_template)

@@ -1,6 +1,7 @@
-"""Backfills on SQLite and PostgreSQL: a cursor of their own that fits the store, a frozen upper bound,
-an interrupted backfill that resumes to the same result as an uninterrupted one, and one that failed
-in its deal stream that resumes there, on the same window, without reading its records again."""
+"""Backfills: a cursor of their own that fits the store, a frozen upper bound, an interrupted backfill
+that resumes to the same result as an uninterrupted one, and one that failed in its deal stream that
+resumes there, on the same window, without reading its records again. The two that resume run on
+SQLite and PostgreSQL (the store's checkpoints, upper bounds and cursors); the others on SQLite."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from crmsync.store.schema import cursors
 from crmsync.sync import SyncPass
 from crmsync.sync.pipeline import backfill_stream, events_stream
 from crmsync.sync.window import ROLLOUT_NOTE, object_stream
+from tests.conftest import SQLITE_ONLY
 from tests.faultproxy import Fault, FaultProxy
 from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, connector, hubspot
 from tests.test_hubspot_deals import create_deal
@@ -83,6 +85,8 @@ def test_an_interrupted_backfill_resumes_to_the_same_result(database_url: str, t
         store.close()
 
 
+# SQLite only (the window's end is the engine's); PostgreSQL's upper bound, checkpoint: the interrupted test
+@SQLITE_ONLY
 def test_a_backfill_without_until_keeps_the_end_it_started_with(database_url: str) -> None:
     stream = backfill_stream("hubspot", SINCE, None)
     started = SEED_NOW
@@ -134,7 +138,9 @@ def test_a_backfill_failed_in_its_deal_stream_resumes_there_on_the_same_window(d
         store.close()
 
 
-def test_backfill_from_the_cli_on_both_stores(database_url: str) -> None:
+# SQLite only (the CLI is the engine's); PostgreSQL's backfill cursors, checkpoints: the two resume tests
+@SQLITE_ONLY
+def test_backfill_from_the_cli_leaves_the_live_cursors(database_url: str) -> None:
     with hubspot(40, real_clock=True) as (app, url):
         env = {"CRMSYNC_HUBSPOT__ACCESS_TOKEN": TOKEN, "CRMSYNC_HUBSPOT__BASE_URL": url,
                "CRMSYNC_DATABASE_URL": database_url, "CRMSYNC_LOG_FORMAT": "json"}

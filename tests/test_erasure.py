@@ -1,5 +1,6 @@
 """Automatic erasure: when the CRM deletes a record, everything the store keeps about it goes, on both
-CRMs and both stores, end to end through the official clients (hubspot-api-client, simple-salesforce):
+CRMs and both stores (the archived-contact sweep on SQLite only: its erasure is the others'), end to end
+through the official clients (hubspot-api-client, simple-salesforce):
 a Salesforce lead deleted -> the next pass (its queryAll window); a HubSpot contact archived -> the daily
 sweep of archived contacts; a HubSpot delete or GDPR delete -> the deletion webhooks, at once. A deal a
 HubSpot rep archives is dropped by the same daily sweep (and no longer counted against the gate)."""
@@ -29,6 +30,7 @@ from crmsync.store import Store
 from crmsync.store import schema as t
 from crmsync.sync import SyncPass
 from crmsync.webhooks import WebhookIntake
+from tests.conftest import SQLITE_ONLY
 from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, connector, hubspot, need_shared
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_daemon import wait_for
@@ -95,6 +97,8 @@ def test_a_lead_deleted_in_salesforce_is_erased_by_the_next_pass(database_url: s
     assert 'crmsync_records_erased_total{crm="salesforce",trigger="sync"} 1.0' in metrics.exposition().decode()
 
 
+# SQLite only (erasing is the lead test's, on PostgreSQL too, and test_privacy.py's); the sweep's drop: deal test
+@SQLITE_ONLY
 def test_an_archived_hubspot_contact_is_erased_by_the_daily_sweep(database_url: str) -> None:
     with hubspot(30) as (app, url):
         store = Store.open(database_url)

@@ -31,6 +31,7 @@ from crmsync.store import Store
 from crmsync.sync import SyncPass
 from crmsync.sync.erasure import SWEEP_EVERY
 from crmsync.sync.window import backfill_stream, object_stream
+from tests.conftest import SQLITE_ONLY
 from tests.hubspot_fixtures import DEFS, SEED_NOW, TOKEN, fast_retry, hubspot
 from tests.test_hubspot_deals import create_deal
 from tests.test_hubspot_deals import rep as hubspot_rep
@@ -204,6 +205,8 @@ def test_a_third_object_type_is_read_stored_quarantined_linked_and_resumed(datab
         store.close()
 
 
+# SQLite only (the sweep's list, the scope: the connector's); PostgreSQL's swept drop: test_erasure.py deal test
+@SQLITE_ONLY
 def test_a_third_type_s_archived_objects_are_swept_and_a_token_without_its_scope_turns_it_off(
         database_url: str, caplog: pytest.LogCaptureFixture) -> None:
     store = Store.open(database_url)
@@ -255,6 +258,8 @@ def test_a_third_type_s_archived_objects_are_swept_and_a_token_without_its_scope
     store.close()
 
 
+# SQLite only (stopping the pass is the engine's); PostgreSQL's store of a third type: the test above
+@SQLITE_ONLY
 def test_the_contact_stream_refused_still_stops_the_pass(database_url: str) -> None:
     store = Store.open(database_url)
     with hubspot(2) as (_app, url):

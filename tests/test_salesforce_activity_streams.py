@@ -1,7 +1,7 @@
 """Activity freshness on Salesforce: a lead's SystemModstamp moves only with its LastActivityDate, so a
 second call on the same day, or a campaign response, leaves the lead as it was. Each pass (at most every
 `activity_poll_seconds`) reads the Tasks, Events and CampaignMembers changed since its cursors and
-re-decides their leads. A rep acts through simple-salesforce; the store is real (SQLite and PostgreSQL)."""
+re-decides their leads. A rep acts through simple-salesforce; the store is real (SQLite)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from crmsync.crms.salesforce.sandbox.org import Org, sf_time
 from crmsync.errors import FatalError
 from crmsync.store import Store
 from crmsync.sync import SyncPass
+from tests.conftest import SQLITE_ONLY
 from tests.hubspot_fixtures import DEFS, SEED_NOW
 from tests.salesforce_fixtures import salesforce, sf_connector
 from tests.test_salesforce_guard import rep_client
@@ -50,6 +51,8 @@ def open_first_contact(store: Store, app: SalesforceApp) -> str:
     return next(rid for rid in ids if clocks(store, rid).get("first_contact") in ("on_track", "at_risk", "breached"))
 
 
+# SQLite only (the streams are the connector's); PostgreSQL's cursors, activities: test_stream_cursors, test_store
+@SQLITE_ONLY
 def test_a_second_call_on_the_same_day_is_seen_and_meets_first_contact(database_url: str) -> None:
     with salesforce(40) as (app, url):
         store, conn = Store.open(database_url), sf_connector(url)
@@ -79,6 +82,8 @@ def test_a_second_call_on_the_same_day_is_seen_and_meets_first_contact(database_
         assert all(store.cursor(STREAMS[0], name) == at(5) for name in STREAMS[1])
 
 
+# SQLite only (the streams are the connector's); PostgreSQL's cursors, activities: test_stream_cursors, test_store
+@SQLITE_ONLY
 def test_a_campaign_response_after_the_leads_last_change_is_seen(database_url: str) -> None:
     with salesforce(40) as (app, url):
         store, conn = Store.open(database_url), sf_connector(url)
@@ -101,6 +106,8 @@ def test_a_campaign_response_after_the_leads_last_change_is_seen(database_url: s
         assert app.org.records["Lead"][lead_id]["CRMSync_Engagement_Score__c"] > (score or 0)
 
 
+# SQLite only (the streams are the connector's); PostgreSQL's cursors, activities: test_stream_cursors, test_store
+@SQLITE_ONLY
 def test_idle_passes_cost_one_call_and_two_when_the_streams_are_due(database_url: str) -> None:
     with salesforce(30) as (app, url):
         store, conn = Store.open(database_url), sf_connector(url)
@@ -115,6 +122,8 @@ def test_idle_passes_cost_one_call_and_two_when_the_streams_are_due(database_url
         assert app.call_counts() == {"queryAll": 1}
 
 
+# SQLite only (the streams are the connector's); PostgreSQL's cursors, activities: test_stream_cursors, test_store
+@SQLITE_ONLY
 def test_an_activity_that_changes_nothing_writes_nothing(database_url: str) -> None:
     with salesforce(30) as (app, url):
         store, conn = Store.open(database_url), sf_connector(url)

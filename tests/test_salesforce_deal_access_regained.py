@@ -10,11 +10,14 @@ from crmsync.crms.salesforce.connector import _refused_object
 from crmsync.model import ObjectType
 from crmsync.store import Store
 from crmsync.sync import SyncPass
+from tests.conftest import SQLITE_ONLY
 from tests.hubspot_fixtures import DEFS, SEED_NOW
 from tests.salesforce_fixtures import salesforce
 from tests.test_salesforce_integration_user import USERNAME, connector, set_up_without_opportunity_read
 
 
+# SQLite only (a refused stream's cursor: the engine's); PostgreSQL's: test_stream_cursors, test_store_objects
+@SQLITE_ONLY
 def test_opportunities_are_read_once_opportunity_read_is_granted_after_the_deal_stream_was_off(
         database_url: str) -> None:
     """A pass with the deal stream off (no Read on Opportunity) must not move the `deals` cursor: once an admin
