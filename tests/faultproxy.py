@@ -14,6 +14,9 @@ Kinds (what the client sees; whether the CRM got the request):
 - `empty`: forwarded; the answer is `200` with an empty body.
 - `slow`: forwarded; the answer is sent `slow_seconds` later (longer than the client's timeout).
 - `twice`: the request is delivered twice; the client gets the second answer.
+- `close_after`: forwarded; the whole answer is sent, then the proxy closes the kept-alive connection (FIN,
+  no `Connection: close` header), as a server whose keep-alive idle timeout ended ("A client, server, or
+  proxy MAY close the transport connection at any time", RFC 9112 section 9.5).
 - `unauthorized`: not forwarded; a `401` with the CRM's own error body.
 - `daily_limit`: not forwarded; the CRM's own "daily API quota used up" answer: HubSpot `429` with
   `policyName: DAILY`, Salesforce `403 REQUEST_LIMIT_EXCEEDED`.
@@ -41,6 +44,7 @@ from urllib.parse import urlsplit
 KINDS = ("html502", "html503", "html504", "reset_before", "reset_during", "truncated", "empty", "slow", "twice",
          "unauthorized")
 REFUSALS = ("daily_limit",)  # the CRM's own answers, not network faults (not in KINDS' fault matrix)
+CLOSES = ("close_after",)  # a right answer on a connection then closed: no fault of the answer (not in the matrix)
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection", "upgrade", "te"}
 
 
@@ -55,8 +59,8 @@ class Fault:
     seen: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS + REFUSALS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS + REFUSALS)}")
+        if self.kind not in KINDS + REFUSALS + CLOSES:
+            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS + REFUSALS + CLOSES)}")
 
     def take(self, method: str, path: str) -> bool:
         """Whether this request gets the fault (counts the matching requests)."""
@@ -251,6 +255,8 @@ class FaultProxy:
                 elif kind == "slow":
                     time.sleep(proxy.slow_seconds)
                 self._send(status, reason, kept, payload)
+                if kind == "close_after":
+                    self.close_connection = True
 
             def _head(self, status: int, reason: str, headers: list[tuple[str, str]], length: int) -> None:
                 self.send_response_only(status, reason)

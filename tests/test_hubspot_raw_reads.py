@@ -226,7 +226,7 @@ def test_a_read_takes_the_whole_body_and_gives_the_connection_back_to_the_pool()
     connection back in the client's pool and the next call on the same API object reuses it."""
     with hubspot(3) as (app, url):
         conn = connector(url)
-        api = conn.client.crm.contacts.batch_api  # the client builds a new API object (and pool) per access
+        api = conn.client.crm.contacts.batch_api  # kept by the connector (`_Apis`), with its pool
         ids = sorted(app.portal.records["contacts"])
         body = {"inputs": [{"id": i} for i in ids], "properties": ["email"], "propertiesWithHistory": []}
         for _ in range(3):

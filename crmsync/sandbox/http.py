@@ -98,6 +98,7 @@ class SandboxApp:
         self.limiter = RateLimiter.parse(rate_limit) if rate_limit else None
         self.timeout_hang_seconds = timeout_hang_seconds
         self.calls: Counter[tuple[str, int]] = Counter()
+        self.connections = 0  # TCP connections accepted (a client that keeps its connections opens few)
         self.lock = threading.RLock()
         self._count_lock = threading.Lock()
 
@@ -283,6 +284,11 @@ def _handler_for(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and demo
             return
+
+        def setup(self) -> None:  # once per accepted connection (socketserver.StreamRequestHandler)
+            super().setup()
+            with app._count_lock:
+                app.connections += 1
 
         def _serve(self) -> None:
             parts = urlsplit(self.path)

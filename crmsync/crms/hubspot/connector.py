@@ -12,7 +12,9 @@ honouring Retry-After), its raw answer is checked (an empty, HTML or cut-short b
 answer, never "no data") and failures are classified once, by the error table in calls.py. The reads
 of every pass (searches, batch reads, association reads, events and archived lists) take the client's
 request and error handling but read the JSON answer here (`_read`, `_parsed`): the client's models
-parse each timestamp with dateutil, which was a third of a pass's CPU (docs/hubspot.md).
+parse each timestamp with dateutil, which was a third of a pass's CPU (docs/hubspot.md). The client's
+API objects, and with them its connections, are built once per thread and kept (`_Apis`): the client would
+build them, and open a new connection, on every call.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +32,8 @@ from typing import Any, TypeVar
 
 from dateutil.parser import parse as dateutil_parse
 from hubspot import HubSpot
+from hubspot.discovery.discovery_base import DiscoveryBase
+from urllib3 import PoolManager
 from urllib3.util.retry import Retry
 
 from crmsync.connectors import calls
@@ -66,6 +72,7 @@ TASK_KEY = "crmsync_task_key"
 TASK_KEY_SPEC = {"name": TASK_KEY, "label": "crmsync task key", "type": "string", "fieldType": "text",
                  "groupName": GROUP, "description": "Makes crmsync's owner tasks idempotent"}
 WRITES = {"create", "update", "upsert", "archive"}  # the client's operation names that change records
+IDLE_SECONDS = 15.0  # a thread's kept connections idle longer than this are closed before its next call (`_Apis`)
 __all__ = ["AuthError", "HubSpotConnector"]
 
 
@@ -82,6 +89,72 @@ class Capabilities:
             return f"events API available (Enterprise): {', '.join(self.event_types)}"
         return ("no events API (Enterprise only): page views and form submissions come from contact "
                 f"property history ({', '.join(PAGE_AND_FORM_HISTORY)}); {self.note}")
+
+
+class _Apis(threading.local):
+    """The client's API objects of one thread, built once and kept, and the one connection pool they share.
+
+    hubspot-api-client 12.0.0 builds a new API object on every access (`client.crm.contacts.batch_api`:
+    hubspot/discovery/discovery_base.py `_configure_api_client` -> `_default_api_factory`, a new
+    Configuration, ApiClient and, in its RESTClientObject (rest.py), a new urllib3 PoolManager): every call
+    opened a new connection (in production a TLS handshake), 32 connects for the 33 calls of a 400-contact
+    sandbox pass. The client's `api_factory` setting ("a callable constructing new API instances ... used
+    instead of default instantiation logic", HubSpot/hubspot-api-python#73) is the hook: `api` keeps what the
+    default factory built, per API and thread, and gives every ApiClient of the thread one PoolManager (they
+    all talk to one host with one Configuration: the same retries, off, and certificates). A pass opens one
+    connection; a connection that broke (reset, cut-short answer, timeout) is closed by urllib3 and not
+    returned to the pool, so the next call opens a new one.
+
+    Why per thread: `_attempt` reads each call's answer from its ApiClient's `last_response`, which two calls
+    on one ApiClient at once would overwrite. The daemon calls a connector from several threads (scheduler
+    workers for sync and SLA sweep, the webhook worker for `react`), one at a time (`Daemon.locks`, one lock
+    per CRM); the CLI and the demo from one. Per-thread objects keep each call's answer its own even if a
+    connector were ever called concurrently, for one pool per thread that calls (a few in the daemon).
+
+    The token: the objects are built with the client's access token (config["access_token"]); a client given
+    another token (`client.access_token = ...`) drops them, and the next call builds them with the new one.
+    Idle connections: a connection kept across a long pause may have been dropped by the network without a
+    word, and the call on it would wait for its timeout; connections idle longer than IDLE_SECONDS (between
+    passes; calls within a pass follow each other within seconds) are closed first (`fresh`)."""
+
+    def __init__(self) -> None:
+        self.token: str | None = None
+        self.apis: dict[tuple[str, str], Any] = {}
+        self.clients: dict[str, Any] = {}  # package -> its ApiClient
+        self.pool: PoolManager | None = None
+        self.used = 0.0
+
+    def api(self, package: Any, api_name: str, config: dict[str, Any]) -> Any:
+        """The `api_factory` of the connector's client: the kept API object, built on its first use."""
+        if config.get("access_token") != self.token:
+            self.close()
+            self.token = config.get("access_token")
+        api = self.apis.get((package.__name__, api_name))
+        if api is None:
+            client = self.clients.get(package.__name__)
+            if client is not None:
+                api = getattr(package, api_name)(api_client=client)
+            else:
+                api = DiscoveryBase._default_api_factory(package, api_name, config)
+                client = self.clients[package.__name__] = api.api_client
+                if self.pool is None:
+                    self.pool = client.rest_client.pool_manager
+                else:
+                    client.rest_client.pool_manager = self.pool
+            self.apis[(package.__name__, api_name)] = api
+        return api
+
+    def fresh(self) -> None:
+        """Before a call: close the kept connections if they have been idle longer than IDLE_SECONDS."""
+        now = time.monotonic()
+        if self.pool is not None and now - self.used > IDLE_SECONDS:
+            self.pool.clear()
+        self.used = now
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.clear()
+        self.apis, self.clients, self.pool = {}, {}, None
 
 
 class HubSpotConnector(ConnectorCore):
@@ -101,10 +174,12 @@ class HubSpotConnector(ConnectorCore):
         self.search_pace = Pacer(search_per_second) if search_per_second else None
         self._capabilities: Capabilities | None = None
         self._lifecycle_order: list[str] | None = None
+        self._apis = _Apis()
         self.client = HubSpot(
             access_token=settings.access_token.get_secret_value(),
             host=settings.base_url,
             retry=Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False),
+            api_factory=self._apis.api,  # API objects and connections kept (`_Apis`), not built per call
         )
 
     # --- the one place every call goes through --------------------------------------------------
@@ -125,11 +200,13 @@ class HubSpotConnector(ConnectorCore):
         self.calls += 1
         if client is not None:
             client.last_response = None  # never mistake an earlier call's answer for this one's
+        self._apis.fresh()
         failure: Exception | None = None
         try:
             result = fn(*args, _request_timeout=self.settings.timeout_seconds, **kwargs)
         except Exception as exc:  # the client raises one ApiException class per API package, and more
             failure = exc
+        self._apis.used = time.monotonic()
         response = getattr(client, "last_response", None)
         answer = _answer(what, failure, response, write=getattr(fn, "__name__", "") in WRITES)
         if answer is None:  # the governor reads HubSpot's rate-limit headers
