@@ -208,7 +208,8 @@ class HubSpotConnector(ConnectorCore):
             failure = exc
         self._apis.used = time.monotonic()
         response = getattr(client, "last_response", None)
-        answer = _answer(what, failure, response, write=getattr(fn, "__name__", "") in WRITES)
+        answer = _answer(what, failure, response, write=getattr(fn, "__name__", "") in WRITES,
+                         parsed=getattr(fn, "parsed", False))
         if answer is None:  # the governor reads HubSpot's rate-limit headers
             headers = dict(response.getheaders()) if response is not None else {}
             self._answered(what, getattr(response, "status", 200), _int(headers.get("X-HubSpot-RateLimit-Max")),
@@ -674,6 +675,7 @@ def _raw(fn: Callable[..., Any], times: tuple[str, ...]) -> Callable[..., dict[s
 
     call.__self__ = getattr(fn, "__self__", None)  # type: ignore[attr-defined]
     call.__name__ = getattr(fn, "__name__", "read")
+    call.parsed = True  # type: ignore[attr-defined]  # a body it answers was read as JSON (`_answer`)
     return call
 
 
@@ -728,14 +730,16 @@ def _timestamp(value: Any) -> datetime:
 # --- failures, classified once --------------------------------------------------------------------
 
 
-def _answer(what: str, failure: Exception | None, response: Any, *, write: bool) -> calls.Answer | None:
-    """What one call got, for the error table; None when it is a well-formed answer to read."""
+def _answer(what: str, failure: Exception | None, response: Any, *, write: bool,
+            parsed: bool = False) -> calls.Answer | None:
+    """What one call got, for the error table; None when it is a well-formed answer to read. `parsed`: the
+    call (`_raw`) read the body as JSON itself, so an answer without a failure is JSON (not parsed again)."""
     status = getattr(failure, "status", None)
     if isinstance(status, int) and status > 0:  # ApiException: a status outside 2xx (hubspot/*/rest.py)
         return calls.Answer("HubSpot", what, status, getattr(failure, "body", None), failure,
                             calls.retry_after(getattr(failure, "headers", None)), write=write)
     if response is not None:  # an answer came: the client could not read it, or it is not JSON
-        if failure is None and (response.status == 204 or calls.shape(response.data) == calls.JSON):
+        if failure is None and (parsed or response.status == 204 or calls.shape(response.data) == calls.JSON):
             return None
         return calls.Answer("HubSpot", what, response.status, response.data, failure, write=write,
                             unreadable=failure is not None)
